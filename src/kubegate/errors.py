@@ -1,0 +1,79 @@
+"""The one error root of kubegate and its per-subsystem subclasses.
+
+Every module raises a subclass of :class:`KubegateError` (third-party exceptions are wrapped at the
+boundary where they occur, ``raise ... from exc``). Only ``kubegate.cli`` catches them, prints
+:meth:`KubegateError.diagnostics` as one line and exits with :attr:`KubegateError.exit_code`.
+"""
+
+from __future__ import annotations
+
+#: Exit codes shared by every command (README "Exit codes").
+EXIT_OK = 0
+EXIT_BLOCKED = 1
+EXIT_UNPROVEN = 2
+EXIT_USAGE = 3
+
+
+class KubegateError(Exception):
+    """Root of every error kubegate reports to a user.
+
+    ``where`` names the place the problem was found (a file:line, an image reference, a URL
+    without credentials); ``diagnostics()`` joins it with the message into one line.
+    """
+
+    exit_code: int = EXIT_UNPROVEN
+
+    def __init__(self, message: str, *, where: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.where = where
+
+    def diagnostics(self) -> str:
+        """One human line: what went wrong and where."""
+        if self.where:
+            return f"{self.where}: {self.message}"
+        return self.message
+
+
+class UsageError(KubegateError):
+    """The command line itself is wrong (exit 3)."""
+
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(KubegateError):
+    """A configuration or policy file is invalid (exit 3)."""
+
+    exit_code = EXIT_USAGE
+
+
+class SourceError(KubegateError):
+    """The files of a revision could not be obtained (dir, git, Flux artifact)."""
+
+
+class RenderError(KubegateError):
+    """A revision could not be rendered into Kubernetes objects."""
+
+
+class ImageReferenceError(KubegateError):
+    """An image reference does not follow the Docker reference grammar."""
+
+
+class RegistryError(KubegateError):
+    """An OCI registry or local image layout could not deliver what was asked."""
+
+
+class RegistryAuthError(RegistryError):
+    """The registry refused our credentials (or demanded some we do not have)."""
+
+
+class InventoryError(KubegateError):
+    """An image's layers could not be inventoried (hostile, truncated or over limits)."""
+
+
+class VulnDBError(KubegateError):
+    """The advisory database is missing, unreadable, too old or could not be updated."""
+
+
+class PolicyError(KubegateError):
+    """A policy decision could not be made."""

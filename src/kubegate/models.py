@@ -1,0 +1,137 @@
+"""Frozen data shared by every stage of the pipeline.
+
+This module imports nothing else of kubegate: each stage builds these values and hands them on
+(source -> render -> images -> registry -> inventory -> match -> policy -> report).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, NewType
+
+#: ``sha256:<64 hex>`` (or ``sha512:<128 hex>``): a content digest as the OCI spec writes it.
+Digest = NewType("Digest", str)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRef:
+    """A normalised image reference (Docker reference grammar).
+
+    ``registry`` is the canonical host (``docker.io`` for Docker Hub), ``repository`` the path
+    (``library/nginx``). Tag and digest are both kept when both are given: the digest decides
+    what is pulled, the tag is kept for humans.
+    """
+
+    registry: str
+    repository: str
+    tag: str | None = None
+    digest: Digest | None = None
+
+    @property
+    def name(self) -> str:
+        """``registry/repository`` without tag or digest."""
+        return f"{self.registry}/{self.repository}"
+
+    def __str__(self) -> str:
+        text = self.name
+        if self.tag is not None:
+            text += f":{self.tag}"
+        if self.digest is not None:
+            text += f"@{self.digest}"
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    """Where the files of a revision came from, as reported to the user."""
+
+    kind: Literal["dir", "git", "artifact"]
+    location: str
+    revision: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where something was declared: a path relative to the source root and a 1-based line."""
+
+    file: str | None
+    line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageUse:
+    """One container of one workload that would run ``ref``, with its provenance."""
+
+    ref: ImageRef
+    origin: Origin
+    kind: str
+    namespace: str | None
+    name: str
+    container: str
+    container_type: Literal["containers", "initContainers", "ephemeralContainers", "other"] = (
+        "containers"
+    )
+    #: ``namespace/name`` of the Flux Kustomization that renders it, if any.
+    kustomization: str | None = None
+    #: The reference as written before kustomize ``images:`` overrides or substitution.
+    declared: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NotSeen:
+    """Something the revision would deploy that kubegate cannot look inside (yet)."""
+
+    kind: str
+    namespace: str | None
+    name: str
+    origin: Origin
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """An error found while reading a revision, kept so that one run reports all of them."""
+
+    message: str
+    origin: Origin = field(default_factory=lambda: Origin(None))
+
+
+@dataclass(frozen=True, slots=True)
+class OSInfo:
+    """The operating system of an image, from ``os-release`` or distro marker files."""
+
+    id: str
+    version_id: str | None = None
+    pretty_name: str | None = None
+    id_like: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Package:
+    """One installed package as an extractor found it in the image's final filesystem.
+
+    ``version`` is the full version as the package database states it (epoch included).
+    ``source_name``/``source_version`` are what distro advisories name (dpkg ``Source:``, apk
+    origin, source rpm); they default to the binary's own.
+    """
+
+    name: str
+    version: str
+    #: Package type as in purls: ``deb``, ``apk``, ``rpm``, ``pypi``, ``npm``, ``golang``, ...
+    type: str
+    purl: str
+    #: The extractor that found it (``dpkg``, ``apk``, ...).
+    extractor: str
+    source_name: str | None = None
+    source_version: str | None = None
+    arch: str | None = None
+    #: Digest of the layer whose content introduced this version of the package.
+    layer: Digest | None = None
+    #: Path (inside the image) of the database or file it was read from.
+    location: str | None = None
+    #: A language package whose files belong to an OS package: not matched against language feeds.
+    os_owned: bool = False
+    #: A package in a distro database whose vendor is not the distro.
+    third_party: bool = False
+    #: Files the package owns (absolute paths inside the image), used for ownership.
+    files: tuple[str, ...] = ()

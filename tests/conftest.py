@@ -1,0 +1,60 @@
+"""Session-wide test helpers shared by unit and integration tests.
+
+``run_cli`` runs the real ``kubegate`` entry point in a subprocess (``python -m kubegate`` with
+this checkout's ``src`` first on ``PYTHONPATH``), so exit codes, stdout/stderr separation and the
+absence of tracebacks are tested as a user sees them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SRC = REPO / "src"
+
+
+def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for a kubegate subprocess: this checkout's sources, no user config leaking in."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env.pop("DOCKER_CONFIG", None)
+    env.pop("KUBEGATE_DB", None)
+    if extra:
+        env.update(extra)
+    return env
+
+
+RunCli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def run_cli(tmp_path: Path) -> RunCli:
+    """Run ``kubegate ARGS...``; a private cache dir per test unless ``env`` overrides it."""
+
+    def _run(
+        *args: str,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+        stdin: str | None = None,
+        timeout: float = 90,
+    ) -> subprocess.CompletedProcess[str]:
+        base = {"KUBEGATE_CACHE_DIR": str(tmp_path / "kubegate-cache"), "NO_COLOR": "1"}
+        base.update(env or {})
+        return subprocess.run(
+            [sys.executable, "-m", "kubegate", *args],
+            cwd=cwd or tmp_path,
+            env=cli_env(base),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    return _run
