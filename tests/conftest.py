@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+#: Fixture modules under tests/fixtures/, one line each.
+pytest_plugins: list[str] = []
+
 REPO = Path(__file__).resolve().parent.parent
 SRC = REPO / "src"
 

@@ -6,6 +6,7 @@ This module imports nothing else of kubegate: each stage builds these values and
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from typing import Literal, NewType
 
@@ -135,3 +136,72 @@ class Package:
     third_party: bool = False
     #: Files the package owns (absolute paths inside the image), used for ownership.
     files: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    """An OCI platform (``linux/arm64/v8``)."""
+
+    os: str
+    architecture: str
+    variant: str | None = None
+
+    def __str__(self) -> str:
+        text = f"{self.os}/{self.architecture}"
+        return f"{text}/{self.variant}" if self.variant else text
+
+
+@dataclass(frozen=True, slots=True)
+class Descriptor:
+    """An OCI content descriptor: what a manifest says about a blob."""
+
+    media_type: str
+    digest: Digest
+    size: int
+
+
+class Severity(enum.IntEnum):
+    """Severities in blocking order (Trivy's names); comparisons follow the order."""
+
+    UNKNOWN = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+
+@dataclass(frozen=True, slots=True)
+class CVSS:
+    """A CVSS vector as published and the base score computed from it."""
+
+    vector: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One flaw in one package (of one platform of an image).
+
+    ``id`` is the flaw: its CVE, or the advisory's own id when it names no CVE. ``record_ids`` are
+    every matched advisory record that speaks of it (a DSA, DEBIAN-CVE-..., a GHSA); findings
+    never span packages and never merge two CVEs.
+    """
+
+    id: str
+    record_ids: tuple[str, ...]
+    aliases: tuple[str, ...]
+    severity: Severity
+    #: Which source decided the severity (``debian``, ``ubuntu``, ``ghsa``, ``nvd``, ...).
+    severity_source: str
+    package: Package
+    #: The release-qualified OSV ecosystem the package was matched in (``Debian:12``).
+    ecosystem: str
+    fixed_versions: tuple[str, ...] = ()
+    cvss: CVSS | None = None
+    title: str | None = None
+    platform: str | None = None
+
+    @property
+    def fixable(self) -> bool:
+        """Whether any matched record names a fixed version."""
+        return bool(self.fixed_versions)
