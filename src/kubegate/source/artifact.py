@@ -183,7 +183,10 @@ def extract(archive: Path, dest: Path, *, limits: SourceLimits, label: str) -> i
     declared = 0
     try:
         with archive.open("rb") as raw, gzip.GzipFile(fileobj=raw, mode="rb") as gz:
-            bounded = _BoundedReader(gz, limits.max_extracted_bytes, label)
+            # Room for tar's own bytes (512-byte headers, padding, pax records) beyond the
+            # files; this bound also caps what tarfile buffers for a single pax header.
+            overhead = 2048 * limits.max_entries + (1 << 20)
+            bounded = _BoundedReader(gz, limits.max_extracted_bytes + overhead, label)
             with tarfile.open(fileobj=bounded, mode="r|") as tar:  # type: ignore[call-overload]
                 for member in tar:
                     entries += 1
@@ -209,7 +212,14 @@ def extract(archive: Path, dest: Path, *, limits: SourceLimits, label: str) -> i
                         check_link_target(rel, member.linkname, label)
                         links.append((rel, member.linkname))
                     elif member.islnk():
-                        target = _entry_name(member.linkname, label)
+                        try:
+                            target = _entry_name(member.linkname, label)
+                        except SourceError as exc:
+                            raise SourceError(
+                                f"entry {rel!r}: hardlink target {member.linkname!r} leaves "
+                                "the tree",
+                                where=label,
+                            ) from exc
                         hardlinks.append((rel, target))
                     else:
                         raise SourceError(
