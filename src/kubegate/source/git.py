@@ -208,12 +208,29 @@ def _short(refname: str) -> str:
     return refname
 
 
+#: git's advice after a failed remote access; it adds nothing to the line we print.
+_BOILERPLATE = (
+    "Could not read from remote repository.",
+    "Please make sure you have the correct access rights",
+    "and the repository exists.",
+)
+
+
 def _git_message(stderr: str) -> str:
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    picked = [line for line in lines if line.startswith(("fatal:", "error:"))] or lines
-    text = picked[-1] if picked else "git failed"
-    for prefix in ("fatal: ", "error: "):
-        text = text.removeprefix(prefix)
+    """git's (and ssh's) complaint as one line, without advice and without credentials."""
+    parts: list[str] = []
+    for raw in stderr.splitlines():
+        line = raw.strip()
+        for prefix in ("fatal: ", "error: "):
+            line = line.removeprefix(prefix)
+        if not line or line in _BOILERPLATE or line in parts:
+            continue
+        parts.append(line)
+    if not parts:
+        return "git failed"
+    text = parts[0]
+    for part in parts[1:]:
+        text += f" {part}" if text.endswith(":") else f"; {part}"
     return redact_url(text)[:_MAX_STDERR_LINE]
 
 
