@@ -147,3 +147,10 @@ def test_serve_dir(http_serve: HTTPServe, tmp_path: Path) -> None:
         assert checkout.info.revision == digest_of(data)
         assert (checkout.root / "deploy/app.yaml").is_file()
     assert http_serve.requests["/x.tar.gz"] == 1
+
+
+def test_download_deadline(http_serve: HTTPServe) -> None:
+    data = flux_like_artifact()
+    url = http_serve.add(PATH, data)
+    error = _fails(_spec(url, digest_of(data), SourceLimits(download_deadline=0.0)))
+    assert error.message == "download took longer than 0s"

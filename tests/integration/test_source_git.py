@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kubegate.errors import SourceError
-from kubegate.source import SourceSpec, open_source
+from kubegate.source import SourceLimits, SourceSpec, open_source
 from tests.fixtures.gitserve import GitDaemon, GitFixtureRepo, app_yaml, free_port
 
 #: Make git speak protocol v0, whose servers refuse unadvertised commits (as many hosts do).
@@ -157,3 +157,29 @@ def test_hooks_do_not_run(git_repo: GitFixtureRepo, tmp_path: Path) -> None:
         with open_source(SourceSpec(location=git_repo.file_url, ref="main")) as checkout:
             assert (checkout.root / "deploy/app.yaml").exists()
     assert not marker.exists()
+
+
+def test_git_dir_of_a_hook_does_not_leak(
+    git_repo: GitFixtureRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As when kubegate runs from a pre-commit hook: GIT_DIR names the user's repository.
+    user_repo = tmp_path / "user.git"
+    user_repo.mkdir()
+    monkeypatch.setenv("GIT_DIR", str(user_repo))
+    monkeypatch.setenv("GIT_WORK_TREE", str(tmp_path))
+    with open_source(SourceSpec(location=git_repo.file_url, ref="feature")) as checkout:
+        assert (checkout.root / "deploy/app.yaml").read_text() == app_yaml("c4")
+    assert list(user_repo.iterdir()) == []
+
+
+def test_silent_server_times_out() -> None:
+    # The kernel accepts the connection, nobody ever answers: git-remote-http waits forever
+    # unless the whole process group is killed at the deadline.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/demo.git"
+        spec = SourceSpec(location=url, limits=SourceLimits(git_timeout=1.0))
+        with pytest.raises(SourceError) as info, open_source(spec):
+            pass
+    assert info.value.message == "cannot list remote refs: git timed out after 1s"

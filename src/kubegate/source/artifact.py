@@ -28,6 +28,7 @@ import re
 import shutil
 import stat
 import tarfile
+import time
 import zlib
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -104,7 +105,13 @@ def download(url: str, digest: str, out: Path, *, limits: SourceLimits, label: s
                         where=label,
                     )
             with out.open("wb") as fh:
+                deadline = time.monotonic() + limits.download_deadline
                 for chunk in resp.iter_raw(_CHUNK):
+                    if time.monotonic() > deadline:
+                        raise SourceError(
+                            f"download took longer than {limits.download_deadline:g}s",
+                            where=label,
+                        )
                     size += len(chunk)
                     if size > limits.max_artifact_bytes:
                         raise SourceError(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,19 @@ _logger = logging.getLogger(__name__)
 _HEX_RE = re.compile(r"^[0-9a-f]{4,40}$")
 _FULL_SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 _MAX_STDERR_LINE = 300
+_REPO_ENV = frozenset(
+    {
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "GIT_OBJECT_DIRECTORY",
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+        "GIT_COMMON_DIR",
+        "GIT_NAMESPACE",
+        "GIT_PREFIX",
+        "GIT_QUARANTINE_PATH",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,10 +104,11 @@ class GitFetcher:
         ]
         if local:
             self._config += ["-c", "protocol.file.allow=always"]
-        env = dict(os.environ)
-        env.update(
-            {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_ASKPASS": "", "SSH_ASKPASS": ""}
-        )
+        # Variables that point git at another repository (set when kubegate runs from a git
+        # hook) must not leak into our private clone.
+        env = {k: v for k, v in os.environ.items() if k not in _REPO_ENV}
+        # No terminal prompt; credential helpers and GIT_ASKPASS (how CI hands out tokens) stay.
+        env.update({"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"})
         if "GIT_SSH_COMMAND" not in env and "GIT_SSH" not in env:
             env["GIT_SSH_COMMAND"] = "ssh -o BatchMode=yes"
         self._env = env
@@ -102,27 +117,38 @@ class GitFetcher:
         cmd = ["git", *self._config, *args]
         _logger.debug("running git %s", redact_url(" ".join(args)))
         try:
-            proc = subprocess.run(  # noqa: S603 - fixed argv, no shell
+            # A session of its own: on timeout the whole group (git, ssh, remote helpers) is
+            # killed; killing git alone leaves helpers holding our pipes open.
+            proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
                 cmd,
                 cwd=self._workdir,
                 env=self._env,
-                capture_output=True,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 text=True,
                 errors="replace",
-                timeout=self._timeout,
-                check=False,
+                start_new_session=True,
             )
         except FileNotFoundError as exc:
             raise SourceError(
                 "git is not installed (not found on PATH)", where=self._label
             ) from exc
+        try:
+            stdout, stderr = proc.communicate(timeout=self._timeout)
         except subprocess.TimeoutExpired as exc:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
             raise SourceError(
                 f"{what}: git timed out after {self._timeout:g}s", where=self._label
             ) from exc
+        except BaseException:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
         if proc.returncode != 0:
-            raise SourceError(f"{what}: {_git_message(proc.stderr)}", where=self._label)
-        return proc.stdout
+            raise SourceError(f"{what}: {_git_message(stderr)}", where=self._label)
+        return stdout
 
     def fetch(self, ref: str | None) -> GitRevision:
         """Fetch ``ref`` (default: the remote's default branch) and check it out."""

@@ -22,5 +22,7 @@ class SourceLimits:
     max_entries: int = 100_000
     #: Connect/read timeout of each HTTP operation of an artifact download.
     http_timeout: float = 60.0
+    #: Wall-clock limit of a whole artifact download (a server may drip bytes forever).
+    download_deadline: float = 600.0
     #: Wall-clock limit of each git command (ls-remote, fetch, checkout).
     git_timeout: float = 300.0
