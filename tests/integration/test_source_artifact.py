@@ -154,3 +154,13 @@ def test_download_deadline(http_serve: HTTPServe) -> None:
     url = http_serve.add(PATH, data)
     error = _fails(_spec(url, digest_of(data), SourceLimits(download_deadline=0.0)))
     assert error.message == "download took longer than 0s"
+
+
+def test_add_many_and_request_counts(http_serve: HTTPServe) -> None:
+    one, two = flux_like_artifact(), tar_gz([Entry("b.yaml", b"kind: ConfigMap\n")])
+    http_serve.add_many({"one.tar.gz": one, "two.tar.gz": two})
+    for _ in range(2):
+        with open_source(_spec(http_serve.url("two.tar.gz"), digest_of(two))) as checkout:
+            assert (checkout.root / "b.yaml").is_file()
+    assert http_serve.requests["/two.tar.gz"] == 2  # no cache: every run downloads again
+    assert http_serve.requests["/one.tar.gz"] == 0
