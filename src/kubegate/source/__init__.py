@@ -1,21 +1,51 @@
 """Get the files of a revision exactly as Flux's source-controller would hand them over.
 
-``open_source(spec)`` yields a :class:`Checkout` whose ``root`` is a directory holding only what
-Flux would see (``.git``, ``.sourceignore`` patterns and source-controller's default exclusions
-removed), whatever the origin: a local directory, a git repository at a ref, or a Flux artifact
-tarball. Every later stage (render, images) reads only from ``root``; paths reported to users are
-relative to it. Private temporary directories are removed when the context exits.
+``open_source(spec)`` yields a :class:`Checkout` whose ``root`` is a private directory (mode 0700,
+removed when the context exits) holding only what Flux would see (``.git``, ``.sourceignore``
+patterns and source-controller's default exclusions removed), whatever the origin:
+
+- ``dir``: a local directory without ``--ref``, its working tree as it is (:mod:`.tree`);
+- ``git``: a URL, or a local path with ``--ref``, fetched at that ref (:mod:`.git`);
+- ``artifact``: a Flux artifact tarball, digest-verified and safely extracted (:mod:`.artifact`).
+
+Every later stage (render, images) reads only from ``root``; paths reported to users are relative
+to it, and :meth:`Checkout.resolve_path` turns a ``--path`` option into a directory beneath it.
+Bad options raise :class:`~kubegate.errors.UsageError` (exit 3) before anything is fetched; a
+source that cannot be read raises :class:`~kubegate.errors.SourceError` (exit 2).
 """
 
 from __future__ import annotations
 
+import logging
+import posixpath
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-from kubegate.errors import SourceError
+from kubegate.errors import SourceError, UsageError
 from kubegate.models import SourceInfo
+from kubegate.source.artifact import (
+    artifact_revision,
+    check_digest,
+    check_url,
+    download,
+    extract,
+)
+from kubegate.source.git import fetch_git
+from kubegate.source.ignore import IgnoreRules
+from kubegate.source.limits import SourceLimits
+from kubegate.source.location import (
+    check_git_url,
+    is_scp_like,
+    is_url,
+    url_without_credentials,
+)
+from kubegate.source.tree import copy_tree, is_within
+
+_logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +56,7 @@ class SourceSpec:
     ref: str | None = None
     artifact_url: str | None = None
     artifact_digest: str | None = None
+    limits: SourceLimits = field(default_factory=SourceLimits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,11 +66,109 @@ class Checkout:
     root: Path
     info: SourceInfo
 
+    def resolve_path(self, rel: str) -> Path:
+        """The directory or file ``rel`` (``--path``: ``""``, ``.``, ``./x``, ``x/y``) in root.
+
+        A path leaving the root is a :class:`UsageError`; a missing one a :class:`SourceError`.
+        """
+        if rel in ("", "."):
+            return self.root
+        if posixpath.isabs(rel) or rel.startswith("\\"):
+            raise UsageError(f"{rel!r} must be relative to the source root", where="--path")
+        norm = posixpath.normpath(rel)
+        if norm == ".." or norm.startswith("../"):
+            raise UsageError(f"{rel!r} leaves the source root", where="--path")
+        target = self.root / norm
+        if not is_within(target.resolve(), self.root.resolve()):
+            raise UsageError(f"{rel!r} leaves the source root", where="--path")
+        if not target.exists():
+            raise SourceError(f"path {rel!r} not found in the source", where=self.info.location)
+        return target
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    kind: Literal["dir", "git", "artifact"]
+    target: str
+    label: str
+    local: bool = False
+
+
+def _plan(spec: SourceSpec) -> _Plan:
+    """Decide the source kind and validate the options, before anything is read or fetched."""
+    if spec.artifact_url is not None or spec.artifact_digest is not None:
+        if spec.artifact_url is None or spec.artifact_digest is None:
+            raise UsageError("--artifact-url and --artifact-digest must be given together")
+        if spec.ref is not None:
+            raise UsageError("--ref cannot be combined with --artifact-url")
+        if spec.location not in ("", "."):
+            raise UsageError("a SOURCE location cannot be combined with --artifact-url")
+        check_url(spec.artifact_url)
+        check_digest(spec.artifact_digest)
+        return _Plan("artifact", spec.artifact_url, url_without_credentials(spec.artifact_url))
+    location = spec.location or "."
+    if location.startswith("-"):
+        raise UsageError(f"invalid source {location!r}")
+    if is_url(location):
+        scheme = check_git_url(location)
+        return _Plan("git", location, url_without_credentials(location), local=scheme == "file")
+    path = Path(location)
+    if path.exists():
+        if not path.is_dir():
+            raise SourceError("not a directory", where=location)
+        if spec.ref is None:
+            return _Plan("dir", location, location)
+        return _Plan("git", str(path.resolve()), location, local=True)
+    if is_scp_like(location):
+        return _Plan("git", location, location)
+    raise SourceError("no such directory (and not a git URL)", where=location)
+
 
 @contextmanager
 def open_source(spec: SourceSpec) -> Iterator[Checkout]:
     """Materialise ``spec``; raise :class:`SourceError` (exit 2) when it cannot be read."""
-    root = Path(spec.location)
-    if not root.is_dir():
-        raise SourceError("not a directory", where=spec.location)
-    yield Checkout(root=root.resolve(), info=SourceInfo(kind="dir", location=spec.location))
+    plan = _plan(spec)
+    limits = spec.limits
+    with tempfile.TemporaryDirectory(prefix="kubegate-source-") as tmp:
+        base = Path(tmp)  # mkdtemp: mode 0700, private to this process's user
+        root = base / "root"
+        root.mkdir(mode=0o700)
+        revision: str | None = None
+        if plan.kind == "dir":
+            staging = Path(plan.target).resolve()
+        elif plan.kind == "git":
+            staging = base / "git"
+            staging.mkdir(mode=0o700)
+            fetched = fetch_git(
+                plan.target,
+                spec.ref,
+                staging,
+                label=plan.label,
+                timeout=limits.git_timeout,
+                local=plan.local,
+            )
+            revision = fetched.revision
+        else:
+            digest = spec.artifact_digest or ""
+            tarball = base / "artifact.tar.gz"
+            download(plan.target, digest, tarball, limits=limits, label=plan.label)
+            staging = base / "extract"
+            staging.mkdir(mode=0o700)
+            extract(tarball, staging, limits=limits, label=plan.label)
+            tarball.unlink()
+            revision = artifact_revision(plan.target, digest)
+        rules = IgnoreRules.load(staging)
+        copy_tree(
+            staging,
+            root,
+            rules,
+            max_entries=limits.max_entries,
+            max_bytes=limits.max_extracted_bytes,
+            label=plan.label,
+        )
+        info = SourceInfo(kind=plan.kind, location=plan.label, revision=revision)
+        _logger.debug("source %s ready in %s", plan.label, root)
+        yield Checkout(root=root.resolve(), info=info)
+
+
+__all__ = ["Checkout", "SourceLimits", "SourceSpec", "open_source"]
