@@ -123,7 +123,12 @@ def walk_layer(
                 entry = _entry(tar, member, wanted, extra, limits, where)
                 if entry is not None:
                     entries.append(entry)
+            end = tar.offset
         stream.finish()
+        # A tar ends with zero blocks; without one the stream stopped early (zstd's reader, for
+        # one, reports a cut frame as a clean EOF).
+        if stream.produced < end + tarfile.BLOCKSIZE:
+            raise InventoryError("layer is truncated (no end-of-archive marker)", where=where)
     except InventoryError as exc:
         if exc.where is None:
             exc.where = where
@@ -133,7 +138,9 @@ def walk_layer(
     except (tarfile.TarError, EOFError) as exc:
         message = str(exc) or type(exc).__name__
         if "unexpected end" in message or isinstance(exc, EOFError):
-            message = "layer is truncated"
+            raise InventoryError("layer is truncated", where=where) from exc
+        if message == "empty file":
+            raise InventoryError("layer is truncated (no tar data)", where=where) from exc
         raise InventoryError(f"invalid tar: {message}", where=where) from exc
     _logger.debug(
         "walked layer %s: %s entries, %s bytes uncompressed", where, len(entries), stream.produced
