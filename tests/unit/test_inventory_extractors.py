@@ -56,7 +56,7 @@ def test_deb822_continuations_and_missing_final_newline() -> None:
 
 
 def test_os_release_quoting() -> None:
-    text = "# comment\nID='sles'\nVERSION_ID=\"15.5\"\nPRETTY_NAME=\"SUSE \\\"Linux\\\"\"\nbad\n"
+    text = '# comment\nID=\'sles\'\nVERSION_ID="15.5"\nPRETTY_NAME="SUSE \\"Linux\\""\nbad\n'
     fields = parse_os_release(text)
     assert fields == {"ID": "sles", "VERSION_ID": "15.5", "PRETTY_NAME": 'SUSE "Linux"'}
 
