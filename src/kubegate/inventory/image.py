@@ -72,11 +72,13 @@ def _walk(
 
 
 def _walk_all(
-    missing: list[Descriptor], open_blob: BlobOpener, limits: InventoryLimits
+    missing: list[Descriptor], open_blob: BlobOpener, limits: InventoryLimits, workers: int | None
 ) -> dict[Digest, LayerContent]:
-    if len(missing) == 1:
-        return {missing[0].digest: _walk(missing[0], open_blob, limits)}
-    workers = max(1, min(len(missing), os.cpu_count() or 1, _MAX_WORKERS))
+    if workers is None:
+        workers = min(os.cpu_count() or 1, _MAX_WORKERS)
+    workers = max(1, min(len(missing), workers))
+    if workers == 1:
+        return {d.digest: _walk(d, open_blob, limits) for d in missing}
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kubegate-layer") as pool:
         futures: dict[Future[LayerContent], Descriptor] = {
             pool.submit(_walk, descriptor, open_blob, limits): descriptor for descriptor in missing
@@ -101,11 +103,13 @@ def inventory_image(
     *,
     cache: InventoryCache | None,
     limits: InventoryLimits = DEFAULT_LIMITS,
+    workers: int | None = None,
 ) -> ImageInventory:
     """Inventory the final filesystem of the image whose layers are ``layers`` (bottom first).
 
     ``open_blob`` streams a layer's compressed blob; each opened blob is read to EOF (the
-    registry verifies its digest then). Raises :class:`InventoryError` on hostile, truncated or
+    registry verifies its digest then). Up to ``workers`` layers (default: one per core, at
+    most 4) are walked at once. Raises :class:`InventoryError` on hostile, truncated or
     over-limit layers.
     """
     digests = tuple(layer.digest for layer in layers)
@@ -132,7 +136,7 @@ def inventory_image(
             missing.append(layer)
     if missing:
         _logger.debug("walking %s of %s layers of %s", len(missing), len(layers), manifest_digest)
-        walked = _walk_all(missing, open_blob, limits)
+        walked = _walk_all(missing, open_blob, limits, workers)
         contents.update(walked)
         if cache is not None:
             for content in walked.values():
