@@ -210,3 +210,31 @@ def test_tar_cut_at_a_member_boundary() -> None:
         pass
     error = refuse(blob(tar[: tf.offset], "gzip"))
     assert error.message == "layer is truncated (no end-of-archive marker)"
+
+
+@pytest.mark.parametrize("fmt", [tarfile.GNU_FORMAT, tarfile.PAX_FORMAT, tarfile.USTAR_FORMAT])
+def test_long_names_in_every_tar_format(fmt: int) -> None:
+    # ustar splits long names into prefix + name; GNU uses ././@LongLink; PAX a path record.
+    deep = "var/lib/" + "d" * 60 + "/../../dpkg/status" if fmt != tarfile.USTAR_FORMAT else None
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=fmt) as archive:
+        long_dir = "usr/share/" + "/".join(["component"] * 12)
+        for name, data in (
+            (f"{long_dir}/file", b"x"),
+            ("var/lib/dpkg/status", DPKG_STATUS.encode()),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    blobs = Blobs(built := blob(out.getvalue()))
+    inv = inventory_image(MANIFEST, [built.descriptor], blobs.open, cache=None)
+    assert len(inv.packages) == 5
+    if deep is not None:
+        assert refuse(Layer().raw(deep).build()).message.startswith("tar entry with '..'")
+
+
+def test_corrupt_header_checksum() -> None:
+    tar = bytearray(Layer().file("etc/os-release", "ID=debian\n").tar())
+    tar[512 + 5] ^= 0x01  # a name byte of the second header (the first is the directory)
+    error = refuse(blob(bytes(tar)))
+    assert error.message == "invalid tar header checksum"

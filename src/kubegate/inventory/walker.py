@@ -10,20 +10,21 @@ files an extractor's ``required(path)`` asks for. Hostile names (absolute, ``..`
 from __future__ import annotations
 
 import logging
-import tarfile
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Final
+from typing import BinaryIO, Final
 
-from kubegate.errors import InventoryError, KubegateError
+from kubegate.errors import InventoryError
+from kubegate.inventory import tar
 from kubegate.inventory.limits import InventoryLimits
 from kubegate.inventory.stream import LayerStream
+from kubegate.inventory.tar import Header, TarReader
 from kubegate.models import Descriptor, Digest
 
 _logger = logging.getLogger(__name__)
 
 #: Bumped whenever what a walk records changes: it is part of every layer cache key.
-WALKER_VERSION: Final = 1
+WALKER_VERSION: Final = 2
 
 FILE: Final = "file"
 DIR: Final = "dir"
@@ -35,16 +36,6 @@ OTHER: Final = "other"
 
 _WHITEOUT_PREFIX: Final = ".wh."
 _OPAQUE_NAME: Final = ".wh..wh..opq"
-_TAR_BUFSIZE: Final = 256 * 1024
-_HEADER_TYPES: Final = frozenset(
-    {
-        tarfile.GNUTYPE_LONGNAME,
-        tarfile.GNUTYPE_LONGLINK,
-        tarfile.XHDTYPE,
-        tarfile.XGLTYPE,
-        tarfile.SOLARIS_XHDTYPE,
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,19 +70,6 @@ def normalize(name: str, *, where: str) -> str:
     return "/".join(parts)
 
 
-def _bounded_tarinfo(max_header_bytes: int) -> type[tarfile.TarInfo]:
-    class _BoundedTarInfo(tarfile.TarInfo):
-        # tarfile reads PAX and GNU long-name headers wholly into memory: bound them first.
-        def _proc_member(self, tar: tarfile.TarFile) -> Any:
-            if self.type in _HEADER_TYPES and self.size > max_header_bytes:
-                raise InventoryError(
-                    f"tar extended header of {self.size} bytes exceeds {max_header_bytes}"
-                )
-            return super()._proc_member(tar)  # type: ignore[misc]
-
-    return _BoundedTarInfo
-
-
 def walk_layer(
     descriptor: Descriptor,
     raw: BinaryIO,
@@ -106,42 +84,29 @@ def walk_layer(
     second pass for a file reached only through a link). The blob is always read to EOF.
     """
     where = descriptor.digest
-    stream = LayerStream(descriptor, raw, limits)
     entries: list[LayerEntry] = []
     try:
-        with tarfile.open(
-            fileobj=stream,
-            mode="r|",
-            bufsize=_TAR_BUFSIZE,
-            tarinfo=_bounded_tarinfo(limits.max_header_bytes),
-        ) as tar:
-            for member in tar:
-                if len(entries) >= limits.max_entries:
-                    raise InventoryError(
-                        f"layer has more than {limits.max_entries} entries", where=where
-                    )
-                entry = _entry(tar, member, wanted, extra, limits, where)
-                if entry is not None:
-                    entries.append(entry)
-            end = tar.offset
+        stream = LayerStream(descriptor, raw, limits)
+        reader = TarReader(stream, max_header_bytes=limits.max_header_bytes)
+        count = 0
+        for header in reader:
+            count += 1
+            if count > limits.max_entries:
+                raise InventoryError(f"layer has more than {limits.max_entries} entries")
+            entry = _entry(reader, header, wanted, extra, limits, where)
+            if entry is not None:
+                entries.append(entry)
+        if count == 0 and not reader.ended:
+            raise InventoryError("layer is truncated (no tar data)")
+        if not reader.ended:
+            # zstd's reader, for one, reports a cut frame as a clean EOF: the missing
+            # end-of-archive block is what shows it.
+            raise InventoryError("layer is truncated (no end-of-archive marker)")
         stream.finish()
-        # A tar ends with zero blocks; without one the stream stopped early (zstd's reader, for
-        # one, reports a cut frame as a clean EOF).
-        if stream.produced < end + tarfile.BLOCKSIZE:
-            raise InventoryError("layer is truncated (no end-of-archive marker)", where=where)
     except InventoryError as exc:
         if exc.where is None:
             exc.where = where
         raise
-    except KubegateError:
-        raise
-    except (tarfile.TarError, EOFError) as exc:
-        message = str(exc) or type(exc).__name__
-        if "unexpected end" in message or isinstance(exc, EOFError):
-            raise InventoryError("layer is truncated", where=where) from exc
-        if message == "empty file":
-            raise InventoryError("layer is truncated (no tar data)", where=where) from exc
-        raise InventoryError(f"invalid tar: {message}", where=where) from exc
     _logger.debug(
         "walked layer %s: %s entries, %s bytes uncompressed", where, len(entries), stream.produced
     )
@@ -149,14 +114,14 @@ def walk_layer(
 
 
 def _entry(
-    tar: tarfile.TarFile,
-    member: tarfile.TarInfo,
+    reader: TarReader,
+    header: Header,
     wanted: Callable[[str], bool],
     extra: Collection[str],
     limits: InventoryLimits,
     where: str,
 ) -> LayerEntry | None:
-    path = normalize(member.name, where=where)
+    path = normalize(header.name, where=where)
     if not path:
         return None  # the root directory itself
     parent, _, base = path.rpartition("/")
@@ -167,25 +132,22 @@ def _entry(
             return None  # other AUFS metadata (.wh..wh.plnk, ...), meaningless to the image
         name = base[len(_WHITEOUT_PREFIX) :]
         if name in ("", ".", ".."):
-            raise InventoryError(f"invalid whiteout {member.name!r}", where=where)
+            raise InventoryError(f"invalid whiteout {header.name!r}", where=where)
         return LayerEntry(f"{parent}/{name}" if parent else name, WHITEOUT)
-    if member.issym():
-        return LayerEntry(path, SYMLINK, target=member.linkname)
-    if member.islnk():
-        return LayerEntry(path, HARDLINK, target=normalize(member.linkname, where=where))
-    if member.isdir():
+    kind = header.type
+    if kind == tar.SYMLINK:
+        return LayerEntry(path, SYMLINK, target=header.linkname)
+    if kind == tar.HARDLINK:
+        return LayerEntry(path, HARDLINK, target=normalize(header.linkname, where=where))
+    if kind == tar.DIRECTORY:
         return LayerEntry(path, DIR)
-    if not member.isreg():
+    if kind not in tar.REGULAR:
         return LayerEntry(path, OTHER)
     if not (wanted(path) or path in extra):
         return LayerEntry(path, FILE)
-    if member.size > limits.max_file_bytes:
+    if header.size > limits.max_file_bytes:
         raise InventoryError(
-            f"{path} is {member.size} bytes, over the {limits.max_file_bytes}-byte limit",
+            f"{path} is {header.size} bytes, over the {limits.max_file_bytes}-byte limit",
             where=where,
         )
-    handle = tar.extractfile(member)
-    data = handle.read() if handle is not None else b""
-    if len(data) != member.size:
-        raise InventoryError(f"{path}: layer is truncated", where=where)
-    return LayerEntry(path, FILE, data=data)
+    return LayerEntry(path, FILE, data=reader.read_data(header.size))
