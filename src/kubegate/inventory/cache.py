@@ -20,7 +20,7 @@ import logging
 import sqlite3
 import zlib
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -35,6 +35,7 @@ FILENAME: Final = "inventory.sqlite3"
 _SCHEMA: Final = 1
 _BUSY_TIMEOUT_MS: Final = 30_000
 _T = TypeVar("_T")
+_PACKAGE_FIELDS: Final = tuple(f.name for f in fields(Package))
 
 
 def versions_key() -> str:
@@ -208,9 +209,10 @@ def _decode_layer(digest: Digest, blob: bytes) -> LayerContent:
 
 def encode_packages(os_info: OSInfo | None, packages: tuple[Package, ...]) -> dict[str, Any]:
     """The JSON form of an inventory (also the ``images`` cache value)."""
+    # dataclasses.asdict deep-copies recursively: ten times slower on thousands of packages.
     return {
         "os": None if os_info is None else asdict(os_info),
-        "packages": [asdict(package) for package in packages],
+        "packages": [{name: getattr(p, name) for name in _PACKAGE_FIELDS} for p in packages],
     }
 
 
