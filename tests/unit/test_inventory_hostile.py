@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import subprocess
 import sys
 import tarfile
@@ -238,3 +239,36 @@ def test_corrupt_header_checksum() -> None:
     tar[512 + 5] ^= 0x01  # a name byte of the second header (the first is the directory)
     error = refuse(blob(bytes(tar)))
     assert error.message == "invalid tar header checksum"
+
+
+def test_refusal_stops_the_other_layers_walks() -> None:
+    slow_layer = Layer().file("usr/share/blob", random.Random(0).randbytes(1 << 20)).build()
+    bad_layer = blob(Layer().file("etc/os-release", "ID=x\n").tar()[:700], "gzip")
+
+    class Slow(io.RawIOBase):
+        def __init__(self, data: bytes) -> None:
+            self._data = io.BytesIO(data)
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+            time.sleep(0.02)  # 1 MiB in 1 KiB reads: about 20 s if the walk were not stopped
+            chunk = self._data.read(min(len(buffer), 1024))
+            buffer[: len(chunk)] = chunk
+            return len(chunk)
+
+    @contextmanager
+    def opener(descriptor: Descriptor) -> Iterator[BinaryIO]:
+        if descriptor.digest == slow_layer.digest:
+            yield io.BufferedReader(Slow(slow_layer.data), 1024)  # type: ignore[misc]
+        else:
+            yield io.BytesIO(bad_layer.data)
+
+    start = time.monotonic()
+    with pytest.raises(InventoryError) as info:
+        inventory_image(
+            MANIFEST, [slow_layer.descriptor, bad_layer.descriptor], opener, cache=None, workers=2
+        )
+    assert time.monotonic() - start < 5
+    assert info.value.where == bad_layer.digest and "truncated" in info.value.message

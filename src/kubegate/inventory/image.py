@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
@@ -65,10 +66,11 @@ def _walk(
     open_blob: BlobOpener,
     limits: InventoryLimits,
     extra: frozenset[str] = frozenset(),
+    cancel: threading.Event | None = None,
 ) -> LayerContent:
     try:
         with open_blob(descriptor) as raw:
-            return walk_layer(descriptor, raw, _wanted, limits, extra=extra)
+            return walk_layer(descriptor, raw, _wanted, limits, extra=extra, cancel=cancel)
     except KubegateError:
         raise
     except OSError as exc:
@@ -83,16 +85,22 @@ def _walk_all(
     workers = max(1, min(len(missing), workers))
     if workers == 1:
         return {d.digest: _walk(d, open_blob, limits) for d in missing}
+    cancel = threading.Event()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kubegate-layer") as pool:
         futures: dict[Future[LayerContent], Descriptor] = {
-            pool.submit(_walk, descriptor, open_blob, limits): descriptor for descriptor in missing
+            pool.submit(_walk, descriptor, open_blob, limits, frozenset(), cancel): descriptor
+            for descriptor in missing
         }
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         failed = [future for future in futures if future in done and future.exception()]
         if failed:
+            # A refusal must come quickly: stop the other walks instead of finishing them.
+            cancel.set()
             for future in futures:
                 future.cancel()
             # The lowest failing layer, so the message does not depend on thread timing.
+            failed = [f for f in futures if f.done() and not f.cancelled() and f.exception()]
+            failed = [f for f in failed if "another layer" not in str(f.exception())] or failed
             first = min(failed, key=lambda f: missing.index(futures[f]))
             error = first.exception()
             if error is not None:

@@ -10,6 +10,7 @@ bytes, and the compression ratio that betrays a decompression bomb.
 from __future__ import annotations
 
 import io
+import threading
 from typing import Any, BinaryIO, Final, cast
 
 from kubegate.errors import InventoryError, KubegateError
@@ -81,7 +82,14 @@ class _CountingReader(io.RawIOBase):
 class LayerStream(io.RawIOBase):
     """Uncompressed tar bytes of one layer, refusing reads past the limits."""
 
-    def __init__(self, descriptor: Descriptor, raw: BinaryIO, limits: InventoryLimits) -> None:
+    def __init__(
+        self,
+        descriptor: Descriptor,
+        raw: BinaryIO,
+        limits: InventoryLimits,
+        cancel: threading.Event | None = None,
+    ) -> None:
+        self._cancel = cancel
         self._where = descriptor.digest
         self._limits = limits
         compression = compression_of(descriptor)
@@ -124,6 +132,8 @@ class LayerStream(io.RawIOBase):
         return True
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        if self._cancel is not None and self._cancel.is_set():
+            raise InventoryError("stopped: another layer of the image was refused")
         try:
             data = self._inner.read(min(len(buffer), _CHUNK))
         except KubegateError:

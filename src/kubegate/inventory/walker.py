@@ -10,6 +10,7 @@ files an extractor's ``required(path)`` asks for. Hostile names (absolute, ``..`
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import BinaryIO, Final
@@ -77,16 +78,18 @@ def walk_layer(
     limits: InventoryLimits,
     *,
     extra: Collection[str] = (),
+    cancel: threading.Event | None = None,
 ) -> LayerContent:
     """Stream ``raw`` (the compressed blob) once and record the layer's entries.
 
     ``wanted(path)`` selects the files whose content is read; ``extra`` adds exact paths (a
-    second pass for a file reached only through a link). The blob is always read to EOF.
+    second pass for a file reached only through a link); ``cancel`` stops the walk early (another
+    layer of the image was refused). The blob is always read to EOF.
     """
     where = descriptor.digest
     entries: list[LayerEntry] = []
     try:
-        stream = LayerStream(descriptor, raw, limits)
+        stream = LayerStream(descriptor, raw, limits, cancel)
         reader = TarReader(stream, max_header_bytes=limits.max_header_bytes)
         count = 0
         for header in reader:
