@@ -34,9 +34,10 @@ BlobOpener = Callable[[Descriptor], AbstractContextManager[BinaryIO]]
 #: process, and piping the raw stream to one would add a copy of every byte. Decompression (isal,
 #: zstandard) releases the GIL; header parsing (kubegate.inventory.tar) is a few microseconds per
 #: entry. Measured by bench/inventory.py on the shared 2-core test machine (load ~4): two 75 MB
-#: layers took 0.79 s with 1 thread and 0.98 s with 2, and plain isal decompression of both
-#: overlapped no better (0.28 s vs 0.26-0.32 s): no gain there, so the pool is capped small and
-#: callers that already run images in parallel (scan) can pass ``workers=1``.
+#: layers took 0.57 s with 1 thread and 0.57 s with 2 (best of 3; single runs ranged 0.79 vs
+#: 0.98 s), and plain isal decompression of both overlapped no better. No gain measurable there,
+#: no loss either, so the pool stays (cores that are idle will overlap the GIL-free inflate) but
+#: is capped small, and callers that already run images in parallel (scan) can pass workers=1.
 _MAX_WORKERS: Final = 4
 #: A link may lead to a file the walker did not keep; each such file costs one more pass over
 #: its layer. Hostile images cannot make this unbounded.
