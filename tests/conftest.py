@@ -19,6 +19,7 @@ import pytest
 pytest_plugins: list[str] = [
     "tests.fixtures.gitserve",
     "tests.fixtures.httpserve",
+    "tests.fixtures.layers",
 ]
 
 REPO = Path(__file__).resolve().parent.parent

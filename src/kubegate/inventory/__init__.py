@@ -1,0 +1,18 @@
+"""Package inventory of container images (DESIGN.md section 1, ``inventory/``).
+
+Public API, used by the scan pipeline and ``kubegate sbom``:
+
+* :func:`inventory_image` -> :class:`ImageInventory` (os + packages of the final filesystem);
+* :class:`InventoryCache` (per-layer and per-image SQLite cache) and :class:`InventoryLimits`.
+
+Inside: ``stream`` (decompression with limits) -> ``walker`` (one streaming pass per layer) ->
+``filesystem`` (merged view, whiteouts, links) -> the extractors listed in ``extractors``.
+"""
+
+from __future__ import annotations
+
+from kubegate.inventory.cache import InventoryCache
+from kubegate.inventory.image import BlobOpener, ImageInventory, inventory_image
+from kubegate.inventory.limits import InventoryLimits
+
+__all__ = ["BlobOpener", "ImageInventory", "InventoryCache", "InventoryLimits", "inventory_image"]

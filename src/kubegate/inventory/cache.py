@@ -1,0 +1,230 @@
+"""The inventory cache: one SQLite file under :func:`kubegate.cachedir.cache_dir`.
+
+Used by :func:`kubegate.inventory.inventory_image`. Two tables (DESIGN.md "Caches"):
+
+* ``layers``: what one layer contributes (its entries, whiteouts, links and the captured file
+  contents), keyed by layer digest + walker version + every extractor's name:version, so that a
+  warm run merges and extracts without opening any blob;
+* ``images``: the final inventory, keyed by manifest digest + the same versions.
+
+Several kubegate processes may share the file: WAL journal, a busy timeout and one short
+transaction per write. The cache is only an accelerator: a corrupt file is deleted and rebuilt,
+and a cache that still fails is switched off with a warning, never fatal.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import sqlite3
+import zlib
+from collections.abc import Callable
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+from kubegate.cachedir import cache_dir
+from kubegate.inventory.extractors import fingerprint
+from kubegate.inventory.walker import WALKER_VERSION, LayerContent, LayerEntry
+from kubegate.models import Digest, OSInfo, Package
+
+_logger = logging.getLogger(__name__)
+
+FILENAME: Final = "inventory.sqlite3"
+_SCHEMA: Final = 1
+_BUSY_TIMEOUT_MS: Final = 30_000
+_T = TypeVar("_T")
+_PACKAGE_FIELDS: Final = tuple(f.name for f in fields(Package))
+
+
+def versions_key() -> str:
+    """Walker and extractor versions: any change makes every cached entry a miss."""
+    return f"walker:{WALKER_VERSION},{fingerprint()}"
+
+
+class InventoryCache:
+    """Per-layer and per-image inventory cache (safe to share between processes)."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path if path is not None else cache_dir() / FILENAME
+        self._conn: sqlite3.Connection | None = None
+        self._versions = versions_key()
+        self._open(rebuild_on_error=True)
+
+    # -- connection ---------------------------------------------------------------------------
+
+    def _open(self, *, rebuild_on_error: bool) -> None:
+        try:
+            conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_MS / 1000)
+            conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode=WAL")
+            with conn:
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+                )
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS layers (key TEXT PRIMARY KEY, data BLOB NOT NULL)"
+                )
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS images (key TEXT PRIMARY KEY, data BLOB NOT NULL)"
+                )
+                conn.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (str(_SCHEMA),)
+                )
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            if row is None or row[0] != str(_SCHEMA):
+                conn.close()
+                raise sqlite3.DatabaseError(f"cache schema {row and row[0]!r} is not {_SCHEMA}")
+            self._conn = conn
+        except sqlite3.Error as exc:
+            if not rebuild_on_error:
+                _logger.warning(
+                    "inventory cache %s unusable, running without it: %s",
+                    self.path,
+                    exc,
+                )
+                self._conn = None
+                return
+            _logger.warning("inventory cache %s is corrupt (%s): rebuilding it", self.path, exc)
+            self._rebuild()
+
+    def _rebuild(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        self._open(rebuild_on_error=False)
+
+    def _guard(self, action: Callable[[sqlite3.Connection], _T], default: _T) -> _T:
+        """Run ``action``; a corrupt database is rebuilt once, then the cache is skipped."""
+        for attempt in (1, 2):
+            if self._conn is None:
+                return default
+            try:
+                return action(self._conn)
+            except sqlite3.Error as exc:
+                if attempt == 2:
+                    _logger.warning("inventory cache %s failed again: %s", self.path, exc)
+                    self.close()
+                    return default
+                _logger.warning("inventory cache %s failed (%s): rebuilding it", self.path, exc)
+                self._rebuild()
+        return default
+
+    def close(self) -> None:
+        """Close the database (the object then behaves as an empty cache)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # -- layers -------------------------------------------------------------------------------
+
+    def _layer_key(self, digest: Digest) -> str:
+        return f"{digest}|{self._versions}"
+
+    def get_layer(self, digest: Digest) -> LayerContent | None:
+        """The cached contribution of a layer, or ``None``."""
+        blob = self._guard(lambda c: _fetch(c, "layers", self._layer_key(digest)), None)
+        if blob is None:
+            return None
+        try:
+            return _decode_layer(digest, blob)
+        except (ValueError, TypeError, KeyError, zlib.error) as exc:
+            _logger.warning("cached layer %s unreadable (%s): ignoring it", digest, exc)
+            return None
+
+    def put_layer(self, content: LayerContent) -> None:
+        """Store a layer's contribution (replacing an older capture of the same layer)."""
+        blob = _encode_layer(content)
+        key = self._layer_key(content.digest)
+        self._guard(lambda c: _store(c, "layers", key, blob), None)
+
+    # -- images -------------------------------------------------------------------------------
+
+    def _image_key(self, manifest_digest: Digest) -> str:
+        return f"{manifest_digest}|{self._versions}"
+
+    def get_image(self, manifest_digest: Digest) -> dict[str, Any] | None:
+        """The cached final inventory of an image as a JSON object, or ``None``."""
+        blob = self._guard(lambda c: _fetch(c, "images", self._image_key(manifest_digest)), None)
+        if blob is None:
+            return None
+        try:
+            value = json.loads(zlib.decompress(blob))
+        except (ValueError, zlib.error) as exc:
+            _logger.warning("cached image %s unreadable (%s)", manifest_digest, exc)
+            return None
+        return value if isinstance(value, dict) else None
+
+    def put_image(self, manifest_digest: Digest, value: dict[str, Any]) -> None:
+        """Store an image's final inventory (a JSON object)."""
+        blob = zlib.compress(json.dumps(value, separators=(",", ":")).encode())
+        key = self._image_key(manifest_digest)
+        self._guard(lambda c: _store(c, "images", key, blob), None)
+
+
+def _fetch(conn: sqlite3.Connection, table: str, key: str) -> bytes | None:
+    row = conn.execute(f"SELECT data FROM {table} WHERE key = ?", (key,)).fetchone()  # noqa: S608
+    return None if row is None else bytes(row[0])
+
+
+def _store(conn: sqlite3.Connection, table: str, key: str, blob: bytes) -> None:
+    with conn:  # one short transaction per write: concurrent processes wait at most briefly
+        conn.execute(
+            f"INSERT OR REPLACE INTO {table} (key, data) VALUES (?, ?)",  # noqa: S608
+            (key, blob),
+        )
+
+
+def _encode_layer(content: LayerContent) -> bytes:
+    entries = [
+        [
+            entry.path,
+            entry.kind,
+            entry.target,
+            None if entry.data is None else base64.b64encode(entry.data).decode(),
+        ]
+        for entry in content.entries
+    ]
+    return zlib.compress(json.dumps(entries, separators=(",", ":")).encode(), 1)
+
+
+def _decode_layer(digest: Digest, blob: bytes) -> LayerContent:
+    entries = json.loads(zlib.decompress(blob))
+    return LayerContent(
+        digest=digest,
+        entries=tuple(
+            LayerEntry(
+                path=str(path),
+                kind=str(kind),
+                target=None if target is None else str(target),
+                data=None if data is None else base64.b64decode(data),
+            )
+            for path, kind, target, data in entries
+        ),
+    )
+
+
+def encode_packages(os_info: OSInfo | None, packages: tuple[Package, ...]) -> dict[str, Any]:
+    """The JSON form of an inventory (also the ``images`` cache value)."""
+    # dataclasses.asdict deep-copies recursively: ten times slower on thousands of packages.
+    return {
+        "os": None if os_info is None else asdict(os_info),
+        "packages": [{name: getattr(p, name) for name in _PACKAGE_FIELDS} for p in packages],
+    }
+
+
+def decode_packages(value: dict[str, Any]) -> tuple[OSInfo | None, tuple[Package, ...]]:
+    """Inverse of :func:`encode_packages`; raises ``TypeError``/``KeyError`` if malformed."""
+    raw_os = value["os"]
+    os_info = (
+        None
+        if raw_os is None
+        else OSInfo(**{**raw_os, "id_like": tuple(raw_os.get("id_like", ()))})
+    )
+    packages = tuple(
+        Package(**{**raw, "files": tuple(raw.get("files", ()))}) for raw in value["packages"]
+    )
+    return os_info, packages

@@ -1,0 +1,70 @@
+"""The extractor interface (osv-scalibr/Trivy style) shared by every package and OS extractor.
+
+An extractor declares its ``name`` and ``version`` (both part of the per-layer cache key), which
+files it needs (``required(path)``, asked by :mod:`kubegate.inventory.walker` for every tar
+entry) and ``extract(view, os_info)``, run by :mod:`kubegate.inventory.image` on the merged
+filesystem. Implementations are listed in :mod:`kubegate.inventory.extractors`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from kubegate.inventory.filesystem import ImageView
+from kubegate.models import Digest, OSInfo, Package
+
+K = TypeVar("K")
+
+
+@dataclass(frozen=True, slots=True)
+class Extracted:
+    """What one extractor found: the OS (only the OS extractor sets it) and packages."""
+
+    os: OSInfo | None = None
+    packages: tuple[Package, ...] = ()
+
+
+class Extractor(Protocol):
+    """One kind of inventory: ``os-release``, ``dpkg``, ``apk``, ..."""
+
+    @property
+    def name(self) -> str:
+        """Stable identifier, recorded on every package it finds (``Package.extractor``)."""
+        ...
+
+    @property
+    def version(self) -> int:
+        """Bumped whenever what it reads or returns changes (invalidates cached layers)."""
+        ...
+
+    def required(self, path: str) -> bool:
+        """Whether the walker must keep the content of ``path`` (relative, normalised)."""
+        ...
+
+    def extract(self, view: ImageView, os_info: OSInfo | None) -> Extracted:
+        """Read the merged filesystem; ``os_info`` is what the OS extractor found, if anything."""
+        ...
+
+
+def introducing_layers(
+    versions: list[tuple[Digest, dict[K, str]]],
+) -> dict[K, Digest]:
+    """For each package of the newest database version, the layer its current version came from.
+
+    ``versions`` are a database's successive contents (bottom layer first), each parsed to
+    ``key -> version``. A package's layer is the lowest one from which it has had its current
+    version without interruption: an upgrade or a reinstall after removal moves it up.
+    """
+    if not versions:
+        return {}
+    top_digest, top = versions[-1]
+    result: dict[K, Digest] = dict.fromkeys(top, top_digest)
+    alive = set(top)
+    for digest, packages in reversed(versions[:-1]):
+        alive = {key for key in alive if packages.get(key) == top[key]}
+        if not alive:
+            break
+        for key in alive:
+            result[key] = digest
+    return result

@@ -1,0 +1,156 @@
+"""The streaming layer walker: one pass over one layer's tar, keeping only what extractors need.
+
+Called by :mod:`kubegate.inventory.image` for each layer not in the cache. A layer is read once,
+as a stream (never held in memory, never unpacked to disk); the walker records every entry's path
+and kind (cheap, and needed to merge layers and follow links), and reads the content only of the
+files an extractor's ``required(path)`` asks for. Hostile names (absolute, ``..``) and every
+:class:`~kubegate.inventory.limits.InventoryLimits` bound are refused with ``InventoryError``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import BinaryIO, Final
+
+from kubegate.errors import InventoryError
+from kubegate.inventory import tar
+from kubegate.inventory.limits import InventoryLimits
+from kubegate.inventory.stream import LayerStream
+from kubegate.inventory.tar import Header, TarReader
+from kubegate.models import Descriptor, Digest
+
+_logger = logging.getLogger(__name__)
+
+#: Bumped whenever what a walk records changes: it is part of every layer cache key.
+WALKER_VERSION: Final = 2
+
+FILE: Final = "file"
+DIR: Final = "dir"
+SYMLINK: Final = "symlink"
+HARDLINK: Final = "hardlink"
+WHITEOUT: Final = "whiteout"
+OPAQUE: Final = "opaque"
+OTHER: Final = "other"
+
+_WHITEOUT_PREFIX: Final = ".wh."
+_OPAQUE_NAME: Final = ".wh..wh..opq"
+
+
+@dataclass(frozen=True, slots=True)
+class LayerEntry:
+    """One tar entry, path normalised (``etc/os-release``: no leading ``/`` or ``./``).
+
+    ``target`` is a symlink's target as written or a hardlink's normalised path; ``data`` is the
+    content of a file an extractor asked for (``None`` for every other file).
+    """
+
+    path: str
+    kind: str
+    target: str | None = None
+    data: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LayerContent:
+    """What one layer contributes to the final filesystem, in tar order."""
+
+    digest: Digest
+    entries: tuple[LayerEntry, ...]
+
+
+def normalize(name: str, *, where: str) -> str:
+    """A tar member name as a relative path; absolute names and ``..`` are refused."""
+    if name.startswith("/"):
+        raise InventoryError(f"tar entry with absolute path {name!r}", where=where)
+    parts = [part for part in name.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        raise InventoryError(f"tar entry with '..' in its path {name!r}", where=where)
+    return "/".join(parts)
+
+
+def walk_layer(
+    descriptor: Descriptor,
+    raw: BinaryIO,
+    wanted: Callable[[str], bool],
+    limits: InventoryLimits,
+    *,
+    extra: Collection[str] = (),
+    cancel: threading.Event | None = None,
+) -> LayerContent:
+    """Stream ``raw`` (the compressed blob) once and record the layer's entries.
+
+    ``wanted(path)`` selects the files whose content is read; ``extra`` adds exact paths (a
+    second pass for a file reached only through a link); ``cancel`` stops the walk early (another
+    layer of the image was refused). The blob is always read to EOF.
+    """
+    where = descriptor.digest
+    entries: list[LayerEntry] = []
+    try:
+        stream = LayerStream(descriptor, raw, limits, cancel)
+        reader = TarReader(stream, max_header_bytes=limits.max_header_bytes)
+        count = 0
+        for header in reader:
+            count += 1
+            if count > limits.max_entries:
+                raise InventoryError(f"layer has more than {limits.max_entries} entries")
+            entry = _entry(reader, header, wanted, extra, limits, where)
+            if entry is not None:
+                entries.append(entry)
+        if count == 0 and not reader.ended:
+            raise InventoryError("layer is truncated (no tar data)")
+        if not reader.ended:
+            # zstd's reader, for one, reports a cut frame as a clean EOF: the missing
+            # end-of-archive block is what shows it.
+            raise InventoryError("layer is truncated (no end-of-archive marker)")
+        stream.finish()
+    except InventoryError as exc:
+        if exc.where is None:
+            exc.where = where
+        raise
+    _logger.debug(
+        "walked layer %s: %s entries, %s bytes uncompressed", where, len(entries), stream.produced
+    )
+    return LayerContent(digest=descriptor.digest, entries=tuple(entries))
+
+
+def _entry(
+    reader: TarReader,
+    header: Header,
+    wanted: Callable[[str], bool],
+    extra: Collection[str],
+    limits: InventoryLimits,
+    where: str,
+) -> LayerEntry | None:
+    path = normalize(header.name, where=where)
+    if not path:
+        return None  # the root directory itself
+    parent, _, base = path.rpartition("/")
+    if base.startswith(_WHITEOUT_PREFIX):
+        if base == _OPAQUE_NAME:
+            return LayerEntry(parent, OPAQUE)
+        if base.startswith(_WHITEOUT_PREFIX + _WHITEOUT_PREFIX):
+            return None  # other AUFS metadata (.wh..wh.plnk, ...), meaningless to the image
+        name = base[len(_WHITEOUT_PREFIX) :]
+        if name in ("", ".", ".."):
+            raise InventoryError(f"invalid whiteout {header.name!r}", where=where)
+        return LayerEntry(f"{parent}/{name}" if parent else name, WHITEOUT)
+    kind = header.type
+    if kind == tar.SYMLINK:
+        return LayerEntry(path, SYMLINK, target=header.linkname)
+    if kind == tar.HARDLINK:
+        return LayerEntry(path, HARDLINK, target=normalize(header.linkname, where=where))
+    if kind == tar.DIRECTORY:
+        return LayerEntry(path, DIR)
+    if kind not in tar.REGULAR:
+        return LayerEntry(path, OTHER)
+    if not (wanted(path) or path in extra):
+        return LayerEntry(path, FILE)
+    if header.size > limits.max_file_bytes:
+        raise InventoryError(
+            f"{path} is {header.size} bytes, over the {limits.max_file_bytes}-byte limit",
+            where=where,
+        )
+    return LayerEntry(path, FILE, data=reader.read_data(header.size))

@@ -1,0 +1,181 @@
+"""SBOM writers for ``kubegate sbom``: CycloneDX JSON, kubegate's own JSON, and a text table.
+
+Called by the CLI with an image reference and its :class:`~kubegate.inventory.ImageInventory`.
+CycloneDX: one component per installed package (dpkg binary packages; the source package is a
+property, ``kubegate:source:name``/``kubegate:source:version``, not an extra component) and the
+image as ``metadata.component`` with its digest. ``cyclonedx`` is imported only when that format
+is asked for: it costs start-up time every other command would pay. The JSON form is documented
+in docs/sbom.md ("schemaVersion": 1).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Callable
+from typing import Any, Final
+
+from kubegate import __version__
+from kubegate.inventory import ImageInventory
+from kubegate.models import ImageRef, Package
+
+#: Version of kubegate's own JSON SBOM (docs/sbom.md); bumped on incompatible changes only.
+JSON_SCHEMA_VERSION: Final = 1
+
+
+class SBOMFormat(enum.StrEnum):
+    """Output formats of ``kubegate sbom``."""
+
+    CYCLONEDX_JSON = "cyclonedx-json"
+    JSON = "json"
+    TABLE = "table"
+
+
+def _properties(package: Package) -> list[tuple[str, str]]:
+    pairs = [
+        ("kubegate:source:name", package.source_name),
+        ("kubegate:source:version", package.source_version),
+        ("kubegate:layer:digest", package.layer),
+        ("kubegate:location", package.location),
+        ("kubegate:extractor", package.extractor),
+    ]
+    return [(name, value) for name, value in pairs if value]
+
+
+def _image_purl(image: ImageRef, inventory: ImageInventory) -> str:
+    from packageurl import PackageURL
+
+    # purl-spec "oci": the name is the last path segment, the version the manifest digest.
+    text: str = PackageURL(
+        type="oci",
+        name=image.repository.rsplit("/", 1)[-1].lower(),
+        version=inventory.manifest_digest,
+        qualifiers={"repository_url": image.name},
+    ).to_string()
+    return text
+
+
+def cyclonedx_json(image: ImageRef, inventory: ImageInventory) -> str:
+    """A CycloneDX 1.6 JSON document (validated against its schema by the tests)."""
+    from cyclonedx.model import Property
+    from cyclonedx.model.bom import Bom
+    from cyclonedx.model.component import Component, ComponentType
+    from cyclonedx.output.json import JsonV1Dot6
+    from packageurl import PackageURL
+
+    image_properties = [Property(name="kubegate:image:reference", value=str(image))]
+    if inventory.os is not None:
+        image_properties.append(Property(name="kubegate:os:id", value=inventory.os.id))
+        if inventory.os.version_id:
+            image_properties.append(
+                Property(name="kubegate:os:version", value=inventory.os.version_id)
+            )
+    root = Component(
+        type=ComponentType.CONTAINER,
+        name=image.name,
+        version=inventory.manifest_digest,
+        purl=PackageURL.from_string(_image_purl(image, inventory)),
+        bom_ref=inventory.manifest_digest,
+        properties=image_properties,
+    )
+    bom = Bom()
+    bom.metadata.component = root
+    bom.metadata.tools.components.add(
+        Component(type=ComponentType.APPLICATION, name="kubegate", version=__version__)
+    )
+    seen: dict[str, int] = {}
+    components = []
+    for package in inventory.packages:
+        # Two databases may list the same purl (status and status.d): keep bom-refs unique.
+        count = seen.get(package.purl, 0)
+        seen[package.purl] = count + 1
+        ref = package.purl if count == 0 else f"{package.purl}#{count}"
+        component = Component(
+            type=ComponentType.LIBRARY,
+            name=package.name,
+            version=package.version,
+            purl=PackageURL.from_string(package.purl),
+            bom_ref=ref,
+            properties=[Property(name=n, value=v) for n, v in _properties(package)],
+        )
+        components.append(component)
+        bom.components.add(component)
+    bom.register_dependency(root, components)
+    text: str = JsonV1Dot6(bom).output_as_string(indent=2)
+    return text + "\n"
+
+
+def kubegate_json(image: ImageRef, inventory: ImageInventory) -> str:
+    """kubegate's own SBOM (docs/sbom.md)."""
+    os_info = inventory.os
+    document: dict[str, Any] = {
+        "schemaVersion": JSON_SCHEMA_VERSION,
+        "image": {
+            "reference": str(image),
+            "name": image.name,
+            "digest": inventory.manifest_digest,
+            "layers": list(inventory.layers),
+        },
+        "os": None
+        if os_info is None
+        else {
+            "id": os_info.id,
+            "versionId": os_info.version_id,
+            "prettyName": os_info.pretty_name,
+            "idLike": list(os_info.id_like),
+        },
+        "packages": [
+            {
+                "name": p.name,
+                "version": p.version,
+                "type": p.type,
+                "purl": p.purl,
+                "arch": p.arch,
+                "sourceName": p.source_name,
+                "sourceVersion": p.source_version,
+                "layer": p.layer,
+                "location": p.location,
+                "extractor": p.extractor,
+                "fileCount": len(p.files),
+            }
+            for p in inventory.packages
+        ],
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def table(image: ImageRef, inventory: ImageInventory) -> str:
+    """A plain-text table for humans (no colour: it is also read in CI logs)."""
+    os_text = "unknown OS"
+    if inventory.os is not None:
+        os_text = inventory.os.pretty_name or f"{inventory.os.id} {inventory.os.version_id or ''}"
+    lines = [f"{image.name}@{inventory.manifest_digest} ({os_text.strip()})"]
+    rows = [("NAME", "VERSION", "SOURCE", "TYPE", "LAYER")]
+    for p in inventory.packages:
+        source = ""
+        if p.source_name and (p.source_name, p.source_version) != (p.name, p.version):
+            source = p.source_name
+            if p.source_version and p.source_version != p.version:
+                source += f" ({p.source_version})"
+        layer = (p.layer or "").split(":", 1)[-1][:12]
+        rows.append((p.name, p.version, source, p.type, layer))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines.extend(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in rows
+    )
+    lines.append(f"{len(inventory.packages)} packages")
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+#: Every format's writer; a test checks the mapping covers :class:`SBOMFormat` exactly.
+WRITERS: Final[dict[SBOMFormat, Callable[[ImageRef, ImageInventory], str]]] = {
+    SBOMFormat.CYCLONEDX_JSON: cyclonedx_json,
+    SBOMFormat.JSON: kubegate_json,
+    SBOMFormat.TABLE: table,
+}
+
+
+def render_sbom(image: ImageRef, inventory: ImageInventory, fmt: SBOMFormat) -> str:
+    """The SBOM of ``inventory`` in ``fmt``."""
+    return WRITERS[fmt](image, inventory)

@@ -1,0 +1,186 @@
+"""The per-layer and per-image inventory cache: warm runs open no blob, corruption is survived."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kubegate.inventory import InventoryCache, inventory_image
+from kubegate.inventory import cache as cache_module
+from kubegate.inventory.extractors import EXTRACTORS
+from kubegate.inventory.walker import WALKER_VERSION
+from kubegate.models import Digest
+from tests.conftest import REPO, cli_env
+from tests.fixtures.layers import (
+    DEBIAN_OS_RELEASE,
+    DPKG_STATUS,
+    Blobs,
+    Built,
+    Layer,
+    descriptors,
+)
+
+IMAGE_A = Digest("sha256:" + "a1" * 32)
+IMAGE_B = Digest("sha256:" + "b2" * 32)
+
+
+def layers() -> tuple[Built, Built]:
+    base = (
+        Layer()
+        .file("etc/os-release", DEBIAN_OS_RELEASE)
+        .file("var/lib/dpkg/status", DPKG_STATUS)
+        .file("var/lib/dpkg/info/bash.list", "/bin/bash\n")
+        .build()
+    )
+    upper = (
+        Layer().file("var/lib/dpkg/status", DPKG_STATUS.replace("5.2.15-2+b2", "5.2.15-3")).build()
+    )
+    return base, upper
+
+
+def test_warm_run_opens_no_blob(inventory_cache: InventoryCache) -> None:
+    base, upper = layers()
+    blobs = Blobs(base, upper)
+    cold = inventory_image(IMAGE_A, descriptors(base, upper), blobs.open, cache=inventory_cache)
+    assert sorted(blobs.opened) == sorted([base.digest, upper.digest])
+    assert cold.cache_hit == "none"
+
+    blobs.fail = True
+    warm = inventory_image(IMAGE_A, descriptors(base, upper), blobs.open, cache=inventory_cache)
+    assert warm == cold and warm.cache_hit == "image"
+    # Another image made of the same layers: merged and extracted from cached layers alone.
+    other = inventory_image(IMAGE_B, descriptors(base, upper), blobs.open, cache=inventory_cache)
+    assert other.cache_hit == "layers"
+    assert other.packages == cold.packages and other.os == cold.os
+    bash = next(p for p in other.packages if p.name == "bash")
+    assert (bash.version, bash.layer, bash.files) == ("5.2.15-3", upper.digest, ("/bin/bash",))
+
+
+def test_warm_run_in_a_new_process_uses_the_file(tmp_path: Path) -> None:
+    base, upper = layers()
+    path = tmp_path / "inv.sqlite3"
+    first = InventoryCache(path)
+    cold = inventory_image(IMAGE_A, descriptors(base, upper), Blobs(base, upper).open, cache=first)
+    first.close()
+    second = InventoryCache(path)
+    failing = Blobs()
+    failing.fail = True
+    warm = inventory_image(IMAGE_B, descriptors(base, upper), failing.open, cache=second)
+    assert warm.packages == cold.packages
+    second.close()
+
+
+def test_default_location_is_the_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KUBEGATE_CACHE_DIR", str(tmp_path / "kc"))
+    cache = InventoryCache()
+    assert cache.path == tmp_path / "kc" / "inventory.sqlite3" and cache.path.exists()
+    cache.close()
+
+
+def test_key_covers_walker_and_every_extractor_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = cache_module.versions_key()
+    assert f"walker:{WALKER_VERSION}" in key
+    for extractor in EXTRACTORS:
+        assert f"{extractor.name}:{extractor.version}" in key
+    base, upper = layers()
+    path = tmp_path / "inv.sqlite3"
+    cache = InventoryCache(path)
+    inventory_image(IMAGE_A, descriptors(base, upper), Blobs(base, upper).open, cache=cache)
+    cache.close()
+    monkeypatch.setattr(cache_module, "fingerprint", lambda: "os-release:1,dpkg:2,apk:1")
+    bumped = InventoryCache(path)
+    blobs = Blobs(base, upper)
+    result = inventory_image(IMAGE_A, descriptors(base, upper), blobs.open, cache=bumped)
+    assert result.cache_hit == "none" and len(blobs.opened) == 2
+    bumped.close()
+
+
+@pytest.mark.parametrize(
+    "garbage", [b"this is not sqlite" * 100, b"SQLite format 3\0" + b"\xff" * 4000]
+)
+def test_corrupt_cache_file_is_rebuilt(
+    tmp_path: Path, garbage: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    base, upper = layers()
+    path = tmp_path / "inv.sqlite3"
+    cache = InventoryCache(path)
+    inventory_image(IMAGE_A, descriptors(base, upper), Blobs(base, upper).open, cache=cache)
+    cache.close()
+    path.write_bytes(garbage)
+    rebuilt = InventoryCache(path)
+    assert "rebuilding" in caplog.text
+    blobs = Blobs(base, upper)
+    result = inventory_image(IMAGE_A, descriptors(base, upper), blobs.open, cache=rebuilt)
+    assert len(blobs.opened) == 2 and {p.name for p in result.packages} >= {"bash", "libssl3"}
+    blobs.fail = True
+    again = inventory_image(IMAGE_A, descriptors(base, upper), blobs.open, cache=rebuilt)
+    assert again.cache_hit == "image"
+    rebuilt.close()
+
+
+def test_cache_corrupted_while_open_is_not_fatal(tmp_path: Path) -> None:
+    base, upper = layers()
+    path = tmp_path / "inv.sqlite3"
+    cache = InventoryCache(path)
+    path.write_bytes(b"\0garbage" * 2000)
+    Path(f"{path}-wal").unlink(missing_ok=True)
+    blobs = Blobs(base, upper)
+    result = inventory_image(IMAGE_A, descriptors(base, upper), blobs.open, cache=cache)
+    assert {p.name for p in result.packages} >= {"bash"}
+    cache.close()
+
+
+_WORKER = """
+import json, sys
+from pathlib import Path
+from kubegate.inventory import InventoryCache, inventory_image
+from kubegate.models import Digest
+from tests.unit.test_inventory_cache import layers
+from tests.fixtures.layers import Blobs, descriptors
+
+base, upper = layers()
+cache = InventoryCache(Path(sys.argv[1]))
+names = []
+for i in range(int(sys.argv[2]), int(sys.argv[2]) + 5):
+    digest = Digest("sha256:" + f"{i:064x}")
+    inv = inventory_image(digest, descriptors(base, upper), Blobs(base, upper).open, cache=cache)
+    names.append(sorted(p.name for p in inv.packages))
+print(json.dumps(names))
+"""
+
+
+def test_concurrent_processes_share_the_cache(tmp_path: Path) -> None:
+    path = tmp_path / "inv.sqlite3"
+    env = cli_env({"PYTHONPATH": f"{REPO / 'src'}:{REPO}"})
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, str(path), str(start)],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for start in (0, 100, 200, 300)
+    ]
+    outputs = [proc.communicate(timeout=60) for proc in procs]
+    for proc, (out, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, err
+        assert "corrupt" not in err and "unusable" not in err
+        for names in json.loads(out):
+            assert names == ["bash", "liblzma5", "libssl3", "tzdata", "zlib1g"]
+    cache = InventoryCache(path)
+    blobs = Blobs()
+    blobs.fail = True
+    base, upper = layers()
+    for start in (0, 100, 200, 300):
+        digest = Digest("sha256:" + f"{start + 4:064x}")
+        warm = inventory_image(digest, descriptors(base, upper), blobs.open, cache=cache)
+        assert warm.cache_hit == "image"
+    cache.close()

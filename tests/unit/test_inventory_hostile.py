@@ -1,0 +1,274 @@
+"""Hostile and broken layers are refused with one clear line (InventoryError, exit 2)."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import BinaryIO
+
+import pytest
+
+from kubegate.errors import EXIT_UNPROVEN, InventoryError, RegistryError
+from kubegate.inventory import InventoryLimits, inventory_image
+from kubegate.models import Descriptor, Digest
+from tests.conftest import REPO, cli_env
+from tests.fixtures.layers import (
+    DPKG_STATUS,
+    GZIP_MEDIA,
+    TAR_MEDIA,
+    ZSTD_MEDIA,
+    Blobs,
+    Built,
+    Layer,
+    ZeroBomb,
+    blob,
+    compress,
+    descriptors,
+    open_stream,
+)
+
+MANIFEST = Digest("sha256:" + "cd" * 32)
+
+
+def refuse(*built: Built, limits: InventoryLimits | None = None) -> InventoryError:
+    blobs = Blobs(*built)
+    with pytest.raises(InventoryError) as info:
+        inventory_image(
+            MANIFEST,
+            descriptors(*built),
+            blobs.open,
+            cache=None,
+            limits=limits or InventoryLimits(),
+        )
+    error = info.value
+    assert error.exit_code == EXIT_UNPROVEN
+    assert "\n" not in error.diagnostics()
+    assert error.where is not None
+    return error
+
+
+@pytest.mark.parametrize("name", ["/etc/passwd", "../../etc/passwd", "var/../../x", "a/../b"])
+def test_path_traversal_names(name: str) -> None:
+    error = refuse(Layer().raw(name).build())
+    assert name in error.message
+
+
+def test_hardlink_to_absolute_path() -> None:
+    error = refuse(Layer().hardlink("x", "/etc/shadow").build())
+    assert "absolute" in error.message
+
+
+def test_wrong_magic() -> None:
+    tar = Layer().file("a", "b").tar()
+    error = refuse(blob(tar, "zstd", media_type=GZIP_MEDIA))
+    assert error.message == "layer media type says gzip but its content is zstd"
+    error = refuse(blob(tar, "gzip", media_type=TAR_MEDIA))
+    assert error.message == "layer media type says none but its content is gzip"
+    error = refuse(blob(tar, "none", media_type=ZSTD_MEDIA))
+    assert error.message == "layer media type says zstd but its content is none"
+    error = refuse(blob(b"garbage" * 100, "none"))
+    assert error.message == "uncompressed layer is not a tar archive"
+    error = refuse(blob(b"", "none"))
+    assert error.message == "layer blob is empty"
+
+
+def test_unknown_media_type() -> None:
+    tar = Layer().file("a", "b").tar()
+    error = refuse(blob(tar, "gzip", media_type="application/vnd.example.weird"))
+    assert "unsupported layer media type" in error.message
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd", "none"])
+def test_truncated_layer(compression: str) -> None:
+    layer = Layer().file("var/lib/dpkg/status", DPKG_STATUS * 20).build(compression)
+    cut = layer.data[: len(layer.data) // 2]
+    error = refuse(blob(cut, "none", media_type=layer.descriptor.media_type))
+    assert "truncated" in error.message
+
+
+def test_corrupt_gzip_data() -> None:
+    layer = Layer().file("var/lib/dpkg/status", DPKG_STATUS * 20).build()
+    data = bytearray(layer.data)
+    data[40:60] = b"\xff" * 20
+    error = refuse(blob(bytes(data), "none", media_type=GZIP_MEDIA))
+    assert "cannot be decompressed" in error.message or "truncated" in error.message
+
+
+def test_oversized_wanted_file_is_refused_before_reading() -> None:
+    limits = InventoryLimits(max_file_bytes=1000)
+    error = refuse(Layer().file("var/lib/dpkg/status", "x" * 1001).build(), limits=limits)
+    assert error.message == "var/lib/dpkg/status is 1001 bytes, over the 1000-byte limit"
+    # A big file no extractor reads is only streamed past.
+    blobs = Blobs(big := Layer().file("usr/share/big", "x" * 5000).build())
+    inv = inventory_image(MANIFEST, [big.descriptor], blobs.open, cache=None, limits=limits)
+    assert inv.packages == ()
+
+
+def test_too_many_entries() -> None:
+    layer = Layer()
+    for i in range(20):
+        layer.file(f"f{i}", "x", parents=False)
+    error = refuse(layer.build(), limits=InventoryLimits(max_entries=10))
+    assert error.message == "layer has more than 10 entries"
+
+
+def test_huge_pax_header() -> None:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("a" * 4096)
+        info.pax_headers = {"comment": "x" * 200_000}
+        tar.addfile(info, io.BytesIO(b""))
+    error = refuse(blob(out.getvalue()), limits=InventoryLimits(max_header_bytes=100_000))
+    assert "extended header" in error.message
+
+
+def test_uncompressed_size_limit() -> None:
+    bomb = ZeroBomb(256 * 1024 * 1024, block=1024 * 1024)
+    descriptor = Descriptor(GZIP_MEDIA, Digest("sha256:" + "00" * 32), 0)
+    limits = InventoryLimits(max_layer_bytes=8 * 1024 * 1024, max_ratio=1e9)
+    with pytest.raises(InventoryError, match="exceeds 8388608 uncompressed bytes"):
+        inventory_image(
+            MANIFEST, [descriptor], lambda _d: open_stream(bomb), cache=None, limits=limits
+        )
+
+
+def test_registry_errors_keep_their_class() -> None:
+    built = Layer().file("a", "b").build()
+
+    class Failing(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+            raise RegistryError("digest mismatch", where="blob")
+
+    @contextmanager
+    def opener(_d: Descriptor) -> Iterator[BinaryIO]:
+        yield io.BufferedReader(Failing())  # type: ignore[misc]
+
+    with pytest.raises(RegistryError, match="digest mismatch"):
+        inventory_image(MANIFEST, [built.descriptor], opener, cache=None)
+
+
+_BOMB_SCRIPT = """
+import json, resource, sys, time
+from kubegate.errors import InventoryError
+from kubegate.inventory import inventory_image
+from kubegate.models import Descriptor, Digest
+from tests.fixtures.layers import GZIP_MEDIA, ZSTD_MEDIA, ZeroBomb, open_stream
+
+results = {}
+for compression, media in (("gzip", GZIP_MEDIA), ("zstd", ZSTD_MEDIA)):
+    bomb = ZeroBomb(16 * 1024**3, compression)  # 16 GiB of zeros
+    descriptor = Descriptor(media, Digest("sha256:" + "00" * 32), 0)
+    start = time.monotonic()
+    try:
+        inventory_image(Digest("sha256:" + "11" * 32), [descriptor],
+                        lambda _d: open_stream(bomb), cache=None)
+        message = None
+    except InventoryError as exc:
+        message = exc.diagnostics()
+    results[compression] = {"seconds": time.monotonic() - start, "error": message}
+results["maxrss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps(results))
+"""
+
+
+def test_decompression_bombs_refused_fast_and_small() -> None:
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", _BOMB_SCRIPT],
+        cwd=REPO,
+        env=cli_env({"PYTHONPATH": f"{REPO / 'src'}:{REPO}"}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    results = json.loads(done.stdout)
+    for compression in ("gzip", "zstd"):
+        outcome = results[compression]
+        assert outcome["error"] is not None, compression
+        assert "compression ratio exceeds 200:1" in outcome["error"]
+        assert outcome["seconds"] < 10
+    assert results["maxrss_kib"] < 300 * 1024
+    assert time.monotonic() - started < 30
+    compress(b"", "none")  # keep the helper's "none" path exercised by the fixture module
+
+
+def test_tar_cut_at_a_member_boundary() -> None:
+    layer = Layer().file("etc/os-release", "ID=debian\n")
+    tar = layer.tar()
+    tf = tarfile.open(fileobj=io.BytesIO(tar), mode="r|")
+    for _ in tf:
+        pass
+    error = refuse(blob(tar[: tf.offset], "gzip"))
+    assert error.message == "layer is truncated (no end-of-archive marker)"
+
+
+@pytest.mark.parametrize("fmt", [tarfile.GNU_FORMAT, tarfile.PAX_FORMAT, tarfile.USTAR_FORMAT])
+def test_long_names_in_every_tar_format(fmt: int) -> None:
+    # ustar splits long names into prefix + name; GNU uses ././@LongLink; PAX a path record.
+    deep = "var/lib/" + "d" * 60 + "/../../dpkg/status" if fmt != tarfile.USTAR_FORMAT else None
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=fmt) as archive:
+        long_dir = "usr/share/" + "/".join(["component"] * 12)
+        for name, data in (
+            (f"{long_dir}/file", b"x"),
+            ("var/lib/dpkg/status", DPKG_STATUS.encode()),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    blobs = Blobs(built := blob(out.getvalue()))
+    inv = inventory_image(MANIFEST, [built.descriptor], blobs.open, cache=None)
+    assert len(inv.packages) == 5
+    if deep is not None:
+        assert refuse(Layer().raw(deep).build()).message.startswith("tar entry with '..'")
+
+
+def test_corrupt_header_checksum() -> None:
+    tar = bytearray(Layer().file("etc/os-release", "ID=debian\n").tar())
+    tar[512 + 5] ^= 0x01  # a name byte of the second header (the first is the directory)
+    error = refuse(blob(bytes(tar)))
+    assert error.message == "invalid tar header checksum"
+
+
+def test_refusal_stops_the_other_layers_walks() -> None:
+    slow_layer = Layer().file("usr/share/blob", random.Random(0).randbytes(1 << 20)).build()
+    bad_layer = blob(Layer().file("etc/os-release", "ID=x\n").tar()[:700], "gzip")
+
+    class Slow(io.RawIOBase):
+        def __init__(self, data: bytes) -> None:
+            self._data = io.BytesIO(data)
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+            time.sleep(0.02)  # 1 MiB in 1 KiB reads: about 20 s if the walk were not stopped
+            chunk = self._data.read(min(len(buffer), 1024))
+            buffer[: len(chunk)] = chunk
+            return len(chunk)
+
+    @contextmanager
+    def opener(descriptor: Descriptor) -> Iterator[BinaryIO]:
+        if descriptor.digest == slow_layer.digest:
+            yield io.BufferedReader(Slow(slow_layer.data), 1024)  # type: ignore[misc]
+        else:
+            yield io.BytesIO(bad_layer.data)
+
+    start = time.monotonic()
+    with pytest.raises(InventoryError) as info:
+        inventory_image(
+            MANIFEST, [slow_layer.descriptor, bad_layer.descriptor], opener, cache=None, workers=2
+        )
+    assert time.monotonic() - start < 5
+    assert info.value.where == bad_layer.digest and "truncated" in info.value.message
