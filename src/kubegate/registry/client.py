@@ -260,11 +260,17 @@ class RegistryClient:
         raise RegistryError(f"more than {self.options.max_redirects} redirects", where=where)
 
     def _send(
-        self, method: str, url: httpx.URL, headers: dict[str, str], where: str
+        self,
+        method: str,
+        url: httpx.URL,
+        headers: dict[str, str],
+        where: str,
+        *,
+        retries: int | None = None,
     ) -> httpx.Response:
         """One request with retries on transport errors, 429 and 5xx (backoff, Retry-After)."""
         options = self.options
-        attempts = max(0, options.retries) + 1
+        attempts = max(0, options.retries if retries is None else retries) + 1
         for attempt in range(attempts):
             last = attempt == attempts - 1
             default_wait = min(options.backoff * (2**attempt), options.max_retry_after)
@@ -341,8 +347,10 @@ class RegistryClient:
             first_error: RegistryError | None = None
             for scheme in schemes:
                 base = httpx.URL(f"{scheme}://{registry.host}")
+                # With a plain-HTTP fallback ahead, one HTTPS attempt decides (no retries).
+                retries = 0 if scheme != schemes[-1] else None
                 try:
-                    response = self._send("GET", base.join("/v2/"), {}, where)
+                    response = self._send("GET", base.join("/v2/"), {}, where, retries=retries)
                 except RegistryError as exc:
                     first_error = first_error or exc
                     continue
