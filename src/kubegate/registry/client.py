@@ -352,6 +352,7 @@ class RegistryClient:
                 try:
                     response = self._send("GET", base.join("/v2/"), {}, where, retries=retries)
                 except RegistryError as exc:
+                    _logger.debug("%s: ping %s failed: %s", where, _safe_url(base), exc.message)
                     first_error = first_error or exc
                     continue
                 with contextlib.closing(response):
