@@ -70,6 +70,24 @@ def _safe_url(url: httpx.URL) -> str:
     return str(url.copy_with(query=None, fragment=None))
 
 
+class _RedactQueries(logging.Filter):
+    """Strips query strings from the URLs httpx logs at INFO: a pre-signed blob URL carries its
+    signature there, and kubegate's own logs never show it either."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _safe_url(arg) if isinstance(arg, httpx.URL) else arg for arg in record.args
+            )
+        return True
+
+
+def _redact_httpx_logs() -> None:
+    httpx_logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _RedactQueries) for f in httpx_logger.filters):
+        httpx_logger.addFilter(_RedactQueries())
+
+
 def _describe(exc: httpx.HTTPError, timeout: float) -> str:
     if isinstance(exc, httpx.TimeoutException):
         return f"timed out after {timeout:g}s ({type(exc).__name__})"
@@ -98,6 +116,7 @@ class RegistryClient:
             trust_env=False,
             headers={"User-Agent": self.options.user_agent, "Accept-Encoding": "identity"},
         )
+        _redact_httpx_logs()
         self._tokens = TokenCache()
         self._registries: dict[str, _Registry] = {}
         self._lock = threading.Lock()
