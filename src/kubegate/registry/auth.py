@@ -1,9 +1,10 @@
 """Registry credentials and the parts of the auth flows that need no network.
 
-Reads the Docker config file (``auths``: ``auth`` as base64 ``user:password`` or separate
-``username``/``password``; keys with or without scheme, ``https://index.docker.io/v1/`` meaning
-Docker Hub), parses ``WWW-Authenticate`` challenges and caches bearer tokens per (realm, service,
-scope, user) until they expire. Used by :mod:`kubegate.registry.client`, which does the HTTP.
+Reads the Docker config file (``credHelpers``/``credsStore`` via ``docker-credential-*`` helpers;
+``auths``: ``auth`` as base64 ``user:password`` or separate ``username``/``password``; keys with or
+without scheme, ``https://index.docker.io/v1/`` meaning Docker Hub), parses ``WWW-Authenticate``
+challenges and caches bearer tokens per (realm, service, scope, user) until they expire. Used by
+:mod:`kubegate.registry.client`, which does the HTTP.
 Credentials live in :class:`Credentials`, whose ``repr`` hides the secret; nothing here logs them.
 """
 
@@ -14,12 +15,14 @@ import binascii
 import json
 import logging
 import re
+import shutil
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kubegate.errors import ConfigError
+from kubegate.errors import ConfigError, RegistryAuthError
 from kubegate.reference import DOCKER_HUB
 
 _logger = logging.getLogger(__name__)
@@ -29,6 +32,10 @@ _MAX_CONFIG_BYTES = 1024 * 1024
 _PARAM = re.compile(r'([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
 #: Tokens are refreshed this long before they expire; the spec's minimum lifetime is 60 s.
 _EXPIRY_MARGIN = 5.0
+_HELPER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_HELPER_TIMEOUT = 20.0
+#: The server URL Docker stores Docker Hub credentials under, in helpers as in ``auths``.
+_HUB_SERVER = "https://index.docker.io/v1/"
 _DEFAULT_TOKEN_LIFETIME = 60.0
 
 
@@ -86,10 +93,18 @@ def load_credentials(config_path: Path, registry: str) -> Credentials | None:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         # The message names the position only: the document holds secrets.
         raise ConfigError("Docker config is not valid JSON", where=str(config_path)) from exc
-    auths = document.get("auths") if isinstance(document, dict) else None
-    if not isinstance(auths, dict):
+    if not isinstance(document, dict):
         return None
     wanted = registry.lower()
+    helper = _helper_for(document, wanted)
+    if helper is not None:
+        credentials = _from_helper(helper, wanted)
+        if credentials is not None:
+            _logger.debug("using credentials for %s from docker-credential-%s", registry, helper)
+            return credentials
+    auths = document.get("auths")
+    if not isinstance(auths, dict):
+        return None
     for key, entry in auths.items():
         if not isinstance(key, str) or registry_key(key) != wanted or not isinstance(entry, dict):
             continue
@@ -98,6 +113,71 @@ def load_credentials(config_path: Path, registry: str) -> Credentials | None:
             _logger.debug("using credentials for %s from %s", registry, config_path)
             return credentials
     return None
+
+
+def _helper_for(document: dict[str, object], registry: str) -> str | None:
+    """``credHelpers`` entry for the registry, else ``credsStore`` (Docker's precedence)."""
+    helpers = document.get("credHelpers")
+    name: object = None
+    if isinstance(helpers, dict):
+        name = next(
+            (v for k, v in helpers.items() if isinstance(k, str) and registry_key(k) == registry),
+            None,
+        )
+    if name is None:
+        name = document.get("credsStore")
+    if not isinstance(name, str) or not name:
+        return None
+    if not _HELPER_NAME.fullmatch(name):
+        _logger.warning("ignoring credential helper with invalid name %r", name[:60])
+        return None
+    return name
+
+
+def _from_helper(helper: str, registry: str) -> Credentials | None:
+    """Ask ``docker-credential-HELPER get`` (the Docker credential helper protocol)."""
+    program = shutil.which(f"docker-credential-{helper}")
+    if program is None:
+        _logger.warning("credential helper docker-credential-%s not found on PATH", helper)
+        return None
+    server = _HUB_SERVER if registry == DOCKER_HUB else registry
+    try:
+        result = subprocess.run(  # noqa: S603 - fixed argv, the helper name is validated
+            [program, "get"],
+            input=server.encode(),
+            capture_output=True,
+            timeout=_HELPER_TIMEOUT,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise RegistryAuthError(
+            f"credential helper docker-credential-{helper} failed: {type(exc).__name__}",
+            where=registry,
+        ) from exc
+    if result.returncode != 0:
+        # "credentials not found" is the protocol's normal miss; the output may hold nothing
+        # secret, but only its first line is kept.
+        _logger.debug(
+            "docker-credential-%s has no credentials for %s (%s)",
+            helper,
+            registry,
+            result.stdout.decode(errors="replace").strip().splitlines()[:1],
+        )
+        return None
+    try:
+        answer = json.loads(result.stdout[:_MAX_CONFIG_BYTES])
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RegistryAuthError(
+            f"credential helper docker-credential-{helper} answered no JSON", where=registry
+        ) from exc
+    username = answer.get("Username") if isinstance(answer, dict) else None
+    secret = answer.get("Secret") if isinstance(answer, dict) else None
+    if not isinstance(username, str) or not isinstance(secret, str) or not secret:
+        return None
+    if username == "<token>":
+        _logger.warning("identity tokens from docker-credential-%s are not supported", helper)
+        return None
+    return Credentials(username, secret)
 
 
 def _entry_credentials(entry: dict[str, object], key: str, config_path: Path) -> Credentials | None:
