@@ -147,8 +147,8 @@ def test_blob_tampering_detected_on_read(
     server = start(registry_route(IMAGE, blobs={layer.digest: tamper(layer.data)}))
     with RegistryClient(options(tmp_path)) as client:
         image = open_image(f"{server.host}/app:1", client)
-        with image.open_blob(image.platforms[0].layers[0]) as stream:
-            with pytest.raises(RegistryError, match=message) as info:
+        with pytest.raises(RegistryError, match=message) as info:
+            with image.open_blob(image.platforms[0].layers[0]) as stream:
                 stream.read()
     assert info.value.where == f"{server.host}/app:1"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
@@ -99,8 +100,8 @@ def test_oci_layout_tampered_blob(tmp_path: Path, client: RegistryClient) -> Non
     data[-1] ^= 1
     path.write_bytes(bytes(data))
     image = open_image(f"oci:{layout}:v1", client)
-    with image.open_blob(image.platforms[0].layers[0]) as stream:
-        with pytest.raises(RegistryError, match="blob digest mismatch") as info:
+    with pytest.raises(RegistryError, match="blob digest mismatch") as info:
+        with image.open_blob(image.platforms[0].layers[0]) as stream:
             stream.read()
     assert info.value.where == f"oci:{layout}:v1"
     # A tampered manifest is caught when the image is opened.
@@ -165,8 +166,8 @@ def test_oci_archive_tampered_and_compressed(tmp_path: Path, client: RegistryCli
     path.write_bytes(path.read_bytes()[:-1] + b"!")
     archive = tar_directory(layout, tmp_path / "x.tar")
     image = open_image(f"oci-archive:{archive}:v1", client)
-    with image.open_blob(image.platforms[0].layers[1]) as stream:
-        with pytest.raises(RegistryError, match="blob digest mismatch"):
+    with pytest.raises(RegistryError, match="blob digest mismatch"):
+        with image.open_blob(image.platforms[0].layers[1]) as stream:
             stream.read()
     compressed = tmp_path / "x.tar.gz"
     compressed.write_bytes(gzip.compress(archive.read_bytes()))
@@ -258,3 +259,27 @@ def test_docker_archive_hostile(tmp_path: Path, client: RegistryClient) -> None:
         open_image(f"docker-archive:{archive}", client)
     with pytest.raises(RegistryError, match="archive not found"):
         open_image(f"docker-archive:{tmp_path / 'nope.tar'}", client)
+
+
+def test_blob_verified_even_when_not_read_to_eof(tmp_path: Path, client: RegistryClient) -> None:
+    layout = write_oci_layout(tmp_path / "partial", {"v1": IMAGE})
+    path = _blob_file(layout, LAYERS[1].digest)
+    path.write_bytes(path.read_bytes()[:-1] + b"!")
+    image = open_image(f"oci:{layout}:v1", client)
+    layer = image.platforms[0].layers[1]
+    # The consumer stops early: leaving the block drains and verifies the rest.
+    with pytest.raises(RegistryError, match="blob digest mismatch"):
+        with image.open_blob(layer) as stream:
+            assert len(stream.read(10)) == 10
+    # A consumer that swallows the error still gets it when the block ends.
+    with pytest.raises(RegistryError, match="blob digest mismatch"):
+        with image.open_blob(layer) as stream:
+            with contextlib.suppress(RegistryError):
+                stream.read()
+            with pytest.raises(RegistryError, match="blob digest mismatch"):
+                stream.read(5)  # and again: no clean EOF after a failure
+    # An explicit prefix read (drain=False) is allowed; an untampered blob drains cleanly.
+    with image.open_blob(layer, drain=False) as stream:
+        assert stream.read(10) == path.read_bytes()[:10]
+    with image.open_blob(image.platforms[0].layers[0]) as stream:
+        assert stream.read(3) == LAYERS[0].data[:3]

@@ -76,12 +76,20 @@ class Image:
     _source: BlobSource = field(repr=False, compare=False)
 
     @contextlib.contextmanager
-    def open_blob(self, desc: Descriptor) -> Iterator[BinaryIO]:
-        """Stream a blob; ``read()`` raises RegistryError on a size or digest mismatch."""
+    def open_blob(self, desc: Descriptor, *, drain: bool = True) -> Iterator[BinaryIO]:
+        """Stream a blob; ``read()`` raises RegistryError on a size or digest mismatch.
+
+        With ``drain`` (the default), leaving the ``with`` block normally reads whatever the
+        consumer left unread (a tar reader stops before the archive's padding) and verifies it,
+        raising RegistryError there: no blob passes unverified. ``drain=False`` is for consumers
+        that deliberately read only a prefix and trust nothing they read.
+        """
         with self._source.open_chunks(desc) as chunks:
             raw = VerifyingReader(chunks, desc, where=self.reference)
             with io.BufferedReader(raw, buffer_size=1 << 16) as reader:
                 yield reader
+                if drain:
+                    raw.drain()
 
 
 def read_small_blob(

@@ -62,7 +62,11 @@ def read_limited(chunks: Iterator[bytes], limit: int, *, where: str, what: str) 
 
 
 class VerifyingReader(io.RawIOBase):
-    """A read-only raw stream over ``chunks`` that verifies ``descriptor`` while it is read."""
+    """A read-only raw stream over ``chunks`` that verifies ``descriptor`` while it is read.
+
+    A verification failure is raised from the read that detects it and again from every later
+    read, so a consumer that swallows the first error cannot mistake the rest for clean EOF.
+    """
 
     def __init__(self, chunks: Iterator[bytes], descriptor: Descriptor, *, where: str) -> None:
         super().__init__()
@@ -70,55 +74,70 @@ class VerifyingReader(io.RawIOBase):
         self._descriptor = descriptor
         self._where = where
         self._hasher = new_hasher(descriptor.digest, where=where)
-        self._pending = b""
+        self._pending = memoryview(b"")
         self._seen = 0
         self._done = False
+        self._error: RegistryError | None = None
 
     def readable(self) -> bool:
         return True
 
+    @property
+    def verified(self) -> bool:
+        """Whether EOF was reached with the right size and digest."""
+        return self._done and self._error is None
+
     def readinto(self, buffer: Any) -> int:
+        if self._error is not None:
+            raise self._error
         view = memoryview(buffer).cast("B")
         while not self._pending and not self._done:
             try:
                 chunk = next(self._chunks)
             except StopIteration:
-                self._finish()
+                self._done = True
+                self._fail_unless_verified()
                 break
             self._accept(chunk)
-        if not self._pending:
-            return 0
         count = min(len(view), len(self._pending))
         view[:count] = self._pending[:count]
         self._pending = self._pending[count:]
         return count
 
+    def drain(self) -> None:
+        """Read (and verify) whatever the consumer left unread."""
+        buffer = bytearray(1 << 16)
+        self._pending = memoryview(b"")
+        while not self._done:
+            self.readinto(buffer)
+            self._pending = memoryview(b"")
+        if self._error is not None:
+            raise self._error
+
     def _accept(self, chunk: bytes) -> None:
         self._seen += len(chunk)
         if self._seen > self._descriptor.size:
             self._done = True
-            raise RegistryError(
+            self._raise(
                 f"blob {self._descriptor.digest} is longer than its declared "
-                f"{self._descriptor.size} bytes",
-                where=self._where,
+                f"{self._descriptor.size} bytes"
             )
         self._hasher.update(chunk)
-        self._pending = chunk
+        self._pending = memoryview(chunk)
 
-    def _finish(self) -> None:
-        self._done = True
+    def _fail_unless_verified(self) -> None:
         descriptor = self._descriptor
         if self._seen != descriptor.size:
-            raise RegistryError(
-                f"blob {descriptor.digest} truncated: {self._seen} of {descriptor.size} bytes",
-                where=self._where,
+            self._raise(
+                f"blob {descriptor.digest} truncated: {self._seen} of {descriptor.size} bytes"
             )
         actual = f"{descriptor.digest.split(':', 1)[0]}:{self._hasher.hexdigest()}"
         if actual != descriptor.digest:
-            raise RegistryError(
-                f"blob digest mismatch: expected {descriptor.digest}, got {actual}",
-                where=self._where,
-            )
+            self._raise(f"blob digest mismatch: expected {descriptor.digest}, got {actual}")
+
+    def _raise(self, message: str) -> None:
+        self._error = RegistryError(message, where=self._where)
+        raise self._error
 
 
 def chunked(
