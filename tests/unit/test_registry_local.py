@@ -283,3 +283,14 @@ def test_blob_verified_even_when_not_read_to_eof(tmp_path: Path, client: Registr
         assert stream.read(10) == path.read_bytes()[:10]
     with image.open_blob(image.platforms[0].layers[0]) as stream:
         assert stream.read(3) == LAYERS[0].data[:3]
+
+
+def test_paths_with_colons(tmp_path: Path, client: RegistryClient) -> None:
+    odd = tmp_path / "a:b"
+    odd.mkdir()
+    layout = write_oci_layout(odd / "layout", {"v1": IMAGE})
+    assert open_image(f"oci:{layout}:v1", client).digest == IMAGE.digest
+    assert open_image(f"oci:{layout}", client).digest == IMAGE.digest
+    archive = write_docker_archive(odd / "s.tar", IMAGE, ["registry.example:5000/team/app:1"])
+    selected = open_image(f"docker-archive:{archive}:registry.example:5000/team/app:1", client)
+    assert selected.digest == open_image(f"docker-archive:{archive}", client).digest

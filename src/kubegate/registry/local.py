@@ -217,6 +217,10 @@ def _split_location(text: str) -> tuple[Path, str | None]:
     """``PATH[:SUFFIX]``: the whole text when it names an existing file, else split at ``:``."""
     if Path(text).exists() or ":" not in text:
         return Path(text), None
+    colons = [index for index, char in enumerate(text) if char == ":"]
+    for index in reversed(colons):  # the longest existing prefix is the path
+        if Path(text[:index]).exists():
+            return Path(text[:index]), text[index + 1 :] or None
     path, _, suffix = text.partition(":")
     return Path(path), suffix or None
 
