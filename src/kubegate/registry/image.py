@@ -1,0 +1,212 @@
+"""The :class:`Image` the inventory reads, however it was obtained, and its assembly.
+
+An image is its top-level document (manifest or index, whose digest is what gets pinned), the
+platforms selected from it and a :class:`BlobSource` that streams blobs: the remote client
+(:mod:`kubegate.registry.client`) and the local readers (:mod:`kubegate.registry.local`) each
+implement ``BlobSource``; :func:`assemble_image` turns the top-level bytes into an ``Image`` the
+same way for both, so platform selection, limits and digest checks cannot diverge.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Protocol
+
+from kubegate.errors import RegistryError
+from kubegate.models import Descriptor, Digest, Platform
+from kubegate.registry.manifest import (
+    INDEX_TYPES,
+    IndexEntry,
+    config_platform,
+    load_json,
+    media_type_of,
+    parse_index,
+    parse_manifest,
+)
+from kubegate.registry.options import RegistryOptions, platform_matches
+from kubegate.registry.verify import VerifyingReader, check_digest, read_limited
+
+_logger = logging.getLogger(__name__)
+
+#: Platform of attestation manifests (BuildKit provenance/SBOM) inside indexes.
+_ATTESTATION = Platform(os="unknown", architecture="unknown")
+
+
+class BlobSource(Protocol):
+    """Where the documents and blobs of one image come from (a registry or a local file)."""
+
+    def fetch_manifest(self, digest: Digest) -> tuple[bytes, str | None]:
+        """The bytes (digest-verified, size-limited) and content type of a manifest."""
+        ...
+
+    def open_chunks(
+        self, descriptor: Descriptor
+    ) -> contextlib.AbstractContextManager[Iterator[bytes]]:
+        """Stream the raw bytes of a blob (verification is the caller's)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformImage:
+    """One platform of an image: its manifest, parsed config and layers (in order)."""
+
+    platform: Platform
+    manifest_digest: Digest
+    config: Descriptor
+    config_json: Mapping[str, Any]
+    layers: tuple[Descriptor, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    """An image as the inventory sees it: identity, selected platforms and blob access.
+
+    ``reference`` is the canonical reference as reported (``str(ImageRef)`` for a registry,
+    ``oci:PATH:TAG`` etc. for local images); ``digest`` the top-level manifest or index digest.
+    """
+
+    reference: str
+    digest: Digest
+    media_type: str
+    platforms: tuple[PlatformImage, ...]
+    _source: BlobSource = field(repr=False, compare=False)
+
+    @contextlib.contextmanager
+    def open_blob(self, desc: Descriptor, *, drain: bool = True) -> Iterator[BinaryIO]:
+        """Stream a blob; ``read()`` raises RegistryError on a size or digest mismatch.
+
+        With ``drain`` (the default), leaving the ``with`` block normally reads whatever the
+        consumer left unread (a tar reader stops before the archive's padding) and verifies it,
+        raising RegistryError there: no blob passes unverified. ``drain=False`` is for consumers
+        that deliberately read only a prefix and trust nothing they read.
+        """
+        with self._source.open_chunks(desc) as chunks:
+            raw = VerifyingReader(chunks, desc, where=self.reference)
+            with io.BufferedReader(raw, buffer_size=1 << 16) as reader:
+                yield reader
+                if drain:
+                    raw.drain()
+
+
+def read_small_blob(
+    source: BlobSource, desc: Descriptor, limit: int, *, where: str, what: str
+) -> bytes:
+    """Read a small blob (an image config) whole, size-limited and digest-verified."""
+    if desc.size > limit:
+        raise RegistryError(
+            f"{what} of {desc.size} bytes exceeds the {limit}-byte limit", where=where
+        )
+    with source.open_chunks(desc) as chunks:
+        data = read_limited(chunks, desc.size, where=where, what=what)
+    if len(data) != desc.size:
+        raise RegistryError(f"{what} is {len(data)} bytes, expected {desc.size}", where=where)
+    check_digest(data, desc.digest, where=where, what=what)
+    return data
+
+
+def assemble_image(
+    reference: str,
+    digest: Digest,
+    data: bytes,
+    content_type: str | None,
+    source: BlobSource,
+    options: RegistryOptions,
+) -> Image:
+    """Build an :class:`Image` from its verified top-level document."""
+    media_type = media_type_of(data, content_type, where=reference)
+    if media_type in INDEX_TYPES:
+        entries = select_platforms(parse_index(data, where=reference), options, where=reference)
+        platforms = tuple(_platform_image(reference, entry, source, options) for entry in entries)
+    else:
+        platforms = (_from_manifest(reference, digest, data, None, source, options),)
+    return Image(
+        reference=reference,
+        digest=digest,
+        media_type=media_type,
+        platforms=platforms,
+        _source=source,
+    )
+
+
+def select_platforms(
+    entries: tuple[IndexEntry, ...], options: RegistryOptions, *, where: str
+) -> tuple[IndexEntry, ...]:
+    """The index entries to scan: ``options.platforms`` in order, else every linux platform."""
+    offered = ", ".join(sorted({str(e.platform) for e in entries if e.platform})) or "none"
+    if not options.platforms:
+        chosen = tuple(
+            entry
+            for entry in entries
+            if entry.platform is not None
+            and entry.platform.os == "linux"
+            and entry.platform != _ATTESTATION
+        )
+        if not chosen:
+            raise RegistryError(f"index has no linux platform (offers: {offered})", where=where)
+        return chosen
+    picked: list[IndexEntry] = []
+    for wanted in options.platforms:
+        match = next(
+            (e for e in entries if e.platform is not None and platform_matches(wanted, e.platform)),
+            None,
+        )
+        if match is None:
+            raise RegistryError(f"platform {wanted} not in index (offers: {offered})", where=where)
+        if match not in picked:
+            picked.append(match)
+    return tuple(picked)
+
+
+def _platform_image(
+    reference: str, entry: IndexEntry, source: BlobSource, options: RegistryOptions
+) -> PlatformImage:
+    digest = entry.descriptor.digest
+    if entry.descriptor.size > options.max_manifest_bytes:
+        raise RegistryError(
+            f"manifest {digest} of {entry.descriptor.size} bytes exceeds the "
+            f"{options.max_manifest_bytes}-byte limit",
+            where=reference,
+        )
+    data, content_type = source.fetch_manifest(digest)
+    media_type = media_type_of(data, content_type or entry.descriptor.media_type, where=reference)
+    if media_type in INDEX_TYPES:
+        raise RegistryError(
+            f"nested index {digest} inside an index is not supported", where=reference
+        )
+    return _from_manifest(reference, digest, data, entry.platform, source, options)
+
+
+def _from_manifest(
+    reference: str,
+    digest: Digest,
+    data: bytes,
+    platform: Platform | None,
+    source: BlobSource,
+    options: RegistryOptions,
+) -> PlatformImage:
+    manifest = parse_manifest(data, where=reference)
+    config_bytes = read_small_blob(
+        source, manifest.config, options.max_manifest_bytes, where=reference, what="image config"
+    )
+    config_json = load_json(config_bytes, where=reference, what="image config")
+    declared = config_platform(config_json)
+    if platform is None:
+        platform = declared
+    elif (declared.os, declared.architecture) != (platform.os, platform.architecture):
+        _logger.debug(
+            "%s: index says %s but config of %s says %s", reference, platform, digest, declared
+        )
+    if options.platforms and not any(platform_matches(w, platform) for w in options.platforms):
+        # A single-platform image is scanned as what it is; the caller sees its platform.
+        _logger.info("%s: single-platform image is %s, not the requested one", reference, platform)
+    return PlatformImage(
+        platform=platform,
+        manifest_digest=digest,
+        config=manifest.config,
+        config_json=config_json,
+        layers=manifest.layers,
+    )
