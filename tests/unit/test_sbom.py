@@ -10,12 +10,12 @@ import pytest
 
 from kubegate.inventory import ImageInventory, inventory_image
 from kubegate.models import Digest, ImageRef
-from kubegate.report.sbom import WRITERS, SBOMFormat, render_sbom
+from kubegate.report.sbom import WRITERS, SBOMFormat, Subject, render_sbom
 from tests.conftest import REPO, cli_env
 from tests.fixtures.layers import DEBIAN_OS_RELEASE, DPKG_STATUS, Blobs, Layer
 
 MANIFEST = Digest("sha256:" + "5e" * 32)
-IMAGE = ImageRef("docker.io", "library/debian", "12", MANIFEST)
+IMAGE = Subject.of(ImageRef("docker.io", "library/debian", "12", MANIFEST))
 
 
 @pytest.fixture(scope="module")

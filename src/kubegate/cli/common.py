@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from kubegate.errors import UsageError
+from kubegate.registry import RegistryOptions, parse_platform
 from kubegate.source import SourceSpec
 
 
@@ -39,4 +42,34 @@ def source_spec(args: argparse.Namespace) -> SourceSpec:
         ref=args.ref,
         artifact_url=args.artifact_url,
         artifact_digest=args.artifact_digest,
+    )
+
+
+def add_registry_arguments(parser: argparse.ArgumentParser) -> None:
+    """How images are pulled (docs/registry.md)."""
+    parser.add_argument(
+        "--platform",
+        action="append",
+        default=[],
+        metavar="OS/ARCH[/VARIANT]",
+        help="platform of a multi-platform image to inspect (repeatable; default every linux one)",
+    )
+    parser.add_argument(
+        "--insecure-registry",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help="allow plain HTTP for this registry (loopback registries fall back by themselves)",
+    )
+    parser.add_argument("--ca-file", type=Path, help="PEM bundle of CAs to trust for registries")
+
+
+def registry_options(args: argparse.Namespace) -> RegistryOptions:
+    """Build :class:`RegistryOptions` from parsed registry options."""
+    if args.ca_file is not None and not args.ca_file.is_file():
+        raise UsageError("no such file", where=f"--ca-file {args.ca_file}")
+    return RegistryOptions(
+        ca_file=args.ca_file,
+        insecure_registries=frozenset(args.insecure_registry),
+        platforms=tuple(parse_platform(text) for text in args.platform),
     )

@@ -387,7 +387,7 @@ class RegistryClient:
                         )
                     registry.challenge = self._challenge_of(response) if status == 401 else None
                 if scheme == "http":
-                    _logger.info(
+                    _logger.debug(
                         "%s: HTTPS failed, using plain HTTP for loopback/insecure %s",
                         where,
                         registry.host,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final
 
 from kubegate import __version__
@@ -31,6 +32,25 @@ class SBOMFormat(enum.StrEnum):
     TABLE = "table"
 
 
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """The image an SBOM describes: its reference as reported and its name without tag/digest.
+
+    Registry images use :meth:`of`; a local image (``oci:PATH``) is its own reference and name.
+    """
+
+    reference: str
+    name: str
+
+    @classmethod
+    def of(cls, ref: ImageRef) -> Subject:
+        """The subject for a registry reference."""
+        return cls(str(ref), ref.name)
+
+    def __str__(self) -> str:
+        return self.reference
+
+
 def _properties(package: Package) -> list[tuple[str, str]]:
     pairs = [
         ("kubegate:source:name", package.source_name),
@@ -42,20 +62,20 @@ def _properties(package: Package) -> list[tuple[str, str]]:
     return [(name, value) for name, value in pairs if value]
 
 
-def _image_purl(image: ImageRef, inventory: ImageInventory) -> str:
+def _image_purl(image: Subject, inventory: ImageInventory) -> str:
     from packageurl import PackageURL
 
     # purl-spec "oci": the name is the last path segment, the version the manifest digest.
     text: str = PackageURL(
         type="oci",
-        name=image.repository.rsplit("/", 1)[-1].lower(),
+        name=image.name.rsplit("/", 1)[-1].rsplit(":", 1)[-1].lower(),
         version=inventory.manifest_digest,
         qualifiers={"repository_url": image.name},
     ).to_string()
     return text
 
 
-def cyclonedx_json(image: ImageRef, inventory: ImageInventory) -> str:
+def cyclonedx_json(image: Subject, inventory: ImageInventory) -> str:
     """A CycloneDX 1.6 JSON document (validated against its schema by the tests)."""
     from cyclonedx.model import Property
     from cyclonedx.model.bom import Bom
@@ -105,7 +125,7 @@ def cyclonedx_json(image: ImageRef, inventory: ImageInventory) -> str:
     return text + "\n"
 
 
-def kubegate_json(image: ImageRef, inventory: ImageInventory) -> str:
+def kubegate_json(image: Subject, inventory: ImageInventory) -> str:
     """kubegate's own SBOM (docs/sbom.md)."""
     os_info = inventory.os
     document: dict[str, Any] = {
@@ -144,7 +164,7 @@ def kubegate_json(image: ImageRef, inventory: ImageInventory) -> str:
     return json.dumps(document, indent=2) + "\n"
 
 
-def table(image: ImageRef, inventory: ImageInventory) -> str:
+def table(image: Subject, inventory: ImageInventory) -> str:
     """A plain-text table for humans (no colour: it is also read in CI logs)."""
     os_text = "unknown OS"
     if inventory.os is not None:
@@ -169,13 +189,13 @@ def table(image: ImageRef, inventory: ImageInventory) -> str:
 
 
 #: Every format's writer; a test checks the mapping covers :class:`SBOMFormat` exactly.
-WRITERS: Final[dict[SBOMFormat, Callable[[ImageRef, ImageInventory], str]]] = {
+WRITERS: Final[dict[SBOMFormat, Callable[[Subject, ImageInventory], str]]] = {
     SBOMFormat.CYCLONEDX_JSON: cyclonedx_json,
     SBOMFormat.JSON: kubegate_json,
     SBOMFormat.TABLE: table,
 }
 
 
-def render_sbom(image: ImageRef, inventory: ImageInventory, fmt: SBOMFormat) -> str:
+def render_sbom(image: Subject, inventory: ImageInventory, fmt: SBOMFormat) -> str:
     """The SBOM of ``inventory`` in ``fmt``."""
     return WRITERS[fmt](image, inventory)

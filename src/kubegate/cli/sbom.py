@@ -1,0 +1,76 @@
+"""``kubegate sbom REF``: the packages inside an image, as CycloneDX, kubegate JSON or a table.
+
+Wires the registry client (``open_image``) to the inventory (``inventory_image``, cached per
+layer and per manifest) and the SBOM writers of ``kubegate.report.sbom``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from kubegate.cli.common import add_output_arguments, add_registry_arguments, registry_options
+from kubegate.errors import EXIT_OK, UsageError
+from kubegate.inventory import InventoryCache, inventory_image
+from kubegate.reference import parse_reference
+from kubegate.registry import RegistryClient, is_local_reference, open_image
+from kubegate.report.sbom import SBOMFormat, Subject, render_sbom
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``sbom`` sub-command."""
+    parser = subparsers.add_parser(
+        "sbom",
+        help="list the packages inside an image",
+        description="Inventory an image (registry reference, oci:PATH[:TAG], oci-archive:PATH "
+        "or docker-archive:PATH) and print its packages.",
+    )
+    parser.add_argument("reference", metavar="REF", help="image reference or local image")
+    parser.add_argument(
+        "--format",
+        choices=[f.value for f in SBOMFormat],
+        default=SBOMFormat.TABLE.value,
+        help="output format (default table)",
+    )
+    add_registry_arguments(parser)
+    add_output_arguments(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Pull, inventory and print the SBOM of every selected platform."""
+    fmt = SBOMFormat(args.format)
+    if is_local_reference(args.reference):
+        subject = Subject(args.reference, args.reference)
+    else:
+        subject = Subject.of(parse_reference(args.reference))
+    cache = InventoryCache()
+    try:
+        with RegistryClient(registry_options(args)) as client:
+            image = open_image(args.reference, client)
+            if len(image.platforms) > 1 and fmt is not SBOMFormat.TABLE:
+                offered = ", ".join(str(p.platform) for p in image.platforms)
+                raise UsageError(
+                    f"the image has {len(image.platforms)} platforms ({offered}); "
+                    f"choose one with --platform for a {fmt.value} SBOM",
+                    where=args.reference,
+                )
+            outputs = [
+                render_sbom(
+                    subject,
+                    inventory_image(
+                        platform.manifest_digest, platform.layers, image.open_blob, cache=cache
+                    ),
+                    fmt,
+                )
+                for platform in image.platforms
+            ]
+    finally:
+        cache.close()
+    if len(image.platforms) > 1:
+        outputs = [
+            f"# {platform.platform}\n{text}"
+            for platform, text in zip(image.platforms, outputs, strict=True)
+        ]
+    print("\n".join(outputs), end="")
+    return EXIT_OK
