@@ -1,0 +1,207 @@
+"""The ``kubegate.yaml`` configuration file: policy, registry, database and image sources.
+
+Found with ``--config FILE`` or as ``kubegate.yaml`` in the working directory (never inside the
+revision being judged). Relative paths in it are relative to the file's own directory. Command
+line flags override it; the CLI merges the two. Every key is validated: an unknown key, a wrong
+type or a missing file is a :class:`~kubegate.errors.ConfigError` (exit 3) naming the file and
+the key. Documented in docs/config.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kubegate.errors import ConfigError, KubegateError
+from kubegate.reference import parse_reference
+
+DEFAULT_NAME = "kubegate.yaml"
+_MAX_BYTES = 1024 * 1024
+_LOCAL_PREFIXES = ("oci:", "oci-archive:", "docker-archive:")
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyConfig:
+    """``policy:``; None means "not set here" so flags and defaults decide."""
+
+    severity: str | None = None
+    severity_threshold: str | None = None
+    ignore_unfixed: bool | None = None
+    fail_open: bool | None = None
+    ignorefile: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryConfig:
+    """``registry:``."""
+
+    insecure_registries: tuple[str, ...] = ()
+    ca_file: Path | None = None
+    platforms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DBConfig:
+    """``db:``: where the advisory database lives and local sources that update it."""
+
+    path: Path | None = None
+    max_age: str | None = None
+    #: Local OSV zips/directories imported before each scan; they are the update (no network).
+    sources: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole file (every section optional)."""
+
+    path: Path | None = None
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    registry: RegistryConfig = field(default_factory=RegistryConfig)
+    db: DBConfig = field(default_factory=DBConfig)
+    #: Canonical image reference -> local image (``oci:PATH[:TAG]``, ...), for air-gapped use.
+    image_sources: Mapping[str, str] = field(default_factory=dict)
+
+
+def find_config(explicit: Path | None, cwd: Path) -> Config:
+    """Load ``explicit`` (it must exist), else ``cwd/kubegate.yaml`` if present, else defaults."""
+    if explicit is not None:
+        return load_config(explicit)
+    candidate = cwd / DEFAULT_NAME
+    return load_config(candidate) if candidate.is_file() else Config()
+
+
+def load_config(path: Path) -> Config:
+    """Parse and validate one configuration file."""
+    where = str(path)
+    try:
+        if path.stat().st_size > _MAX_BYTES:
+            raise ConfigError("configuration file larger than 1 MiB", where=where)
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration: {exc.strerror}", where=where) from exc
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"invalid YAML: {first}", where=where) from exc
+    if document is None:
+        document = {}
+    base = path.resolve().parent
+    top = _section(document, "", {"policy", "registry", "db", "imageSources"}, where)
+    return Config(
+        path=path,
+        policy=_policy(_section(top.get("policy"), "policy", _POLICY_KEYS, where), base, where),
+        registry=_registry(
+            _section(top.get("registry"), "registry", _REGISTRY_KEYS, where), base, where
+        ),
+        db=_db(_section(top.get("db"), "db", _DB_KEYS, where), base, where),
+        image_sources=_image_sources(top.get("imageSources"), base, where),
+    )
+
+
+_POLICY_KEYS = {"severity", "severityThreshold", "ignoreUnfixed", "failOpen", "ignorefile"}
+_REGISTRY_KEYS = {"insecureRegistries", "caFile", "platforms"}
+_DB_KEYS = {"path", "maxAge", "import"}
+
+
+def _section(value: Any, name: str, allowed: set[str], where: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{name or 'the document'} must be a mapping", where=where)
+    unknown = sorted(str(k) for k in value if k not in allowed)
+    if unknown:
+        prefix = f"{name}." if name else ""
+        raise ConfigError(
+            f"unknown key {prefix}{unknown[0]} (allowed: {', '.join(sorted(allowed))})",
+            where=where,
+        )
+    return value
+
+
+def _policy(section: Mapping[str, Any], base: Path, where: str) -> PolicyConfig:
+    severity = section.get("severity")
+    if isinstance(severity, list):
+        severity = ",".join(str(s) for s in severity)
+    return PolicyConfig(
+        severity=_opt_str(severity, "policy.severity", where),
+        severity_threshold=_opt_str(
+            section.get("severityThreshold"), "policy.severityThreshold", where
+        ),
+        ignore_unfixed=_opt_bool(section.get("ignoreUnfixed"), "policy.ignoreUnfixed", where),
+        fail_open=_opt_bool(section.get("failOpen"), "policy.failOpen", where),
+        ignorefile=_opt_path(section.get("ignorefile"), "policy.ignorefile", base, where),
+    )
+
+
+def _registry(section: Mapping[str, Any], base: Path, where: str) -> RegistryConfig:
+    return RegistryConfig(
+        insecure_registries=_str_list(
+            section.get("insecureRegistries"), "registry.insecureRegistries", where
+        ),
+        ca_file=_opt_path(section.get("caFile"), "registry.caFile", base, where),
+        platforms=_str_list(section.get("platforms"), "registry.platforms", where),
+    )
+
+
+def _db(section: Mapping[str, Any], base: Path, where: str) -> DBConfig:
+    sources = tuple(base / p for p in _str_list(section.get("import"), "db.import", where))
+    for source in sources:
+        if not source.exists():
+            raise ConfigError(f"db.import: no such file or directory {source}", where=where)
+    return DBConfig(
+        path=_opt_path(section.get("path"), "db.path", base, where),
+        max_age=_opt_str(section.get("maxAge"), "db.maxAge", where),
+        sources=sources,
+    )
+
+
+def _image_sources(value: Any, base: Path, where: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError("imageSources must be a mapping of reference: local image", where=where)
+    sources: dict[str, str] = {}
+    for key, target in value.items():
+        try:
+            canonical = str(parse_reference(str(key)))
+        except KubegateError as exc:
+            raise ConfigError(f"imageSources: {exc.diagnostics()}", where=where) from exc
+        if not isinstance(target, str) or not target.startswith(_LOCAL_PREFIXES):
+            raise ConfigError(
+                f"imageSources[{key}]: expected oci:PATH[:TAG], oci-archive:PATH or "
+                "docker-archive:PATH",
+                where=where,
+            )
+        prefix, _, rest = target.partition(":")
+        sources[canonical] = f"{prefix}:{base / rest}" if not rest.startswith("/") else target
+    return sources
+
+
+def _opt_str(value: Any, key: str, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise ConfigError(f"{key} must be a string", where=where)
+    return str(value)
+
+
+def _opt_bool(value: Any, key: str, where: str) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    raise ConfigError(f"{key} must be true or false", where=where)
+
+
+def _opt_path(value: Any, key: str, base: Path, where: str) -> Path | None:
+    text = _opt_str(value, key, where)
+    return None if text is None else base / text
+
+
+def _str_list(value: Any, key: str, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{key} must be a list of strings", where=where)
+    return tuple(value)
