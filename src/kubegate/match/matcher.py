@@ -1,0 +1,274 @@
+"""Packages x advisories -> findings: one finding per (package, flaw), with its severity.
+
+The scan pipeline (and the integrator's ``kubegate image``) calls :func:`match_packages` or a
+long-lived :class:`Matcher` with an image's inventory. For each package the database index gives
+the records naming its (ecosystem, source name); only their affected entries are evaluated and
+only matched records are parsed whole. Matched records are grouped by flaw (one CVE; the GHSA or
+the record's own id when there is none) and never across packages; the finding's severity
+follows the precedence of DESIGN.md: the matched records' own vendor severity, then the same
+flaw's distro record, then the GHSA, then the highest NVD CVSS, else UNKNOWN.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kubegate.errors import VulnDBError
+from kubegate.match.ecosystems import MatchTarget, Skip, target_for
+from kubegate.match.evaluate import EvaluationError, evaluate
+from kubegate.match.versions import VersionComparator, comparator_for
+from kubegate.models import CVSS, Finding, OSInfo, Package, Severity
+from kubegate.vulndb.severity import StatedSeverity, best_cvss, source_of, stated_severity
+from kubegate.vulndb.store import VulnDB
+
+_logger = logging.getLogger(__name__)
+_TITLE_MAX = 160
+
+
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    """Findings of one inventory, what was not matched and which feeds the verdict relied on."""
+
+    findings: tuple[Finding, ...]
+    #: Base ecosystems queried (``Debian``, ``PyPI``): the ones ``--db-max-age`` must check.
+    ecosystems: tuple[str, ...]
+    skipped: tuple[Skip, ...]
+
+    @property
+    def problems(self) -> tuple[Skip, ...]:
+        """Packages that could not be matched at all: the scan cannot prove them clean."""
+        return tuple(skip for skip in self.skipped if skip.problem)
+
+
+def flaw_ids(record: dict[str, Any]) -> tuple[str, ...]:
+    """The flaws a record speaks of: its CVEs, else the GHSA, else its own id (OSV.md 7)."""
+    record_id = str(record["id"])
+    own = [record_id, *(record.get("aliases") or ()), *(record.get("upstream") or ())]
+    cves = [ref for ref in own if ref.startswith("CVE-")]
+    if not cves:
+        # An advisory naming its CVEs only as ``related`` (some USNs) still joins each of them.
+        cves = [ref for ref in record.get("related") or () if ref.startswith("CVE-")]
+    if cves:
+        return tuple(dict.fromkeys(cves))
+    ghsa = sorted(ref for ref in own if ref.startswith("GHSA-"))
+    return (ghsa[0],) if ghsa else (record_id,)
+
+
+def _title(records: Iterable[dict[str, Any]]) -> str | None:
+    details: str | None = None
+    for record in records:
+        summary = record.get("summary")
+        if isinstance(summary, str) and summary.strip():
+            return summary.strip()[:_TITLE_MAX]
+        text = record.get("details")
+        if details is None and isinstance(text, str) and text.strip():
+            details = text.strip().splitlines()[0][:_TITLE_MAX]
+    return details
+
+
+def _worst(candidates: Iterable[StatedSeverity]) -> StatedSeverity | None:
+    best: StatedSeverity | None = None
+    for candidate in candidates:
+        if best is None or candidate.severity > best.severity:
+            best = candidate
+    return best
+
+
+class Matcher:
+    """Matches inventories against one open database; caches survive between calls (warm)."""
+
+    def __init__(self, db: VulnDB) -> None:
+        self.db = db
+        self._verdicts: dict[tuple[str, str, str], list[tuple[str, tuple[str, ...]]]] = {}
+        self._records: dict[str, dict[str, Any] | None] = {}
+        self._refs: dict[str, list[str]] = {}
+        self._compare_cache: dict[tuple[str, str, str], int] = {}
+
+    # -- lookups -------------------------------------------------------------------------
+    def _comparator(self, target: MatchTarget) -> VersionComparator | None:
+        return comparator_for(target.ecosystem)
+
+    def _matched(
+        self, target: MatchTarget, comparator: VersionComparator
+    ) -> list[tuple[str, tuple[str, ...]]]:
+        key = (target.index_ecosystem, target.name, target.version)
+        cached = self._verdicts.get(key)
+        if cached is not None:
+            return cached
+        cache = self._compare_cache
+        scheme = comparator.name
+
+        def compare(a: str, b: str) -> int:
+            # python-debian's comparison costs ~20 us; a warm scan repeats the same pairs.
+            pair = (scheme, a, b)
+            result = cache.get(pair)
+            if result is None:
+                result = cache[pair] = comparator.compare(a, b)
+            return result
+
+        matched: list[tuple[str, tuple[str, ...]]] = []
+        for row in self.db.affecting(target.index_ecosystem, target.name):
+            try:
+                verdict = evaluate(row.entries, target.version, compare)
+            except EvaluationError as exc:
+                raise VulnDBError(
+                    f"{exc} (installed {target.version})", where=f"{row.id} {target.name}"
+                ) from exc
+            if verdict.affected:
+                matched.append((row.id, verdict.fixed))
+        self._verdicts[key] = matched
+        return matched
+
+    def _load(self, ids: Iterable[str]) -> None:
+        missing = [record_id for record_id in ids if record_id not in self._records]
+        if missing:
+            found = self.db.records(missing)
+            for record_id in missing:
+                self._records[record_id] = found.get(record_id)
+
+    def _referencing(self, flaws: Iterable[str]) -> None:
+        missing = [flaw for flaw in flaws if flaw not in self._refs]
+        if missing:
+            found = self.db.referencing(missing)
+            for flaw in missing:
+                self._refs[flaw] = sorted(found.get(flaw, ()))
+
+    def _record(self, record_id: str) -> dict[str, Any] | None:
+        return self._records.get(record_id)
+
+    # -- severity ------------------------------------------------------------------------
+    def _severity(
+        self, flaw: str, matched: Sequence[dict[str, Any]]
+    ) -> tuple[Severity, str, CVSS | None]:
+        nvd = self._record(flaw) if flaw.startswith("CVE-") else None
+        nvd_cvss = best_cvss(nvd) if nvd else None
+        related = [r for r in map(self._record, self._refs.get(flaw, ())) if r is not None]
+        vendor_sources = {source_of(str(record["id"])) for record in matched}
+        steps: tuple[Iterable[StatedSeverity | None], ...] = (
+            # 1. the matched records' own vendor severity
+            (stated_severity(record) for record in matched),
+            # 2. the same flaw's record of the same distro (a DSA's DEBIAN-CVE via upstream)
+            (
+                stated_severity(record)
+                for record in related
+                if source_of(str(record["id"])) in vendor_sources
+            ),
+            # 3. the GHSA of the flaw
+            (
+                stated_severity(record)
+                for record in related
+                if source_of(str(record["id"])) == "ghsa"
+            ),
+        )
+        for step in steps:
+            decided = _worst(s for s in step if s is not None)
+            if decided is not None:
+                return decided.severity, decided.source, decided.cvss or (
+                    nvd_cvss[0] if nvd_cvss else None
+                )
+        # 4. the highest NVD CVSS among the CVE records of the flaw
+        if nvd_cvss is not None and nvd_cvss[1] is not Severity.UNKNOWN:
+            return nvd_cvss[1], "nvd", nvd_cvss[0]
+        return Severity.UNKNOWN, "none", None
+
+    # -- the one entry point -------------------------------------------------------------
+    def match(
+        self,
+        packages: Sequence[Package],
+        os_info: OSInfo | None,
+        *,
+        platform: str | None = None,
+    ) -> MatchResult:
+        """Findings of ``packages`` (one image platform's inventory) on ``os_info``."""
+        skipped: list[Skip] = []
+        ecosystems: dict[str, None] = {}
+        per_package: list[tuple[Package, MatchTarget, list[tuple[str, tuple[str, ...]]]]] = []
+        for package in packages:
+            target = target_for(package, os_info)
+            if isinstance(target, Skip):
+                skipped.append(target)
+                continue
+            comparator = self._comparator(target)
+            if comparator is None:
+                skipped.append(
+                    Skip(package, f"no version comparator for {target.ecosystem}", True)
+                )
+                continue
+            ecosystems[target.base] = None
+            matched = self._matched(target, comparator)
+            if matched:
+                per_package.append((package, target, matched))
+        self._load(record_id for _, _, matched in per_package for record_id, _ in matched)
+        grouped: list[tuple[Package, MatchTarget, str, list[str], list[str]]] = []
+        for package, target, matched in per_package:
+            by_flaw: dict[str, tuple[list[str], list[str]]] = {}
+            for record_id, fixed in matched:
+                record = self._record(record_id)
+                if record is None:
+                    continue
+                for flaw in flaw_ids(record):
+                    ids, fixes = by_flaw.setdefault(flaw, ([], []))
+                    ids.append(record_id)
+                    fixes.extend(fixed)
+            grouped.extend(
+                (package, target, flaw, ids, fixes) for flaw, (ids, fixes) in by_flaw.items()
+            )
+        flaws = {flaw for _, _, flaw, _, _ in grouped}
+        self._referencing(flaws)
+        self._load([*flaws, *(ref for flaw in flaws for ref in self._refs[flaw])])
+        findings = [
+            self._finding(package, target, flaw, ids, fixes, platform)
+            for package, target, flaw, ids, fixes in grouped
+        ]
+        findings.sort(key=lambda f: (-f.severity, f.package.name, f.id))
+        return MatchResult(tuple(findings), tuple(ecosystems), tuple(skipped))
+
+    def _finding(
+        self,
+        package: Package,
+        target: MatchTarget,
+        flaw: str,
+        ids: list[str],
+        fixes: list[str],
+        platform: str | None,
+    ) -> Finding:
+        matched = [r for r in map(self._record, ids) if r is not None]
+        severity, source, cvss = self._severity(flaw, matched)
+        record_ids = tuple(sorted(set(ids) - {flaw})) + (flaw,)
+        aliases: set[str] = set(self._refs.get(flaw, ()))
+        for record in matched:
+            aliases.update(record.get("aliases") or ())
+            aliases.update(record.get("upstream") or ())
+        # Other CVEs a multi-CVE advisory names are other findings, not aliases of this one.
+        aliases = {a for a in aliases if not a.startswith("CVE-")} - set(record_ids)
+        nvd = self._record(flaw)
+        return Finding(
+            id=flaw,
+            record_ids=record_ids,
+            aliases=tuple(sorted(aliases)),
+            severity=severity,
+            severity_source=source,
+            package=package,
+            ecosystem=target.ecosystem,
+            fixed_versions=tuple(sorted(set(fixes))),
+            cvss=cvss,
+            # A record about this flaw alone titles it better than a DSA naming five CVEs.
+            title=_title(
+                sorted([*matched, *([nvd] if nvd else [])], key=lambda r: len(flaw_ids(r)) > 1)
+            ),
+            platform=platform,
+        )
+
+
+def match_packages(
+    db: VulnDB,
+    packages: Sequence[Package],
+    os_info: OSInfo | None,
+    *,
+    platform: str | None = None,
+) -> MatchResult:
+    """One-shot :meth:`Matcher.match` (a scan of several images should keep one Matcher)."""
+    return Matcher(db).match(packages, os_info, platform=platform)

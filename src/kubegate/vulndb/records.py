@@ -1,0 +1,185 @@
+"""OSV record validation and the index keys derived from a record.
+
+Called by :mod:`kubegate.vulndb.importer` for every record it reads and by the matcher to turn an
+inventory's ecosystem and package name into the same keys. A record that fails validation is
+reported with a reason (the importer counts it and skips it); nothing here touches the database.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from kubegate.errors import VulnDBError
+
+#: Event kinds the OSV schema defines for ``ranges[].events[]``.
+EVENT_KINDS = ("introduced", "fixed", "last_affected", "limit")
+_RANGE_TYPES = frozenset({"ECOSYSTEM", "SEMVER", "GIT"})
+_PEP503 = re.compile(r"[-_.]+")
+#: Ecosystems whose package names compare case-insensitively (PEP 503, NuGet).
+_CASE_FOLDED = frozenset({"PyPI", "NuGet"})
+
+
+class InvalidRecord(VulnDBError):  # noqa: N818 - "invalid record" reads better than "...Error"
+    """One OSV record does not follow the schema; the importer skips and counts it."""
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedRecord:
+    """What the importer stores for one valid record."""
+
+    id: str
+    modified: str
+    withdrawn: bool
+    #: ``(index ecosystem, normalised name, JSON of the affected[] entries for that package)``.
+    affects: tuple[tuple[str, str, str], ...]
+    #: ``(referenced id, kind)`` with kind ``alias``, ``upstream`` or ``related``.
+    refs: tuple[tuple[str, str], ...]
+    #: Base ecosystems (``Debian``, ``PyPI``) the record speaks of, for per-ecosystem metadata.
+    base_ecosystems: tuple[str, ...]
+
+
+def base_ecosystem(ecosystem: str) -> str:
+    """The ecosystem cut at its first ``:`` (``Debian:12`` -> ``Debian``), as the bucket names it."""
+    return ecosystem.split(":", 1)[0]
+
+
+def index_ecosystem(ecosystem: str) -> str:
+    """The ecosystem without variant suffixes: the key records are indexed (and queried) by.
+
+    Ubuntu's ``:LTS`` and ``:Pro`` qualifiers name support offerings of one release, so
+    ``Ubuntu:Pro:18.04:LTS`` and ``Ubuntu:18.04`` are the same key. Red Hat's CPE-derived strings
+    keep product and release but lose the repository (``::baseos``), which images do not record.
+    """
+    parts = ecosystem.split(":")
+    if parts[0] == "Ubuntu":
+        return ":".join(p for p in parts if p not in {"LTS", "Pro"})
+    if parts[0] == "Red Hat" and "" in parts:
+        return ":".join(parts[: parts.index("")])
+    return ecosystem
+
+
+def normalise_name(ecosystem: str, name: str) -> str:
+    """A package name as the index stores it (PEP 503 for PyPI, case-folded for NuGet)."""
+    base = base_ecosystem(ecosystem)
+    if base == "PyPI":
+        return _PEP503.sub("-", name).lower()
+    if base in _CASE_FOLDED:
+        return name.lower()
+    return name
+
+
+def _require_str(value: object, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidRecord(f"{what} must be a non-empty string")
+    return value
+
+
+def _str_list(record: dict[str, Any], key: str) -> list[str]:
+    value = record.get(key, [])
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidRecord(f"{key} must be a list of strings")
+    return value
+
+
+def _check_time(value: object, what: str) -> str:
+    text = _require_str(value, what)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidRecord(f"{what} {text!r} is not an RFC 3339 time") from exc
+    return utc_text(moment)
+
+
+def utc_text(moment: datetime) -> str:
+    """A time as fixed-width UTC text, so that text order is time order in SQL."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _check_affected(entry: object, index: int) -> tuple[str, str] | None:
+    """Validate one ``affected[]`` entry; its (ecosystem, name) or None when it names no package."""
+    where = f"affected[{index}]"
+    if not isinstance(entry, dict):
+        raise InvalidRecord(f"{where} must be an object")
+    ranges = entry.get("ranges", [])
+    if not isinstance(ranges, list):
+        raise InvalidRecord(f"{where}.ranges must be a list")
+    for r_index, rng in enumerate(ranges):
+        r_where = f"{where}.ranges[{r_index}]"
+        if not isinstance(rng, dict) or rng.get("type") not in _RANGE_TYPES:
+            raise InvalidRecord(f"{r_where}.type must be one of ECOSYSTEM, SEMVER, GIT")
+        events = rng.get("events")
+        if not isinstance(events, list) or not events:
+            raise InvalidRecord(f"{r_where}.events must be a non-empty list")
+        for event in events:
+            if (
+                not isinstance(event, dict)
+                or len(event) != 1
+                or next(iter(event)) not in EVENT_KINDS
+                or not isinstance(next(iter(event.values())), str)
+            ):
+                raise InvalidRecord(f"{r_where} has an invalid event {event!r}")
+    versions = entry.get("versions", [])
+    if not isinstance(versions, list) or not all(isinstance(v, str) for v in versions):
+        raise InvalidRecord(f"{where}.versions must be a list of strings")
+    package = entry.get("package")
+    if package is None:
+        return None
+    if not isinstance(package, dict):
+        raise InvalidRecord(f"{where}.package must be an object")
+    ecosystem = _require_str(package.get("ecosystem"), f"{where}.package.ecosystem")
+    name = _require_str(package.get("name"), f"{where}.package.name")
+    return ecosystem, name
+
+
+def index_record(record: object) -> IndexedRecord:
+    """Validate one parsed OSV record and derive its index rows; raises :class:`InvalidRecord`."""
+    if not isinstance(record, dict):
+        raise InvalidRecord("a record must be a JSON object")
+    record_id = _require_str(record.get("id"), "id")
+    modified = _check_time(record.get("modified"), "modified")
+    withdrawn = record.get("withdrawn")
+    if withdrawn is not None:
+        _check_time(withdrawn, "withdrawn")
+    refs: list[tuple[str, str]] = []
+    for key, kind in (("aliases", "alias"), ("upstream", "upstream"), ("related", "related")):
+        refs.extend((ref, kind) for ref in _str_list(record, key) if ref != record_id)
+    severity = record.get("severity", [])
+    if not isinstance(severity, list) or not all(
+        isinstance(s, dict) and isinstance(s.get("type"), str) and isinstance(s.get("score"), str)
+        for s in severity
+    ):
+        raise InvalidRecord("severity must be a list of {type, score} strings")
+    affected = record.get("affected", [])
+    if not isinstance(affected, list):
+        raise InvalidRecord("affected must be a list")
+    grouped: dict[tuple[str, str], list[object]] = {}
+    bases: dict[str, None] = {}
+    for index, entry in enumerate(affected):
+        key = _check_affected(entry, index)
+        if key is None:
+            continue
+        ecosystem, name = key
+        bases[base_ecosystem(ecosystem)] = None
+        grouped.setdefault((index_ecosystem(ecosystem), normalise_name(ecosystem, name)), []).append(
+            entry
+        )
+    return IndexedRecord(
+        id=record_id,
+        modified=modified,
+        withdrawn=withdrawn is not None,
+        affects=tuple((eco, name, _compact(entries)) for (eco, name), entries in grouped.items()),
+        refs=tuple(refs),
+        base_ecosystems=tuple(bases),
+    )
+
+
+def _compact(entries: list[object]) -> str:
+    return json.dumps(entries, separators=(",", ":"), ensure_ascii=False)
