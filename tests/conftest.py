@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 #: Fixture modules under tests/fixtures/, one line each.
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["tests.fixtures.osvdb"]
 
 REPO = Path(__file__).resolve().parent.parent
 SRC = REPO / "src"

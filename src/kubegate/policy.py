@@ -65,14 +65,14 @@ class Policy:
         ignore_unfixed: bool = False,
     ) -> Policy:
         """Build from the CLI options; both severity options at once is a usage error."""
-        if severity and severity_threshold:
+        if severity is not None and severity_threshold is not None:
             raise UsageError(
                 "give either --severity or --severity-threshold, not both", where="--severity"
             )
-        if severity_threshold:
+        if severity_threshold is not None:
             floor = parse_severity(severity_threshold, option="--severity-threshold")
             blocking = frozenset(s for s in Severity if s >= floor)
-        elif severity:
+        elif severity is not None:
             blocking = parse_severities(severity)
         else:
             blocking = DEFAULT_BLOCKING

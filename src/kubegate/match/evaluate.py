@@ -54,7 +54,8 @@ def sort_events(events: Sequence[dict[str, str]], compare: Compare) -> list[dict
 
 def in_range(version: str, events: Sequence[dict[str, str]], compare: Compare) -> Verdict:
     """One ECOSYSTEM/SEMVER range: the schema's event walk, then the ``limit`` bound."""
-    ordered = sort_events(events, compare)
+    # ``limit`` only bounds the range (and may be "*"): it takes no part in the walk.
+    ordered = sort_events([e for e in events if "limit" not in e], compare)
     affected = False
     closing: str | None = None
     for event in ordered:

@@ -58,15 +58,12 @@ def flaw_ids(record: dict[str, Any]) -> tuple[str, ...]:
 
 
 def _title(records: Iterable[dict[str, Any]]) -> str | None:
-    details: str | None = None
     for record in records:
-        summary = record.get("summary")
-        if isinstance(summary, str) and summary.strip():
-            return summary.strip()[:_TITLE_MAX]
-        text = record.get("details")
-        if details is None and isinstance(text, str) and text.strip():
-            details = text.strip().splitlines()[0][:_TITLE_MAX]
-    return details
+        for key in ("summary", "details"):
+            text = record.get(key)
+            if isinstance(text, str) and text.strip():
+                return text.strip().splitlines()[0][:_TITLE_MAX]
+    return None
 
 
 def _worst(candidates: Iterable[StatedSeverity]) -> StatedSeverity | None:
