@@ -67,11 +67,13 @@ def records(total_records: int, seed: int = 1) -> Iterator[dict[str, object]]:
             serial += 1
             cve = f"CVE-{2000 + serial % 25}-{100000 + serial}"
             kind = rng.random()
-            # Fixed versions mostly below the installed one (old flaws), some above, some open.
-            fixed_major = major + rng.choice((-2, -1, -1, -1, 0, 0, 1))
+            # As in a stable release: most flaws fixed before the installed version, ~5% fixed
+            # by a newer update, ~10% open (unfixed, usually minor).
+            roll = rng.random()
+            fixed_major = major + (1 if roll < 0.05 else -rng.randint(1, 3))
             fixed = _version(max(fixed_major, 0), rng.randint(0, 9), rng.randint(1, 5))
             events: list[dict[str, str]] = [{"introduced": "0"}]
-            if rng.random() > 0.1:
+            if roll < 0.05 or roll >= 0.15:
                 events.append({"fixed": fixed})
             affected = [
                 {

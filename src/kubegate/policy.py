@@ -30,7 +30,9 @@ def parse_severity(text: str, *, option: str = "--severity") -> Severity:
         return Severity[text.strip().upper()]
     except KeyError:
         names = ",".join(s.name for s in Severity)
-        raise UsageError(f"unknown severity {text.strip()!r} (one of {names})", where=option) from None
+        raise UsageError(
+            f"unknown severity {text.strip()!r} (one of {names})", where=option
+        ) from None
 
 
 def parse_severities(text: str) -> frozenset[Severity]:

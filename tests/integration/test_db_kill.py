@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from bench.corpus import write_zip
+
 from kubegate.vulndb import VulnDB, import_paths
 from tests.conftest import cli_env
 from tests.fixtures.osvdb import OSV_DATA

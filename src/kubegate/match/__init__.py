@@ -9,4 +9,12 @@ Callers use :func:`match_packages` or a long-lived :class:`Matcher`.
 from kubegate.match.ecosystems import MatchTarget, Skip, target_for
 from kubegate.match.matcher import Matcher, MatchResult, flaw_ids, match_packages
 
-__all__ = ["MatchResult", "MatchTarget", "Matcher", "Skip", "flaw_ids", "match_packages", "target_for"]
+__all__ = [
+    "MatchResult",
+    "MatchTarget",
+    "Matcher",
+    "Skip",
+    "flaw_ids",
+    "match_packages",
+    "target_for",
+]

@@ -74,12 +74,29 @@ def _worst(candidates: Iterable[StatedSeverity]) -> StatedSeverity | None:
     return best
 
 
+_Key = tuple[str, str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class _FlawInfo:
+    """Everything about one flaw of one (ecosystem, source, version): shared by its binaries."""
+
+    id: str
+    record_ids: tuple[str, ...]
+    aliases: tuple[str, ...]
+    severity: Severity
+    source: str
+    fixed: tuple[str, ...]
+    cvss: CVSS | None
+    title: str | None
+
+
 class Matcher:
     """Matches inventories against one open database; caches survive between calls (warm)."""
 
     def __init__(self, db: VulnDB) -> None:
         self.db = db
-        self._verdicts: dict[tuple[str, str, str], list[tuple[str, tuple[str, ...]]]] = {}
+        self._flaws: dict[_Key, tuple[_FlawInfo, ...]] = {}
         self._records: dict[str, dict[str, Any] | None] = {}
         self._refs: dict[str, list[str]] = {}
         self._compare_cache: dict[tuple[str, str, str], int] = {}
@@ -91,10 +108,6 @@ class Matcher:
     def _matched(
         self, target: MatchTarget, comparator: VersionComparator
     ) -> list[tuple[str, tuple[str, ...]]]:
-        key = (target.index_ecosystem, target.name, target.version)
-        cached = self._verdicts.get(key)
-        if cached is not None:
-            return cached
         cache = self._compare_cache
         scheme = comparator.name
 
@@ -116,7 +129,6 @@ class Matcher:
                 ) from exc
             if verdict.affected:
                 matched.append((row.id, verdict.fixed))
-        self._verdicts[key] = matched
         return matched
 
     def _load(self, ids: Iterable[str]) -> None:
@@ -163,8 +175,10 @@ class Matcher:
         for step in steps:
             decided = _worst(s for s in step if s is not None)
             if decided is not None:
-                return decided.severity, decided.source, decided.cvss or (
-                    nvd_cvss[0] if nvd_cvss else None
+                return (
+                    decided.severity,
+                    decided.source,
+                    decided.cvss or (nvd_cvss[0] if nvd_cvss else None),
                 )
         # 4. the highest NVD CVSS among the CVE records of the flaw
         if nvd_cvss is not None and nvd_cvss[1] is not Severity.UNKNOWN:
@@ -182,7 +196,8 @@ class Matcher:
         """Findings of ``packages`` (one image platform's inventory) on ``os_info``."""
         skipped: list[Skip] = []
         ecosystems: dict[str, None] = {}
-        per_package: list[tuple[Package, MatchTarget, list[tuple[str, tuple[str, ...]]]]] = []
+        targets: list[tuple[Package, MatchTarget, _Key]] = []
+        fresh: dict[_Key, list[tuple[str, tuple[str, ...]]]] = {}
         for package in packages:
             target = target_for(package, os_info)
             if isinstance(target, Skip):
@@ -190,18 +205,40 @@ class Matcher:
                 continue
             comparator = self._comparator(target)
             if comparator is None:
-                skipped.append(
-                    Skip(package, f"no version comparator for {target.ecosystem}", True)
-                )
+                skipped.append(Skip(package, f"no version comparator for {target.ecosystem}", True))
                 continue
             ecosystems[target.base] = None
-            matched = self._matched(target, comparator)
-            if matched:
-                per_package.append((package, target, matched))
-        self._load(record_id for _, _, matched in per_package for record_id, _ in matched)
-        grouped: list[tuple[Package, MatchTarget, str, list[str], list[str]]] = []
-        for package, target, matched in per_package:
-            by_flaw: dict[str, tuple[list[str], list[str]]] = {}
+            key = (target.index_ecosystem, target.name, target.version)
+            if key not in self._flaws and key not in fresh:
+                fresh[key] = self._matched(target, comparator)
+            targets.append((package, target, key))
+        self._resolve(fresh)
+        findings = [
+            Finding(
+                id=info.id,
+                record_ids=info.record_ids,
+                aliases=info.aliases,
+                severity=info.severity,
+                severity_source=info.source,
+                package=package,
+                ecosystem=target.ecosystem,
+                fixed_versions=info.fixed,
+                cvss=info.cvss,
+                title=info.title,
+                platform=platform,
+            )
+            for package, target, key in targets
+            for info in self._flaws[key]
+        ]
+        findings.sort(key=lambda f: (-f.severity, f.package.name, f.id))
+        return MatchResult(tuple(findings), tuple(ecosystems), tuple(skipped))
+
+    def _resolve(self, fresh: dict[_Key, list[tuple[str, tuple[str, ...]]]]) -> None:
+        """Group newly matched records by flaw and judge each flaw once per (source, version)."""
+        self._load(record_id for matched in fresh.values() for record_id, _ in matched)
+        grouped: dict[_Key, dict[str, tuple[list[str], list[str]]]] = {}
+        for key, matched in fresh.items():
+            by_flaw = grouped[key] = {}
             for record_id, fixed in matched:
                 record = self._record(record_id)
                 if record is None:
@@ -210,31 +247,18 @@ class Matcher:
                     ids, fixes = by_flaw.setdefault(flaw, ([], []))
                     ids.append(record_id)
                     fixes.extend(fixed)
-            grouped.extend(
-                (package, target, flaw, ids, fixes) for flaw, (ids, fixes) in by_flaw.items()
-            )
-        flaws = {flaw for _, _, flaw, _, _ in grouped}
+        flaws = {flaw for by_flaw in grouped.values() for flaw in by_flaw}
         self._referencing(flaws)
         self._load([*flaws, *(ref for flaw in flaws for ref in self._refs[flaw])])
-        findings = [
-            self._finding(package, target, flaw, ids, fixes, platform)
-            for package, target, flaw, ids, fixes in grouped
-        ]
-        findings.sort(key=lambda f: (-f.severity, f.package.name, f.id))
-        return MatchResult(tuple(findings), tuple(ecosystems), tuple(skipped))
+        for key, by_flaw in grouped.items():
+            self._flaws[key] = tuple(
+                self._flaw(flaw, ids, fixes) for flaw, (ids, fixes) in by_flaw.items()
+            )
 
-    def _finding(
-        self,
-        package: Package,
-        target: MatchTarget,
-        flaw: str,
-        ids: list[str],
-        fixes: list[str],
-        platform: str | None,
-    ) -> Finding:
+    def _flaw(self, flaw: str, ids: list[str], fixes: list[str]) -> _FlawInfo:
         matched = [r for r in map(self._record, ids) if r is not None]
         severity, source, cvss = self._severity(flaw, matched)
-        record_ids = tuple(sorted(set(ids) - {flaw})) + (flaw,)
+        record_ids = (*sorted(set(ids) - {flaw}), flaw)
         aliases: set[str] = set(self._refs.get(flaw, ()))
         for record in matched:
             aliases.update(record.get("aliases") or ())
@@ -242,21 +266,18 @@ class Matcher:
         # Other CVEs a multi-CVE advisory names are other findings, not aliases of this one.
         aliases = {a for a in aliases if not a.startswith("CVE-")} - set(record_ids)
         nvd = self._record(flaw)
-        return Finding(
+        return _FlawInfo(
             id=flaw,
             record_ids=record_ids,
             aliases=tuple(sorted(aliases)),
             severity=severity,
-            severity_source=source,
-            package=package,
-            ecosystem=target.ecosystem,
-            fixed_versions=tuple(sorted(set(fixes))),
+            source=source,
+            fixed=tuple(sorted(set(fixes))),
             cvss=cvss,
             # A record about this flaw alone titles it better than a DSA naming five CVEs.
             title=_title(
                 sorted([*matched, *([nvd] if nvd else [])], key=lambda r: len(flaw_ids(r)) > 1)
             ),
-            platform=platform,
         )
 
 

@@ -8,4 +8,11 @@ scores CVSS vectors. The matcher (``kubegate.match``) and ``kubegate db`` are th
 from kubegate.vulndb.importer import ImportStats, import_paths
 from kubegate.vulndb.store import DBStatus, EcosystemStatus, VulnDB, resolve_db_path
 
-__all__ = ["DBStatus", "EcosystemStatus", "ImportStats", "VulnDB", "import_paths", "resolve_db_path"]
+__all__ = [
+    "DBStatus",
+    "EcosystemStatus",
+    "ImportStats",
+    "VulnDB",
+    "import_paths",
+    "resolve_db_path",
+]

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from kubegate.errors import UsageError, VulnDBError
 from kubegate.vulndb.records import IndexedRecord, InvalidRecord, index_record, utc_text
-from kubegate.vulndb.store import connect
+from kubegate.vulndb.store import INDEXES, connect
 
 _logger = logging.getLogger(__name__)
 
@@ -125,12 +125,41 @@ class _Writer:
     def __init__(self, conn: sqlite3.Connection, stats: ImportStats) -> None:
         self.conn = conn
         self.stats = stats
+        self.dropped: list[str] = []
+        #: Ids written by this import when the database started empty: no need to ask SQLite.
+        self.seen: dict[str, str] | None = None
+        #: Withdrawn ids of this import: an older copy later in the input must not revive them.
+        self.tombstones: dict[str, str] = {}
+        # A bulk import touches far more pages than the default 2 MiB cache holds.
+        conn.execute("PRAGMA cache_size=-65536")
+        if conn.execute("SELECT 1 FROM records LIMIT 1").fetchone() is None:
+            self.seen = {}
+            # Empty database: build the indexes once at the end (same transaction).
+            for name in INDEXES:
+                conn.execute(f"DROP INDEX IF EXISTS {name}")
+                self.dropped.append(name)
+
+    def _need_id_indexes(self) -> None:
+        # Replacing a record deletes its rows by id: without these indexes each delete would
+        # scan the tables (input repeating an id, e.g. two overlapping zips).
+        for name in ("affects_id", "refs_id"):
+            if name in self.dropped:
+                self.conn.execute(INDEXES[name])
+                self.dropped.remove(name)
+
+    def finish(self) -> None:
+        for name in self.dropped:
+            self.conn.execute(INDEXES[name])
+        self.dropped.clear()
 
     def flush(self, batch: dict[str, tuple[IndexedRecord, bytes]]) -> None:
         if not batch:
             return
         ids = list(batch)
         existing: dict[str, str] = {}
+        if self.seen is not None:
+            existing = {i: self.seen[i] for i in ids if i in self.seen}
+            ids = []
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
@@ -144,6 +173,9 @@ class _Writer:
         write: list[tuple[IndexedRecord, bytes]] = []
         for record_id, (record, raw) in batch.items():
             held = existing.get(record_id)
+            if self.tombstones.get(record_id, "") >= record.modified:
+                self.stats.unchanged += 1
+                continue
             if held is not None and held > record.modified:
                 self.stats.unchanged += 1
                 continue
@@ -151,6 +183,7 @@ class _Writer:
                 remove.append((record_id,))
             if record.withdrawn:
                 self.stats.withdrawn += 1
+                self.tombstones[record_id] = record.modified
                 continue
             if held is None:
                 self.stats.added += 1
@@ -159,22 +192,26 @@ class _Writer:
             else:
                 self.stats.replaced += 1
             write.append((record, raw))
-        for table in ("records", "affects", "refs", "record_ecosystems"):
+        if self.seen is not None:
+            self.seen.update((r.id, r.modified) for r, _ in write)
+            for (record_id,) in remove:
+                if batch[record_id][0].withdrawn:
+                    self.seen.pop(record_id, None)
+        if remove:
+            self._need_id_indexes()
+        for table in ("records", "affects", "refs"):
             self.conn.executemany(f"DELETE FROM {table} WHERE id=?", remove)  # noqa: S608
         self.conn.executemany(
-            "INSERT INTO records VALUES (?, ?, ?)", [(r.id, r.modified, raw) for r, raw in write]
+            "INSERT INTO records VALUES (?, ?, ?, ?)",
+            [(r.id, r.modified, raw, r.affected) for r, raw in write],
         )
         self.conn.executemany(
-            "INSERT INTO affects VALUES (?, ?, ?, ?)",
-            [(eco, name, r.id, entries) for r, _ in write for eco, name, entries in r.affects],
+            "INSERT INTO affects VALUES (?, ?, ?)",
+            [(eco, name, r.id) for r, _ in write for eco, name in r.affects],
         )
         self.conn.executemany(
             "INSERT INTO refs VALUES (?, ?, ?)",
             [(ref, r.id, kind) for r, _ in write for ref, kind in r.refs],
-        )
-        self.conn.executemany(
-            "INSERT INTO record_ecosystems VALUES (?, ?)",
-            [(r.id, eco) for r, _ in write for eco in r.base_ecosystems],
         )
         batch.clear()
 
@@ -216,12 +253,20 @@ def import_paths(
             if len(batch) >= _BATCH:
                 writer.flush(batch)
         writer.flush(batch)
+        writer.finish()
         stamp = utc_text(now or datetime.now(UTC))
         conn.executemany(
-            "INSERT INTO ecosystems VALUES (?, ?, ?) ON CONFLICT (ecosystem) DO UPDATE SET "
+            "INSERT INTO ecosystems VALUES (?, ?, ?, 0) ON CONFLICT (ecosystem) DO UPDATE SET "
             "last_import=excluded.last_import, "
             "newest_modified=max(coalesce(newest_modified, ''), excluded.newest_modified)",
             [(eco, stamp, modified) for eco, modified in newest.items()],
+        )
+        conn.executemany(
+            "UPDATE ecosystems SET records=(SELECT COUNT(*) FROM ("
+            " SELECT id FROM affects WHERE ecosystem=?1"
+            " UNION SELECT id FROM affects WHERE ecosystem>=?1||':' AND ecosystem<?1||';'))"
+            " WHERE ecosystem=?1",
+            [(eco,) for eco in newest],
         )
         conn.execute("COMMIT")
     except sqlite3.DatabaseError as exc:

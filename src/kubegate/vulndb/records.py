@@ -17,13 +17,16 @@ from kubegate.errors import VulnDBError
 
 #: Event kinds the OSV schema defines for ``ranges[].events[]``.
 EVENT_KINDS = ("introduced", "fixed", "last_affected", "limit")
+_EVENT_KINDS = frozenset(EVENT_KINDS)
+#: One encoder for every record: ``json.dumps`` with options builds a new one per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
 _RANGE_TYPES = frozenset({"ECOSYSTEM", "SEMVER", "GIT"})
 _PEP503 = re.compile(r"[-_.]+")
 #: Ecosystems whose package names compare case-insensitively (PEP 503, NuGet).
 _CASE_FOLDED = frozenset({"PyPI", "NuGet"})
 
 
-class InvalidRecord(VulnDBError):  # noqa: N818 - "invalid record" reads better than "...Error"
+class InvalidRecord(VulnDBError):
     """One OSV record does not follow the schema; the importer skips and counts it."""
 
 
@@ -34,8 +37,10 @@ class IndexedRecord:
     id: str
     modified: str
     withdrawn: bool
-    #: ``(index ecosystem, normalised name, JSON of the affected[] entries for that package)``.
-    affects: tuple[tuple[str, str, str], ...]
+    #: ``(index ecosystem, normalised name)`` of every package the record names.
+    affects: tuple[tuple[str, str], ...]
+    #: JSON ``[[index ecosystem, name, ranges, versions], ...]``: all that evaluation reads.
+    affected: str
     #: ``(referenced id, kind)`` with kind ``alias``, ``upstream`` or ``related``.
     refs: tuple[tuple[str, str], ...]
     #: Base ecosystems (``Debian``, ``PyPI``) the record speaks of, for per-ecosystem metadata.
@@ -43,7 +48,7 @@ class IndexedRecord:
 
 
 def base_ecosystem(ecosystem: str) -> str:
-    """The ecosystem cut at its first ``:`` (``Debian:12`` -> ``Debian``), as the bucket names it."""
+    """The ecosystem cut at its first ``:`` (``Debian:12`` -> ``Debian``), as the bucket has it."""
     return ecosystem.split(":", 1)[0]
 
 
@@ -119,14 +124,12 @@ def _check_affected(entry: object, index: int) -> tuple[str, str] | None:
         if not isinstance(events, list) or not events:
             raise InvalidRecord(f"{r_where}.events must be a non-empty list")
         for event in events:
-            if (
-                not isinstance(event, dict)
-                or len(event) != 1
-                or next(iter(event)) not in EVENT_KINDS
-                or not isinstance(next(iter(event.values())), str)
-            ):
+            if not isinstance(event, dict) or len(event) != 1:
                 raise InvalidRecord(f"{r_where} has an invalid event {event!r}")
-    versions = entry.get("versions", [])
+            for kind, value in event.items():
+                if kind not in _EVENT_KINDS or not isinstance(value, str):
+                    raise InvalidRecord(f"{r_where} has an invalid event {event!r}")
+    versions = entry.get("versions") or []
     if not isinstance(versions, list) or not all(isinstance(v, str) for v in versions):
         raise InvalidRecord(f"{where}.versions must be a list of strings")
     package = entry.get("package")
@@ -149,8 +152,12 @@ def index_record(record: object) -> IndexedRecord:
     if withdrawn is not None:
         _check_time(withdrawn, "withdrawn")
     refs: list[tuple[str, str]] = []
-    for key, kind in (("aliases", "alias"), ("upstream", "upstream"), ("related", "related")):
-        refs.extend((ref, kind) for ref in _str_list(record, key) if ref != record_id)
+    for field_name, kind in (
+        ("aliases", "alias"),
+        ("upstream", "upstream"),
+        ("related", "related"),
+    ):
+        refs.extend((ref, kind) for ref in _str_list(record, field_name) if ref != record_id)
     severity = record.get("severity", [])
     if not isinstance(severity, list) or not all(
         isinstance(s, dict) and isinstance(s.get("type"), str) and isinstance(s.get("score"), str)
@@ -160,26 +167,24 @@ def index_record(record: object) -> IndexedRecord:
     affected = record.get("affected", [])
     if not isinstance(affected, list):
         raise InvalidRecord("affected must be a list")
-    grouped: dict[tuple[str, str], list[object]] = {}
+    keys: dict[tuple[str, str], None] = {}
+    compact: list[list[object]] = []
     bases: dict[str, None] = {}
     for index, entry in enumerate(affected):
-        key = _check_affected(entry, index)
-        if key is None:
+        package = _check_affected(entry, index)
+        if package is None:
             continue
-        ecosystem, name = key
+        ecosystem, name = package
         bases[base_ecosystem(ecosystem)] = None
-        grouped.setdefault((index_ecosystem(ecosystem), normalise_name(ecosystem, name)), []).append(
-            entry
-        )
+        indexed = (index_ecosystem(ecosystem), normalise_name(ecosystem, name))
+        keys[indexed] = None
+        compact.append([*indexed, entry.get("ranges") or [], entry.get("versions") or []])
     return IndexedRecord(
         id=record_id,
         modified=modified,
         withdrawn=withdrawn is not None,
-        affects=tuple((eco, name, _compact(entries)) for (eco, name), entries in grouped.items()),
+        affects=tuple(keys),
+        affected=_ENCODER.encode(compact),
         refs=tuple(refs),
         base_ecosystems=tuple(bases),
     )
-
-
-def _compact(entries: list[object]) -> str:
-    return json.dumps(entries, separators=(",", ":"), ensure_ascii=False)

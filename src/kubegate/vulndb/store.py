@@ -31,19 +31,21 @@ _CHUNK = 500
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE records (id TEXT PRIMARY KEY, modified TEXT NOT NULL, data BLOB NOT NULL);
-CREATE TABLE affects (ecosystem TEXT NOT NULL, name TEXT NOT NULL, id TEXT NOT NULL,
-                      entries TEXT NOT NULL);
-CREATE INDEX affects_key ON affects (ecosystem, name);
-CREATE INDEX affects_id ON affects (id);
+CREATE TABLE records (id TEXT PRIMARY KEY, modified TEXT NOT NULL, data BLOB NOT NULL,
+                      affected TEXT NOT NULL);
+CREATE TABLE affects (ecosystem TEXT NOT NULL, name TEXT NOT NULL, id TEXT NOT NULL);
 CREATE TABLE refs (ref TEXT NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL);
-CREATE INDEX refs_ref ON refs (ref);
-CREATE INDEX refs_id ON refs (id);
-CREATE TABLE record_ecosystems (id TEXT NOT NULL, ecosystem TEXT NOT NULL);
-CREATE INDEX record_ecosystems_id ON record_ecosystems (id);
 CREATE TABLE ecosystems (ecosystem TEXT PRIMARY KEY, last_import TEXT NOT NULL,
-                         newest_modified TEXT);
+                         newest_modified TEXT, records INTEGER NOT NULL DEFAULT 0);
 """
+#: Secondary indexes, by name. A first import into an empty database drops the lookup ones and
+#: builds them once at the end (a bulk build sorts once instead of growing B-trees row by row).
+INDEXES = {
+    "affects_key": "CREATE INDEX affects_key ON affects (ecosystem, name)",
+    "refs_ref": "CREATE INDEX refs_ref ON refs (ref)",
+    "affects_id": "CREATE INDEX affects_id ON affects (id)",
+    "refs_id": "CREATE INDEX refs_id ON refs (id)",
+}
 
 
 def resolve_db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -110,10 +112,10 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
         if not tables and create:
             # One script, one transaction: a crash here leaves an empty file, recreated next time.
-            conn.executescript(
-                f"BEGIN IMMEDIATE;{_SCHEMA}"
-                f"INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');COMMIT;"
-            )
+            script = f"BEGIN IMMEDIATE;{_SCHEMA}{';'.join(INDEXES.values())};"
+            version = f"INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}')"  # noqa: S608
+            script += f"{version};COMMIT;"
+            conn.executescript(script)
             return conn
         row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
     except sqlite3.DatabaseError as exc:
@@ -154,14 +156,28 @@ class VulnDB:
         try:
             return self._conn.execute(sql, params).fetchall()
         except sqlite3.DatabaseError as exc:
-            raise VulnDBError(f"advisory database query failed: {exc}", where=str(self.path)) from exc
+            raise VulnDBError(
+                f"advisory database query failed: {exc}", where=str(self.path)
+            ) from exc
 
     def affecting(self, ecosystem: str, name: str) -> list[AffectRow]:
         """Index rows for one (index ecosystem, normalised name)."""
         rows = self._query(
-            "SELECT id, entries FROM affects WHERE ecosystem=? AND name=?", (ecosystem, name)
+            "SELECT a.id, r.affected FROM affects a JOIN records r ON r.id = a.id "
+            "WHERE a.ecosystem=? AND a.name=?",
+            (ecosystem, name),
         )
-        return [AffectRow(record_id, json.loads(entries)) for record_id, entries in rows]
+        return [
+            AffectRow(
+                record_id,
+                [
+                    {"ranges": ranges, "versions": versions}
+                    for eco, pkg, ranges, versions in json.loads(affected)
+                    if eco == ecosystem and pkg == name
+                ],
+            )
+            for record_id, affected in rows
+        ]
 
     def records(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Full parsed records by id (ids not in the database are absent)."""
@@ -176,7 +192,7 @@ class VulnDB:
         return found
 
     def referencing(self, refs: Iterable[str]) -> dict[str, list[str]]:
-        """For each given id (a CVE...), the ids of records that alias, name upstream or relate it."""
+        """For each given id (a CVE...), the ids of records that alias it or name it upstream."""
         found: dict[str, list[str]] = {}
         for chunk in _chunks(sorted(set(refs))):
             marks = ",".join("?" * len(chunk))
@@ -189,18 +205,16 @@ class VulnDB:
 
     def status(self) -> DBStatus:
         """Schema version, size, record counts and freshness per base ecosystem."""
-        counts = dict(
-            self._query("SELECT ecosystem, COUNT(*) FROM record_ecosystems GROUP BY ecosystem")
-        )
         ecosystems = tuple(
             EcosystemStatus(
                 ecosystem=eco,
-                records=int(counts.get(eco, 0)),
+                records=int(count),
                 last_import=_parse_time(last),
                 newest_modified=_parse_time(newest) if newest else None,
             )
-            for eco, last, newest in self._query(
-                "SELECT ecosystem, last_import, newest_modified FROM ecosystems ORDER BY ecosystem"
+            for eco, last, newest, count in self._query(
+                "SELECT ecosystem, last_import, newest_modified, records FROM ecosystems "
+                "ORDER BY ecosystem"
             )
         )
         (total,) = self._query("SELECT COUNT(*) FROM records")[0]

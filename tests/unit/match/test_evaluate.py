@@ -104,10 +104,14 @@ def test_single_interval_matches_half_open_definition(
 ) -> None:
     assume(CMP(introduced, fixed) < 0)
     expected = CMP(introduced, version) <= 0 < CMP(fixed, version)
-    assert in_range(version, [{"fixed": fixed}, {"introduced": introduced}], CMP).affected is expected
+    assert (
+        in_range(version, [{"fixed": fixed}, {"introduced": introduced}], CMP).affected is expected
+    )
 
 
-@given(events=st.permutations([{"introduced": "1.0-1"}, {"fixed": "2.0-1"}, {"introduced": "3.0-1"}]))
+@given(
+    events=st.permutations([{"introduced": "1.0-1"}, {"fixed": "2.0-1"}, {"introduced": "3.0-1"}])
+)
 def test_event_order_in_record_does_not_matter(events: list[dict[str, str]]) -> None:
     assert [in_range(v, events, CMP).affected for v in ("0.5", "1.5", "2.5", "3.5")] == [
         False,

@@ -188,9 +188,7 @@ def test_pypi_pysec_and_ghsa_are_one_finding(osv_db: VulnDB) -> None:
 def test_pypi_names_are_pep503_normalised(osv_db: VulnDB) -> None:
     _needs("PyPI")
     result = match_packages(osv_db, [pkg("example.lib", "1.0", "pypi")], BOOKWORM)
-    assert [(f.id, f.severity_source) for f in result.findings] == [
-        ("GHSA-xxxx-9999-0001", "ghsa")
-    ]
+    assert [(f.id, f.severity_source) for f in result.findings] == [("GHSA-xxxx-9999-0001", "ghsa")]
 
 
 def test_alpine_origin_and_release(osv_db: VulnDB) -> None:

@@ -175,3 +175,27 @@ def test_index_keys() -> None:
     assert index_ecosystem("Red Hat:enterprise_linux:9::baseos") == "Red Hat:enterprise_linux:9"
     assert normalise_name("PyPI", "Zope.Interface_x") == "zope-interface-x"
     assert normalise_name("Debian:12", "Foo") == "Foo"
+
+
+def test_repeated_ids_across_batches_of_a_first_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kubegate.vulndb import importer
+
+    monkeypatch.setattr(importer, "_BATCH", 2)
+    old = _write(
+        tmp_path / "a",
+        *(_record(f"X-{i}", "2024-01-01T00:00:00Z", "1.0-2") for i in range(5)),
+    )
+    new = _write(tmp_path / "b", _record("X-3", "2024-05-01T00:00:00Z", "1.0-9"))
+    withdrawn = _write(
+        tmp_path / "c", _record("X-1", "2024-06-01T00:00:00Z", withdrawn="2024-06-01T00:00:00Z")
+    )
+    db_path = tmp_path / "db.sqlite3"
+    stats = import_paths(db_path, [old, new, withdrawn, old])
+    assert (stats.added, stats.replaced, stats.withdrawn, stats.unchanged) == (5, 1, 1, 5)
+    assert _fixed(db_path, "X-3") == "1.0-9"
+    with VulnDB(db_path) as db:
+        ids = sorted(r.id for r in db.affecting("Debian:12", "demo"))
+        assert ids == ["X-0", "X-2", "X-3", "X-4"]
+        assert db.status().ecosystems[0].records == 4

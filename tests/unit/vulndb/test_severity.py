@@ -43,8 +43,18 @@ def test_debian_urgency_in_ecosystem_specific() -> None:
 
 
 def test_not_yet_assigned_states_nothing() -> None:
-    assert stated_severity({"id": "DEBIAN-CVE-1", "database_specific": {"urgency": "not yet assigned"}}) is None
-    assert stated_severity({"id": "UBUNTU-CVE-1", "severity": [{"type": "Ubuntu", "score": "untriaged"}]}) is None
+    assert (
+        stated_severity(
+            {"id": "DEBIAN-CVE-1", "database_specific": {"urgency": "not yet assigned"}}
+        )
+        is None
+    )
+    assert (
+        stated_severity(
+            {"id": "UBUNTU-CVE-1", "severity": [{"type": "Ubuntu", "score": "untriaged"}]}
+        )
+        is None
+    )
 
 
 def test_ghsa_moderate_is_medium() -> None:
