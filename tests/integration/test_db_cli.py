@@ -23,12 +23,12 @@ def test_import_directory_counts_invalid_and_exits_0(run_cli: RunCli, tmp_path: 
     db = tmp_path / "osv.db"
     result = run_cli("db", "import", str(OSV_DATA), "--db", str(db))
     assert result.returncode == 0, result.stderr
-    assert "22 added" in result.stdout and "1 withdrawn" in result.stdout
+    assert "28 added" in result.stdout and "1 withdrawn" in result.stdout
     assert "3 invalid (skipped)" in result.stdout
     assert "skipping invalid OSV record" in result.stderr and "Traceback" not in result.stderr
     again = run_cli("db", "import", str(OSV_DATA), "--db", str(db))
     assert again.returncode == 0
-    assert "0 added, 0 replaced, 22 unchanged" in again.stdout
+    assert "0 added, 0 replaced, 28 unchanged" in again.stdout
 
 
 def test_import_zip_into_default_cache_location(run_cli: RunCli, tmp_path: Path) -> None:

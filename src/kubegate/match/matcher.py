@@ -150,7 +150,7 @@ class Matcher:
 
     # -- severity ------------------------------------------------------------------------
     def _severity(
-        self, flaw: str, matched: Sequence[dict[str, Any]]
+        self, flaw: str, matched: Sequence[dict[str, Any]], package: tuple[str, str]
     ) -> tuple[Severity, str, CVSS | None]:
         nvd = self._record(flaw) if flaw.startswith("CVE-") else None
         nvd_cvss = best_cvss(nvd) if nvd else None
@@ -158,10 +158,10 @@ class Matcher:
         vendor_sources = {source_of(str(record["id"])) for record in matched}
         steps: tuple[Iterable[StatedSeverity | None], ...] = (
             # 1. the matched records' own vendor severity
-            (stated_severity(record) for record in matched),
+            (stated_severity(record, package) for record in matched),
             # 2. the same flaw's record of the same distro (a DSA's DEBIAN-CVE via upstream)
             (
-                stated_severity(record)
+                stated_severity(record, package)
                 for record in related
                 if source_of(str(record["id"])) in vendor_sources
             ),
@@ -252,12 +252,15 @@ class Matcher:
         self._load([*flaws, *(ref for flaw in flaws for ref in self._refs[flaw])])
         for key, by_flaw in grouped.items():
             self._flaws[key] = tuple(
-                self._flaw(flaw, ids, fixes) for flaw, (ids, fixes) in by_flaw.items()
+                self._flaw(flaw, ids, fixes, (key[0], key[1]))
+                for flaw, (ids, fixes) in by_flaw.items()
             )
 
-    def _flaw(self, flaw: str, ids: list[str], fixes: list[str]) -> _FlawInfo:
+    def _flaw(
+        self, flaw: str, ids: list[str], fixes: list[str], package: tuple[str, str]
+    ) -> _FlawInfo:
         matched = [r for r in map(self._record, ids) if r is not None]
-        severity, source, cvss = self._severity(flaw, matched)
+        severity, source, cvss = self._severity(flaw, matched, package)
         record_ids = (*sorted(set(ids) - {flaw}), flaw)
         aliases: set[str] = set(self._refs.get(flaw, ()))
         for record in matched:

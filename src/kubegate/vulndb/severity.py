@@ -17,6 +17,7 @@ from cvss import CVSS2, CVSS3, CVSS4
 from cvss.exceptions import CVSSError
 
 from kubegate.models import CVSS, Severity
+from kubegate.vulndb.records import index_ecosystem, normalise_name
 
 _logger = logging.getLogger(__name__)
 
@@ -128,12 +129,31 @@ def best_cvss(record: dict[str, Any]) -> tuple[CVSS, Severity] | None:
     return best
 
 
-def _urgency(record: dict[str, Any]) -> Severity | None:
+def _for_package(record: dict[str, Any], package: tuple[str, str] | None) -> list[dict[str, Any]]:
+    entries = [a for a in record.get("affected") or () if isinstance(a, dict)]
+    if package is None:
+        return entries
+    mine = [
+        a
+        for a in entries
+        if (
+            index_ecosystem(str((a.get("package") or {}).get("ecosystem", ""))),
+            normalise_name(
+                str((a.get("package") or {}).get("ecosystem", "")),
+                str((a.get("package") or {}).get("name", "")),
+            ),
+        )
+        == package
+    ]
+    # A DEBIAN-CVE record rates each (release, package) on its own: read the package's rating.
+    return mine or entries
+
+
+def _urgency(record: dict[str, Any], package: tuple[str, str] | None) -> Severity | None:
     values: list[object] = [(record.get("database_specific") or {}).get("urgency")]
-    for affected in record.get("affected") or ():
-        if isinstance(affected, dict):
-            values.append((affected.get("ecosystem_specific") or {}).get("urgency"))
-            values.append((affected.get("database_specific") or {}).get("urgency"))
+    for affected in _for_package(record, package):
+        values.append((affected.get("ecosystem_specific") or {}).get("urgency"))
+        values.append((affected.get("database_specific") or {}).get("urgency"))
     found = [
         _DEBIAN_URGENCY[key]
         for value in values
@@ -142,8 +162,13 @@ def _urgency(record: dict[str, Any]) -> Severity | None:
     return max(found) if found else None
 
 
-def stated_severity(record: dict[str, Any]) -> StatedSeverity | None:
+def stated_severity(
+    record: dict[str, Any], package: tuple[str, str] | None = None
+) -> StatedSeverity | None:
     """The severity a record states about itself, or None when it states none.
+
+    ``package`` is the (index ecosystem, normalised name) the finding is about: per-package
+    ratings (Debian's urgency per release and package) are read for it when present.
 
     Order within one record: the vendor's own rating (Debian urgency, Ubuntu priority, GHSA
     ``database_specific.severity``) before a CVSS vector it carries, because the rating is the
@@ -153,7 +178,7 @@ def stated_severity(record: dict[str, Any]) -> StatedSeverity | None:
     source = source_of(record_id)
     scored = best_cvss(record)
     cvss = scored[0] if scored else None
-    urgency = _urgency(record)
+    urgency = _urgency(record, package)
     if urgency is not None:
         return StatedSeverity(urgency, source, cvss)
     for entry in record.get("severity") or ():

@@ -239,3 +239,24 @@ def test_matcher_is_warm_on_second_call(osv_db: VulnDB) -> None:
     first = matcher.match(packages, BUSTER)
     second = matcher.match(packages, BUSTER)
     assert first == second and len(first.findings) == 4
+
+
+def test_precedence_step_2_distro_record_of_the_same_flaw(osv_db: VulnDB) -> None:
+    # DSA-9999-2 matches but rates nothing; DEBIAN-CVE-2099-7001 (fixed earlier, so not matched)
+    # rates Debian 12's steppkg low (Debian 11's high): Debian 12's rating decides, not NVD's 9.8.
+    result = match_packages(osv_db, [deb("steppkg", "1.0-2")], BOOKWORM)
+    (finding,) = result.findings
+    assert finding.record_ids == ("DSA-9999-2", "CVE-2099-7001")
+    assert (finding.severity, finding.severity_source) == (Severity.LOW, "debian")
+    assert "DEBIAN-CVE-2099-7001" in finding.aliases
+
+
+def test_precedence_step_3_ghsa_before_nvd(osv_db: VulnDB) -> None:
+    result = match_packages(osv_db, [deb("ghsapkg", "1.0-1")], BOOKWORM)
+    (finding,) = result.findings
+    assert (finding.id, finding.severity, finding.severity_source) == (
+        "CVE-2099-8001",
+        Severity.MEDIUM,
+        "ghsa",
+    )
+    assert finding.cvss is not None and finding.cvss.score == 9.8  # NVD's, for information
