@@ -109,36 +109,51 @@ def utc_text(moment: datetime) -> str:
 
 
 def _check_affected(entry: object, index: int) -> tuple[str, str] | None:
-    """Validate one ``affected[]`` entry; its (ecosystem, name) or None when it names no package."""
-    where = f"affected[{index}]"
+    """Validate one ``affected[]`` entry; its (ecosystem, name) or None when it names no package.
+
+    Runs for every entry of every imported record: messages are only formatted on failure.
+    """
     if not isinstance(entry, dict):
-        raise InvalidRecord(f"{where} must be an object")
-    ranges = entry.get("ranges", [])
-    if not isinstance(ranges, list):
-        raise InvalidRecord(f"{where}.ranges must be a list")
+        raise InvalidRecord(f"affected[{index}] must be an object")
+    ranges = entry.get("ranges") or ()
+    if not isinstance(ranges, list | tuple):
+        raise InvalidRecord(f"affected[{index}].ranges must be a list")
     for r_index, rng in enumerate(ranges):
-        r_where = f"{where}.ranges[{r_index}]"
         if not isinstance(rng, dict) or rng.get("type") not in _RANGE_TYPES:
-            raise InvalidRecord(f"{r_where}.type must be one of ECOSYSTEM, SEMVER, GIT")
+            raise InvalidRecord(
+                f"affected[{index}].ranges[{r_index}].type must be one of ECOSYSTEM, SEMVER, GIT"
+            )
         events = rng.get("events")
         if not isinstance(events, list) or not events:
-            raise InvalidRecord(f"{r_where}.events must be a non-empty list")
+            raise InvalidRecord(f"affected[{index}].ranges[{r_index}].events must be a list")
         for event in events:
             if not isinstance(event, dict) or len(event) != 1:
-                raise InvalidRecord(f"{r_where} has an invalid event {event!r}")
+                raise InvalidRecord(
+                    f"affected[{index}].ranges[{r_index}] has an invalid event {event!r}"
+                )
             for kind, value in event.items():
-                if kind not in _EVENT_KINDS or not isinstance(value, str):
-                    raise InvalidRecord(f"{r_where} has an invalid event {event!r}")
-    versions = entry.get("versions") or []
-    if not isinstance(versions, list) or not all(isinstance(v, str) for v in versions):
-        raise InvalidRecord(f"{where}.versions must be a list of strings")
+                if kind not in _EVENT_KINDS or value.__class__ is not str:
+                    raise InvalidRecord(
+                        f"affected[{index}].ranges[{r_index}] has an invalid event {event!r}"
+                    )
+    versions = entry.get("versions")
+    if versions:
+        if not isinstance(versions, list):
+            raise InvalidRecord(f"affected[{index}].versions must be a list of strings")
+        for version in versions:
+            if version.__class__ is not str:
+                raise InvalidRecord(f"affected[{index}].versions must be a list of strings")
     package = entry.get("package")
     if package is None:
         return None
     if not isinstance(package, dict):
-        raise InvalidRecord(f"{where}.package must be an object")
-    ecosystem = _require_str(package.get("ecosystem"), f"{where}.package.ecosystem")
-    name = _require_str(package.get("name"), f"{where}.package.name")
+        raise InvalidRecord(f"affected[{index}].package must be an object")
+    ecosystem = package.get("ecosystem")
+    name = package.get("name")
+    if ecosystem.__class__ is not str or not ecosystem:
+        raise InvalidRecord(f"affected[{index}].package.ecosystem must be a non-empty string")
+    if name.__class__ is not str or not name:
+        raise InvalidRecord(f"affected[{index}].package.name must be a non-empty string")
     return ecosystem, name
 
 
@@ -158,12 +173,16 @@ def index_record(record: object) -> IndexedRecord:
         ("related", "related"),
     ):
         refs.extend((ref, kind) for ref in _str_list(record, field_name) if ref != record_id)
-    severity = record.get("severity", [])
-    if not isinstance(severity, list) or not all(
-        isinstance(s, dict) and isinstance(s.get("type"), str) and isinstance(s.get("score"), str)
-        for s in severity
-    ):
+    severity = record.get("severity") or []
+    if not isinstance(severity, list):
         raise InvalidRecord("severity must be a list of {type, score} strings")
+    for entry in severity:
+        if (
+            not isinstance(entry, dict)
+            or entry.get("type").__class__ is not str
+            or entry.get("score").__class__ is not str
+        ):
+            raise InvalidRecord("severity must be a list of {type, score} strings")
     affected = record.get("affected", [])
     if not isinstance(affected, list):
         raise InvalidRecord("affected must be a list")
