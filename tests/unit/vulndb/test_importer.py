@@ -199,3 +199,26 @@ def test_repeated_ids_across_batches_of_a_first_import(
         ids = sorted(r.id for r in db.affecting("Debian:12", "demo"))
         assert ids == ["X-0", "X-2", "X-3", "X-4"]
         assert db.status().ecosystems[0].records == 4
+
+
+def test_oversized_record_is_invalid_not_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kubegate.vulndb import importer
+
+    monkeypatch.setattr(importer, "MAX_RECORD_BYTES", 1000)
+    big = _record("BIG-1", "2024-01-01T00:00:00Z", details="x" * 5000)
+    directory = _write(tmp_path / "d", big, _record("SMALL-1", "2024-01-01T00:00:00Z"))
+    archive = tmp_path / "all.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("BIG-2.json", json.dumps({**big, "id": "BIG-2"}))
+    stats = import_paths(tmp_path / "db.sqlite3", [directory, archive])
+    assert (stats.added, stats.invalid) == (1, 2)
+
+
+def test_symlinked_files_are_not_followed(tmp_path: Path) -> None:
+    outside = _write(tmp_path / "outside", _record("OUT-1", "2024-01-01T00:00:00Z"))
+    feed = _write(tmp_path / "feed", _record("IN-1", "2024-01-01T00:00:00Z"))
+    (feed / "OUT-1.json").symlink_to(outside / "OUT-1.json")
+    stats = import_paths(tmp_path / "db.sqlite3", [feed])
+    assert (stats.read, stats.added) == (1, 1)
