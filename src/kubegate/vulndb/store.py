@@ -102,9 +102,10 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection:
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
         # Read-write even for queries: only a writer can roll back a hot journal left by a
-        # killed import.
+        # killed import. A read-only file (a DB baked into an image) is opened read-only.
+        mode = "rwc" if create else ("rw" if os.access(path, os.W_OK) else "ro")
         conn = sqlite3.connect(
-            f"file:{path}?mode={'rwc' if create else 'rw'}", uri=True, isolation_level=None
+            f"{path.resolve().as_uri()}?mode={mode}", uri=True, isolation_level=None
         )
         conn.execute("PRAGMA journal_mode=DELETE")
         conn.execute("PRAGMA synchronous=NORMAL")

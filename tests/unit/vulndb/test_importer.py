@@ -222,3 +222,14 @@ def test_symlinked_files_are_not_followed(tmp_path: Path) -> None:
     (feed / "OUT-1.json").symlink_to(outside / "OUT-1.json")
     stats = import_paths(tmp_path / "db.sqlite3", [feed])
     assert (stats.read, stats.added) == (1, 1)
+
+
+def test_odd_path_and_read_only_file_when_not_root(tmp_path: Path) -> None:
+    db_path = tmp_path / "we?ird #dir" / "db.sqlite3"
+    import_paths(db_path, [_write(tmp_path / "a", _record("X-1", "2024-01-01T00:00:00Z"))])
+    db_path.chmod(0o444)
+    try:
+        with VulnDB(db_path) as db:
+            assert [r.id for r in db.affecting("Debian:12", "demo")] == ["X-1"]
+    finally:
+        db_path.chmod(0o644)
