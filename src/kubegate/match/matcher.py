@@ -16,7 +16,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kubegate.errors import VulnDBError
 from kubegate.match.ecosystems import MatchTarget, Skip, target_for
 from kubegate.match.evaluate import EvaluationError, evaluate
 from kubegate.match.versions import VersionComparator, comparator_for
@@ -97,6 +96,7 @@ class Matcher:
     def __init__(self, db: VulnDB) -> None:
         self.db = db
         self._flaws: dict[_Key, tuple[_FlawInfo, ...]] = {}
+        self._undecided: dict[_Key, str] = {}
         self._records: dict[str, dict[str, Any] | None] = {}
         self._refs: dict[str, list[str]] = {}
         self._compare_cache: dict[tuple[str, str, str], int] = {}
@@ -124,9 +124,12 @@ class Matcher:
             try:
                 verdict = evaluate(row.entries, target.version, compare)
             except EvaluationError as exc:
-                raise VulnDBError(
-                    f"{exc} (installed {target.version})", where=f"{row.id} {target.name}"
-                ) from exc
+                # One unorderable record must not hide the others: the package is reported as
+                # undecided (a problem) and every other record still yields its findings.
+                key = (target.index_ecosystem, target.name, target.version)
+                self._undecided.setdefault(key, f"{row.id}: {exc}")
+                _logger.warning("%s %s %s: %s", row.id, target.name, target.version, exc)
+                continue
             if verdict.affected:
                 matched.append((row.id, verdict.fixed))
         return matched
@@ -212,6 +215,8 @@ class Matcher:
             if key not in self._flaws and key not in fresh:
                 fresh[key] = self._matched(target, comparator)
             targets.append((package, target, key))
+            if key in self._undecided:
+                skipped.append(Skip(package, f"cannot evaluate {self._undecided[key]}", True))
         self._resolve(fresh)
         findings = [
             Finding(

@@ -29,6 +29,7 @@ _logger = logging.getLogger(__name__)
 #: Largest single OSV record accepted (the biggest real ones, Linux kernel CVEs, are < 1 MiB).
 MAX_RECORD_BYTES = 16 * 1024 * 1024
 _BATCH = 5000
+_PROGRESS_EVERY = 50_000
 #: How many invalid records are described in the log before only counting them.
 _LOGGED_INVALID = 10
 
@@ -230,6 +231,8 @@ def import_paths(
         batch: dict[str, tuple[IndexedRecord, bytes]] = {}
         for where, raw in iter_sources(paths):
             stats.read += 1
+            if not stats.read % _PROGRESS_EVERY:
+                _logger.info("%s records read", stats.read)
             try:
                 if isinstance(raw, InvalidRecord):
                     raise raw

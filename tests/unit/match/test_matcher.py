@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from kubegate.match import Matcher, match_packages, target_for
 from kubegate.match.versions import comparator_for
 from kubegate.models import OSInfo, Severity
-from kubegate.vulndb import VulnDB
+from kubegate.vulndb import VulnDB, import_paths
 from tests.fixtures.osvdb import deb, pkg
 
 BUSTER = OSInfo("debian", "10", "Debian GNU/Linux 10 (buster)")
@@ -260,3 +263,29 @@ def test_precedence_step_3_ghsa_before_nvd(osv_db: VulnDB) -> None:
         "ghsa",
     )
     assert finding.cvss is not None and finding.cvss.score == 9.8  # NVD's, for information
+
+
+def test_unorderable_record_makes_the_package_undecided_not_the_scan(tmp_path: Path) -> None:
+    feed = tmp_path / "feed"
+    feed.mkdir()
+    for record_id, fixed in (("DEBIAN-CVE-2099-9001", "1.0-2"), ("DEBIAN-CVE-2099-9002", "a b c")):
+        record = {
+            "id": record_id,
+            "modified": "2099-01-01T00:00:00Z",
+            "upstream": [record_id.removeprefix("DEBIAN-")],
+            "affected": [
+                {
+                    "package": {"ecosystem": "Debian:12", "name": "oddpkg"},
+                    "ranges": [
+                        {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}
+                    ],
+                }
+            ],
+        }
+        (feed / f"{record_id}.json").write_text(json.dumps(record))
+    import_paths(tmp_path / "db", [feed])
+    with VulnDB(tmp_path / "db") as db:
+        result = match_packages(db, [deb("oddpkg", "1.0-1")], BOOKWORM)
+    assert [f.id for f in result.findings] == ["CVE-2099-9001"]
+    (problem,) = result.problems
+    assert "DEBIAN-CVE-2099-9002" in problem.reason
