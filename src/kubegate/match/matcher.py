@@ -25,6 +25,8 @@ from kubegate.vulndb.store import VulnDB
 
 _logger = logging.getLogger(__name__)
 _TITLE_MAX = 160
+#: Id prefixes of distro update bulletins (one advisory per package update, any number of flaws).
+_BULLETINS = ("DSA-", "DLA-", "DTSA-", "USN-", "LSN-", "RHSA-", "RHBA-", "RHEA-", "ALSA-", "RLSA-")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,13 +58,30 @@ def flaw_ids(record: dict[str, Any]) -> tuple[str, ...]:
     return (ghsa[0],) if ghsa else (record_id,)
 
 
-def _title(records: Iterable[dict[str, Any]]) -> str | None:
-    for record in records:
-        for key in ("summary", "details"):
-            text = record.get(key)
-            if isinstance(text, str) and text.strip():
-                return text.strip().splitlines()[0][:_TITLE_MAX]
+def _text(record: dict[str, Any] | None, key: str) -> str | None:
+    text = (record or {}).get(key)
+    if isinstance(text, str) and text.strip():
+        return text.strip().splitlines()[0][:_TITLE_MAX]
     return None
+
+
+def _title(matched: Sequence[dict[str, Any]], nvd: dict[str, Any] | None) -> str | None:
+    """A one-line title: a summary about this flaw alone, else the CVE's own description.
+
+    Update bulletins (a DSA, a USN) carry one summary for the whole update ("openssl - security
+    update"), whatever flaws it fixes: they come last.
+    """
+    single = [r for r in matched if not str(r["id"]).startswith(_BULLETINS)]
+    multi = [r for r in matched if str(r["id"]).startswith(_BULLETINS)]
+    candidates = (
+        *(_text(r, "summary") for r in single),
+        _text(nvd, "summary"),
+        _text(nvd, "details"),
+        *(_text(r, "details") for r in single),
+        *(_text(r, "summary") for r in multi),
+        *(_text(r, "details") for r in multi),
+    )
+    return next((text for text in candidates if text), None)
 
 
 def _worst(candidates: Iterable[StatedSeverity]) -> StatedSeverity | None:
@@ -282,10 +301,7 @@ class Matcher:
             source=source,
             fixed=tuple(sorted(set(fixes))),
             cvss=cvss,
-            # A record about this flaw alone titles it better than a DSA naming five CVEs.
-            title=_title(
-                sorted([*matched, *([nvd] if nvd else [])], key=lambda r: len(flaw_ids(r)) > 1)
-            ),
+            title=_title(matched, nvd),
         )
 
 
