@@ -129,6 +129,12 @@ def best_cvss(record: dict[str, Any]) -> tuple[CVSS, Severity] | None:
     return best
 
 
+def _obj(parent: dict[str, Any], key: str) -> dict[str, Any]:
+    """``parent[key]`` when it is an object: feeds put free-form data in ``*_specific``."""
+    value = parent.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _for_package(record: dict[str, Any], package: tuple[str, str] | None) -> list[dict[str, Any]]:
     entries = [a for a in record.get("affected") or () if isinstance(a, dict)]
     if package is None:
@@ -137,10 +143,10 @@ def _for_package(record: dict[str, Any], package: tuple[str, str] | None) -> lis
         a
         for a in entries
         if (
-            index_ecosystem(str((a.get("package") or {}).get("ecosystem", ""))),
+            index_ecosystem(str(_obj(a, "package").get("ecosystem", ""))),
             normalise_name(
-                str((a.get("package") or {}).get("ecosystem", "")),
-                str((a.get("package") or {}).get("name", "")),
+                str(_obj(a, "package").get("ecosystem", "")),
+                str(_obj(a, "package").get("name", "")),
             ),
         )
         == package
@@ -150,10 +156,10 @@ def _for_package(record: dict[str, Any], package: tuple[str, str] | None) -> lis
 
 
 def _urgency(record: dict[str, Any], package: tuple[str, str] | None) -> Severity | None:
-    values: list[object] = [(record.get("database_specific") or {}).get("urgency")]
+    values: list[object] = [_obj(record, "database_specific").get("urgency")]
     for affected in _for_package(record, package):
-        values.append((affected.get("ecosystem_specific") or {}).get("urgency"))
-        values.append((affected.get("database_specific") or {}).get("urgency"))
+        values.append(_obj(affected, "ecosystem_specific").get("urgency"))
+        values.append(_obj(affected, "database_specific").get("urgency"))
     found = [
         _DEBIAN_URGENCY[key]
         for value in values
@@ -186,7 +192,7 @@ def stated_severity(
             priority = _UBUNTU_PRIORITY.get(str(entry.get("score", "")).lower())
             if priority is not None:
                 return StatedSeverity(priority, source, cvss)
-    rating = (record.get("database_specific") or {}).get("severity")
+    rating = _obj(record, "database_specific").get("severity")
     if isinstance(rating, str) and rating.upper() in _GHSA_SEVERITY:
         return StatedSeverity(_GHSA_SEVERITY[rating.upper()], source, cvss)
     if scored is not None and scored[1] is not Severity.UNKNOWN:

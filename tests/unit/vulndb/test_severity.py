@@ -70,3 +70,12 @@ def test_sources() -> None:
         "nvd",
         "xyz",
     ]
+
+
+def test_free_form_specific_fields_of_odd_shape_are_ignored() -> None:
+    record = {
+        "id": "DEBIAN-CVE-2099-1",
+        "database_specific": ["not", "an", "object"],
+        "affected": [{"package": "x", "ecosystem_specific": "high"}],
+    }
+    assert stated_severity(record, ("Debian:12", "x")) is None
