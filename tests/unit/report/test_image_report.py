@@ -6,6 +6,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from kubegate.match import match_packages
 from kubegate.models import OSInfo
 from kubegate.policy import Policy, judge
@@ -95,3 +97,16 @@ def test_table_never_truncates_off_a_tty(osv_db: VulnDB) -> None:
 def test_table_without_findings() -> None:
     text = render_image_report(IMAGE, (), "table")
     assert "no vulnerabilities found" in text and text.endswith("blocking: 0\n")
+
+
+def test_json_document_follows_its_published_schema(osv_db: VulnDB) -> None:
+    import jsonschema
+
+    schema_path = Path(__file__).resolve().parents[3] / "docs"
+    schema = json.loads((schema_path / "image-v1.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    document = json.loads(render_image_report(IMAGE, _judged(osv_db), "json"))
+    jsonschema.validate(document, schema, cls=jsonschema.Draft202012Validator)
+    document["findings"][0]["severity"] = "SEVERE"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(document, schema, cls=jsonschema.Draft202012Validator)
