@@ -14,11 +14,14 @@ import json
 import logging
 import os
 import sqlite3
+import struct
 import zipfile
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from kubegate.errors import UsageError, VulnDBError
 from kubegate.vulndb.records import IndexedRecord, InvalidRecord, index_record, utc_text
@@ -57,19 +60,57 @@ def _read_capped(handle: object, size_hint: int, where: str) -> bytes:
     return data
 
 
+_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
+_LOCAL_MAGIC = b"PK\x03\x04"
+
+
+def _read_member(
+    handle: BinaryIO, archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str
+) -> bytes:
+    """One member's bytes, CRC-checked and size-capped.
+
+    Plain stored/deflated members (all the OSV bucket serves) are read straight from the local
+    header: ``ZipFile.open`` costs as much per small member as parsing its JSON. Anything else
+    (encryption, other methods) goes through zipfile.
+    """
+    if info.file_size > MAX_RECORD_BYTES or info.compress_size > 2 * MAX_RECORD_BYTES:
+        raise InvalidRecord(f"larger than {MAX_RECORD_BYTES} bytes", where=where)
+    if info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        with archive.open(info) as member:
+            return _read_capped(member, info.file_size, where)
+    handle.seek(info.header_offset)
+    header = handle.read(_LOCAL_HEADER.size)
+    fields = _LOCAL_HEADER.unpack(header) if len(header) == _LOCAL_HEADER.size else None
+    if fields is None or fields[0] != _LOCAL_MAGIC:
+        raise zipfile.BadZipFile(f"bad local header for {info.filename}")
+    handle.seek(fields[10] + fields[11], os.SEEK_CUR)
+    raw = handle.read(info.compress_size)
+    if len(raw) != info.compress_size:
+        raise zipfile.BadZipFile(f"truncated member {info.filename}")
+    if info.compress_type == zipfile.ZIP_DEFLATED:
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        data = inflater.decompress(raw, MAX_RECORD_BYTES + 1)
+    else:
+        data = raw
+    if len(data) != info.file_size:
+        raise zipfile.BadZipFile(f"size mismatch for {info.filename}")
+    if zlib.crc32(data) != info.CRC:
+        raise zipfile.BadZipFile(f"bad CRC-32 for {info.filename}")
+    return data
+
+
 def _iter_zip(path: Path) -> Iterator[tuple[str, bytes | InvalidRecord]]:
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(path) as archive, path.open("rb") as handle:
             for info in archive.infolist():
                 if info.is_dir() or not info.filename.endswith(".json"):
                     continue
                 where = f"{path}:{info.filename}"
                 try:
-                    with archive.open(info) as member:
-                        yield where, _read_capped(member, info.file_size, where)
+                    yield where, _read_member(handle, archive, info, where)
                 except InvalidRecord as exc:
                     yield where, exc
-    except (zipfile.BadZipFile, OSError, EOFError, zipfile.LargeZipFile) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, zipfile.LargeZipFile, zlib.error) as exc:
         raise VulnDBError(f"cannot read OSV zip: {exc}", where=str(path)) from exc
 
 

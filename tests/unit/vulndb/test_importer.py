@@ -233,3 +233,19 @@ def test_odd_path_and_read_only_file_when_not_root(tmp_path: Path) -> None:
             assert [r.id for r in db.affecting("Debian:12", "demo")] == ["X-1"]
     finally:
         db_path.chmod(0o644)
+
+
+def test_stored_members_and_a_corrupted_member(tmp_path: Path) -> None:
+    stored = tmp_path / "stored.zip"
+    with zipfile.ZipFile(stored, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr("S-1.json", json.dumps(_record("S-1", "2024-01-01T00:00:00Z")))
+    assert import_paths(tmp_path / "a.sqlite3", [stored]).added == 1
+    corrupted = tmp_path / "corrupted.zip"
+    payload = json.dumps(_record("C-1", "2024-01-01T00:00:00Z")).encode()
+    with zipfile.ZipFile(corrupted, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr("C-1.json", payload)
+    data = corrupted.read_bytes()
+    at = data.index(payload) + 10
+    corrupted.write_bytes(data[:at] + bytes([data[at] ^ 0x20]) + data[at + 1 :])
+    with pytest.raises(VulnDBError, match="CRC"):
+        import_paths(tmp_path / "b.sqlite3", [corrupted])
