@@ -92,3 +92,11 @@ def test_not_a_database_exits_2(run_cli: RunCli, tmp_path: Path) -> None:
     result = run_cli("db", "import", str(OSV_DATA / "nvd"), "--db", str(bogus))
     assert result.returncode == 2
     assert "not a kubegate advisory database" in result.stderr
+
+
+def test_usage_errors_exit_3(run_cli: RunCli) -> None:
+    for args in (("db",), ("db", "status", "--format", "xml"), ("db", "frobnicate")):
+        result = run_cli(*args)
+        assert result.returncode == 3, args
+        assert result.stderr.startswith("kubegate: error: kubegate db")
+        assert "Traceback" not in result.stderr
