@@ -40,4 +40,5 @@ def test_bad_values_are_usage_errors() -> None:
     with pytest.raises(UsageError):
         db_max_age_from_args(_parser().parse_args(["--db-max-age", "soon"]))
     with pytest.raises(UsageError):
-        policy_from_args(_parser().parse_args(["--severity", "HIGH", "--severity-threshold", "LOW"]))
+        both = ["--severity", "HIGH", "--severity-threshold", "LOW"]
+        policy_from_args(_parser().parse_args(both))
