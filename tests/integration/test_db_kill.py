@@ -1,6 +1,6 @@
 """A ``kill -9`` at any point of a real import leaves the previous database usable.
 
-The import runs as a real ``kubegate db import`` subprocess over a generated 20,000-record zip;
+The import runs as a real ``kubegate db import`` subprocess over a generated 30,000-record zip;
 it is killed (SIGKILL) at several points after its transaction started (the rollback journal
 exists), then the database is opened and queried: it must hold exactly the previous records.
 """
@@ -21,7 +21,7 @@ from kubegate.vulndb import VulnDB, import_paths
 from tests.conftest import cli_env
 from tests.fixtures.osvdb import OSV_DATA
 
-RECORDS = 20_000
+RECORDS = 30_000
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def _kill_inside_transaction(proc: subprocess.Popen[bytes], db: Path, delay: flo
     assert proc.wait(timeout=30) == -signal.SIGKILL
 
 
-@pytest.mark.parametrize("delay", [0.0, 0.3, 0.9])
+@pytest.mark.parametrize("delay", [0.0, 0.15, 0.45])
 def test_kill_during_import_keeps_previous_db(tmp_path: Path, big_zip: Path, delay: float) -> None:
     db = tmp_path / "osv.db"
     import_paths(db, [OSV_DATA / "debian", OSV_DATA / "nvd"])
