@@ -20,6 +20,7 @@ pytest_plugins: list[str] = [
     "tests.fixtures.gitserve",
     "tests.fixtures.httpserve",
     "tests.fixtures.layers",
+    "tests.fixtures.osvdb",
     "tests.fixtures.registry",
 ]
 

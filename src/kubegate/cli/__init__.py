@@ -16,6 +16,7 @@ from types import ModuleType
 from typing import NoReturn
 
 from kubegate import __version__
+from kubegate.cli import db as db_cmd
 from kubegate.cli import images as images_cmd
 from kubegate.cli import sbom as sbom_cmd
 from kubegate.errors import EXIT_UNPROVEN, EXIT_USAGE, KubegateError, UsageError
@@ -23,7 +24,7 @@ from kubegate.errors import EXIT_UNPROVEN, EXIT_USAGE, KubegateError, UsageError
 _logger = logging.getLogger("kubegate")
 
 #: Every sub-command module, in the order ``--help`` lists them.
-COMMANDS: tuple[ModuleType, ...] = (images_cmd, sbom_cmd)
+COMMANDS: tuple[ModuleType, ...] = (images_cmd, sbom_cmd, db_cmd)
 
 
 class ArgumentParser(argparse.ArgumentParser):

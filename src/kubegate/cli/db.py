@@ -1,0 +1,99 @@
+"""``kubegate db import|status``: fill the advisory database from local OSV data and inspect it.
+
+``import`` takes zips (``<Ecosystem>/all.zip`` as the OSV bucket serves them) or directories of
+OSV JSON; invalid records are skipped and counted (exit 0). ``status`` prints the schema version,
+size, and per ecosystem the record count, last import and newest ``modified``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from kubegate.cli.common import add_output_arguments
+from kubegate.errors import EXIT_OK
+from kubegate.vulndb import DBStatus, VulnDB, import_paths, resolve_db_path
+
+
+def _add_db_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db", metavar="PATH", help="advisory database file (default: $KUBEGATE_DB, else cache)"
+    )
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``db`` command and its sub-commands."""
+    parser = subparsers.add_parser("db", help="manage the OSV advisory database")
+    actions = parser.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    importer = actions.add_parser("import", help="import OSV zips or directories of OSV JSON")
+    importer.add_argument("paths", nargs="+", metavar="PATH", help="zip, directory or .json file")
+    _add_db_argument(importer)
+    add_output_arguments(importer)
+    importer.set_defaults(run=run_import)
+    status = actions.add_parser("status", help="show what the advisory database holds")
+    _add_db_argument(status)
+    status.add_argument("--format", choices=("table", "json"), default="table")
+    add_output_arguments(status)
+    status.set_defaults(run=run_status)
+
+
+def run_import(args: argparse.Namespace) -> int:
+    """Import and print the counts."""
+    db_path = resolve_db_path(args.db)
+    stats = import_paths(db_path, [Path(p) for p in args.paths])
+    print(
+        f"imported {stats.read} records into {db_path}: {stats.added} added, "
+        f"{stats.replaced} replaced, {stats.unchanged} unchanged, {stats.withdrawn} withdrawn, "
+        f"{stats.invalid} invalid (skipped)"
+    )
+    for ecosystem, count in sorted(stats.ecosystems.items()):
+        print(f"  {ecosystem}: {count}")
+    return EXIT_OK
+
+
+def status_document(status: DBStatus) -> dict[str, Any]:
+    """The ``db status --format json`` document."""
+    return {
+        "path": str(status.path),
+        "schemaVersion": status.schema_version,
+        "sizeBytes": status.size_bytes,
+        "records": status.records,
+        "ecosystems": [
+            {
+                "ecosystem": eco.ecosystem,
+                "records": eco.records,
+                "lastImport": eco.last_import.isoformat(),
+                "newestModified": eco.newest_modified.isoformat() if eco.newest_modified else None,
+            }
+            for eco in status.ecosystems
+        ],
+    }
+
+
+def run_status(args: argparse.Namespace) -> int:
+    """Print the database status."""
+    with VulnDB.open(args.db) as db:
+        status = db.status()
+    if args.format == "json":
+        print(json.dumps(status_document(status), indent=2))
+        return EXIT_OK
+    print(f"database: {status.path}")
+    print(f"schema version: {status.schema_version}")
+    print(f"size: {status.size_bytes} bytes")
+    print(f"records: {status.records}")
+    header = ("ECOSYSTEM", "RECORDS", "LAST IMPORT (UTC)", "NEWEST MODIFIED (UTC)")
+    rows = [
+        (
+            eco.ecosystem,
+            str(eco.records),
+            f"{eco.last_import:%Y-%m-%d %H:%M:%S}",
+            f"{eco.newest_modified:%Y-%m-%d %H:%M:%S}" if eco.newest_modified else "-",
+        )
+        for eco in status.ecosystems
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    return EXIT_OK

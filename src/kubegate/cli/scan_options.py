@@ -1,0 +1,56 @@
+"""Options of the commands that judge images (``image``, later ``scan``): DB and policy.
+
+The integrator's ``kubegate image`` calls :func:`add_db_arguments` and
+:func:`add_policy_arguments` when registering, then :func:`policy_from_args` and
+:func:`db_max_age_from_args` when running; flags mirror Trivy's (README "Policy").
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import timedelta
+
+from kubegate.policy import DEFAULT_DB_MAX_AGE, Policy, parse_duration
+
+
+def add_db_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--db PATH`` and ``--db-max-age DURATION``."""
+    parser.add_argument(
+        "--db", metavar="PATH", help="advisory database file (default: $KUBEGATE_DB, else cache)"
+    )
+    parser.add_argument(
+        "--db-max-age",
+        metavar="DURATION",
+        default="120h",
+        help="refuse advisories older than this (counted from their last import; default 120h)",
+    )
+
+
+def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--severity``, ``--severity-threshold``, ``--ignore-unfixed``."""
+    parser.add_argument(
+        "--severity",
+        metavar="LIST",
+        help="severities that block, comma-separated (default CRITICAL,HIGH)",
+    )
+    parser.add_argument(
+        "--severity-threshold", metavar="SEVERITY", help="block this severity and above"
+    )
+    parser.add_argument(
+        "--ignore-unfixed",
+        action="store_true",
+        help="findings without a fixed version do not block (still reported)",
+    )
+
+
+def policy_from_args(args: argparse.Namespace) -> Policy:
+    """The policy the options ask for (UsageError, exit 3, on bad values)."""
+    return Policy.from_options(
+        args.severity, args.severity_threshold, ignore_unfixed=args.ignore_unfixed
+    )
+
+
+def db_max_age_from_args(args: argparse.Namespace) -> timedelta:
+    """``--db-max-age`` as a duration."""
+    value = getattr(args, "db_max_age", None)
+    return parse_duration(value) if value else DEFAULT_DB_MAX_AGE

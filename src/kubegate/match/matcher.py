@@ -1,0 +1,316 @@
+"""Packages x advisories -> findings: one finding per (package, flaw), with its severity.
+
+The scan pipeline (and the integrator's ``kubegate image``) calls :func:`match_packages` or a
+long-lived :class:`Matcher` with an image's inventory. For each package the database index gives
+the records naming its (ecosystem, source name); only their affected entries are evaluated and
+only matched records are parsed whole. Matched records are grouped by flaw (one CVE; the GHSA or
+the record's own id when there is none) and never across packages; the finding's severity
+follows the precedence of DESIGN.md: the matched records' own vendor severity, then the same
+flaw's distro record, then the GHSA, then the highest NVD CVSS, else UNKNOWN.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kubegate.match.ecosystems import MatchTarget, Skip, target_for
+from kubegate.match.evaluate import EvaluationError, evaluate
+from kubegate.match.versions import VersionComparator, comparator_for
+from kubegate.models import CVSS, Finding, OSInfo, Package, Severity
+from kubegate.vulndb.severity import StatedSeverity, best_cvss, source_of, stated_severity
+from kubegate.vulndb.store import VulnDB
+
+_logger = logging.getLogger(__name__)
+_TITLE_MAX = 160
+#: Id prefixes of distro update bulletins (one advisory per package update, any number of flaws).
+_BULLETINS = ("DSA-", "DLA-", "DTSA-", "USN-", "LSN-", "RHSA-", "RHBA-", "RHEA-", "ALSA-", "RLSA-")
+
+
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    """Findings of one inventory, what was not matched and which feeds the verdict relied on."""
+
+    findings: tuple[Finding, ...]
+    #: Base ecosystems queried (``Debian``, ``PyPI``): the ones ``--db-max-age`` must check.
+    ecosystems: tuple[str, ...]
+    skipped: tuple[Skip, ...]
+
+    @property
+    def problems(self) -> tuple[Skip, ...]:
+        """Packages that could not be matched at all: the scan cannot prove them clean."""
+        return tuple(skip for skip in self.skipped if skip.problem)
+
+
+def flaw_ids(record: dict[str, Any]) -> tuple[str, ...]:
+    """The flaws a record speaks of: its CVEs, else the GHSA, else its own id (OSV.md 7)."""
+    record_id = str(record["id"])
+    own = [record_id, *(record.get("aliases") or ()), *(record.get("upstream") or ())]
+    cves = [ref for ref in own if ref.startswith("CVE-")]
+    if not cves:
+        # An advisory naming its CVEs only as ``related`` (some USNs) still joins each of them.
+        cves = [ref for ref in record.get("related") or () if ref.startswith("CVE-")]
+    if cves:
+        return tuple(dict.fromkeys(cves))
+    ghsa = sorted(ref for ref in own if ref.startswith("GHSA-"))
+    return (ghsa[0],) if ghsa else (record_id,)
+
+
+def _text(record: dict[str, Any] | None, key: str) -> str | None:
+    text = (record or {}).get(key)
+    if isinstance(text, str) and text.strip():
+        return text.strip().splitlines()[0][:_TITLE_MAX]
+    return None
+
+
+def _title(matched: Sequence[dict[str, Any]], nvd: dict[str, Any] | None) -> str | None:
+    """A one-line title: a summary about this flaw alone, else the CVE's own description.
+
+    Update bulletins (a DSA, a USN) carry one summary for the whole update ("openssl - security
+    update"), whatever flaws it fixes: they come last.
+    """
+    single = [r for r in matched if not str(r["id"]).startswith(_BULLETINS)]
+    multi = [r for r in matched if str(r["id"]).startswith(_BULLETINS)]
+    candidates = (
+        *(_text(r, "summary") for r in single),
+        _text(nvd, "summary"),
+        _text(nvd, "details"),
+        *(_text(r, "details") for r in single),
+        *(_text(r, "summary") for r in multi),
+        *(_text(r, "details") for r in multi),
+    )
+    return next((text for text in candidates if text), None)
+
+
+def _worst(candidates: Iterable[StatedSeverity]) -> StatedSeverity | None:
+    best: StatedSeverity | None = None
+    for candidate in candidates:
+        if best is None or candidate.severity > best.severity:
+            best = candidate
+    return best
+
+
+_Key = tuple[str, str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class _FlawInfo:
+    """Everything about one flaw of one (ecosystem, source, version): shared by its binaries."""
+
+    id: str
+    record_ids: tuple[str, ...]
+    aliases: tuple[str, ...]
+    severity: Severity
+    source: str
+    fixed: tuple[str, ...]
+    cvss: CVSS | None
+    title: str | None
+
+
+class Matcher:
+    """Matches inventories against one open database; caches survive between calls (warm)."""
+
+    def __init__(self, db: VulnDB) -> None:
+        self.db = db
+        self._flaws: dict[_Key, tuple[_FlawInfo, ...]] = {}
+        self._undecided: dict[_Key, str] = {}
+        self._records: dict[str, dict[str, Any] | None] = {}
+        self._refs: dict[str, list[str]] = {}
+        self._compare_cache: dict[tuple[str, str, str], int] = {}
+
+    # -- lookups -------------------------------------------------------------------------
+    def _comparator(self, target: MatchTarget) -> VersionComparator | None:
+        return comparator_for(target.ecosystem)
+
+    def _matched(
+        self, target: MatchTarget, comparator: VersionComparator
+    ) -> list[tuple[str, tuple[str, ...]]]:
+        cache = self._compare_cache
+        scheme = comparator.name
+
+        def compare(a: str, b: str) -> int:
+            # python-debian's comparison costs ~20 us; a warm scan repeats the same pairs.
+            pair = (scheme, a, b)
+            result = cache.get(pair)
+            if result is None:
+                result = cache[pair] = comparator.compare(a, b)
+            return result
+
+        matched: list[tuple[str, tuple[str, ...]]] = []
+        for row in self.db.affecting(target.index_ecosystem, target.name):
+            try:
+                verdict = evaluate(row.entries, target.version, compare)
+            except EvaluationError as exc:
+                # One unorderable record must not hide the others: the package is reported as
+                # undecided (a problem) and every other record still yields its findings.
+                key = (target.index_ecosystem, target.name, target.version)
+                self._undecided.setdefault(key, f"{row.id}: {exc}")
+                _logger.warning("%s %s %s: %s", row.id, target.name, target.version, exc)
+                continue
+            if verdict.affected:
+                matched.append((row.id, verdict.fixed))
+        return matched
+
+    def _load(self, ids: Iterable[str]) -> None:
+        missing = [record_id for record_id in ids if record_id not in self._records]
+        if missing:
+            found = self.db.records(missing)
+            for record_id in missing:
+                self._records[record_id] = found.get(record_id)
+
+    def _referencing(self, flaws: Iterable[str]) -> None:
+        missing = [flaw for flaw in flaws if flaw not in self._refs]
+        if missing:
+            found = self.db.referencing(missing)
+            for flaw in missing:
+                self._refs[flaw] = sorted(found.get(flaw, ()))
+
+    def _record(self, record_id: str) -> dict[str, Any] | None:
+        return self._records.get(record_id)
+
+    # -- severity ------------------------------------------------------------------------
+    def _severity(
+        self, flaw: str, matched: Sequence[dict[str, Any]], package: tuple[str, str]
+    ) -> tuple[Severity, str, CVSS | None]:
+        nvd = self._record(flaw) if flaw.startswith("CVE-") else None
+        nvd_cvss = best_cvss(nvd) if nvd else None
+        related = [r for r in map(self._record, self._refs.get(flaw, ())) if r is not None]
+        vendor_sources = {source_of(str(record["id"])) for record in matched}
+        steps: tuple[Iterable[StatedSeverity | None], ...] = (
+            # 1. the matched records' own vendor severity
+            (stated_severity(record, package) for record in matched),
+            # 2. the same flaw's record of the same distro (a DSA's DEBIAN-CVE via upstream)
+            (
+                stated_severity(record, package)
+                for record in related
+                if source_of(str(record["id"])) in vendor_sources
+            ),
+            # 3. the GHSA of the flaw
+            (
+                stated_severity(record)
+                for record in related
+                if source_of(str(record["id"])) == "ghsa"
+            ),
+        )
+        for step in steps:
+            decided = _worst(s for s in step if s is not None)
+            if decided is not None:
+                return (
+                    decided.severity,
+                    decided.source,
+                    decided.cvss or (nvd_cvss[0] if nvd_cvss else None),
+                )
+        # 4. the highest NVD CVSS among the CVE records of the flaw
+        if nvd_cvss is not None and nvd_cvss[1] is not Severity.UNKNOWN:
+            return nvd_cvss[1], "nvd", nvd_cvss[0]
+        return Severity.UNKNOWN, "none", None
+
+    # -- the one entry point -------------------------------------------------------------
+    def match(
+        self,
+        packages: Sequence[Package],
+        os_info: OSInfo | None,
+        *,
+        platform: str | None = None,
+    ) -> MatchResult:
+        """Findings of ``packages`` (one image platform's inventory) on ``os_info``."""
+        skipped: list[Skip] = []
+        ecosystems: dict[str, None] = {}
+        targets: list[tuple[Package, MatchTarget, _Key]] = []
+        fresh: dict[_Key, list[tuple[str, tuple[str, ...]]]] = {}
+        for package in packages:
+            target = target_for(package, os_info)
+            if isinstance(target, Skip):
+                skipped.append(target)
+                continue
+            comparator = self._comparator(target)
+            if comparator is None:
+                skipped.append(Skip(package, f"no version comparator for {target.ecosystem}", True))
+                continue
+            ecosystems[target.base] = None
+            key = (target.index_ecosystem, target.name, target.version)
+            if key not in self._flaws and key not in fresh:
+                fresh[key] = self._matched(target, comparator)
+            targets.append((package, target, key))
+            if key in self._undecided:
+                skipped.append(Skip(package, f"cannot evaluate {self._undecided[key]}", True))
+        self._resolve(fresh)
+        findings = [
+            Finding(
+                id=info.id,
+                record_ids=info.record_ids,
+                aliases=info.aliases,
+                severity=info.severity,
+                severity_source=info.source,
+                package=package,
+                ecosystem=target.ecosystem,
+                fixed_versions=info.fixed,
+                cvss=info.cvss,
+                title=info.title,
+                platform=platform,
+            )
+            for package, target, key in targets
+            for info in self._flaws[key]
+        ]
+        findings.sort(key=lambda f: (-f.severity, f.package.name, f.id))
+        return MatchResult(tuple(findings), tuple(ecosystems), tuple(skipped))
+
+    def _resolve(self, fresh: dict[_Key, list[tuple[str, tuple[str, ...]]]]) -> None:
+        """Group newly matched records by flaw and judge each flaw once per (source, version)."""
+        self._load(record_id for matched in fresh.values() for record_id, _ in matched)
+        grouped: dict[_Key, dict[str, tuple[list[str], list[str]]]] = {}
+        for key, matched in fresh.items():
+            by_flaw = grouped[key] = {}
+            for record_id, fixed in matched:
+                record = self._record(record_id)
+                if record is None:
+                    continue
+                for flaw in flaw_ids(record):
+                    ids, fixes = by_flaw.setdefault(flaw, ([], []))
+                    ids.append(record_id)
+                    fixes.extend(fixed)
+        flaws = {flaw for by_flaw in grouped.values() for flaw in by_flaw}
+        self._referencing(flaws)
+        self._load([*flaws, *(ref for flaw in flaws for ref in self._refs[flaw])])
+        for key, by_flaw in grouped.items():
+            self._flaws[key] = tuple(
+                self._flaw(flaw, ids, fixes, (key[0], key[1]))
+                for flaw, (ids, fixes) in by_flaw.items()
+            )
+
+    def _flaw(
+        self, flaw: str, ids: list[str], fixes: list[str], package: tuple[str, str]
+    ) -> _FlawInfo:
+        matched = [r for r in map(self._record, ids) if r is not None]
+        severity, source, cvss = self._severity(flaw, matched, package)
+        record_ids = (*sorted(set(ids) - {flaw}), flaw)
+        aliases: set[str] = set(self._refs.get(flaw, ()))
+        for record in matched:
+            aliases.update(record.get("aliases") or ())
+            aliases.update(record.get("upstream") or ())
+        # Other CVEs a multi-CVE advisory names are other findings, not aliases of this one.
+        aliases = {a for a in aliases if not a.startswith("CVE-")} - set(record_ids)
+        nvd = self._record(flaw)
+        return _FlawInfo(
+            id=flaw,
+            record_ids=record_ids,
+            aliases=tuple(sorted(aliases)),
+            severity=severity,
+            source=source,
+            fixed=tuple(sorted(set(fixes))),
+            cvss=cvss,
+            title=_title(matched, nvd),
+        )
+
+
+def match_packages(
+    db: VulnDB,
+    packages: Sequence[Package],
+    os_info: OSInfo | None,
+    *,
+    platform: str | None = None,
+) -> MatchResult:
+    """One-shot :meth:`Matcher.match` (a scan of several images should keep one Matcher)."""
+    return Matcher(db).match(packages, os_info, platform=platform)

@@ -1,0 +1,67 @@
+"""``kubegate image --format table``: one row per finding, for people.
+
+Columns: package, vulnerability, severity, status (fixed/unfixed), installed, fixed, title.
+Off a terminal (``RenderOptions.width`` None) nothing is ever truncated, so CI logs keep every
+id and version; on a terminal only the title column is shortened to fit the width.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from kubegate.policy import JudgedFinding
+from kubegate.report.interface import ImageInfo, OutputFormat, RenderOptions
+from kubegate.report.json_report import summary
+
+HEADERS = ("PACKAGE", "VULNERABILITY", "SEVERITY", "STATUS", "INSTALLED", "FIXED", "TITLE")
+_GAP = "  "
+_MIN_TITLE = 10
+
+
+def _row(item: JudgedFinding) -> tuple[str, ...]:
+    finding = item.finding
+    severity = finding.severity.name + (" (blocks)" if item.blocking else "")
+    return (
+        finding.package.name,
+        finding.id,
+        severity,
+        "fixed" if finding.fixable else "unfixed",
+        finding.package.version,
+        ", ".join(finding.fixed_versions),
+        " ".join((finding.title or "").split()),
+    )
+
+
+class TableWriter:
+    """Aligned plain-text table with a header naming the image by digest and a summary."""
+
+    format = OutputFormat.TABLE
+
+    def render(
+        self, image: ImageInfo, judged: Sequence[JudgedFinding], options: RenderOptions
+    ) -> str:
+        """The table text."""
+        lines = [f"{image.reference}@{image.digest}" + (f" ({image.os})" if image.os else "")]
+        rows = [_row(item) for item in judged]
+        if rows:
+            widths = [max(len(r[i]) for r in [HEADERS, *rows]) for i in range(len(HEADERS))]
+            title_width: int | None = None
+            if options.width is not None:
+                used = sum(widths[:-1]) + len(_GAP) * (len(HEADERS) - 1)
+                title_width = max(_MIN_TITLE, options.width - used)
+            for row in [HEADERS, *rows]:
+                cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
+                title = row[-1]
+                if title_width is not None and len(title) > title_width:
+                    title = title[: title_width - 1] + "…"
+                lines.append(_GAP.join([*cells, title]).rstrip())
+        else:
+            lines.append("no vulnerabilities found")
+        counts = summary(judged)
+        blocking = sum(1 for item in judged if item.blocking)
+        lines.append(
+            "Total: "
+            + ", ".join(f"{name} {count}" for name, count in counts.items())
+            + f"; blocking: {blocking}"
+        )
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,259 @@
+"""The advisory database: one SQLite file holding OSV records and the indexes the matcher uses.
+
+Owns the file's location (``--db``, else ``$KUBEGATE_DB``, else the cache dir), its versioned
+schema, the read queries of the matcher and the per-ecosystem freshness metadata. Written only by
+:mod:`kubegate.vulndb.importer`, inside one transaction with a rollback journal
+(``journal_mode=DELETE``): a killed import leaves a hot journal that the next opener rolls back,
+so the previous database stays usable. WAL is deliberately not used (DESIGN.md "DB").
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from kubegate.cachedir import cache_dir
+from kubegate.errors import VulnDBError
+
+_logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+DB_FILE_NAME = "osv.sqlite3"
+#: SQLite's default limit on bound parameters is 32766 on current builds; stay far below.
+_CHUNK = 500
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE records (id TEXT PRIMARY KEY, modified TEXT NOT NULL, data BLOB NOT NULL,
+                      affected TEXT NOT NULL);
+CREATE TABLE affects (ecosystem TEXT NOT NULL, name TEXT NOT NULL, id TEXT NOT NULL);
+CREATE TABLE refs (ref TEXT NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL);
+CREATE TABLE ecosystems (ecosystem TEXT PRIMARY KEY, last_import TEXT NOT NULL,
+                         newest_modified TEXT, records INTEGER NOT NULL DEFAULT 0);
+"""
+#: Secondary indexes, by name. A first import into an empty database drops the lookup ones and
+#: builds them once at the end (a bulk build sorts once instead of growing B-trees row by row).
+INDEXES = {
+    "affects_key": "CREATE INDEX affects_key ON affects (ecosystem, name)",
+    "refs_ref": "CREATE INDEX refs_ref ON refs (ref)",
+    "affects_id": "CREATE INDEX affects_id ON affects (id)",
+    "refs_id": "CREATE INDEX refs_id ON refs (id)",
+}
+
+
+def resolve_db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """``--db PATH``, else ``$KUBEGATE_DB``, else ``osv.sqlite3`` in the cache dir."""
+    if explicit:
+        return Path(explicit)
+    configured = os.environ.get("KUBEGATE_DB")
+    if configured:
+        return Path(configured)
+    return cache_dir() / DB_FILE_NAME
+
+
+@dataclass(frozen=True, slots=True)
+class AffectRow:
+    """One index row: a record speaking of one package, with its affected[] entries for it."""
+
+    id: str
+    entries: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class EcosystemStatus:
+    """Freshness and size of one base ecosystem (``Debian``, ``PyPI``)."""
+
+    ecosystem: str
+    records: int
+    last_import: datetime
+    newest_modified: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class DBStatus:
+    """What ``kubegate db status`` prints."""
+
+    path: Path
+    schema_version: int
+    size_bytes: int
+    records: int
+    ecosystems: tuple[EcosystemStatus, ...]
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def connect(path: Path, *, create: bool) -> sqlite3.Connection:
+    """Open (and with ``create`` initialise) the database file; errors become VulnDBError."""
+    if not create and not path.is_file():
+        raise VulnDBError(
+            "no advisory database; run `kubegate db import` or `kubegate db update`",
+            where=str(path),
+        )
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        # Read-write even for queries: only a writer can roll back a hot journal left by a
+        # killed import. A read-only file (a DB baked into an image) is opened read-only.
+        mode = "rwc" if create else ("rw" if os.access(path, os.W_OK) else "ro")
+        conn = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode={mode}", uri=True, isolation_level=None
+        )
+        conn.execute("PRAGMA journal_mode=DELETE")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=10000")
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        if not tables and create:
+            # One script, one transaction: a crash here leaves an empty file, recreated next time.
+            script = f"BEGIN IMMEDIATE;{_SCHEMA}{';'.join(INDEXES.values())};"
+            version = f"INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}')"  # noqa: S608
+            script += f"{version};COMMIT;"
+            conn.executescript(script)
+            return conn
+        row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise VulnDBError(f"not a kubegate advisory database: {exc}", where=str(path)) from exc
+    if row is None or row[0] != str(SCHEMA_VERSION):
+        conn.close()
+        raise VulnDBError(
+            f"advisory database schema {row[0] if row else '?'} is not {SCHEMA_VERSION}; "
+            "re-import it into a new file",
+            where=str(path),
+        )
+    return conn
+
+
+class VulnDB:
+    """Read access to the advisory database, as the matcher and ``db status`` use it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn = connect(path, create=False)
+
+    @classmethod
+    def open(cls, explicit: str | os.PathLike[str] | None = None) -> VulnDB:
+        """Open the database named by ``--db``/``$KUBEGATE_DB``/the cache dir."""
+        return cls(resolve_db_path(explicit))
+
+    def close(self) -> None:
+        """Release the connection."""
+        self._conn.close()
+
+    def __enter__(self) -> VulnDB:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise VulnDBError(
+                f"advisory database query failed: {exc}", where=str(self.path)
+            ) from exc
+
+    def affecting(self, ecosystem: str, name: str) -> list[AffectRow]:
+        """Index rows for one (index ecosystem, normalised name)."""
+        rows = self._query(
+            "SELECT a.id, r.affected FROM affects a JOIN records r ON r.id = a.id "
+            "WHERE a.ecosystem=? AND a.name=?",
+            (ecosystem, name),
+        )
+        return [
+            AffectRow(
+                record_id,
+                [
+                    {"ranges": ranges, "versions": versions}
+                    for eco, pkg, ranges, versions in json.loads(affected)
+                    if eco == ecosystem and pkg == name
+                ],
+            )
+            for record_id, affected in rows
+        ]
+
+    def records(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Full parsed records by id (ids not in the database are absent)."""
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(sorted(set(ids))):
+            marks = ",".join("?" * len(chunk))
+            for record_id, data in self._query(
+                f"SELECT id, data FROM records WHERE id IN ({marks})",  # noqa: S608 - only '?'s
+                chunk,
+            ):
+                found[record_id] = json.loads(data)
+        return found
+
+    def referencing(self, refs: Iterable[str]) -> dict[str, list[str]]:
+        """For each given id (a CVE...), the ids of records that alias it or name it upstream."""
+        found: dict[str, list[str]] = {}
+        for chunk in _chunks(sorted(set(refs))):
+            marks = ",".join("?" * len(chunk))
+            for ref, record_id in self._query(
+                f"SELECT ref, id FROM refs WHERE ref IN ({marks}) AND kind != 'related'",  # noqa: S608
+                chunk,
+            ):
+                found.setdefault(ref, []).append(record_id)
+        return found
+
+    def status(self) -> DBStatus:
+        """Schema version, size, record counts and freshness per base ecosystem."""
+        ecosystems = tuple(
+            EcosystemStatus(
+                ecosystem=eco,
+                records=int(count),
+                last_import=_parse_time(last),
+                newest_modified=_parse_time(newest) if newest else None,
+            )
+            for eco, last, newest, count in self._query(
+                "SELECT ecosystem, last_import, newest_modified, records FROM ecosystems "
+                "ORDER BY ecosystem"
+            )
+        )
+        (total,) = self._query("SELECT COUNT(*) FROM records")[0]
+        return DBStatus(
+            path=self.path,
+            schema_version=SCHEMA_VERSION,
+            size_bytes=self.path.stat().st_size,
+            records=int(total),
+            ecosystems=ecosystems,
+        )
+
+    def check_fresh(
+        self, ecosystems: Iterable[str], max_age: timedelta, now: datetime | None = None
+    ) -> None:
+        """Raise VulnDBError when a needed base ecosystem was never imported or is too old."""
+        now = now or datetime.now(UTC)
+        known = {status.ecosystem: status for status in self.status().ecosystems}
+        for ecosystem in sorted(set(ecosystems)):
+            status = known.get(ecosystem)
+            if status is None:
+                raise VulnDBError(
+                    f"the advisory database holds no {ecosystem} data; import or update it",
+                    where=str(self.path),
+                )
+            age = now - status.last_import
+            if age > max_age:
+                raise VulnDBError(
+                    f"{ecosystem} advisories are {_hours(age)} old "
+                    f"(last import {status.last_import:%Y-%m-%d %H:%M} UTC), "
+                    f"more than --db-max-age {_hours(max_age)}; update the database",
+                    where=str(self.path),
+                )
+
+
+def _hours(delta: timedelta) -> str:
+    return f"{delta.total_seconds() / 3600:.1f}h"
+
+
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]

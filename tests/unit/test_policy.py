@@ -1,0 +1,80 @@
+"""The policy core: Trivy's severity semantics, --ignore-unfixed and exit codes."""
+
+from __future__ import annotations
+
+import pytest
+
+from kubegate.errors import UsageError
+from kubegate.models import Finding, Severity
+from kubegate.policy import (
+    DEFAULT_BLOCKING,
+    Policy,
+    exit_code,
+    judge,
+    parse_duration,
+)
+from tests.fixtures.osvdb import deb
+
+
+def _finding(severity: Severity, fixed: tuple[str, ...] = ("1.0-2",)) -> Finding:
+    return Finding(
+        id=f"CVE-2099-{severity.value}",
+        record_ids=(f"CVE-2099-{severity.value}",),
+        aliases=(),
+        severity=severity,
+        severity_source="nvd",
+        package=deb("demo", "1.0-1"),
+        ecosystem="Debian:12",
+        fixed_versions=fixed,
+    )
+
+
+def test_default_blocks_high_and_critical() -> None:
+    judged = judge([_finding(s) for s in Severity], Policy())
+    assert {j.finding.severity for j in judged if j.blocking} == DEFAULT_BLOCKING
+    assert exit_code(judged) == 1
+
+
+def test_severity_is_a_set_not_a_threshold() -> None:
+    policy = Policy.from_options("low, critical")
+    judged = judge([_finding(s) for s in Severity], policy)
+    assert {j.finding.severity for j in judged if j.blocking} == {Severity.LOW, Severity.CRITICAL}
+
+
+def test_threshold_is_x_and_above() -> None:
+    policy = Policy.from_options(severity_threshold="medium")
+    assert policy.blocking == {Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL}
+    assert Policy.from_options(severity_threshold="UNKNOWN").blocking == set(Severity)
+
+
+def test_ignore_unfixed_reports_but_does_not_block() -> None:
+    unfixed = _finding(Severity.CRITICAL, fixed=())
+    (judged,) = judge([unfixed], Policy(ignore_unfixed=True))
+    assert not judged.blocking and "ignore-unfixed" in judged.reason
+    assert exit_code([judged]) == 0
+    (fixed,) = judge([_finding(Severity.CRITICAL)], Policy(ignore_unfixed=True))
+    assert fixed.blocking
+
+
+def test_exit_codes() -> None:
+    assert exit_code([]) == 0
+    assert exit_code([], undecided=True) == 2
+    assert exit_code(judge([_finding(Severity.LOW)], Policy())) == 0
+    assert exit_code(judge([_finding(Severity.HIGH)], Policy()), undecided=True) == 1
+
+
+@pytest.mark.parametrize(
+    ("severity", "threshold"),
+    [("HIGH,SEVERE", None), ("", None), (None, "urgent"), ("HIGH", "LOW")],
+)
+def test_bad_options_are_usage_errors(severity: str | None, threshold: str | None) -> None:
+    with pytest.raises(UsageError) as info:
+        Policy.from_options(severity, threshold)
+    assert info.value.exit_code == 3
+
+
+def test_durations() -> None:
+    assert parse_duration("120h").total_seconds() == 120 * 3600
+    assert parse_duration("5d").days == 5
+    with pytest.raises(UsageError):
+        parse_duration("5 days")
