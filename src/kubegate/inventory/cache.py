@@ -18,6 +18,7 @@ import base64
 import json
 import logging
 import sqlite3
+import threading
 import zlib
 from collections.abc import Callable
 from dataclasses import asdict, fields
@@ -32,7 +33,7 @@ from kubegate.models import Digest, OSInfo, Package
 _logger = logging.getLogger(__name__)
 
 FILENAME: Final = "inventory.sqlite3"
-_SCHEMA: Final = 1
+_SCHEMA: Final = 2
 _BUSY_TIMEOUT_MS: Final = 30_000
 _T = TypeVar("_T")
 _PACKAGE_FIELDS: Final = tuple(f.name for f in fields(Package))
@@ -50,13 +51,17 @@ class InventoryCache:
         self.path = path if path is not None else cache_dir() / FILENAME
         self._conn: sqlite3.Connection | None = None
         self._versions = versions_key()
+        # One connection shared by the scan's worker threads, serialised by this lock.
+        self._lock = threading.RLock()
         self._open(rebuild_on_error=True)
 
     # -- connection ---------------------------------------------------------------------------
 
     def _open(self, *, rebuild_on_error: bool) -> None:
         try:
-            conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_MS / 1000)
+            conn = sqlite3.connect(
+                self.path, timeout=_BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+            )
             conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA journal_mode=WAL")
             with conn:
@@ -68,6 +73,10 @@ class InventoryCache:
                 )
                 conn.execute(
                     "CREATE TABLE IF NOT EXISTS images (key TEXT PRIMARY KEY, data BLOB NOT NULL)"
+                )
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS platforms"
+                    " (key TEXT PRIMARY KEY, data BLOB NOT NULL)"
                 )
                 conn.execute(
                     "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (str(_SCHEMA),)
@@ -99,6 +108,10 @@ class InventoryCache:
 
     def _guard(self, action: Callable[[sqlite3.Connection], _T], default: _T) -> _T:
         """Run ``action``; a corrupt database is rebuilt once, then the cache is skipped."""
+        with self._lock:
+            return self._guarded(action, default)
+
+    def _guarded(self, action: Callable[[sqlite3.Connection], _T], default: _T) -> _T:
         for attempt in (1, 2):
             if self._conn is None:
                 return default
@@ -115,9 +128,10 @@ class InventoryCache:
 
     def close(self) -> None:
         """Close the database (the object then behaves as an empty cache)."""
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     # -- layers -------------------------------------------------------------------------------
 
@@ -163,6 +177,31 @@ class InventoryCache:
         blob = zlib.compress(json.dumps(value, separators=(",", ":")).encode())
         key = self._image_key(manifest_digest)
         self._guard(lambda c: _store(c, "images", key, blob), None)
+
+    def get_platforms(self, top_digest: Digest, selection: str) -> list[list[str]] | None:
+        """``[[platform, manifest digest], ...]`` selected from an image (index) digest.
+
+        Digests are immutable, so this mapping never goes stale; ``selection`` is the
+        ``--platform`` choice it was made under. It lets a warm scan skip every manifest request.
+        """
+        blob = self._guard(lambda c: _fetch(c, "platforms", f"{top_digest}|{selection}"), None)
+        if blob is None:
+            return None
+        try:
+            value = json.loads(blob)
+        except ValueError:
+            return None
+        valid = isinstance(value, list) and all(
+            isinstance(v, list) and len(v) == 2 and all(isinstance(x, str) for x in v)
+            for v in value
+        )
+        return value if valid else None
+
+    def put_platforms(self, top_digest: Digest, selection: str, value: list[list[str]]) -> None:
+        """Remember which platform manifests an image digest selects."""
+        blob = json.dumps(value).encode()
+        key = f"{top_digest}|{selection}"
+        self._guard(lambda c: _store(c, "platforms", key, blob), None)
 
 
 def _fetch(conn: sqlite3.Connection, table: str, key: str) -> bytes | None:
