@@ -17,6 +17,7 @@ from typing import NoReturn
 
 from kubegate import __version__
 from kubegate.cli import db as db_cmd
+from kubegate.cli import image as image_cmd
 from kubegate.cli import images as images_cmd
 from kubegate.cli import sbom as sbom_cmd
 from kubegate.errors import EXIT_UNPROVEN, EXIT_USAGE, KubegateError, UsageError
@@ -24,7 +25,7 @@ from kubegate.errors import EXIT_UNPROVEN, EXIT_USAGE, KubegateError, UsageError
 _logger = logging.getLogger("kubegate")
 
 #: Every sub-command module, in the order ``--help`` lists them.
-COMMANDS: tuple[ModuleType, ...] = (images_cmd, sbom_cmd, db_cmd)
+COMMANDS: tuple[ModuleType, ...] = (images_cmd, image_cmd, sbom_cmd, db_cmd)
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -1,0 +1,91 @@
+"""``kubegate image REF``: judge one image (registry reference or local layout) under the policy.
+
+registry -> inventory -> match -> policy -> report, through ``kubegate.scan``'s shared pieces.
+Exit 0 nothing blocks, 1 a finding blocks, 2 the image could not be proven clean (registry,
+inventory or database trouble, a package that could not be matched), 3 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from typing import Any
+
+from kubegate.cli.common import add_output_arguments, add_registry_arguments, registry_options
+from kubegate.cli.scan_options import (
+    add_db_arguments,
+    add_policy_arguments,
+    db_max_age_from_args,
+    policy_from_args,
+)
+from kubegate.errors import EXIT_UNPROVEN
+from kubegate.inventory import InventoryCache
+from kubegate.match.matcher import Matcher
+from kubegate.policy import exit_code, judge
+from kubegate.registry import RegistryClient
+from kubegate.report import ImageInfo, OutputFormat, PlatformInfo, render_image_report
+from kubegate.scan import ImageInspector, match_image
+from kubegate.vulndb import VulnDB
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``image`` sub-command."""
+    parser = subparsers.add_parser(
+        "image",
+        help="judge one image under the policy",
+        description="Inventory one image (registry reference, oci:PATH[:TAG], oci-archive:PATH "
+        "or docker-archive:PATH), match it against the advisory database and judge it.",
+    )
+    parser.add_argument("reference", metavar="REF", help="image reference or local image")
+    parser.add_argument(
+        "--format",
+        choices=[f.value for f in OutputFormat],
+        default=OutputFormat.TABLE.value,
+        help="output format (default table)",
+    )
+    add_policy_arguments(parser)
+    add_db_arguments(parser)
+    parser.add_argument(
+        "--skip-db-update",
+        action="store_true",
+        help="do not update the advisory database before scanning",
+    )
+    add_registry_arguments(parser)
+    add_output_arguments(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Judge the image and print the report."""
+    policy = policy_from_args(args)
+    max_age = db_max_age_from_args(args)
+    options = registry_options(args)
+    with VulnDB.open(args.db) as db:
+        cache = InventoryCache()
+        try:
+            with RegistryClient(options) as client:
+                image = ImageInspector(client, cache).inspect(args.reference)
+        finally:
+            cache.close()
+        matched = match_image(Matcher(db), image)
+        db.check_fresh(matched.ecosystems, max_age)
+    judged = judge(matched.findings, policy)
+    info = ImageInfo(
+        reference=image.reference,
+        digest=image.digest,
+        os=image.os,
+        platforms=tuple(PlatformInfo(p.platform, p.manifest_digest) for p in image.platforms),
+    )
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+    print(render_image_report(info, judged, args.format, width=width), end="")
+    for problem in matched.problems:
+        print(f"kubegate: error: {image.reference}: cannot match {problem}", file=sys.stderr)
+    code = exit_code(judged, undecided=bool(matched.problems))
+    if code == EXIT_UNPROVEN:
+        print(
+            f"kubegate: error: {image.reference}: not proven clean "
+            f"({len(matched.problems)} package(s) could not be matched)",
+            file=sys.stderr,
+        )
+    return code
