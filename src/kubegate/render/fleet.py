@@ -1,0 +1,428 @@
+"""Render a revision as Flux would: the mode choice and the Flux Kustomization walker.
+
+:func:`render` is the render stage's entry point (called by ``kubegate.cli.images`` and later
+``kubegate.scan``). Mode (README "Rendering"): when Flux Kustomizations are found under the path,
+only what they render counts: each is built once (keyed by namespace/name), the Kustomizations
+they apply are followed, and their ``postBuild`` variables come from ConfigMaps/Secrets the same
+revision renders (plus ``--var`` values for those that live only in the cluster). Otherwise a
+directory with a kustomization file is built with kustomize, and anything else is read as plain
+YAML. HelmReleases and Kustomizations whose source is not the scanned tree are listed as not seen.
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+import shutil
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kubegate.errors import RenderError, UsageError
+from kubegate.models import NotSeen, Origin, Problem
+from kubegate.render.fluxks import (
+    SCANNED_SOURCE_KINDS,
+    FluxKustomization,
+    PreparedBuild,
+    is_flux_kustomization,
+    kustomization_file,
+    parse_kustomization,
+    prepare_build,
+    prepare_plain_build,
+)
+from kubegate.render.kustomize import Kustomize, find_kustomize
+from kubegate.render.plain import scan_plain
+from kubegate.render.provenance import (
+    ORIGIN_ANNOTATION,
+    TRANSFORMATIONS_ANNOTATION,
+    BuildContext,
+    KustomizeLocator,
+)
+from kubegate.render.result import NodeLocator, RenderedObject, RenderResult
+from kubegate.render.substitute import (
+    UndefinedVariableError,
+    check_names,
+    data_of,
+    substitute_object,
+)
+from kubegate.render.workspace import Workspace, workspace
+from kubegate.render.yamlfile import load_stream
+
+_logger = logging.getLogger(__name__)
+
+HELM_GROUP = "helm.toolkit.fluxcd.io"
+DEFAULT_NAMESPACE = "default"
+
+
+def _where(origin: Origin) -> str | None:
+    if origin.file is None:
+        return None
+    return f"{origin.file}:{origin.line}" if origin.line else origin.file
+
+
+def _problem(exc: RenderError, fallback: Origin) -> Problem:
+    if exc.where:
+        file, _, line = exc.where.partition(":")
+        if line.isdigit():
+            return Problem(exc.message, Origin(file, int(line)))
+        if fallback.file is None or exc.where != fallback.file:
+            return Problem(f"{exc.where}: {exc.message}", fallback)
+    return Problem(exc.message, fallback)
+
+
+def _annotation_yaml(value: Any) -> Any:
+    if not isinstance(value, str):
+        return None
+    try:
+        return yaml.safe_load(value)
+    except yaml.YAMLError:
+        return None
+
+
+def objects_from_build(
+    output: str, context: BuildContext, kustomization: str | None
+) -> list[RenderedObject]:
+    """Parse kustomize output; strip its provenance annotations into a locator per object."""
+    objects = []
+    for value in load_stream(output, context.build_dir or "."):
+        if not isinstance(value, dict):
+            continue
+        metadata = value.get("metadata")
+        origin_path: str | None = None
+        transformations: list[tuple[str, str]] = []
+        if isinstance(metadata, dict) and isinstance(metadata.get("annotations"), dict):
+            annotations = metadata["annotations"]
+            origin = _annotation_yaml(annotations.pop(ORIGIN_ANNOTATION, None))
+            if isinstance(origin, dict) and isinstance(origin.get("path"), str):
+                # A remote base (`repo:` set) has no file in the scanned source.
+                origin_path = None if origin.get("repo") else origin["path"]
+            steps = _annotation_yaml(annotations.pop(TRANSFORMATIONS_ANNOTATION, None))
+            transformations.extend(
+                (str(step.get("configuredIn", "")), str(step["configuredBy"].get("kind")))
+                for step in (steps if isinstance(steps, list) else [])
+                if isinstance(step, dict) and isinstance(step.get("configuredBy"), dict)
+            )
+            if not annotations:
+                del metadata["annotations"]
+        name = str(metadata.get("name", "")) if isinstance(metadata, dict) else ""
+        locator = KustomizeLocator(
+            context=context,
+            kind=str(value.get("kind", "")),
+            name=name,
+            origin_path=origin_path,
+            transformations=tuple(transformations),
+        )
+        objects.append(RenderedObject(value=value, locator=locator, kustomization=kustomization))
+    return objects
+
+
+@dataclass(slots=True)
+class _Pending:
+    ks: FluxKustomization
+    objects: list[RenderedObject]
+
+
+@dataclass(slots=True)
+class _Walk:
+    """State of one walk over a fleet's Flux Kustomizations."""
+
+    workspace: Workspace
+    kustomize: Kustomize
+    cli_vars: Mapping[str, str]
+    objects: list[RenderedObject] = field(default_factory=list)
+    not_seen: list[NotSeen] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    seen: dict[str, FluxKustomization] = field(default_factory=dict)
+    children: dict[str, list[str]] = field(default_factory=dict)
+    #: (kind, namespace, name) -> data of ConfigMaps/Secrets rendered so far.
+    cluster_data: dict[tuple[str, str, str], dict[str, str]] = field(default_factory=dict)
+    queue: list[FluxKustomization] = field(default_factory=list)
+    #: The source root itself: provenance only reads it, and it outlives the workspace.
+    source_root: Path = Path()
+
+    def build_round(self, batch: Sequence[FluxKustomization]) -> list[_Pending]:
+        todo = []
+        for ks in batch:
+            if ks.source_kind not in SCANNED_SOURCE_KINDS:
+                self.not_seen.append(
+                    NotSeen(
+                        "Kustomization",
+                        ks.namespace,
+                        ks.name,
+                        ks.origin,
+                        f"its source is a {ks.source_kind}, not the scanned source",
+                    )
+                )
+                continue
+            todo.append(ks)
+        workers = max(1, min(len(todo), 2))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(self._build_one, todo))
+        pending = []
+        for ks, result in zip(todo, results, strict=True):
+            if isinstance(result, RenderError):
+                self.problems.append(_problem(result, ks.origin))
+                self.children.setdefault(ks.key, [])
+            else:
+                pending.append(_Pending(ks, result))
+        return pending
+
+    def _build_one(self, ks: FluxKustomization) -> list[RenderedObject] | RenderError:
+        farm = self.workspace.farm(ks.name[:40] or "ks")
+        try:
+            prepared: PreparedBuild = prepare_build(farm, ks)
+            where = _where(ks.origin) or ks.key
+            output = self.kustomize.build(prepared.directory, f"{where} ({ks.key})")
+            context = BuildContext(
+                pristine=self.source_root,
+                build_dir=prepared.rel,
+                flux_images=prepared.flux_images,
+                flux_patches=prepared.flux_patches,
+            )
+            return objects_from_build(output, context, ks.key)
+        except RenderError as exc:
+            return exc
+        finally:
+            shutil.rmtree(farm, ignore_errors=True)
+
+    def variables(self, ks: FluxKustomization, force: bool) -> dict[str, str] | None:
+        """Variables of ``ks``; None while a substituteFrom source may still be rendered."""
+        post = ks.post_build or {}
+        values: dict[str, str] = dict(self.cli_vars)
+        for ref in post.get("substituteFrom") or []:
+            if not isinstance(ref, dict):
+                continue
+            kind, name = str(ref.get("kind", "")), str(ref.get("name", ""))
+            data = self.cluster_data.get((kind, ks.namespace, name))
+            if data is not None:
+                values.update(data)
+                continue
+            if not force:
+                return None
+            if ref.get("optional") or self.cli_vars:
+                continue
+            raise RenderError(
+                f"substituteFrom {kind} {ks.namespace}/{name} is not rendered by this revision "
+                f"(Kustomization {ks.key}); pass its values with --var or --var-file",
+                where=_where(ks.origin),
+            )
+        substitute = post.get("substitute")
+        if isinstance(substitute, dict):
+            for key, value in substitute.items():
+                values[str(key)] = ("" if value is None else str(value)).replace("\n", "")
+        check_names(values, _where(ks.origin) or ks.key)
+        return values
+
+    def finish(self, item: _Pending, variables: Mapping[str, str]) -> None:
+        ks = item.ks
+        kids = self.children.setdefault(ks.key, [])
+        for obj in item.objects:
+            rendered = obj
+            if ks.post_build is not None and variables:
+                try:
+                    value = substitute_object(obj.value, variables, ks.key)
+                except UndefinedVariableError as exc:
+                    doc = obj.locator.document()
+                    self.problems.append(
+                        Problem(
+                            f"postBuild: variable {exc.variable!r} is not defined and has no "
+                            f"default in {obj.kind} {_ns_name(obj)} (Kustomization {ks.key})",
+                            doc,
+                        )
+                    )
+                    continue
+                except RenderError as exc:
+                    self.problems.append(_problem(exc, obj.locator.document()))
+                    continue
+                rendered = RenderedObject(value, obj.locator, obj.kustomization)
+            self.objects.append(rendered)
+            self._index(rendered)
+            if is_flux_kustomization(rendered.value):
+                child = self._child(rendered)
+                kids.append(child.key)
+                if child.key not in self.seen:
+                    self.seen[child.key] = child
+                    self.queue.append(child)
+
+    def _index(self, obj: RenderedObject) -> None:
+        if obj.kind in ("ConfigMap", "Secret") and str(obj.value.get("apiVersion")) == "v1":
+            key = (obj.kind, obj.namespace or DEFAULT_NAMESPACE, obj.name)
+            try:
+                self.cluster_data[key] = data_of(obj.value, obj.name)
+            except RenderError as exc:
+                self.problems.append(_problem(exc, obj.locator.document()))
+
+    def _child(self, obj: RenderedObject) -> FluxKustomization:
+        origin = obj.locator.document()
+        node = None
+        if isinstance(obj.locator, KustomizeLocator) and origin.file is not None:
+            docs = obj.locator.context.documents(origin.file) or []
+            node = next((d.node for d in docs if d.line == origin.line), None)
+        return parse_kustomization(obj.value, origin, node, DEFAULT_NAMESPACE)
+
+    def run(self, roots: Sequence[FluxKustomization]) -> None:
+        for root in roots:
+            if root.key not in self.seen:
+                self.seen[root.key] = root
+                self.queue.append(root)
+        waiting: list[_Pending] = []
+        while self.queue or waiting:
+            if self.queue:
+                batch, self.queue = self.queue, []
+                waiting.extend(self.build_round(batch))
+            progressed = True
+            while progressed:
+                progressed = False
+                for item in list(waiting):
+                    try:
+                        variables = self.variables(item.ks, force=False)
+                    except RenderError as exc:
+                        waiting.remove(item)
+                        self.problems.append(_problem(exc, item.ks.origin))
+                        progressed = True
+                        continue
+                    if variables is None:
+                        continue
+                    waiting.remove(item)
+                    self.finish(item, variables)
+                    progressed = True
+            if not self.queue and waiting:
+                # Nothing else can render the missing ConfigMaps/Secrets: decide now.
+                item = waiting.pop(0)
+                try:
+                    self.finish(item, self.variables(item.ks, force=True) or {})
+                except RenderError as exc:
+                    self.problems.append(_problem(exc, item.ks.origin))
+                    self.children.setdefault(item.ks.key, [])
+
+
+def _ns_name(obj: RenderedObject) -> str:
+    return f"{obj.namespace}/{obj.name}" if obj.namespace else obj.name
+
+
+def _covers(ks: FluxKustomization, file: str | None) -> bool:
+    if file is None:
+        return False
+    base = posixpath.normpath(ks.path.strip().lstrip("/") or ".")
+    return base == "." or file == base or file.startswith(base + "/")
+
+
+def _roots(scanned: Sequence[FluxKustomization]) -> list[FluxKustomization]:
+    # A Kustomization in a file that another one's path covers is applied by that one; only the
+    # uncovered ones (and the bootstrap one that covers itself) start the walk.
+    return [
+        ks
+        for ks in scanned
+        if not any(other is not ks and _covers(other, ks.origin.file) for other in scanned)
+    ]
+
+
+def _descendants(children: Mapping[str, list[str]], start: str) -> set[str]:
+    found, stack = {start}, [start]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            if child not in found:
+                found.add(child)
+                stack.append(child)
+    return found
+
+
+def _split_helm(objects: Sequence[RenderedObject]) -> tuple[list[RenderedObject], list[NotSeen]]:
+    kept, not_seen = [], []
+    for obj in objects:
+        group = str(obj.value.get("apiVersion", "")).partition("/")[0]
+        if obj.kind == "HelmRelease" and group == HELM_GROUP:
+            not_seen.append(
+                NotSeen(
+                    "HelmRelease",
+                    obj.namespace,
+                    obj.name,
+                    obj.locator.document(),
+                    "charts are not rendered yet",
+                )
+            )
+        else:
+            kept.append(obj)
+    return kept, not_seen
+
+
+def render(
+    root: Path,
+    path: str = "",
+    *,
+    kustomization: str | None = None,
+    variables: Mapping[str, str] | None = None,
+) -> RenderResult:
+    """Render ``path`` (source-relative, already validated) of the revision at ``root``.
+
+    Never modifies ``root``: Flux's edits happen in a private copy. Raises RenderError only when
+    nothing can be rendered at all (no kustomize); everything else is collected as problems.
+    """
+    directory = root / path if path else root
+    scan = scan_plain(root, directory, quiet=True)
+    scanned = [
+        parse_kustomization(
+            obj.value,
+            obj.locator.document(),
+            obj.locator.node if isinstance(obj.locator, NodeLocator) else None,
+            DEFAULT_NAMESPACE,
+        )
+        for obj in scan.objects
+        if is_flux_kustomization(obj.value)
+    ]
+    if kustomization is not None and not scanned:
+        raise UsageError(
+            f"--kustomization {kustomization}: no Flux Kustomization found under the path"
+        )
+    if scanned:
+        return _render_fleet(root, scanned, kustomization, variables or {})
+    if kustomization_file(directory) is not None:
+        return _render_kustomize(root, path)
+    plain = scan_plain(root, directory)
+    kept, not_seen = _split_helm(plain.objects)
+    return RenderResult(tuple(kept), tuple(not_seen), plain.problems)
+
+
+def _render_kustomize(root: Path, path: str) -> RenderResult:
+    kustomize = find_kustomize()
+    with workspace(root) as ws:
+        farm = ws.farm("build")
+        try:
+            prepared = prepare_plain_build(farm, path)
+            output = kustomize.build(prepared.directory, path or ".")
+        except RenderError as exc:
+            return RenderResult((), (), (_problem(exc, Origin(path or ".")),))
+        # Provenance reads the source root (never written), which outlives the workspace.
+        context = BuildContext(pristine=root, build_dir=path)
+        objects = objects_from_build(output, context, None)
+        kept, not_seen = _split_helm(objects)
+        return RenderResult(tuple(kept), tuple(not_seen), ())
+
+
+def _render_fleet(
+    root: Path,
+    scanned: Sequence[FluxKustomization],
+    selection: str | None,
+    cli_vars: Mapping[str, str],
+) -> RenderResult:
+    kustomize = find_kustomize()
+    with workspace(root) as ws:
+        walk = _Walk(workspace=ws, kustomize=kustomize, cli_vars=cli_vars, source_root=root)
+        walk.run(_roots(scanned))
+        objects = walk.objects
+        not_seen = walk.not_seen
+        if selection is not None:
+            if selection not in walk.seen:
+                known = ", ".join(sorted(walk.seen)) or "none"
+                raise UsageError(
+                    f"--kustomization {selection}: not rendered by this revision (found: {known})"
+                )
+            keep = _descendants(walk.children, selection)
+            objects = [o for o in objects if o.kustomization in keep]
+            not_seen = [n for n in not_seen if f"{n.namespace}/{n.name}" in keep]
+        kept, helm = _split_helm(objects)
+        return RenderResult(tuple(kept), tuple(not_seen + helm), tuple(walk.problems))
