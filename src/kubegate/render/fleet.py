@@ -240,7 +240,7 @@ class _Walk:
                     continue
                 rendered = RenderedObject(value, obj.locator, obj.kustomization)
             self.objects.append(rendered)
-            self._index(rendered)
+            self.index(rendered)
             if is_flux_kustomization(rendered.value):
                 child = self._child(rendered)
                 kids.append(child.key)
@@ -248,7 +248,7 @@ class _Walk:
                     self.seen[child.key] = child
                     self.queue.append(child)
 
-    def _index(self, obj: RenderedObject) -> None:
+    def index(self, obj: RenderedObject) -> None:
         if obj.kind in ("ConfigMap", "Secret") and str(obj.value.get("apiVersion")) == "v1":
             key = (obj.kind, obj.namespace or DEFAULT_NAMESPACE, obj.name)
             try:
@@ -379,7 +379,14 @@ def render(
             f"--kustomization {kustomization}: no Flux Kustomization found under the path"
         )
     if scanned:
-        return _render_fleet(root, scanned, kustomization, variables or {})
+        # Objects beside the root Kustomizations that no Kustomization covers are applied with
+        # them (by `flux bootstrap` or kubectl): their ConfigMaps/Secrets feed substituteFrom.
+        loose = [
+            obj
+            for obj in scan.objects
+            if not any(_covers(ks, obj.locator.document().file) for ks in scanned)
+        ]
+        return _render_fleet(root, scanned, kustomization, variables or {}, loose)
     if kustomization_file(directory) is not None:
         return _render_kustomize(root, path)
     plain = scan_plain(root, directory)
@@ -408,10 +415,13 @@ def _render_fleet(
     scanned: Sequence[FluxKustomization],
     selection: str | None,
     cli_vars: Mapping[str, str],
+    loose: Sequence[RenderedObject],
 ) -> RenderResult:
     kustomize = find_kustomize()
     with workspace(root) as ws:
         walk = _Walk(workspace=ws, kustomize=kustomize, cli_vars=cli_vars, source_root=root)
+        for obj in loose:
+            walk.index(obj)
         walk.run(_roots(scanned))
         objects = walk.objects
         not_seen = walk.not_seen
