@@ -16,9 +16,16 @@ from pathlib import Path
 import pytest
 
 #: Fixture modules under tests/fixtures/, one line each.
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["tests.fixtures.golden"]
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--update-goldens`` rewrites tests/golden/ from the current output instead of comparing."""
+    parser.addoption("--update-goldens", action="store_true", help="refresh tests/golden/ files")
+
+
 SRC = REPO / "src"
 
 

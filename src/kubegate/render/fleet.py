@@ -154,7 +154,7 @@ class _Walk:
                         ks.namespace,
                         ks.name,
                         ks.origin,
-                        f"its source is a {ks.source_kind}, not the scanned source",
+                        f"its source {ks.source_kind}/{ks.source_name} is not the scanned source",
                     )
                 )
                 continue
@@ -314,11 +314,15 @@ def _covers(ks: FluxKustomization, file: str | None) -> bool:
 def _roots(scanned: Sequence[FluxKustomization]) -> list[FluxKustomization]:
     # A Kustomization in a file that another one's path covers is applied by that one; only the
     # uncovered ones (and the bootstrap one that covers itself) start the walk.
-    return [
+    # Kustomizations of other sources (OCI, Bucket) do not apply files of this tree.
+    local = [ks for ks in scanned if ks.source_kind in SCANNED_SOURCE_KINDS]
+    roots = [
         ks
         for ks in scanned
-        if not any(other is not ks and _covers(other, ks.origin.file) for other in scanned)
+        if not any(other is not ks and _covers(other, ks.origin.file) for other in local)
     ]
+    # Kustomizations that all cover one another: none is the root, so all are.
+    return roots or list(scanned)
 
 
 def _descendants(children: Mapping[str, list[str]], start: str) -> set[str]:
@@ -384,7 +388,11 @@ def render(
         loose = [
             obj
             for obj in scan.objects
-            if not any(_covers(ks, obj.locator.document().file) for ks in scanned)
+            if not any(
+                _covers(ks, obj.locator.document().file)
+                for ks in scanned
+                if ks.source_kind in SCANNED_SOURCE_KINDS
+            )
         ]
         return _render_fleet(root, scanned, kustomization, variables or {}, loose)
     if kustomization_file(directory) is not None:

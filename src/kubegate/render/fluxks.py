@@ -73,6 +73,12 @@ class FluxKustomization:
         return str(kind or "GitRepository")
 
     @property
+    def source_name(self) -> str:
+        """``spec.sourceRef.name``."""
+        ref = self.spec.get("sourceRef")
+        return str(ref.get("name") or "") if isinstance(ref, dict) else ""
+
+    @property
     def post_build(self) -> dict[str, Any] | None:
         """``spec.postBuild`` when present."""
         value = self.spec.get("postBuild")
