@@ -26,6 +26,7 @@ from kubegate.render.result import Located
 from kubegate.render.yamlfile import (
     Document,
     PathStep,
+    deepest,
     load_documents,
     mapping_get,
     node_line,
@@ -168,7 +169,8 @@ class KustomizeLocator:
         if patched is not None:
             found = patched
         if found is None:
-            return Located(Origin(rel, doc.line if doc is not None else None))
+            line = node_line(deepest(doc.node, path)) if doc is not None else None
+            return Located(Origin(rel, line))
         if path and path[-1] == "image" and found.declared is not None:
             override = self._image_override(found.declared)
             if override is not None:

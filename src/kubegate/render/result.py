@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import yaml
 
 from kubegate.models import NotSeen, Origin, Problem
-from kubegate.render.yamlfile import PathStep, node_line, scalar_text, walk
+from kubegate.render.yamlfile import PathStep, deepest, node_line, scalar_text, walk
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +50,8 @@ class NodeLocator:
         """The field's own line, or the document's when it is not found."""
         found = walk(self.node, path)
         if found is None:
-            return Located(self.document())
+            # A missing field: point at the closest enclosing one (the container, say).
+            return Located(Origin(self.file, node_line(deepest(self.node, path))))
         return Located(Origin(self.file, node_line(found)), scalar_text(found))
 
 

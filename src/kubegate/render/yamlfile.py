@@ -134,6 +134,15 @@ def walk(node: yaml.Node | None, path: tuple[PathStep, ...]) -> yaml.Node | None
     return node
 
 
+def deepest(node: yaml.Node, path: tuple[PathStep, ...]) -> yaml.Node:
+    """The node of the longest prefix of ``path`` that exists (``node`` itself at worst)."""
+    for end in range(len(path), 0, -1):
+        found = walk(node, path[:end])
+        if found is not None:
+            return found
+    return node
+
+
 def node_line(node: yaml.Node) -> int:
     """1-based line of a node."""
     return int(node.start_mark.line) + 1
