@@ -18,30 +18,26 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from kubegate.errors import RenderError, UsageError
 from kubegate.models import NotSeen, Origin, Problem
 from kubegate.render.fluxks import (
+    FLUX_GROUP,
     SCANNED_SOURCE_KINDS,
     FluxKustomization,
     PreparedBuild,
     is_flux_kustomization,
+    ks_where,
     kustomization_file,
     parse_kustomization,
     prepare_build,
     prepare_plain_build,
+    resolve_path,
 )
 from kubegate.render.kustomize import Kustomize, find_kustomize
-from kubegate.render.plain import scan_plain
-from kubegate.render.provenance import (
-    ORIGIN_ANNOTATION,
-    TRANSFORMATIONS_ANNOTATION,
-    BuildContext,
-    KustomizeLocator,
-)
+from kubegate.render.output import BuiltObject, objects_from_build, strip_provenance
+from kubegate.render.plain import files_mentioning, scan_files, scan_plain
+from kubegate.render.provenance import BuildContext, KustomizeLocator
 from kubegate.render.result import NodeLocator, RenderedObject, RenderResult
 from kubegate.render.substitute import (
     UndefinedVariableError,
@@ -50,7 +46,6 @@ from kubegate.render.substitute import (
     substitute_object,
 )
 from kubegate.render.workspace import Workspace, workspace
-from kubegate.render.yamlfile import load_stream
 
 _logger = logging.getLogger(__name__)
 
@@ -74,56 +69,10 @@ def _problem(exc: RenderError, fallback: Origin) -> Problem:
     return Problem(exc.message, fallback)
 
 
-def _annotation_yaml(value: Any) -> Any:
-    if not isinstance(value, str):
-        return None
-    try:
-        return yaml.safe_load(value)
-    except yaml.YAMLError:
-        return None
-
-
-def objects_from_build(
-    output: str, context: BuildContext, kustomization: str | None
-) -> list[RenderedObject]:
-    """Parse kustomize output; strip its provenance annotations into a locator per object."""
-    objects = []
-    for value in load_stream(output, context.build_dir or "."):
-        if not isinstance(value, dict):
-            continue
-        metadata = value.get("metadata")
-        origin_path: str | None = None
-        transformations: list[tuple[str, str]] = []
-        if isinstance(metadata, dict) and isinstance(metadata.get("annotations"), dict):
-            annotations = metadata["annotations"]
-            origin = _annotation_yaml(annotations.pop(ORIGIN_ANNOTATION, None))
-            if isinstance(origin, dict) and isinstance(origin.get("path"), str):
-                # A remote base (`repo:` set) has no file in the scanned source.
-                origin_path = None if origin.get("repo") else origin["path"]
-            steps = _annotation_yaml(annotations.pop(TRANSFORMATIONS_ANNOTATION, None))
-            transformations.extend(
-                (str(step.get("configuredIn", "")), str(step["configuredBy"].get("kind")))
-                for step in (steps if isinstance(steps, list) else [])
-                if isinstance(step, dict) and isinstance(step.get("configuredBy"), dict)
-            )
-            if not annotations:
-                del metadata["annotations"]
-        name = str(metadata.get("name", "")) if isinstance(metadata, dict) else ""
-        locator = KustomizeLocator(
-            context=context,
-            kind=str(value.get("kind", "")),
-            name=name,
-            origin_path=origin_path,
-            transformations=tuple(transformations),
-        )
-        objects.append(RenderedObject(value=value, locator=locator, kustomization=kustomization))
-    return objects
-
-
 @dataclass(slots=True)
 class _Pending:
     ks: FluxKustomization
-    objects: list[RenderedObject]
+    objects: list[BuiltObject]
 
 
 @dataclass(slots=True)
@@ -171,12 +120,15 @@ class _Walk:
                 pending.append(_Pending(ks, result))
         return pending
 
-    def _build_one(self, ks: FluxKustomization) -> list[RenderedObject] | RenderError:
-        farm = self.workspace.farm(ks.name[:40] or "ks")
+    def _build_one(self, ks: FluxKustomization) -> list[BuiltObject] | RenderError:
         try:
-            prepared: PreparedBuild = prepare_build(farm, ks)
-            where = _where(ks.origin) or ks.key
-            output = self.kustomize.build(prepared.directory, f"{where} ({ks.key})")
+            _, rel = resolve_path(self.source_root, ks.path, ks_where(ks))
+            farm = self.workspace.farm(rel)
+        except RenderError as exc:
+            return exc
+        try:
+            prepared: PreparedBuild = prepare_build(self.source_root, farm, rel, ks)
+            output = self.kustomize.build(prepared.directory, f"{ks_where(ks)} ({ks.key})")
             context = BuildContext(
                 pristine=self.source_root,
                 build_dir=prepared.rel,
@@ -220,11 +172,13 @@ class _Walk:
     def finish(self, item: _Pending, variables: Mapping[str, str]) -> None:
         ks = item.ks
         kids = self.children.setdefault(ks.key, [])
-        for obj in item.objects:
-            rendered = obj
+        for built in item.objects:
+            obj = rendered = built.obj
             if ks.post_build is not None and variables:
                 try:
-                    value = substitute_object(obj.value, variables, ks.key)
+                    value = substitute_object(obj.value, variables, ks.key, built.text)
+                    if value is not obj.value:
+                        strip_provenance(value)
                 except UndefinedVariableError as exc:
                     doc = obj.locator.document()
                     self.problems.append(
@@ -366,8 +320,10 @@ def render(
     Never modifies ``root``: Flux's edits happen in a private copy. Raises RenderError only when
     nothing can be rendered at all (no kustomize); everything else is collected as problems.
     """
+    root = root.resolve()
     directory = root / path if path else root
-    scan = scan_plain(root, directory, quiet=True)
+    flux_files, other_files = files_mentioning(directory, FLUX_GROUP)
+    scan = scan_files(root, flux_files, quiet=True)
     scanned = [
         parse_kustomization(
             obj.value,
@@ -385,15 +341,13 @@ def render(
     if scanned:
         # Objects beside the root Kustomizations that no Kustomization covers are applied with
         # them (by `flux bootstrap` or kubectl): their ConfigMaps/Secrets feed substituteFrom.
-        loose = [
-            obj
-            for obj in scan.objects
-            if not any(
-                _covers(ks, obj.locator.document().file)
-                for ks in scanned
-                if ks.source_kind in SCANNED_SOURCE_KINDS
-            )
+        local = [ks for ks in scanned if ks.source_kind in SCANNED_SOURCE_KINDS]
+        uncovered = [
+            file
+            for file in [*flux_files, *other_files]
+            if not any(_covers(ks, file.relative_to(root).as_posix()) for ks in local)
         ]
+        loose = scan_files(root, uncovered, quiet=True).objects
         return _render_fleet(root, scanned, kustomization, variables or {}, loose)
     if kustomization_file(directory) is not None:
         return _render_kustomize(root, path)
@@ -405,15 +359,15 @@ def render(
 def _render_kustomize(root: Path, path: str) -> RenderResult:
     kustomize = find_kustomize()
     with workspace(root) as ws:
-        farm = ws.farm("build")
         try:
+            farm = ws.farm(path)
             prepared = prepare_plain_build(farm, path)
             output = kustomize.build(prepared.directory, path or ".")
         except RenderError as exc:
             return RenderResult((), (), (_problem(exc, Origin(path or ".")),))
         # Provenance reads the source root (never written), which outlives the workspace.
         context = BuildContext(pristine=root, build_dir=path)
-        objects = objects_from_build(output, context, None)
+        objects = [built.obj for built in objects_from_build(output, context, None)]
         kept, not_seen = _split_helm(objects)
         return RenderResult(tuple(kept), tuple(not_seen), ())
 

@@ -170,10 +170,21 @@ def _entry_lines(ks: FluxKustomization, field: str) -> list[yaml.Node | None]:
     return list(seq.value) if isinstance(seq, yaml.SequenceNode) else []
 
 
-def prepare_build(farm: Path, ks: FluxKustomization) -> PreparedBuild:
-    """Write the kustomization kustomize-controller would build at ``ks.path`` in ``farm``."""
-    where = f"{ks.origin.file}:{ks.origin.line}" if ks.origin.file else ks.key
-    directory, rel = resolve_path(farm, ks.path, where)
+def ks_where(ks: FluxKustomization) -> str:
+    """How errors name a Flux Kustomization: its file:line, else namespace/name."""
+    if ks.origin.file is None:
+        return ks.key
+    return f"{ks.origin.file}:{ks.origin.line}" if ks.origin.line else ks.origin.file
+
+
+def prepare_build(source: Path, farm: Path, rel: str, ks: FluxKustomization) -> PreparedBuild:
+    """Write the kustomization kustomize-controller would build at ``rel`` into ``farm``.
+
+    ``rel`` comes from :func:`resolve_path` on ``source``; a generated kustomization lists the
+    files of the source directory (the farm mirrors it by links).
+    """
+    where = ks_where(ks)
+    directory = farm / rel if rel else farm
     existing = kustomization_file(directory)
     if existing is not None:
         docs = load_documents(existing, (Path(rel) / existing.name).as_posix())
@@ -183,7 +194,7 @@ def prepare_build(farm: Path, ks: FluxKustomization) -> PreparedBuild:
         kus = {
             "apiVersion": "kustomize.config.k8s.io/v1beta1",
             "kind": "Kustomization",
-            "resources": generate_resources(directory, farm),
+            "resources": generate_resources(source / rel if rel else source, source),
         }
         target = directory / "kustomization.yaml"
     spec = ks.spec

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from kubegate.errors import RenderError
 from kubegate.models import Origin, Problem
 from kubegate.render.result import NodeLocator, RenderedObject
-from kubegate.render.yamlfile import Document, load_documents, mapping_get
+from kubegate.render.yamlfile import MAX_FILE_BYTES, Document, load_documents, mapping_get
 
 _logger = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def yaml_files(directory: Path) -> Iterator[Path]:
                 yield Path(dirpath) / name
 
 
-def _expand(doc_node: yaml.Node, value: object) -> Iterator[tuple[yaml.Node, dict[str, object]]]:
+def _expand(doc_node: yaml.Node, value: object) -> Iterator[tuple[yaml.Node, dict[str, Any]]]:
     if not isinstance(value, dict):
         return
     kind = str(value.get("kind", ""))
@@ -65,9 +66,32 @@ def is_kubernetes_object(value: object) -> bool:
 
 def scan_plain(root: Path, directory: Path, *, quiet: bool = False) -> PlainScan:
     """Load every object under ``directory``; paths reported relative to ``root``."""
+    return scan_files(root, yaml_files(directory), quiet=quiet)
+
+
+def files_mentioning(directory: Path, needle: str) -> tuple[list[Path], list[Path]]:
+    """YAML files under ``directory`` whose text holds ``needle``, and all the others.
+
+    Finding Flux Kustomizations in a large tree this way avoids parsing every manifest twice.
+    """
+    hits: list[Path] = []
+    rest: list[Path] = []
+    for path in yaml_files(directory):
+        try:
+            with path.open("rb") as handle:
+                head = handle.read(MAX_FILE_BYTES + 1)
+        except OSError:
+            rest.append(path)
+            continue
+        (hits if needle.encode() in head else rest).append(path)
+    return hits, rest
+
+
+def scan_files(root: Path, files: Iterable[Path], *, quiet: bool = False) -> PlainScan:
+    """Load every object of ``files``; paths reported relative to ``root``."""
     objects: list[RenderedObject] = []
     problems: list[Problem] = []
-    for path in yaml_files(directory):
+    for path in files:
         rel = path.relative_to(root).as_posix()
         try:
             documents: list[Document] = load_documents(path, rel)

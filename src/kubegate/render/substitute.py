@@ -79,11 +79,17 @@ def is_disabled(obj: Mapping[str, Any]) -> bool:
     return False
 
 
-def substitute_object(obj: dict[str, Any], variables: Mapping[str, str], where: str) -> Any:
-    """The object after substitution (the same object when disabled or nothing to expand)."""
+def substitute_object(
+    obj: dict[str, Any], variables: Mapping[str, str], where: str, text: str | None = None
+) -> Any:
+    """The object after substitution (the same object when disabled or nothing to expand).
+
+    ``text`` is the object's YAML as kustomize printed it, when known (saves a serialisation).
+    """
     if is_disabled(obj):
         return obj
-    text = dump(obj)
+    if text is None:
+        text = dump(obj)
     if "$" not in text:
         return obj
     try:

@@ -1,10 +1,13 @@
-"""Private copies of a source tree, so Flux's in-place kustomization edits never touch the user's.
+"""Private build trees, so Flux's in-place kustomization edits never touch the user's files.
 
 kustomize-controller writes its generated or merged ``kustomization.yaml`` into the artifact it
-unpacked. kubegate does the same in a private temporary tree: one pristine copy of the source
-root per run, and one hard-link farm of that copy per build (edited files are replaced, never
-written through a link, so the pristine copy stays as the revision has it). The directory is
-removed when the context exits. Called by the fleet walker.
+unpacked. kubegate does the same in a private temporary directory: for each build a *farm* that
+mirrors the source tree by symbolic links, except along the built path, whose directories are
+real (so the kustomization file there can be written) and whose other entries are links. Relative
+references (``../base``) resolve exactly as in the source, and kustomize reports origins
+lexically, so paths map back one to one. A farm costs a few links per directory level instead of
+a copy of the tree (measured: copying a 2,000-file tree took 2.4 s here). Everything is removed
+when the context exits. Called by the fleet walker.
 """
 
 from __future__ import annotations
@@ -25,42 +28,34 @@ _logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Workspace:
-    """``pristine`` is a copy of the source root; farms are created under ``base``."""
+    """``root`` is the (read-only) source root; farms are created under ``base``."""
 
     base: Path
-    pristine: Path
+    root: Path
 
-    def farm(self, label: str) -> Path:
-        """A new tree mirroring ``pristine`` by hard links (copies where links fail)."""
-        target = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=self.base))
-        _mirror(self.pristine, target)
+    def farm(self, rel: str) -> Path:
+        """A new tree mirroring ``root`` by links, with real directories along ``rel``."""
+        target = Path(tempfile.mkdtemp(prefix="farm-", dir=self.base))
+        parts = [p for p in rel.split("/") if p] if rel else []
+        source, out = self.root, target
+        try:
+            for index in range(len(parts) + 1):
+                following = parts[index] if index < len(parts) else None
+                with os.scandir(source) as entries:
+                    for entry in entries:
+                        if entry.name != following:
+                            os.symlink(os.path.join(source, entry.name), out / entry.name)
+                if following is None:
+                    break
+                source, out = source / following, out / following
+                out.mkdir()
+        except OSError as exc:
+            raise RenderError(f"cannot prepare a build tree: {exc}", where=rel or ".") from exc
         return target
 
 
-def _mirror(source: Path, target: Path) -> None:
-    for dirpath, dirnames, filenames in os.walk(source):
-        rel = os.path.relpath(dirpath, source)
-        out = target if rel == "." else target / rel
-        out.mkdir(parents=True, exist_ok=True)
-        for name in filenames:
-            src = os.path.join(dirpath, name)
-            dst = out / name
-            if os.path.islink(src):
-                os.symlink(os.readlink(src), dst)
-                continue
-            try:
-                os.link(src, dst)
-            except OSError:
-                shutil.copy2(src, dst)
-        # os.walk does not descend into symlinked directories: recreate them as links.
-        for name in list(dirnames):
-            src = os.path.join(dirpath, name)
-            if os.path.islink(src):
-                os.symlink(os.readlink(src), out / name)
-
-
 def replace_file(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` as a new inode (never through a hard link to the pristine)."""
+    """Write ``text`` to ``path`` as a new file (replacing a link, never writing through it)."""
     tmp = path.with_name(f".{path.name}.kubegate-tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
@@ -68,14 +63,9 @@ def replace_file(path: Path, text: str) -> None:
 
 @contextmanager
 def workspace(root: Path) -> Iterator[Workspace]:
-    """Copy ``root`` into a private temporary directory for the duration of the context."""
+    """A private temporary directory for the farms of one render."""
     base = Path(tempfile.mkdtemp(prefix="kubegate-render-"))
     try:
-        pristine = base / "pristine"
-        try:
-            shutil.copytree(root, pristine, symlinks=True)
-        except (OSError, shutil.Error) as exc:
-            raise RenderError(f"cannot copy the source tree: {exc}", where=str(root)) from exc
-        yield Workspace(base=base, pristine=pristine)
+        yield Workspace(base=base, root=root.resolve())
     finally:
         shutil.rmtree(base, ignore_errors=True)
