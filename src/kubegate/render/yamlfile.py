@@ -61,7 +61,7 @@ def read_text(path: Path, where: str) -> str:
         raise RenderError(f"cannot read: {exc.strerror}", where=where) from exc
 
 
-def parse_documents(text: str, where: str) -> list[Document]:
+def parse_documents(text: str, where: str, *, values: bool = True) -> list[Document]:
     """Every non-empty document of ``text``; invalid YAML raises RenderError at file:line."""
     try:
         nodes = list(yaml.compose_all(text, Loader=_Loader))
@@ -76,7 +76,9 @@ def parse_documents(text: str, where: str) -> list[Document]:
     for node in nodes:
         if node is None:
             continue
-        documents.append(Document(node=node, value=construct(node, where)))
+        # Building Python values is the slow half of PyYAML (pure Python even with libyaml):
+        # provenance lookups only walk nodes, so they skip it.
+        documents.append(Document(node=node, value=construct(node, where) if values else None))
     return documents
 
 
@@ -92,9 +94,9 @@ def construct(node: yaml.Node, where: str) -> Any:
         loader.dispose()
 
 
-def load_documents(path: Path, where: str) -> list[Document]:
+def load_documents(path: Path, where: str, *, values: bool = True) -> list[Document]:
     """Read and parse ``path``; ``where`` is how errors name it (a source-relative path)."""
-    return parse_documents(read_text(path, where), where)
+    return parse_documents(read_text(path, where), where, values=values)
 
 
 def mapping_get(node: yaml.Node, key: str) -> yaml.Node | None:
