@@ -255,3 +255,21 @@ def test_optional_substitute_from_is_honoured(run_cli: RunCli, fleet_copy: Path)
     code, document, _ = _images(run_cli, str(fleet_copy), cwd=fleet_copy.parent)
     assert code == 0
     assert "registry.example.com/acme/api:9.9.9" in [i["image"] for i in document["images"]]
+
+
+def test_flux_demo_example_lists_nginx_through_the_overlay(run_cli: RunCli) -> None:
+    result = run_cli("images", "examples/flux-demo", "--format", "json", cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert [i["image"] for i in document["images"]] == ["docker.io/library/nginx:1.21.0"]
+    (use,) = document["images"][0]["uses"]
+    assert (use["kind"], use["namespace"], use["name"], use["container"]) == (
+        "Deployment",
+        "apps",
+        "web",
+        "nginx",
+    )
+    assert (use["file"], use["line"]) == ("apps/base/web.yaml", 19)
+    assert use["kustomization"] == "flux-system/apps"
+    table = run_cli("images", "examples/flux-demo", cwd=REPO)
+    assert "apps/base/web.yaml:19" in table.stdout
