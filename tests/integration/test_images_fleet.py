@@ -209,7 +209,7 @@ def test_undefined_variable_names_variable_object_and_file(
     assert result.returncode == 2
     errors = json.loads(result.stdout)["errors"]
     assert len(errors) == 1
-    assert errors[0]["file"] == "apps/base/api.yaml"
+    assert (errors[0]["file"], errors[0]["line"]) == ("apps/base/api.yaml", 17)
     assert "'api_tag'" in errors[0]["message"]
     assert "StatefulSet apps/api" in errors[0]["message"]
 

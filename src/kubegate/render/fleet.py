@@ -35,17 +35,20 @@ from kubegate.render.fluxks import (
     resolve_path,
 )
 from kubegate.render.kustomize import BUILD_WORKERS, Kustomize, find_kustomize
-from kubegate.render.output import BuiltObject, objects_from_build, strip_provenance
+from kubegate.render.output import objects_from_build, split_documents, to_object
 from kubegate.render.plain import files_mentioning, scan_files, scan_plain
 from kubegate.render.provenance import BuildContext, KustomizeLocator
 from kubegate.render.result import NodeLocator, RenderedObject, RenderResult
 from kubegate.render.substitute import (
+    DISABLE_KEY,
     UndefinedVariableError,
     check_names,
     data_of,
-    substitute_object,
+    is_disabled,
+    substitute_text,
 )
 from kubegate.render.workspace import Workspace, workspace
+from kubegate.render.yamlfile import read_text
 
 _logger = logging.getLogger(__name__)
 
@@ -69,10 +72,27 @@ def _problem(exc: RenderError, fallback: Origin) -> Problem:
     return Problem(exc.message, fallback)
 
 
+class _Located(RenderError):
+    """A render error already tied to an :class:`Origin`."""
+
+    def __init__(self, message: str, origin: Origin) -> None:
+        super().__init__(message)
+        self.origin = origin
+
+
+def exc_problem(exc: RenderError) -> Problem:
+    """A problem from an error raised while materialising an object."""
+    if isinstance(exc, _Located):
+        return Problem(exc.message, exc.origin)
+    return _problem(exc, Origin(None))
+
+
 @dataclass(slots=True)
 class _Pending:
     ks: FluxKustomization
-    objects: list[BuiltObject]
+    context: BuildContext
+    #: The YAML text of each object of the build (parsed once, after substitution).
+    texts: list[str]
 
 
 @dataclass(slots=True)
@@ -117,10 +137,10 @@ class _Walk:
                 self.problems.append(_problem(result, ks.origin))
                 self.children.setdefault(ks.key, [])
             else:
-                pending.append(_Pending(ks, result))
+                pending.append(result)
         return pending
 
-    def _build_one(self, ks: FluxKustomization) -> list[BuiltObject] | RenderError:
+    def _build_one(self, ks: FluxKustomization) -> _Pending | RenderError:
         try:
             _, rel = resolve_path(self.source_root, ks.path, ks_where(ks))
             farm = self.workspace.farm(rel)
@@ -135,7 +155,7 @@ class _Walk:
                 flux_images=prepared.flux_images,
                 flux_patches=prepared.flux_patches,
             )
-            return objects_from_build(output, context, ks.key)
+            return _Pending(ks, context, split_documents(output))
         except RenderError as exc:
             return exc
         finally:
@@ -172,27 +192,15 @@ class _Walk:
     def finish(self, item: _Pending, variables: Mapping[str, str]) -> None:
         ks = item.ks
         kids = self.children.setdefault(ks.key, [])
-        for built in item.objects:
-            obj = rendered = built.obj
-            if ks.post_build is not None and variables:
-                try:
-                    value = substitute_object(obj.value, variables, ks.key, built.text)
-                    if value is not obj.value:
-                        strip_provenance(value)
-                except UndefinedVariableError as exc:
-                    doc = obj.locator.document()
-                    self.problems.append(
-                        Problem(
-                            f"postBuild: variable {exc.variable!r} is not defined and has no "
-                            f"default in {obj.kind} {_ns_name(obj)} (Kustomization {ks.key})",
-                            doc,
-                        )
-                    )
-                    continue
-                except RenderError as exc:
-                    self.problems.append(_problem(exc, obj.locator.document()))
-                    continue
-                rendered = RenderedObject(value, obj.locator, obj.kustomization)
+        substitute = ks.post_build is not None and bool(variables)
+        for text in item.texts:
+            try:
+                rendered = self._materialize(item, text, variables if substitute else None)
+            except RenderError as exc:
+                self.problems.append(exc_problem(exc))
+                continue
+            if rendered is None:
+                continue
             self.objects.append(rendered)
             self.index(rendered)
             if is_flux_kustomization(rendered.value):
@@ -201,6 +209,51 @@ class _Walk:
                 if child.key not in self.seen:
                     self.seen[child.key] = child
                     self.queue.append(child)
+
+    def _materialize(
+        self, item: _Pending, text: str, variables: Mapping[str, str] | None
+    ) -> RenderedObject | None:
+        """One object of a build, substituted when its Kustomization has variables."""
+        ks = item.ks
+        if variables is None or "$" not in text:
+            return to_object(text, item.context, ks.key)
+        if DISABLE_KEY in text:
+            # Possibly opted out: decide on the object as built, before any substitution.
+            obj = to_object(text, item.context, ks.key)
+            if obj is None or is_disabled(obj.value):
+                return obj
+        try:
+            expanded = substitute_text(text, variables)
+        except UndefinedVariableError as exc:
+            obj = to_object(text, item.context, ks.key)
+            label = f"{obj.kind} {_ns_name(obj)}" if obj is not None else "an object"
+            raise _Located(
+                f"postBuild: variable {exc.variable!r} is not defined and has no default in "
+                f"{label} (Kustomization {ks.key})",
+                self._variable_origin(obj, exc.variable) if obj else ks.origin,
+            ) from exc
+        try:
+            return to_object(expanded, item.context, ks.key)
+        except RenderError as exc:
+            obj = to_object(text, item.context, ks.key)
+            origin = obj.locator.document() if obj is not None else ks.origin
+            raise _Located(f"after postBuild substitution: {exc.message}", origin) from exc
+
+    def _variable_origin(self, obj: RenderedObject, variable: str) -> Origin:
+        """The line of the object's file that uses ``variable`` (else the document's line)."""
+        doc = obj.locator.document()
+        if doc.file is None:
+            return doc
+        try:
+            lines = read_text(self.source_root / doc.file, doc.file).splitlines()
+        except RenderError:
+            return doc
+        needle = "${" + variable
+        start = (doc.line or 1) - 1
+        for number in range(start, len(lines)):
+            if needle in lines[number]:
+                return Origin(doc.file, number + 1)
+        return doc
 
     def index(self, obj: RenderedObject) -> None:
         if obj.kind in ("ConfigMap", "Secret") and str(obj.value.get("apiVersion")) == "v1":
@@ -372,7 +425,7 @@ def _render_kustomize(root: Path, path: str) -> RenderResult:
             return RenderResult((), (), (_problem(exc, Origin(path or ".")),))
         # Provenance reads the source root (never written), which outlives the workspace.
         context = BuildContext(pristine=root, build_dir=path)
-        objects = [built.obj for built in objects_from_build(output, context, None)]
+        objects = objects_from_build(output, context, None)
         kept, not_seen = _split_helm(objects)
         return RenderResult(tuple(kept), tuple(not_seen), ())
 

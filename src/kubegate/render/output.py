@@ -1,7 +1,8 @@
 """kustomize output -> objects: split the stream, strip provenance annotations into locators.
 
-Each document is parsed with the C loader and keeps its YAML text, because postBuild substitution
-runs on the object's YAML as kustomize-controller does (``substitute.py``). The
+Documents are split first and parsed one by one: postBuild substitution runs on each object's
+YAML text as kustomize-controller does (``substitute.py``), so the fleet walker parses each
+document once, after substitution (PyYAML's object construction is the costly part). The
 ``config.kubernetes.io/origin`` and ``alpha.config.kubernetes.io/transformations`` annotations
 kubegate asked for are removed from every object before anything else sees it. Called by
 ``fleet.py``.
@@ -10,7 +11,6 @@ kubegate asked for are removed from every object before anything else sees it. C
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -26,14 +26,6 @@ from kubegate.render.yamlfile import load_stream
 
 _SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)
 _Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-@dataclass(frozen=True, slots=True)
-class BuiltObject:
-    """An object of a build with the YAML text it was parsed from (for substitution)."""
-
-    obj: RenderedObject
-    text: str
 
 
 def _origin_path(text: Any) -> str | None:
@@ -77,25 +69,33 @@ def strip_provenance(value: dict[str, Any]) -> tuple[str | None, tuple[tuple[str
     return origin, steps
 
 
+def split_documents(output: str) -> list[str]:
+    """The YAML text of each document of kustomize's output stream."""
+    return [text for text in _SEPARATOR.split(output) if text.strip()]
+
+
+def to_object(text: str, context: BuildContext, kustomization: str | None) -> RenderedObject | None:
+    """Parse one output document; strip kustomize's annotations into a locator."""
+    docs = load_stream(text, context.build_dir or ".")
+    if len(docs) != 1 or not isinstance(docs[0], dict):
+        return None
+    value: dict[str, Any] = docs[0]
+    origin_path, transformations = strip_provenance(value)
+    metadata = value.get("metadata")
+    name = str(metadata.get("name", "")) if isinstance(metadata, dict) else ""
+    locator = KustomizeLocator(
+        context=context,
+        kind=str(value.get("kind", "")),
+        name=name,
+        origin_path=origin_path,
+        transformations=transformations,
+    )
+    return RenderedObject(value, locator, kustomization)
+
+
 def objects_from_build(
     output: str, context: BuildContext, kustomization: str | None
-) -> list[BuiltObject]:
+) -> list[RenderedObject]:
     """Every object of a kustomize build, each with a locator for its provenance."""
-    built = []
-    for text in _SEPARATOR.split(output):
-        docs = load_stream(text, context.build_dir or ".")
-        if len(docs) != 1 or not isinstance(docs[0], dict):
-            continue
-        value: dict[str, Any] = docs[0]
-        origin_path, transformations = strip_provenance(value)
-        metadata = value.get("metadata")
-        name = str(metadata.get("name", "")) if isinstance(metadata, dict) else ""
-        locator = KustomizeLocator(
-            context=context,
-            kind=str(value.get("kind", "")),
-            name=name,
-            origin_path=origin_path,
-            transformations=transformations,
-        )
-        built.append(BuiltObject(RenderedObject(value, locator, kustomization), text))
-    return built
+    objects = (to_object(text, context, kustomization) for text in split_documents(output))
+    return [obj for obj in objects if obj is not None]
