@@ -273,3 +273,17 @@ def test_flux_demo_example_lists_nginx_through_the_overlay(run_cli: RunCli) -> N
     assert use["kustomization"] == "flux-system/apps"
     table = run_cli("images", "examples/flux-demo", cwd=REPO)
     assert "apps/base/web.yaml:19" in table.stdout
+
+
+def test_kustomize_failure_names_the_kustomization(run_cli: RunCli, fleet_copy: Path) -> None:
+    overlay = fleet_copy / "apps" / "prod" / "kustomization.yaml"
+    overlay.write_text(overlay.read_text().replace("log-shipper.yaml", "missing-patch.yaml"))
+    result = run_cli("images", str(fleet_copy), "--format", "json")
+    assert result.returncode == 2
+    document = json.loads(result.stdout)
+    (error,) = document["errors"]
+    assert error["message"].startswith("Kustomization flux-system/apps: kustomize build failed")
+    assert "missing-patch.yaml" in error["message"]
+    assert (error["file"], error["line"]) == ("clusters/prod/apps.yaml", 1)
+    # The infrastructure Kustomization still rendered.
+    assert any("ingress-nginx" in i["image"] for i in document["images"])

@@ -1,7 +1,7 @@
 """Render a revision as Flux would: the mode choice and the Flux Kustomization walker.
 
 :func:`render` is the render stage's entry point (called by ``kubegate.cli.images`` and later
-``kubegate.scan``). Mode (README "Rendering"): when Flux Kustomizations are found under the path,
+``kubegate.scan``). Mode (docs/images.md): when Flux Kustomizations are found under the path,
 only what they render counts: each is built once (keyed by namespace/name), the Kustomizations
 they apply are followed, and their ``postBuild`` variables come from ConfigMaps/Secrets the same
 revision renders (plus ``--var`` values for those that live only in the cluster). Otherwise a
@@ -87,6 +87,12 @@ def exc_problem(exc: RenderError) -> Problem:
     return _problem(exc, Origin(None))
 
 
+def _in_kustomization(exc: RenderError, ks: FluxKustomization) -> _Located:
+    """Name the Kustomization in a build error; keep the file:line the error points at."""
+    problem = _problem(exc, ks.origin)
+    return _Located(f"Kustomization {ks.key}: {problem.message}", problem.origin)
+
+
 @dataclass(slots=True)
 class _Pending:
     ks: FluxKustomization
@@ -134,7 +140,7 @@ class _Walk:
         pending = []
         for ks, result in zip(todo, results, strict=True):
             if isinstance(result, RenderError):
-                self.problems.append(_problem(result, ks.origin))
+                self.problems.append(exc_problem(result))
                 self.children.setdefault(ks.key, [])
             else:
                 pending.append(result)
@@ -145,10 +151,10 @@ class _Walk:
             _, rel = resolve_path(self.source_root, ks.path, ks_where(ks))
             farm = self.workspace.farm(rel)
         except RenderError as exc:
-            return exc
+            return _in_kustomization(exc, ks)
         try:
             prepared: PreparedBuild = prepare_build(self.source_root, farm, rel, ks)
-            output = self.kustomize.build(prepared.directory, f"{ks_where(ks)} ({ks.key})")
+            output = self.kustomize.build(prepared.directory, ks_where(ks))
             context = BuildContext(
                 pristine=self.source_root,
                 build_dir=prepared.rel,
@@ -157,7 +163,7 @@ class _Walk:
             )
             return _Pending(ks, context, split_documents(output))
         except RenderError as exc:
-            return exc
+            return _in_kustomization(exc, ks)
         finally:
             shutil.rmtree(farm, ignore_errors=True)
 
