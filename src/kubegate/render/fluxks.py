@@ -89,8 +89,8 @@ def parse_kustomization(
     value: dict[str, Any], origin: Origin, node: yaml.Node | None, default_namespace: str
 ) -> FluxKustomization:
     """Build a :class:`FluxKustomization` from an object already known to be one."""
-    metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
-    assert isinstance(metadata, dict)  # noqa: S101 - narrowed above for mypy
+    raw = value.get("metadata")
+    metadata: dict[str, Any] = raw if isinstance(raw, dict) else {}
     spec = value.get("spec")
     return FluxKustomization(
         namespace=str(metadata.get("namespace") or default_namespace),
@@ -248,11 +248,16 @@ def prepare_build(source: Path, farm: Path, rel: str, ks: FluxKustomization) -> 
     if images:
         kus["images"] = images
 
-    metadata = kus.get("buildMetadata") if isinstance(kus.get("buildMetadata"), list) else []
-    assert isinstance(metadata, list)  # noqa: S101 - narrowed above for mypy
-    kus["buildMetadata"] = [*metadata, *(m for m in _BUILD_METADATA if m not in metadata)]
+    _add_build_metadata(kus)
     replace_file(target, dump(kus))
     return PreparedBuild(directory, rel, flux_images, tuple(flux_patches))
+
+
+def _add_build_metadata(kus: dict[str, Any]) -> None:
+    # Origin and transformer annotations are how provenance follows kustomize (provenance.py).
+    raw = kus.get("buildMetadata")
+    current = [str(m) for m in raw] if isinstance(raw, list) else []
+    kus["buildMetadata"] = [*current, *(m for m in _BUILD_METADATA if m not in current)]
 
 
 def prepare_plain_build(farm: Path, rel: str) -> PreparedBuild:
@@ -263,8 +268,6 @@ def prepare_plain_build(farm: Path, rel: str) -> PreparedBuild:
         raise RenderError("no kustomization file", where=rel or ".")
     docs = load_documents(existing, (Path(rel) / existing.name).as_posix())
     kus = docs[0].value if docs and isinstance(docs[0].value, dict) else {}
-    metadata = kus.get("buildMetadata") if isinstance(kus.get("buildMetadata"), list) else []
-    assert isinstance(metadata, list)  # noqa: S101 - narrowed above for mypy
-    kus["buildMetadata"] = [*metadata, *(m for m in _BUILD_METADATA if m not in metadata)]
+    _add_build_metadata(kus)
     replace_file(existing, dump(kus))
     return PreparedBuild(directory, rel, {}, ())
