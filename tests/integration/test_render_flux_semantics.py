@@ -208,3 +208,57 @@ def test_a_kustomization_that_applies_itself_is_rendered_once(tmp_path: Path) ->
     assert [(o.kind, o.kustomization) for o in result.objects] == [
         ("Kustomization", "flux-system/team")
     ]
+
+
+def test_v1beta1_patches_strategic_merge_and_json6902(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        {
+            "c/ks.yaml": """
+                apiVersion: kustomize.toolkit.fluxcd.io/v1beta1
+                kind: Kustomization
+                metadata:
+                  name: legacy
+                  namespace: flux-system
+                spec:
+                  path: ./app
+                  sourceRef: {kind: GitRepository, name: x}
+                  patchesStrategicMerge:
+                    - apiVersion: apps/v1
+                      kind: Deployment
+                      metadata:
+                        name: web
+                      spec:
+                        template:
+                          spec:
+                            containers:
+                              - name: side
+                                image: busybox:1.0
+                  patchesJson6902:
+                    - target: {group: apps, version: v1, kind: Deployment, name: web}
+                      patch:
+                        - op: replace
+                          path: /spec/template/spec/containers/1/image
+                          value: nginx:9.9
+            """,
+            "app/web.yaml": """
+                apiVersion: apps/v1
+                kind: Deployment
+                metadata:
+                  name: web
+                spec:
+                  template:
+                    spec:
+                      containers:
+                        - name: nginx
+                          image: nginx:1.0
+            """,
+        },
+    )
+    result = render(tmp_path)
+    assert result.problems == ()
+    uses = {u.container: u for u in find_images(result.objects).uses}
+    assert str(uses["nginx"].ref) == "docker.io/library/nginx:9.9"
+    side = uses["side"]
+    assert str(side.ref) == "docker.io/library/busybox:1.0"
+    assert (side.origin.file, side.origin.line) == ("c/ks.yaml", 19)

@@ -220,11 +220,12 @@ def prepare_build(source: Path, farm: Path, rel: str, ks: FluxKustomization) -> 
             block = getattr(text_node, "style", None) in ("|", ">")
             first = node_line(text_node) + (1 if block else 0)
         flux_patches.append(FluxPatch(entry["patch"], ks.origin.file, first))
+    smp_nodes = _entry_lines(ks, "patchesStrategicMerge")
     for index, patch in enumerate(spec.get("patchesStrategicMerge") or []):
         text = dump(patch)
         kus.setdefault("patchesStrategicMerge", []).append(text)
-        flux_patches.append(FluxPatch(text, ks.origin.file, None))
-        _logger.debug("%s: patchesStrategicMerge[%d] merged", ks.key, index)
+        node = smp_nodes[index] if index < len(smp_nodes) else None
+        flux_patches.append(FluxPatch(text, ks.origin.file, None, node))
     for patch in spec.get("patchesJson6902") or []:
         if isinstance(patch, dict):
             kus.setdefault("patchesJson6902", []).append(

@@ -54,6 +54,8 @@ class FluxPatch:
     file: str | None
     #: 1-based line of the patch text's first line.
     first_line: int | None
+    #: The patch's own node in the Flux file, for patches written as YAML (not as text).
+    node: yaml.Node | None = None
 
 
 @dataclass(slots=True)
@@ -227,6 +229,9 @@ class KustomizeLocator:
         rel_top = self.context.relative(configured_in)
         if rel_top is not None and posixpath.dirname(rel_top) == self.context.build_dir:
             for patch in self.context.flux_patches:
+                if patch.node is not None:
+                    sources.append((patch.file, [Document(patch.node, None)], 0))
+                    continue
                 try:
                     docs = parse_documents(patch.text, patch.file or "patch")
                 except RenderError:
