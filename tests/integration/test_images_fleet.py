@@ -287,3 +287,19 @@ def test_kustomize_failure_names_the_kustomization(run_cli: RunCli, fleet_copy: 
     assert (error["file"], error["line"]) == ("clusters/prod/apps.yaml", 1)
     # The infrastructure Kustomization still rendered.
     assert any("ingress-nginx" in i["image"] for i in document["images"])
+
+
+def test_sops_encrypted_secret_needs_var(run_cli: RunCli, fleet_copy: Path) -> None:
+    apps = fleet_copy / "clusters" / "prod" / "apps.yaml"
+    apps.write_text(apps.read_text().replace("        optional: true\n", ""))
+    (fleet_copy / "clusters" / "prod" / "cluster-secrets.yaml").write_text(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: cluster-secrets\n"
+        "  namespace: flux-system\ndata:\n  token: ENC[AES256_GCM,data:abc=,type:str]\n"
+        "sops:\n  version: 3.8.1\n"
+    )
+    result = run_cli("images", str(fleet_copy), "--format", "json")
+    assert result.returncode == 2
+    (error,) = json.loads(result.stdout)["errors"]
+    assert "Secret flux-system/cluster-secrets is SOPS-encrypted" in error["message"]
+    result = run_cli("images", str(fleet_copy), "--format", "json", "--var", "token=x")
+    assert result.returncode == 0, result.stderr

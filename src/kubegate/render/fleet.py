@@ -116,6 +116,8 @@ class _Walk:
     #: (kind, namespace, name) -> data of ConfigMaps/Secrets rendered so far.
     cluster_data: dict[tuple[str, str, str], dict[str, str]] = field(default_factory=dict)
     queue: list[FluxKustomization] = field(default_factory=list)
+    #: ConfigMaps/Secrets rendered SOPS-encrypted: their values exist only in the cluster.
+    encrypted: set[tuple[str, str, str]] = field(default_factory=set)
     #: The source root itself: provenance only reads it, and it outlives the workspace.
     source_root: Path = Path()
 
@@ -183,8 +185,13 @@ class _Walk:
                 return None
             if ref.get("optional") or self.cli_vars:
                 continue
+            why = (
+                "is SOPS-encrypted"
+                if (kind, ks.namespace, name) in self.encrypted
+                else "is not rendered by this revision"
+            )
             raise RenderError(
-                f"substituteFrom {kind} {ks.namespace}/{name} is not rendered by this revision "
+                f"substituteFrom {kind} {ks.namespace}/{name} {why} "
                 f"(Kustomization {ks.key}); pass its values with --var or --var-file",
                 where=_where(ks.origin),
             )
@@ -264,6 +271,10 @@ class _Walk:
     def index(self, obj: RenderedObject) -> None:
         if obj.kind in ("ConfigMap", "Secret") and str(obj.value.get("apiVersion")) == "v1":
             key = (obj.kind, obj.namespace or DEFAULT_NAMESPACE, obj.name)
+            if "sops" in obj.value:
+                # kustomize-controller decrypts these with a key only the cluster has.
+                self.encrypted.add(key)
+                return
             try:
                 self.cluster_data[key] = data_of(obj.value, obj.name)
             except RenderError as exc:
