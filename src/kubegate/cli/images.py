@@ -18,6 +18,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from kubegate.cli.common import add_output_arguments, add_source_arguments, source_spec
@@ -248,7 +249,7 @@ def print_table(scan: ImageScan, not_seen: Sequence[NotSeen]) -> None:
     for column in ("IMAGE", "WORKLOAD", "CONTAINER", "DECLARED AT", "KUSTOMIZATION"):
         table.add_column(column, overflow="fold", no_wrap=not sys.stdout.isatty())
     count = 0
-    for image, uses in grouped(scan.uses):
+    for _, uses in grouped(scan.uses):
         for use in uses:
             count += 1
             workload = (
@@ -262,8 +263,9 @@ def print_table(scan: ImageScan, not_seen: Sequence[NotSeen]) -> None:
             container = use.container
             if use.container_type not in ("containers", "other"):
                 container = f"{container} ({use.container_type.removesuffix('Containers')})"
-            table.add_row(str(use.ref), workload, container, where, use.kustomization or "-")
-        del image
+            cells = (str(use.ref), workload, container, where, use.kustomization or "-")
+            # File names and object names may hold `[`: never let rich read them as markup.
+            table.add_row(*(escape(cell) for cell in cells))
     console.print(table)
     images = len({str(use.ref) for use in scan.uses})
     console.print(f"{images} image(s) in {count} use(s)")
@@ -276,6 +278,6 @@ def print_table(scan: ImageScan, not_seen: Sequence[NotSeen]) -> None:
             where = item.origin.file or "?"
             if item.origin.line:
                 where = f"{where}:{item.origin.line}"
-            rest.add_row(f"{item.kind} {name}", where, item.reason)
+            rest.add_row(*(escape(cell) for cell in (f"{item.kind} {name}", where, item.reason)))
         console.print()
         console.print(rest)
