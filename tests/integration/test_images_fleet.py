@@ -303,3 +303,17 @@ def test_sops_encrypted_secret_needs_var(run_cli: RunCli, fleet_copy: Path) -> N
     assert "Secret flux-system/cluster-secrets is SOPS-encrypted" in error["message"]
     result = run_cli("images", str(fleet_copy), "--format", "json", "--var", "token=x")
     assert result.returncode == 0, result.stderr
+
+
+def test_two_clusters_with_one_bootstrap_name_warn(run_cli: RunCli, fleet_copy: Path) -> None:
+    staging = fleet_copy / "clusters" / "staging"
+    shutil.copytree(fleet_copy / "clusters" / "prod", staging)
+    sync = staging / "flux-system" / "gotk-sync.yaml"
+    sync.write_text(sync.read_text().replace("./clusters/prod", "./clusters/staging"))
+    result = run_cli("images", str(fleet_copy), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    assert "flux-system/flux-system is defined in" in result.stderr
+    assert "--path" in result.stderr
+    result = run_cli("images", str(fleet_copy), "--path", "clusters/staging", "--format", "json")
+    assert result.returncode == 0
+    assert "defined in" not in result.stderr

@@ -290,9 +290,19 @@ class _Walk:
 
     def run(self, roots: Sequence[FluxKustomization]) -> None:
         for root in roots:
-            if root.key not in self.seen:
+            first = self.seen.get(root.key)
+            if first is None:
                 self.seen[root.key] = root
                 self.queue.append(root)
+            elif first.origin != root.origin:
+                # Two clusters' bootstrap Kustomizations share a name: one per cluster is usual.
+                _logger.warning(
+                    "Kustomization %s is defined in %s and %s; only the first is rendered "
+                    "(use --path to choose one cluster's directory)",
+                    root.key,
+                    _where(first.origin),
+                    _where(root.origin),
+                )
         waiting: list[_Pending] = []
         while self.queue or waiting:
             if self.queue:
