@@ -148,6 +148,9 @@ def test_kustomize_error_text_is_passed_through(run_cli: RunCli, tmp_path: Path)
     (error,) = json.loads(result.stdout)["errors"]
     assert "kustomize build failed" in error["message"]
     assert "missing.yaml" in error["message"]
+    # Private build paths and kubectl's log prefix are not shown.
+    assert "kubegate-render" not in error["message"]
+    assert "command failed" not in error["message"]
     _one_error_line(result.stderr)
 
 

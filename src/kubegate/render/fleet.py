@@ -156,7 +156,9 @@ class _Walk:
             return _in_kustomization(exc, ks)
         try:
             prepared: PreparedBuild = prepare_build(self.source_root, farm, rel, ks)
-            output = self.kustomize.build(prepared.directory, ks_where(ks))
+            output = self.kustomize.build(
+                prepared.directory, ks_where(ks), trees=(farm, self.source_root)
+            )
             context = BuildContext(
                 pristine=self.source_root,
                 build_dir=prepared.rel,
@@ -447,7 +449,7 @@ def _render_kustomize(root: Path, path: str) -> RenderResult:
         try:
             farm = ws.farm(path)
             prepared = prepare_plain_build(farm, path)
-            output = kustomize.build(prepared.directory, path or ".")
+            output = kustomize.build(prepared.directory, path or ".", trees=(farm, root))
         except RenderError as exc:
             return RenderResult((), (), (_problem(exc, Origin(path or ".")),))
         # Provenance reads the source root (never written), which outlives the workspace.

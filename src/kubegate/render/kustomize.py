@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,8 +36,12 @@ class Kustomize:
 
     argv: tuple[str, ...]
 
-    def build(self, directory: Path, where: str) -> str:
-        """``kustomize build DIRECTORY``; its error text is passed through in a RenderError."""
+    def build(self, directory: Path, where: str, *, trees: Sequence[Path] = ()) -> str:
+        """``kustomize build DIRECTORY``; its error text is passed through in a RenderError.
+
+        Paths under ``trees`` (the private build tree, the source root) are shown relative in
+        error text, as users know them.
+        """
         cmd = [*self.argv, "--load-restrictor", "LoadRestrictionsNone", str(directory)]
         _logger.debug("running %s", cmd)
         try:
@@ -53,7 +59,10 @@ class Kustomize:
         except OSError as exc:
             raise RenderError(f"cannot run {cmd[0]}: {exc.strerror}", where=where) from exc
         if proc.returncode != 0:
-            raise RenderError(f"kustomize build failed: {_one_line(proc.stderr)}", where=where)
+            text = _one_line(proc.stderr)
+            for tree in trees:
+                text = text.replace(f"{tree}/", "").replace(str(tree), ".")
+            raise RenderError(f"kustomize build failed: {text}", where=where)
         if len(proc.stdout) > MAX_OUTPUT_BYTES:
             raise RenderError("kustomize output larger than the limit", where=where)
         return proc.stdout.decode("utf-8", errors="replace")
@@ -67,9 +76,15 @@ def _build_env() -> dict[str, str]:
     return env
 
 
+# kubectl wraps its error in a klog line:
+#   E1126 16:25:57.297 17524 run.go:72] "command failed" err="..."
+_KLOG = re.compile(r'^[EWIF]\d{4} [\d:.]+\s+\d+ \S+\] "command failed" err="(.*)"$')
+
+
 def _one_line(stderr: bytes) -> str:
     text = stderr.decode("utf-8", errors="replace").strip()
     lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [(m.group(1) if (m := _KLOG.match(line)) else line) for line in lines]
     joined = "; ".join(line.removeprefix("Error: ").removeprefix("error: ") for line in lines)
     return joined or "no error text"
 
