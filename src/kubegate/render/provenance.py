@@ -46,6 +46,10 @@ _PATCH_KINDS = frozenset(
 )
 
 
+#: A patch's file, its documents and the line offset of its text in that file (None: unknown).
+PatchSource = tuple[str | None, list[Document], int | None]
+
+
 @dataclass(frozen=True, slots=True)
 class FluxPatch:
     """A patch that came from a Flux Kustomization's spec, with where it is written."""
@@ -70,6 +74,8 @@ class BuildContext:
     flux_images: Mapping[str, tuple[Mapping[str, Any], Origin]] = field(default_factory=dict)
     flux_patches: tuple[FluxPatch, ...] = ()
     _files: dict[str, list[Document] | None] = field(default_factory=dict)
+    #: configuredIn -> the patches it names (parsed once per build, not once per container).
+    patch_cache: dict[str, list[PatchSource]] = field(default_factory=dict)
 
     def documents(self, rel: str) -> list[Document] | None:
         """Parsed documents of a source-relative file (cached), None if unreadable."""
@@ -212,10 +218,14 @@ class KustomizeLocator:
                         found = Located(Origin(file, line), scalar_text(node))
         return found
 
-    def _patch_sources(
-        self, configured_in: str
-    ) -> list[tuple[str | None, list[Document], int | None]]:
-        sources: list[tuple[str | None, list[Document], int | None]] = []
+    def _patch_sources(self, configured_in: str) -> list[PatchSource]:
+        cache = self.context.patch_cache
+        if configured_in not in cache:
+            cache[configured_in] = self._load_patch_sources(configured_in)
+        return cache[configured_in]
+
+    def _load_patch_sources(self, configured_in: str) -> list[PatchSource]:
+        sources: list[PatchSource] = []
         loaded = self._kustomization_docs(configured_in)
         if loaded is not None:
             rel, kdoc = loaded
@@ -240,9 +250,7 @@ class KustomizeLocator:
                 sources.append((patch.file, docs, offset))
         return sources
 
-    def _patch_entry(
-        self, rel: str, base: str, entry: yaml.Node
-    ) -> list[tuple[str | None, list[Document], int | None]]:
+    def _patch_entry(self, rel: str, base: str, entry: yaml.Node) -> list[PatchSource]:
         path_node = mapping_get(entry, "path") if isinstance(entry, yaml.MappingNode) else entry
         inline = mapping_get(entry, "patch") if isinstance(entry, yaml.MappingNode) else None
         text = scalar_text(path_node)
