@@ -199,3 +199,29 @@ def test_missing_source_exits_2(run_cli: RunCli, tmp_path: Path) -> None:
     result = run_cli("images", str(tmp_path / "absent"))
     assert result.returncode == 2
     _one_error_line(result.stderr)
+
+
+def test_image_path_for_a_crd(run_cli: RunCli, tmp_path: Path) -> None:
+    src = _write(
+        tmp_path / "src",
+        {
+            "app.yaml": """
+                apiVersion: apps.example.com/v1
+                kind: App
+                metadata:
+                  name: shop
+                  namespace: web
+                spec:
+                  runtime:
+                    image: ghcr.io/acme/shop:2.1
+            """
+        },
+    )
+    plain = run_cli("images", str(src), "--format", "json")
+    assert json.loads(plain.stdout)["images"] == []
+    result = run_cli("images", str(src), "--format", "json", "--image-path", "App=spec.runtime")
+    assert result.returncode == 0, result.stderr
+    (image,) = json.loads(result.stdout)["images"]
+    assert image["image"] == "ghcr.io/acme/shop:2.1"
+    (use,) = image["uses"]
+    assert (use["file"], use["line"], use["containerType"]) == ("app.yaml", 8, "other")
