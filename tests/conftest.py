@@ -18,6 +18,7 @@ import pytest
 #: Fixture modules under tests/fixtures/, one line each.
 pytest_plugins: list[str] = [
     "tests.fixtures.gitserve",
+    "tests.fixtures.golden",
     "tests.fixtures.httpserve",
     "tests.fixtures.layers",
     "tests.fixtures.osvdb",
@@ -25,6 +26,13 @@ pytest_plugins: list[str] = [
 ]
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--update-goldens`` rewrites tests/golden/ from the current output instead of comparing."""
+    parser.addoption("--update-goldens", action="store_true", help="refresh tests/golden/ files")
+
+
 SRC = REPO / "src"
 
 

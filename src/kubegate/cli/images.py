@@ -1,13 +1,36 @@
-"""``kubegate images``: list every image a revision would run, with where it is declared."""
+"""``kubegate images``: list every image a revision would run, with where it is declared.
+
+Renders the revision (``kubegate.render``), walks the objects (``kubegate.images``) and prints a
+table (rich, never truncated off a TTY) or the stable JSON document described in docs/images.md.
+Exit 0 when rendering succeeded (not-seen items are listed, not failures), 2 when any error was
+found; each error is also printed to stderr as one line.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import posixpath
+import sys
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
 from kubegate.cli.common import add_output_arguments, add_source_arguments, source_spec
-from kubegate.errors import EXIT_OK
+from kubegate.errors import EXIT_OK, EXIT_UNPROVEN, ConfigError, UsageError
+from kubegate.images import ImageScan, find_images, parse_image_path
+from kubegate.models import ImageUse, NotSeen, Problem, SourceInfo
+from kubegate.render import render
 from kubegate.source import open_source
+
+SCHEMA_VERSION = 1
+#: A variables file is small; refuse anything that is clearly not one.
+MAX_VAR_FILE_BYTES = 1024 * 1024
 
 
 def register(subparsers: Any) -> None:
@@ -16,11 +39,245 @@ def register(subparsers: Any) -> None:
     add_source_arguments(parser)
     add_output_arguments(parser)
     parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.add_argument(
+        "--kustomization",
+        metavar="NS/NAME",
+        help="only what this Flux Kustomization (and those it applies) renders",
+    )
+    parser.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="postBuild variable of a ConfigMap/Secret that lives only in the cluster",
+    )
+    parser.add_argument(
+        "--var-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="file of KEY=VALUE lines, read like --var",
+    )
+    parser.add_argument(
+        "--image-path",
+        action="append",
+        default=[],
+        metavar="KIND=PATH",
+        help="extra place holding a pod spec or image for a CRD kind (dotted path)",
+    )
     parser.set_defaults(run=run)
+
+
+def _check_path(path: str) -> str:
+    if not path:
+        return ""
+    if path.startswith("/") or "\\" in path:
+        raise UsageError(f"--path {path!r}: must be relative to the source root")
+    norm = posixpath.normpath(path)
+    if norm == ".." or norm.startswith("../"):
+        raise UsageError(f"--path {path!r}: must stay inside the source")
+    return "" if norm == "." else norm
+
+
+def _check_selection(text: str | None) -> str | None:
+    if text is None:
+        return None
+    namespace, sep, name = text.partition("/")
+    if not sep or not namespace or not name or "/" in name:
+        raise UsageError(f"--kustomization {text!r}: expected NAMESPACE/NAME")
+    return text
+
+
+def parse_var(text: str, where: str) -> tuple[str, str]:
+    """``K=V`` -> (K, V)."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise UsageError(f"{where}: expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def read_var_file(path: str) -> dict[str, str]:
+    """Variables from a file of ``KEY=VALUE`` lines (``#`` comments, optional quotes)."""
+    file = Path(path)
+    try:
+        if file.stat().st_size > MAX_VAR_FILE_BYTES:
+            raise ConfigError("variables file too large", where=path)
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--var-file {path!r}: cannot read ({exc})") from exc
+    values: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        line = line.removeprefix("export ")
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"expected KEY=VALUE, got {raw!r}", where=f"{path}:{number}")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def collect_vars(args: argparse.Namespace) -> dict[str, str]:
+    """--var-file files in order, then --var on top."""
+    values: dict[str, str] = {}
+    for path in args.var_file:
+        values.update(read_var_file(path))
+    for text in args.var:
+        key, value = parse_var(text, "--var")
+        values[key] = value
+    return values
 
 
 def run(args: argparse.Namespace) -> int:
     """Render the revision and print its images."""
+    path = _check_path(args.path)
+    selection = _check_selection(args.kustomization)
+    extra = [parse_image_path(text) for text in args.image_path]
+    variables = collect_vars(args)
     with open_source(source_spec(args)) as checkout:
-        print(checkout.root)
-    return EXIT_OK
+        directory = checkout.root / path if path else checkout.root
+        if not directory.is_dir():
+            raise UsageError(f"--path {args.path!r}: no such directory in the source")
+        result = render(checkout.root, path, kustomization=selection, variables=variables)
+        scan = find_images(result.objects, extra)
+        info = checkout.info
+    problems = sorted(
+        (*result.problems, *scan.problems),
+        key=lambda p: (p.origin.file or "", p.origin.line or 0, p.message),
+    )
+    not_seen = sorted(
+        result.not_seen,
+        key=lambda n: (n.origin.file or "", n.origin.line or 0, n.kind, n.namespace or "", n.name),
+    )
+    if args.format == "json":
+        document = to_json(info, scan, not_seen, problems)
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        print_table(scan, not_seen)
+    for problem in problems:
+        print(f"kubegate: error: {_problem_line(problem)}", file=sys.stderr)
+    return EXIT_UNPROVEN if problems else EXIT_OK
+
+
+def _problem_line(problem: Problem) -> str:
+    origin = problem.origin
+    if origin.file is None:
+        return problem.message
+    where = f"{origin.file}:{origin.line}" if origin.line else origin.file
+    return f"{where}: {problem.message}"
+
+
+def _use_key(use: ImageUse) -> tuple[str, int, str, str, str, str]:
+    return (
+        use.origin.file or "",
+        use.origin.line or 0,
+        use.kind,
+        use.namespace or "",
+        use.name,
+        use.container,
+    )
+
+
+def grouped(uses: Sequence[ImageUse]) -> list[tuple[str, list[ImageUse]]]:
+    """Uses grouped by the deployed reference, both sorted for stable output."""
+    groups: dict[str, list[ImageUse]] = {}
+    for use in uses:
+        groups.setdefault(str(use.ref), []).append(use)
+    return [(image, sorted(groups[image], key=_use_key)) for image in sorted(groups)]
+
+
+def to_json(
+    info: SourceInfo, scan: ImageScan, not_seen: Sequence[NotSeen], problems: Sequence[Problem]
+) -> dict[str, Any]:
+    """The ``--format json`` document (schema in docs/images.md)."""
+    return {
+        "schemaVersion": SCHEMA_VERSION,
+        "source": {"kind": info.kind, "location": info.location, "revision": info.revision},
+        "images": [
+            {
+                "image": image,
+                "uses": [
+                    {
+                        "file": use.origin.file,
+                        "line": use.origin.line,
+                        "kustomization": use.kustomization,
+                        "kind": use.kind,
+                        "namespace": use.namespace,
+                        "name": use.name,
+                        "container": use.container,
+                        "containerType": use.container_type,
+                        "declared": use.declared,
+                    }
+                    for use in uses
+                ],
+            }
+            for image, uses in grouped(scan.uses)
+        ],
+        "notSeen": [
+            {
+                "kind": item.kind,
+                "namespace": item.namespace,
+                "name": item.name,
+                "file": item.origin.file,
+                "line": item.origin.line,
+                "reason": item.reason,
+            }
+            for item in not_seen
+        ],
+        "errors": [
+            {"message": p.message, "file": p.origin.file, "line": p.origin.line} for p in problems
+        ],
+    }
+
+
+def _console() -> Console:
+    if sys.stdout.isatty():
+        return Console(highlight=False)
+    # Off a terminal nothing may be cut: a width no table reaches, and no colour codes.
+    return Console(width=100_000, highlight=False, no_color=True, color_system=None)
+
+
+def print_table(scan: ImageScan, not_seen: Sequence[NotSeen]) -> None:
+    """A readable table of image uses (and of what was not seen) on stdout."""
+    console = _console()
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    for column in ("IMAGE", "WORKLOAD", "CONTAINER", "DECLARED AT", "KUSTOMIZATION"):
+        table.add_column(column, overflow="fold", no_wrap=not sys.stdout.isatty())
+    count = 0
+    for _, uses in grouped(scan.uses):
+        for use in uses:
+            count += 1
+            workload = (
+                f"{use.kind} {use.namespace}/{use.name}"
+                if use.namespace
+                else (f"{use.kind} {use.name}")
+            )
+            where = use.origin.file or "?"
+            if use.origin.line:
+                where = f"{where}:{use.origin.line}"
+            container = use.container
+            if use.container_type not in ("containers", "other"):
+                container = f"{container} ({use.container_type.removesuffix('Containers')})"
+            cells = (str(use.ref), workload, container, where, use.kustomization or "-")
+            # File names and object names may hold `[`: never let rich read them as markup.
+            table.add_row(*(escape(cell) for cell in cells))
+    console.print(table)
+    images = len({str(use.ref) for use in scan.uses})
+    console.print(f"{images} image(s) in {count} use(s)")
+    if not_seen:
+        rest = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, title=None)
+        for column in ("NOT SEEN", "DECLARED AT", "REASON"):
+            rest.add_column(column, no_wrap=not sys.stdout.isatty())
+        for item in not_seen:
+            name = f"{item.namespace}/{item.name}" if item.namespace else item.name
+            where = item.origin.file or "?"
+            if item.origin.line:
+                where = f"{where}:{item.origin.line}"
+            rest.add_row(*(escape(cell) for cell in (f"{item.kind} {name}", where, item.reason)))
+        console.print()
+        console.print(rest)

@@ -1,0 +1,173 @@
+"""Benchmark: ``kubegate images`` on a fleet of 2,000 workloads in 40 Flux Kustomizations.
+
+Generates a bootstrap layout (clusters/bench/flux-system renders 40 Kustomizations, each for one
+``apps/teamNN`` kustomize directory of 50 Deployments with postBuild variables), then times
+``kubegate images --format json`` against a baseline measured in the same run: plain
+``kustomize`` builds (the same binary kubegate picks) of the same 40 paths, one after another.
+Run: ``python bench/render.py [--keep DIR]``. Target: < 10 s on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+from kubegate.render.kustomize import BUILD_WORKERS
+
+REPO = Path(__file__).resolve().parent.parent
+KUSTOMIZATIONS = 40
+WORKLOADS_PER_KUSTOMIZATION = 50
+
+DEPLOYMENT = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: app-{n:02d}
+spec:
+  selector:
+    matchLabels:
+      app: app-{n:02d}
+  template:
+    metadata:
+      labels:
+        app: app-{n:02d}
+    spec:
+      initContainers:
+        - name: migrate
+          image: ${{registry}}/team{t:02d}/migrate:1.{n}.0
+      containers:
+        - name: app
+          image: ${{registry}}/team{t:02d}/app-{n:02d}:${{version:=2.0.{n}}}
+"""
+
+KS = """apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: team{t:02d}
+  namespace: flux-system
+spec:
+  interval: 10m
+  path: ./apps/team{t:02d}
+  prune: true
+  sourceRef:
+    kind: GitRepository
+    name: flux-system
+  targetNamespace: team{t:02d}
+  postBuild:
+    substitute:
+      registry: registry.example.com
+"""
+
+SYNC = """apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: flux-system
+  namespace: flux-system
+spec:
+  interval: 10m
+  path: ./clusters/bench
+  prune: true
+  sourceRef:
+    kind: GitRepository
+    name: flux-system
+"""
+
+
+def generate(root: Path) -> list[Path]:
+    """Write the fleet under ``root``; return the 40 app directories."""
+    bootstrap = root / "clusters" / "bench" / "flux-system"
+    bootstrap.mkdir(parents=True)
+    (bootstrap / "gotk-sync.yaml").write_text(SYNC)
+    (bootstrap / "kustomization.yaml").write_text("resources: [gotk-sync.yaml]\n")
+    paths = []
+    for t in range(KUSTOMIZATIONS):
+        (root / "clusters" / "bench" / f"team{t:02d}.yaml").write_text(KS.format(t=t))
+        app = root / "apps" / f"team{t:02d}"
+        app.mkdir(parents=True)
+        files = []
+        for n in range(WORKLOADS_PER_KUSTOMIZATION):
+            name = f"app-{n:02d}.yaml"
+            (app / name).write_text(DEPLOYMENT.format(t=t, n=n))
+            files.append(name)
+        (app / "kustomization.yaml").write_text(
+            "resources:\n" + "".join(f"  - {f}\n" for f in files)
+        )
+        paths.append(app)
+    return paths
+
+
+def kustomize_argv() -> list[str]:
+    """The same choice kubegate makes: `kustomize build`, else `kubectl kustomize`."""
+    if shutil.which("kustomize"):
+        return ["kustomize", "build"]
+    return ["kubectl", "kustomize"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", type=Path, help="generate into this directory and keep it")
+    args = parser.parse_args()
+    base = args.keep or Path(tempfile.mkdtemp(prefix="kubegate-bench-"))
+    try:
+        root = base / "fleet"
+        paths = generate(root)
+        argv = kustomize_argv()
+
+        start = time.perf_counter()
+        for path in paths:
+            subprocess.run([*argv, str(path)], check=True, capture_output=True)
+        baseline = time.perf_counter() - start
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(BUILD_WORKERS) as pool:
+            list(
+                pool.map(
+                    lambda p: subprocess.run([*argv, str(p)], check=True, capture_output=True),
+                    paths,
+                )
+            )
+        parallel = time.perf_counter() - start
+
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
+        start = time.perf_counter()
+        result = subprocess.run(
+            [sys.executable, "-m", "kubegate", "images", str(root), "--format", "json"],
+            check=False,
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        elapsed = time.perf_counter() - start
+        if result.returncode != 0:
+            print(result.stderr, file=sys.stderr)
+            return 1
+        document = json.loads(result.stdout)
+        uses = sum(len(image["uses"]) for image in document["images"])
+        expected = KUSTOMIZATIONS * WORKLOADS_PER_KUSTOMIZATION * 2
+        assert uses == expected, f"{uses} uses, expected {expected}"
+        workloads = KUSTOMIZATIONS * WORKLOADS_PER_KUSTOMIZATION
+        print(f"workloads: {workloads} in {KUSTOMIZATIONS} Flux Kustomizations ({uses} uses)")
+        name = " ".join(argv)
+        print(f"baseline `{name}` x{KUSTOMIZATIONS}, one at a time: {baseline:.2f} s")
+        print(f"baseline `{name}` x{KUSTOMIZATIONS}, {BUILD_WORKERS} at once: {parallel:.2f} s")
+        print(
+            f"kubegate images: {elapsed:.2f} s ({elapsed / baseline:.2f}x the sequential "
+            f"baseline, {elapsed / parallel:.2f}x the concurrent one; target < 10 s)"
+        )
+        return 0
+    finally:
+        if args.keep is None:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

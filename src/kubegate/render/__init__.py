@@ -1,0 +1,24 @@
+"""Render a revision into the Kubernetes objects Flux would apply, each with its origin.
+
+Public API (used by ``kubegate.images``, ``kubegate.cli.images`` and later ``kubegate.scan``):
+:func:`render` returns a :class:`RenderResult` of :class:`RenderedObject` values, what could not
+be seen (HelmReleases, Kustomizations from other sources) and every problem found. Modules:
+``yamlfile`` (YAML with line marks), ``plain`` (plain YAML directories), ``kustomize`` (the
+kustomize runner), ``fluxks`` (Flux Kustomization semantics and generator), ``substitute``
+(postBuild), ``provenance`` (file:line through kustomize), ``workspace`` (private copies) and
+``fleet`` (mode choice and the Kustomization walker).
+"""
+
+from kubegate.render.fleet import render
+from kubegate.render.result import ImageLocator, Located, RenderedObject, RenderResult
+from kubegate.render.yamlfile import Named, PathStep
+
+__all__ = [
+    "ImageLocator",
+    "Located",
+    "Named",
+    "PathStep",
+    "RenderResult",
+    "RenderedObject",
+    "render",
+]

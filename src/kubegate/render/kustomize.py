@@ -1,0 +1,102 @@
+"""The kustomize runner: the real kustomize binary, load restrictions off as Flux sets them.
+
+Prefers a standalone ``kustomize`` on PATH (a single Go binary, faster to start), else
+``kubectl kustomize``; neither present is a clear RenderError. Plugins stay disabled (the default
+of both) and remote bases are allowed, as in kustomize-controller. The fleet walker runs up to
+:data:`BUILD_WORKERS` builds at once (each is a subprocess, so its threads only wait).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from kubegate.errors import RenderError
+
+_logger = logging.getLogger(__name__)
+
+#: A build of a hostile or huge kustomization must not hang a CI job forever.
+BUILD_TIMEOUT_S = 300
+#: Concurrent builds. A build is mostly process start-up and Go runtime, not one busy core:
+#: measured here, 40 builds took 4.7 s one at a time, 3.2 s with 2 at once, 2.2 s with 4.
+BUILD_WORKERS = max(2, 2 * (os.cpu_count() or 1))
+#: Cap on captured output (bytes) of one build: no unbounded reads.
+MAX_OUTPUT_BYTES = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Kustomize:
+    """A resolved kustomize command line prefix (``kustomize build`` or ``kubectl kustomize``)."""
+
+    argv: tuple[str, ...]
+
+    def build(self, directory: Path, where: str, *, trees: Sequence[Path] = ()) -> str:
+        """``kustomize build DIRECTORY``; its error text is passed through in a RenderError.
+
+        Paths under ``trees`` (the private build tree, the source root) are shown relative in
+        error text, as users know them.
+        """
+        cmd = [*self.argv, "--load-restrictor", "LoadRestrictionsNone", str(directory)]
+        _logger.debug("running %s", cmd)
+        try:
+            proc = subprocess.run(  # noqa: S603 - fixed binary, no shell
+                cmd,
+                capture_output=True,
+                timeout=BUILD_TIMEOUT_S,
+                check=False,
+                env=_build_env(),
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise RenderError(
+                f"kustomize build timed out after {BUILD_TIMEOUT_S} s", where=where
+            ) from exc
+        except OSError as exc:
+            raise RenderError(f"cannot run {cmd[0]}: {exc.strerror}", where=where) from exc
+        if proc.returncode != 0:
+            text = _one_line(proc.stderr)
+            for tree in trees:
+                text = text.replace(f"{tree}/", "").replace(str(tree), ".")
+            raise RenderError(f"kustomize build failed: {text}", where=where)
+        if len(proc.stdout) > MAX_OUTPUT_BYTES:
+            raise RenderError("kustomize output larger than the limit", where=where)
+        return proc.stdout.decode("utf-8", errors="replace")
+
+
+def _build_env() -> dict[str, str]:
+    # kubectl reads no kubeconfig for `kustomize`, but keep the child from picking up a user's
+    # plugin settings.
+    env = dict(os.environ)
+    env.pop("KUSTOMIZE_PLUGIN_HOME", None)
+    return env
+
+
+# kubectl wraps its error in a klog line:
+#   E1126 16:25:57.297 17524 run.go:72] "command failed" err="..."
+_KLOG = re.compile(r'^[EWIF]\d{4} [\d:.]+\s+\d+ \S+\] "command failed" err="(.*)"$')
+
+
+def _one_line(stderr: bytes) -> str:
+    text = stderr.decode("utf-8", errors="replace").strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [(m.group(1) if (m := _KLOG.match(line)) else line) for line in lines]
+    joined = "; ".join(line.removeprefix("Error: ").removeprefix("error: ") for line in lines)
+    return joined or "no error text"
+
+
+def find_kustomize() -> Kustomize:
+    """``kustomize build`` if on PATH, else ``kubectl kustomize``; RenderError if neither."""
+    standalone = shutil.which("kustomize")
+    if standalone:
+        return Kustomize((standalone, "build"))
+    kubectl = shutil.which("kubectl")
+    if kubectl:
+        return Kustomize((kubectl, "kustomize"))
+    raise RenderError(
+        "neither kustomize nor kubectl is on PATH (one is needed to build kustomizations)"
+    )
