@@ -20,11 +20,22 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from kubegate.errors import KubegateError
+from kubegate.images import ImagePath, ImageScan, find_images
 from kubegate.inventory import ImageInventory, InventoryCache, inventory_image
 from kubegate.match.matcher import Matcher
-from kubegate.models import Descriptor, Digest, Finding, ImageRef
+from kubegate.models import (
+    Descriptor,
+    Digest,
+    Finding,
+    ImageRef,
+    NotSeen,
+    Problem,
+    SourceInfo,
+)
 from kubegate.reference import parse_reference
 from kubegate.registry import RegistryClient, is_local_reference, open_image
+from kubegate.render import render
+from kubegate.source import SourceSpec, open_source
 
 _logger = logging.getLogger(__name__)
 
@@ -170,3 +181,47 @@ def match_image(matcher: Matcher, image: InspectedImage) -> ImageMatch:
             for skip in result.problems
         )
     return ImageMatch(tuple(findings), tuple(ecosystems), tuple(problems))
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionRequest:
+    """Which revision to read and how to render it (the source and render options)."""
+
+    source: SourceSpec
+    path: str = ""
+    kustomization: str | None = None
+    variables: Mapping[str, str] = field(default_factory=dict)
+    image_paths: tuple[ImagePath, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """What a revision would run: image uses with provenance, what was not seen, problems."""
+
+    info: SourceInfo
+    images: ImageScan
+    not_seen: tuple[NotSeen, ...]
+    problems: tuple[Problem, ...]
+
+
+def read_revision(request: RevisionRequest) -> Revision:
+    """source -> render -> images, collecting every problem instead of stopping at the first."""
+    with open_source(request.source) as checkout:
+        checkout.resolve_path(request.path)
+        result = render(
+            checkout.root,
+            request.path,
+            kustomization=request.kustomization,
+            variables=dict(request.variables),
+        )
+        images = find_images(result.objects, request.image_paths)
+        info = checkout.info
+    problems = sorted(
+        (*result.problems, *images.problems),
+        key=lambda p: (p.origin.file or "", p.origin.line or 0, p.message),
+    )
+    not_seen = sorted(
+        result.not_seen,
+        key=lambda n: (n.origin.file or "", n.origin.line or 0, n.kind, n.namespace or "", n.name),
+    )
+    return Revision(info, images, tuple(not_seen), tuple(problems))

@@ -168,7 +168,6 @@ def test_without_kustomize_or_kubectl(run_cli: RunCli, tmp_path: Path) -> None:
     [
         (("--path", "../outside"), "inside the source"),
         (("--path", "/etc"), "relative"),
-        (("--path", "absent"), "no such directory"),
         (("--kustomization", "no-slash"), "NAMESPACE/NAME"),
         (("--image-path", "App"), "KIND=DOTTED.PATH"),
         (("--var", "novalue"), "KEY=VALUE"),
@@ -184,6 +183,15 @@ def test_bad_inputs_exit_3_with_one_line(
     assert result.returncode == 3, result.stderr
     assert result.stdout == ""
     assert needle in _one_error_line(result.stderr)
+
+
+def test_path_missing_from_the_revision_exits_2(run_cli: RunCli, tmp_path: Path) -> None:
+    # The revision lacks the path (as Flux reports a Kustomization whose path is gone): exit 2.
+    src = _write(tmp_path / "src", {"pod.yaml": POD.format(name="a", image="nginx:1")})
+    result = run_cli("images", str(src), "--path", "absent")
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert "'absent' not found in the source" in _one_error_line(result.stderr)
 
 
 def test_bad_var_file_line(run_cli: RunCli, tmp_path: Path) -> None:

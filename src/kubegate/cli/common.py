@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import posixpath
 from pathlib import Path
 
-from kubegate.errors import UsageError
+from kubegate.errors import ConfigError, UsageError
+from kubegate.images import parse_image_path
 from kubegate.registry import RegistryOptions, parse_platform
+from kubegate.scan import RevisionRequest
 from kubegate.source import SourceSpec
 
 
@@ -72,4 +75,115 @@ def registry_options(args: argparse.Namespace) -> RegistryOptions:
         ca_file=args.ca_file,
         insecure_registries=frozenset(args.insecure_registry),
         platforms=tuple(parse_platform(text) for text in args.platform),
+    )
+
+
+#: A variables file is small; refuse anything that is clearly not one.
+MAX_VAR_FILE_BYTES = 1024 * 1024
+
+
+def add_render_arguments(parser: argparse.ArgumentParser) -> None:
+    """How a revision is rendered: Kustomization selection, postBuild variables, CRD paths."""
+    parser.add_argument(
+        "--kustomization",
+        metavar="NS/NAME",
+        help="only what this Flux Kustomization (and those it applies) renders",
+    )
+    parser.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="postBuild variable of a ConfigMap/Secret that lives only in the cluster",
+    )
+    parser.add_argument(
+        "--var-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="file of KEY=VALUE lines, read like --var",
+    )
+    parser.add_argument(
+        "--image-path",
+        action="append",
+        default=[],
+        metavar="KIND=PATH",
+        help="extra place holding a pod spec or image for a CRD kind (dotted path)",
+    )
+
+
+def _check_path(path: str) -> str:
+    # Checked before any fetch; Checkout.resolve_path checks it again inside the source.
+    if not path:
+        return ""
+    if path.startswith("/") or "\\" in path:
+        raise UsageError(f"--path {path!r}: must be relative to the source root")
+    norm = posixpath.normpath(path)
+    if norm == ".." or norm.startswith("../"):
+        raise UsageError(f"--path {path!r}: must stay inside the source")
+    return "" if norm == "." else norm
+
+
+def _check_selection(text: str | None) -> str | None:
+    if text is None:
+        return None
+    namespace, sep, name = text.partition("/")
+    if not sep or not namespace or not name or "/" in name:
+        raise UsageError(f"--kustomization {text!r}: expected NAMESPACE/NAME")
+    return text
+
+
+def parse_var(text: str, where: str) -> tuple[str, str]:
+    """``K=V`` -> (K, V)."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise UsageError(f"{where}: expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def read_var_file(path: str) -> dict[str, str]:
+    """Variables from a file of ``KEY=VALUE`` lines (``#`` comments, optional quotes)."""
+    file = Path(path)
+    try:
+        if file.stat().st_size > MAX_VAR_FILE_BYTES:
+            raise ConfigError("variables file too large", where=path)
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--var-file {path!r}: cannot read ({exc})") from exc
+    values: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        line = line.removeprefix("export ")
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"expected KEY=VALUE, got {raw!r}", where=f"{path}:{number}")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def collect_vars(args: argparse.Namespace) -> dict[str, str]:
+    """--var-file files in order, then --var on top."""
+    values: dict[str, str] = {}
+    for path in args.var_file:
+        values.update(read_var_file(path))
+    for text in args.var:
+        key, value = parse_var(text, "--var")
+        values[key] = value
+    return values
+
+
+def revision_request(args: argparse.Namespace) -> RevisionRequest:
+    """Everything ``read_revision`` needs, from the source and render options."""
+    return RevisionRequest(
+        source=source_spec(args),
+        path=_check_path(args.path),
+        kustomization=_check_selection(args.kustomization),
+        variables=collect_vars(args),
+        image_paths=tuple(parse_image_path(text) for text in args.image_path),
     )

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import posixpath
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from rich import box
@@ -21,16 +19,18 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from kubegate.cli.common import add_output_arguments, add_source_arguments, source_spec
-from kubegate.errors import EXIT_OK, EXIT_UNPROVEN, ConfigError, UsageError
-from kubegate.images import ImageScan, find_images, parse_image_path
+from kubegate.cli.common import (
+    add_output_arguments,
+    add_render_arguments,
+    add_source_arguments,
+    revision_request,
+)
+from kubegate.errors import EXIT_OK, EXIT_UNPROVEN
+from kubegate.images import ImageScan
 from kubegate.models import ImageUse, NotSeen, Problem, SourceInfo
-from kubegate.render import render
-from kubegate.source import open_source
+from kubegate.scan import read_revision
 
 SCHEMA_VERSION = 1
-#: A variables file is small; refuse anything that is clearly not one.
-MAX_VAR_FILE_BYTES = 1024 * 1024
 
 
 def register(subparsers: Any) -> None:
@@ -39,129 +39,21 @@ def register(subparsers: Any) -> None:
     add_source_arguments(parser)
     add_output_arguments(parser)
     parser.add_argument("--format", choices=("table", "json"), default="table")
-    parser.add_argument(
-        "--kustomization",
-        metavar="NS/NAME",
-        help="only what this Flux Kustomization (and those it applies) renders",
-    )
-    parser.add_argument(
-        "--var",
-        action="append",
-        default=[],
-        metavar="K=V",
-        help="postBuild variable of a ConfigMap/Secret that lives only in the cluster",
-    )
-    parser.add_argument(
-        "--var-file",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="file of KEY=VALUE lines, read like --var",
-    )
-    parser.add_argument(
-        "--image-path",
-        action="append",
-        default=[],
-        metavar="KIND=PATH",
-        help="extra place holding a pod spec or image for a CRD kind (dotted path)",
-    )
+    add_render_arguments(parser)
     parser.set_defaults(run=run)
-
-
-def _check_path(path: str) -> str:
-    if not path:
-        return ""
-    if path.startswith("/") or "\\" in path:
-        raise UsageError(f"--path {path!r}: must be relative to the source root")
-    norm = posixpath.normpath(path)
-    if norm == ".." or norm.startswith("../"):
-        raise UsageError(f"--path {path!r}: must stay inside the source")
-    return "" if norm == "." else norm
-
-
-def _check_selection(text: str | None) -> str | None:
-    if text is None:
-        return None
-    namespace, sep, name = text.partition("/")
-    if not sep or not namespace or not name or "/" in name:
-        raise UsageError(f"--kustomization {text!r}: expected NAMESPACE/NAME")
-    return text
-
-
-def parse_var(text: str, where: str) -> tuple[str, str]:
-    """``K=V`` -> (K, V)."""
-    key, sep, value = text.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise UsageError(f"{where}: expected KEY=VALUE, got {text!r}")
-    return key, value
-
-
-def read_var_file(path: str) -> dict[str, str]:
-    """Variables from a file of ``KEY=VALUE`` lines (``#`` comments, optional quotes)."""
-    file = Path(path)
-    try:
-        if file.stat().st_size > MAX_VAR_FILE_BYTES:
-            raise ConfigError("variables file too large", where=path)
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"--var-file {path!r}: cannot read ({exc})") from exc
-    values: dict[str, str] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        line = line.removeprefix("export ")
-        key, sep, value = line.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"expected KEY=VALUE, got {raw!r}", where=f"{path}:{number}")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key.strip()] = value
-    return values
-
-
-def collect_vars(args: argparse.Namespace) -> dict[str, str]:
-    """--var-file files in order, then --var on top."""
-    values: dict[str, str] = {}
-    for path in args.var_file:
-        values.update(read_var_file(path))
-    for text in args.var:
-        key, value = parse_var(text, "--var")
-        values[key] = value
-    return values
 
 
 def run(args: argparse.Namespace) -> int:
     """Render the revision and print its images."""
-    path = _check_path(args.path)
-    selection = _check_selection(args.kustomization)
-    extra = [parse_image_path(text) for text in args.image_path]
-    variables = collect_vars(args)
-    with open_source(source_spec(args)) as checkout:
-        directory = checkout.root / path if path else checkout.root
-        if not directory.is_dir():
-            raise UsageError(f"--path {args.path!r}: no such directory in the source")
-        result = render(checkout.root, path, kustomization=selection, variables=variables)
-        scan = find_images(result.objects, extra)
-        info = checkout.info
-    problems = sorted(
-        (*result.problems, *scan.problems),
-        key=lambda p: (p.origin.file or "", p.origin.line or 0, p.message),
-    )
-    not_seen = sorted(
-        result.not_seen,
-        key=lambda n: (n.origin.file or "", n.origin.line or 0, n.kind, n.namespace or "", n.name),
-    )
+    revision = read_revision(revision_request(args))
     if args.format == "json":
-        document = to_json(info, scan, not_seen, problems)
+        document = to_json(revision.info, revision.images, revision.not_seen, revision.problems)
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     else:
-        print_table(scan, not_seen)
-    for problem in problems:
+        print_table(revision.images, revision.not_seen)
+    for problem in revision.problems:
         print(f"kubegate: error: {_problem_line(problem)}", file=sys.stderr)
-    return EXIT_UNPROVEN if problems else EXIT_OK
+    return EXIT_UNPROVEN if revision.problems else EXIT_OK
 
 
 def _problem_line(problem: Problem) -> str:
