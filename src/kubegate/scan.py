@@ -13,64 +13,46 @@ warm run makes no other request.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import BinaryIO
 
-from kubegate.errors import KubegateError
-from kubegate.images import ImagePath, ImageScan, find_images
-from kubegate.inventory import ImageInventory, InventoryCache, inventory_image
+from kubegate.errors import KubegateError, VulnDBError
+from kubegate.gate import (
+    GateResult,
+    ImageFacts,
+    InspectedImage,
+    PlatformInventory,
+    Revision,
+    Unseen,
+    UnseenKind,
+    decide,
+)
+from kubegate.ignorefile import IgnoreFile
+from kubegate.images import ImagePath, find_images
+from kubegate.inventory import InventoryCache, inventory_image
 from kubegate.match.matcher import Matcher
 from kubegate.models import (
     Descriptor,
     Digest,
     Finding,
     ImageRef,
-    NotSeen,
-    Problem,
-    SourceInfo,
+    ImageUse,
 )
+from kubegate.policy import DEFAULT_DB_MAX_AGE, Policy
 from kubegate.reference import parse_reference
 from kubegate.registry import RegistryClient, is_local_reference, open_image
 from kubegate.render import render
 from kubegate.source import SourceSpec, open_source
+from kubegate.vulndb import VulnDB
 
 _logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class PlatformInventory:
-    """One platform of an image: its own manifest digest and what is installed."""
-
-    platform: str
-    manifest_digest: Digest
-    inventory: ImageInventory
-
-
-@dataclass(frozen=True, slots=True)
-class InspectedImage:
-    """An image reference resolved to a digest and inventoried on every selected platform."""
-
-    #: The reference as reported: canonical (``docker.io/library/nginx:1.21.0``) or local.
-    reference: str
-    #: The top-level manifest or index digest: what was scanned and what gets pinned.
-    digest: Digest
-    platforms: tuple[PlatformInventory, ...]
-    #: The local image (``imageSources``) that stood in for a registry reference, if any.
-    substituted: str | None = None
-    #: Whether everything came from the caches (only the tag was resolved).
-    warm: bool = False
-
-    @property
-    def os(self) -> str | None:
-        """``"debian 10"`` from the first platform that knows its OS."""
-        for platform in self.platforms:
-            os_info = platform.inventory.os
-            if os_info is not None:
-                return f"{os_info.id} {os_info.version_id or ''}".strip()
-        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,16 +176,6 @@ class RevisionRequest:
     image_paths: tuple[ImagePath, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Revision:
-    """What a revision would run: image uses with provenance, what was not seen, problems."""
-
-    info: SourceInfo
-    images: ImageScan
-    not_seen: tuple[NotSeen, ...]
-    problems: tuple[Problem, ...]
-
-
 def read_revision(request: RevisionRequest) -> Revision:
     """source -> render -> images, collecting every problem instead of stopping at the first."""
     with open_source(request.source) as checkout:
@@ -225,3 +197,124 @@ def read_revision(request: RevisionRequest) -> Revision:
         key=lambda n: (n.origin.file or "", n.origin.line or 0, n.kind, n.namespace or "", n.name),
     )
     return Revision(info, images, tuple(not_seen), tuple(problems))
+
+
+@dataclass(frozen=True, slots=True)
+class ScanSettings:
+    """How the gate judges (policy, exceptions, freshness) and how hard it works."""
+
+    policy: Policy = field(default_factory=Policy)
+    ignore: IgnoreFile = field(default_factory=IgnoreFile)
+    max_age: timedelta = DEFAULT_DB_MAX_AGE
+    fail_open: bool = False
+    #: Images resolved and inventoried at once.
+    concurrency: int = 4
+    #: Seconds the image stage may take in all (None: no bound beyond per-request timeouts).
+    timeout: float | None = None
+    #: The day exceptions are checked against (None: today, UTC).
+    today: dt.date | None = None
+
+
+def scan_revision(
+    revision: Revision,
+    settings: ScanSettings,
+    *,
+    inspector: ImageInspector,
+    db: VulnDB,
+    deadline: float | None = None,
+) -> GateResult:
+    """Resolve, inventory and match every distinct image of ``revision``, then decide.
+
+    Problems are collected, never raised: one run names everything it could not see.
+    """
+    unseen: list[Unseen] = [
+        Unseen(UnseenKind.RENDER, problem.message, problem.origin) for problem in revision.problems
+    ]
+    unseen.extend(
+        Unseen(
+            UnseenKind.NOT_SEEN,
+            f"{item.kind} {item.namespace or '-'}/{item.name}: {item.reason}",
+            item.origin,
+            item=item,
+        )
+        for item in revision.not_seen
+    )
+    by_image: dict[str, list[ImageUse]] = {}
+    for use in revision.images.uses:
+        by_image.setdefault(str(use.ref), []).append(use)
+    inspected, errors = _inspect_all(list(by_image), inspector, settings.concurrency, deadline)
+
+    matcher = Matcher(db)
+    facts: list[ImageFacts] = []
+    ecosystems: dict[str, None] = {}
+    for reference, uses in by_image.items():
+        image = inspected.get(reference)
+        image_errors = list(errors.get(reference, ()))
+        findings: tuple[Finding, ...] = ()
+        if image is not None:
+            matched = match_image(matcher, image)
+            findings = matched.findings
+            ecosystems.update(dict.fromkeys(matched.ecosystems))
+            image_errors.extend(f"cannot match {problem}" for problem in matched.problems)
+        facts.append(
+            ImageFacts(reference, uses[0].ref, tuple(uses), image, findings, tuple(image_errors))
+        )
+        kind = UnseenKind.TIMEOUT if _timed_out(image_errors) else UnseenKind.IMAGE
+        unseen.extend(
+            Unseen(kind, f"{reference}: {message}", uses[0].origin, reference)
+            for message in image_errors
+        )
+    try:
+        db.check_fresh(ecosystems, settings.max_age)
+    except VulnDBError as exc:
+        unseen.append(Unseen(UnseenKind.DATABASE, exc.diagnostics()))
+    return decide(
+        revision,
+        facts,
+        unseen,
+        policy=settings.policy,
+        ignore=settings.ignore,
+        fail_open=settings.fail_open,
+        today=settings.today or dt.datetime.now(dt.UTC).date(),
+        database=str(db.path),
+    )
+
+
+_TIMEOUT_MESSAGE = "not resolved and inventoried before --timeout"
+
+
+def _timed_out(messages: Sequence[str]) -> bool:
+    return any(_TIMEOUT_MESSAGE in message for message in messages)
+
+
+def _inspect_all(
+    references: Sequence[str],
+    inspector: ImageInspector,
+    concurrency: int,
+    deadline: float | None,
+) -> tuple[dict[str, InspectedImage], dict[str, tuple[str, ...]]]:
+    """Inspect every reference, ``concurrency`` at a time, until ``deadline`` (monotonic)."""
+    inspected: dict[str, InspectedImage] = {}
+    errors: dict[str, tuple[str, ...]] = {}
+    if not references:
+        return inspected, errors
+    pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="kubegate-image")
+    try:
+        futures = {pool.submit(inspector.inspect, ref): ref for ref in references}
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        done, pending = wait(futures, timeout=remaining)
+        for future in done:
+            reference = futures[future]
+            try:
+                inspected[reference] = future.result()
+            except KubegateError as exc:
+                errors[reference] = (exc.diagnostics(),)
+            except Exception as exc:  # a bug must not pass an image: it becomes unproven
+                _logger.debug("inspecting %s failed", reference, exc_info=True)
+                errors[reference] = (f"internal error: {type(exc).__name__}: {exc}",)
+        for future in pending:
+            errors[futures[future]] = (_TIMEOUT_MESSAGE,)
+    finally:
+        # Do not wait for images still running past the deadline; cancel what has not started.
+        pool.shutdown(wait=False, cancel_futures=True)
+    return inspected, errors

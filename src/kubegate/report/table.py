@@ -18,7 +18,8 @@ _GAP = "  "
 _MIN_TITLE = 10
 
 
-def _row(item: JudgedFinding) -> tuple[str, ...]:
+def finding_row(item: JudgedFinding) -> tuple[str, ...]:
+    """The table row of one judged finding (columns of :data:`HEADERS`)."""
     finding = item.finding
     severity = finding.severity.name + (" (blocks)" if item.blocking else "")
     return (
@@ -32,6 +33,25 @@ def _row(item: JudgedFinding) -> tuple[str, ...]:
     )
 
 
+def aligned(
+    headers: tuple[str, ...], rows: Sequence[tuple[str, ...]], width: int | None
+) -> list[str]:
+    """Left-aligned columns; with a terminal ``width`` only the last column is shortened."""
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+    last_width: int | None = None
+    if width is not None:
+        used = sum(widths[:-1]) + len(_GAP) * (len(headers) - 1)
+        last_width = max(_MIN_TITLE, width - used)
+    lines = []
+    for row in [headers, *rows]:
+        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
+        last = row[-1]
+        if last_width is not None and len(last) > last_width:
+            last = last[: last_width - 1] + "…"
+        lines.append(_GAP.join([*cells, last]).rstrip())
+    return lines
+
+
 class TableWriter:
     """Aligned plain-text table with a header naming the image by digest and a summary."""
 
@@ -42,19 +62,9 @@ class TableWriter:
     ) -> str:
         """The table text."""
         lines = [f"{image.reference}@{image.digest}" + (f" ({image.os})" if image.os else "")]
-        rows = [_row(item) for item in judged]
+        rows = [finding_row(item) for item in judged]
         if rows:
-            widths = [max(len(r[i]) for r in [HEADERS, *rows]) for i in range(len(HEADERS))]
-            title_width: int | None = None
-            if options.width is not None:
-                used = sum(widths[:-1]) + len(_GAP) * (len(HEADERS) - 1)
-                title_width = max(_MIN_TITLE, options.width - used)
-            for row in [HEADERS, *rows]:
-                cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
-                title = row[-1]
-                if title_width is not None and len(title) > title_width:
-                    title = title[: title_width - 1] + "…"
-                lines.append(_GAP.join([*cells, title]).rstrip())
+            lines.extend(aligned(HEADERS, rows, options.width))
         else:
             lines.append("no vulnerabilities found")
         counts = summary(judged)
