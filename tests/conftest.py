@@ -21,6 +21,8 @@ pytest_plugins: list[str] = [
     "tests.fixtures.httpserve",
     "tests.fixtures.layers",
     "tests.fixtures.registry",
+    "tests.fixtures.rpms",
+    "tests.fixtures.gobuild",
 ]
 
 REPO = Path(__file__).resolve().parent.parent

@@ -161,11 +161,10 @@ def parse_modinfo(modinfo: str) -> list[tuple[str, str, bool]]:
             version = fields[2] if len(fields) >= 3 and fields[2] else _DEVEL
             modules.append((fields[1], version, kind == "mod"))
         elif kind == "=>" and len(fields) >= 2 and modules:
-            path, version, main = modules[-1]
-            if len(fields) >= 3 and fields[2]:
-                modules[-1] = (fields[1], fields[2], main)
-            else:
-                modules[-1] = (path, _DEVEL, main)
+            path, _version, main = modules[-1]
+            target = fields[1]
+            local = target.startswith((".", "/")) or len(fields) < 3 or fields[2] in ("", _DEVEL)
+            modules[-1] = (path, _DEVEL, main) if local else (target, fields[2], main)
     return modules
 
 
