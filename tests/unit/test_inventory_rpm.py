@@ -134,7 +134,7 @@ def test_rpm_file_lists_make_python_packages_os_owned(rpm_databases: RpmDatabase
         .file(
             "usr/local/lib/python3.9/site-packages/bar-2.0.dist-info/METADATA",
             "Name: bar\nVersion: 2.0\n",
-        )  # fmt: skip
+        )
         .build()
     )
     python = {p.name: p for p in run(layer).packages if p.type == "pypi"}
