@@ -116,6 +116,24 @@ def test_debian_python_package_is_os_owned() -> None:
     assert owned == {"1.26.12": True, "2.2.1": False}
 
 
+def test_alpine_python_package_is_os_owned() -> None:
+    site = "usr/lib/python3.11/site-packages"
+    installed = (
+        "P:py3-urllib3\nV:1.26.18-r0\nA:noarch\no:py3-urllib3\n"
+        f"F:{site}/urllib3-1.26.18.dist-info\nR:METADATA\nR:RECORD\n"
+    )
+    layer = (
+        Layer()
+        .file("etc/os-release", "ID=alpine\nVERSION_ID=3.19.1\n")
+        .file("lib/apk/db/installed", installed)
+        .file(f"{site}/urllib3-1.26.18.dist-info/METADATA", metadata("urllib3", "1.26.18"))
+        .file(f"{site}/idna-3.6.dist-info/METADATA", metadata("idna", "3.6"))
+        .build()
+    )
+    owned = {p.name: p.os_owned for p in run(layer).packages if p.type == "pypi"}
+    assert owned == {"urllib3": True, "idna": False}
+
+
 # -- Node ---------------------------------------------------------------------------------------
 
 

@@ -12,6 +12,9 @@ KB) and lets the walker skip the rest. Formats (Go's ``debug/buildinfo``):
   still stored literally, between two 16-byte sentinels, so it is found by those. Their Go
   version is reachable only through pointers and is not reported (no ``stdlib`` package).
 
+Cost, measured on the shared test machine: 100 ELF executables of 1.5 MB (150 MB, no Go
+magic) are scanned in 0.15-0.27 s against 0.16-0.17 s to skip them unread.
+
 Module information lines are tab-separated: ``path``, ``mod`` (main module), ``dep`` and
 ``=>`` (the replacement of the line before).
 """
