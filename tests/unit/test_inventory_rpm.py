@@ -227,3 +227,21 @@ def test_rpm_itself_reads_the_ndb_encoder_blobs(rpm_databases: RpmDatabases) -> 
     # And the BDB file (checked by rpm's bdb_ro in the fixture) carries the same headers.
     values = [b for b in bdb_blobs(rpm_databases.bdb) if len(b) > 8]
     assert sorted(values) == sorted(b for _, b in rpm_databases.blobs)
+
+
+def test_unreadable_or_oversized_database_costs_no_second_pass(
+    rpm_databases: RpmDatabases, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    corrupt = Layer().file("var/lib/rpm/rpmdb.sqlite", b"garbage" * 100).build()
+    blobs = Blobs(corrupt)
+    inventory_image(MANIFEST, descriptors(corrupt), blobs.open, cache=None)
+    assert blobs.opened == [corrupt.digest]
+
+    monkeypatch.setattr("kubegate.inventory.rpm.MAX_DATABASE_BYTES", 1000)
+    big = Layer().file("var/lib/rpm/Packages", rpm_databases.bdb).build()
+    blobs = Blobs(big)
+    with caplog.at_level(logging.WARNING):
+        inventory = inventory_image(MANIFEST, descriptors(big), blobs.open, cache=None)
+    assert blobs.opened == [big.digest]
+    assert rpms(inventory) == {}
+    assert "over 1000: not read" in caplog.text

@@ -61,8 +61,8 @@ class _Refused(Exception):  # an archive the limits refuse; the walk goes on wit
     pass
 
 
-@dataclass
-class _Budget:
+@dataclass(slots=True)
+class _Budget:  # mutable on purpose: what one archive's scan has spent and found so far
     inflated: int = 0
     members: int = 0
     found: list[list[str]] = field(default_factory=list)

@@ -19,7 +19,7 @@ import json
 import logging
 import tempfile
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import IO, Any, Final
 
 from packageurl import PackageURL
 
@@ -37,6 +37,7 @@ _DIRS: Final = ("var/lib/rpm", "usr/lib/sysimage/rpm", "usr/share/rpm")
 _FILES: Final = ("rpmdb.sqlite", "Packages.db", "Packages")
 _CANDIDATES: Final = frozenset(f"{d}/{f}" for d in _DIRS for f in _FILES)
 RECORD: Final = b"kubegate-rpm:1\n"
+_EMPTY: Final = RECORD + b"[]"
 #: Largest database read (a full RHEL 7 ``Packages`` is ~100 MB).
 MAX_DATABASE_BYTES: Final = 512 * 1024 * 1024
 _SPOOL_IN_MEMORY: Final = 16 * 1024 * 1024
@@ -76,7 +77,7 @@ _VENDORS: Final = {
 }
 
 
-def _blobs(name: str, source: Any) -> Iterator[bytes]:
+def _blobs(name: str, source: IO[bytes]) -> Iterator[bytes]:
     if name == "rpmdb.sqlite":
         return sqlite_blobs(source)
     data = source.read(MAX_DATABASE_BYTES + 1)
@@ -85,7 +86,7 @@ def _blobs(name: str, source: Any) -> Iterator[bytes]:
     return ndb_blobs(data) if name == "Packages.db" else bdb_blobs(data)
 
 
-def reduce_database(name: str, source: Any) -> bytes:
+def reduce_database(name: str, source: IO[bytes]) -> bytes:
     """The record kept for one database: a JSON list of package fields."""
     records: list[dict[str, Any]] = []
     skipped = 0
@@ -123,9 +124,14 @@ def _reducer(name: str) -> Reducer:
                 return reduce_database(name, spool)
             except RpmDBError as exc:
                 _logger.warning("rpm: %s not read: %s", name, exc)
-                return None
+                # An empty record, not None: the merged view must not ask for a second pass.
+                return _EMPTY
 
     return reduce
+
+
+def _oversized(chunks: Iterator[bytes]) -> bytes | None:
+    return _EMPTY
 
 
 def _records(path: str, data: bytes) -> list[dict[str, Any]]:
@@ -197,7 +203,7 @@ class RpmExtractor:
             _logger.warning(
                 "rpm: /%s is %s bytes, over %s: not read", path, size, MAX_DATABASE_BYTES
             )
-            return None
+            return _oversized
         return _reducer(path.rpartition("/")[2])
 
     def extract(self, view: ImageView, os_info: OSInfo | None) -> Extracted:
