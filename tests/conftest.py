@@ -23,6 +23,8 @@ pytest_plugins: list[str] = [
     "tests.fixtures.layers",
     "tests.fixtures.osvdb",
     "tests.fixtures.registry",
+    "tests.fixtures.rpms",
+    "tests.fixtures.gobuild",
 ]
 
 REPO = Path(__file__).resolve().parent.parent

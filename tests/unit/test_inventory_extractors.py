@@ -9,7 +9,7 @@ import pkgutil
 import kubegate.inventory
 from kubegate.inventory.dpkg import DpkgExtractor, paragraphs
 from kubegate.inventory.extractor import introducing_layers
-from kubegate.inventory.extractors import EXTRACTORS
+from kubegate.inventory.extractors import EXTRACTORS, SNIFFERS
 from kubegate.inventory.osrelease import parse_os_release
 from kubegate.models import Digest
 
@@ -73,3 +73,25 @@ def test_introducing_layers_follows_contiguous_history() -> None:
     again = [(l1, {"a": "1"}), (l2, {}), (l3, {"a": "1"})]
     assert introducing_layers(again) == {"a": l3}
     assert introducing_layers([]) == {}
+
+
+def test_every_sniffing_extractor_is_a_listed_sniffer() -> None:
+    # The very instances of EXTRACTORS (their names and versions key the cached records).
+    sniffing = {id(e) for e in EXTRACTORS if hasattr(e, "sniff")}
+    assert sniffing == {id(s) for s in SNIFFERS}
+    assert len(SNIFFERS) == len(sniffing) == 3
+
+
+def test_sniffers_pick_cheap_candidates() -> None:
+    by_name = {type(s).__name__: s for s in SNIFFERS}
+    go, java, rpm = by_name["GoBinaryExtractor"], by_name["JavaExtractor"], by_name["RpmExtractor"]
+    assert go.sniff("usr/local/bin/app", 0o755, 5_000_000) is not None
+    assert go.sniff("usr/share/doc/readme", 0o644, 5_000) is None
+    assert go.sniff("usr/bin/tiny", 0o755, 10) is None
+    assert java.sniff("app/lib/x.JAR", 0o644, 1000) is not None
+    assert java.sniff("app/lib/x.jar", 0o644, 10 * 1024**3) is None  # over the archive limit
+    assert java.sniff("app/lib/x.zip", 0o644, 1000) is None
+    assert rpm.sniff("usr/lib/sysimage/rpm/rpmdb.sqlite", 0o644, 1000) is not None
+    assert rpm.sniff("var/lib/rpm/Packages", 0o644, 1000) is not None
+    assert rpm.sniff("usr/share/rpm/Packages.db", 0o644, 1000) is not None
+    assert rpm.sniff("home/user/rpmdb.sqlite", 0o644, 1000) is None

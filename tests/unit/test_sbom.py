@@ -77,7 +77,7 @@ def test_kubegate_json(inventory: ImageInventory) -> None:
     assert zlib["sourceName"] == "zlib" and zlib["sourceVersion"] == "1:1.2.11.dfsg-1"
     assert set(zlib) == {
         "name", "version", "type", "purl", "arch", "sourceName", "sourceVersion", "layer",
-        "location", "extractor", "fileCount",
+        "location", "extractor", "fileCount", "osOwned", "thirdParty",
     }  # fmt: skip
 
 

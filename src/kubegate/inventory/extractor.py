@@ -4,6 +4,11 @@ An extractor declares its ``name`` and ``version`` (both part of the per-layer c
 files it needs (``required(path)``, asked by :mod:`kubegate.inventory.walker` for every tar
 entry) and ``extract(view, os_info)``, run by :mod:`kubegate.inventory.image` on the merged
 filesystem. Implementations are listed in :mod:`kubegate.inventory.extractors`.
+
+Some files are too big or too many to keep whole (Go executables anywhere, jars, the rpm
+database): an extractor that is also a :class:`Sniffer` is handed their content as a stream
+during the walk and keeps only a small *reduced record* of it (its own format, which the
+walker stores, and the cache keeps, in place of the file's content).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from kubegate.inventory.filesystem import ImageView
+from kubegate.inventory.walker import Reducer
 from kubegate.models import Digest, OSInfo, Package
 
 K = TypeVar("K")
@@ -44,6 +50,17 @@ class Extractor(Protocol):
 
     def extract(self, view: ImageView, os_info: OSInfo | None) -> Extracted:
         """Read the merged filesystem; ``os_info`` is what the OS extractor found, if anything."""
+        ...
+
+
+class Sniffer(Protocol):
+    """An extractor that reduces files while the walker streams them."""
+
+    def sniff(self, path: str, mode: int, size: int) -> Reducer | None:
+        """A reducer for this regular file (``mode``: permission bits), or ``None``.
+
+        Asked only for files no extractor ``required``; must be cheap (called for every file).
+        """
         ...
 
 

@@ -12,7 +12,7 @@ second, targeted pass over that one layer.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from kubegate.errors import InventoryError
 from kubegate.inventory.walker import (
@@ -220,6 +220,24 @@ class ImageView:
             node = node.previous
         versions.reverse()
         return versions
+
+    def captured(self) -> Iterator[str]:
+        """Paths of the regular files whose content (or reduced record) was kept, sorted.
+
+        Walks directories only, never symlinks: each file is seen once under its real path.
+        """
+        stack: list[tuple[str, _Dir]] = [("", self._root)]
+        while stack:
+            prefix, directory = stack.pop()
+            subdirs: list[tuple[str, _Dir]] = []
+            for name in sorted(directory.children):
+                node = directory.children[name]
+                path = f"{prefix}/{name}" if prefix else name
+                if isinstance(node, _File) and node.data is not None:
+                    yield path
+                elif isinstance(node, _Dir):
+                    subdirs.append((path, node))
+            stack.extend(reversed(subdirs))
 
     def listdir(self, path: str) -> list[str]:
         """Sorted names in the directory at ``path``; empty if absent or not a directory."""

@@ -20,10 +20,11 @@ from typing import BinaryIO, Final
 
 from kubegate.errors import InventoryError, KubegateError
 from kubegate.inventory.cache import InventoryCache, decode_packages, encode_packages
-from kubegate.inventory.extractors import EXTRACTORS
+from kubegate.inventory.extractors import EXTRACTORS, SNIFFERS
 from kubegate.inventory.filesystem import ImageView, Uncaptured
 from kubegate.inventory.limits import InventoryLimits
-from kubegate.inventory.walker import LayerContent, walk_layer
+from kubegate.inventory.ownership import mark_os_owned
+from kubegate.inventory.walker import LayerContent, Reducer, walk_layer
 from kubegate.models import Descriptor, Digest, OSInfo, Package
 
 _logger = logging.getLogger(__name__)
@@ -62,6 +63,14 @@ def _wanted(path: str) -> bool:
     return any(extractor.required(path) for extractor in EXTRACTORS)
 
 
+def _sniff(path: str, mode: int, size: int) -> Reducer | None:
+    for sniffer in SNIFFERS:
+        reducer = sniffer.sniff(path, mode, size)
+        if reducer is not None:
+            return reducer
+    return None
+
+
 def _walk(
     descriptor: Descriptor,
     open_blob: BlobOpener,
@@ -71,7 +80,9 @@ def _walk(
 ) -> LayerContent:
     try:
         with open_blob(descriptor) as raw:
-            return walk_layer(descriptor, raw, _wanted, limits, extra=extra, cancel=cancel)
+            return walk_layer(
+                descriptor, raw, _wanted, limits, extra=extra, cancel=cancel, sniff=_sniff
+            )
     except KubegateError:
         raise
     except OSError as exc:
@@ -211,5 +222,6 @@ def _run_extractors(
         if found.os is not None and os_info is None:
             os_info = found.os
         packages.extend(found.packages)
+    packages = mark_os_owned(packages)
     packages.sort(key=lambda p: (p.type, p.name, p.arch or "", p.version, p.location or ""))
     return os_info, tuple(packages)

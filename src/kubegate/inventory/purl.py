@@ -32,3 +32,11 @@ def os_purl(
         type=kind, namespace=namespace, name=name, version=version, qualifiers=qualifiers
     ).to_string()
     return text
+
+
+def language_purl(kind: str, namespace: str | None, name: str, version: str | None) -> str:
+    """``pkg:KIND/NAMESPACE/NAME@VERSION`` for language packages (no qualifiers)."""
+    text: str = PackageURL(
+        type=kind, namespace=namespace or None, name=name, version=version or None
+    ).to_string()
+    return text

@@ -38,6 +38,8 @@ class Header:
     type: int
     size: int
     linkname: str
+    #: Permission bits (``0o755``); extractors that sniff executables look at them.
+    mode: int = 0o644
 
 
 def _text(field: bytes) -> str:
@@ -55,6 +57,14 @@ def _number(field: bytes) -> int:
         return int(text, 8) if text else 0
     except ValueError:
         raise InventoryError(f"invalid number {text!r} in tar header") from None
+
+
+def _mode(field: bytes) -> int:
+    """Permission bits; a garbled mode field only matters to sniffers, so it is not fatal."""
+    try:
+        return _number(field) & 0o7777
+    except InventoryError:
+        return 0o644
 
 
 def _pax_records(data: bytes) -> dict[str, str]:
@@ -109,6 +119,16 @@ class TarReader:
         data = self._exact(size)
         self._pending -= size
         return data
+
+    def iter_data(self, size: int, chunk: int = _SKIP_CHUNK) -> Iterator[bytes]:
+        """The current member's data in chunks; what the caller does not consume is skipped."""
+        while size > 0:
+            data = self._stream.read(min(size, chunk))
+            if not data:
+                raise InventoryError("layer is truncated")
+            size -= len(data)
+            self._pending -= len(data)
+            yield data
 
     def __iter__(self) -> Iterator[Header]:
         overrides: dict[str, str] = {}
@@ -165,5 +185,6 @@ class TarReader:
                 size = 0  # links, devices and directories carry no data (as in tarfile)
                 padded = 0
             self._pending = padded
-            yield Header(name, kind, size, linkname)
+            mode = _mode(block[100:108])
+            yield Header(name, kind, size, linkname, mode)
             # The caller may have read ``size`` bytes; the padding (and any rest) is skipped.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Final
 
@@ -25,7 +25,7 @@ from kubegate.models import Descriptor, Digest
 _logger = logging.getLogger(__name__)
 
 #: Bumped whenever what a walk records changes: it is part of every layer cache key.
-WALKER_VERSION: Final = 2
+WALKER_VERSION: Final = 3
 
 FILE: Final = "file"
 DIR: Final = "dir"
@@ -34,6 +34,10 @@ HARDLINK: Final = "hardlink"
 WHITEOUT: Final = "whiteout"
 OPAQUE: Final = "opaque"
 OTHER: Final = "other"
+
+#: Consumes a file's content as chunks (it may stop early) and returns the record to keep
+#: (see :class:`kubegate.inventory.extractor.Sniffer`).
+Reducer = Callable[[Iterator[bytes]], bytes | None]
 
 _WHITEOUT_PREFIX: Final = ".wh."
 _OPAQUE_NAME: Final = ".wh..wh..opq"
@@ -79,6 +83,7 @@ def walk_layer(
     *,
     extra: Collection[str] = (),
     cancel: threading.Event | None = None,
+    sniff: Callable[[str, int, int], Reducer | None] | None = None,
 ) -> LayerContent:
     """Stream ``raw`` (the compressed blob) once and record the layer's entries.
 
@@ -96,7 +101,7 @@ def walk_layer(
             count += 1
             if count > limits.max_entries:
                 raise InventoryError(f"layer has more than {limits.max_entries} entries")
-            entry = _entry(reader, header, wanted, extra, limits, where)
+            entry = _entry(reader, header, wanted, extra, limits, where, sniff)
             if entry is not None:
                 entries.append(entry)
         if count == 0 and not reader.ended:
@@ -123,6 +128,7 @@ def _entry(
     extra: Collection[str],
     limits: InventoryLimits,
     where: str,
+    sniff: Callable[[str, int, int], Reducer | None] | None = None,
 ) -> LayerEntry | None:
     path = normalize(header.name, where=where)
     if not path:
@@ -147,7 +153,11 @@ def _entry(
     if kind not in tar.REGULAR:
         return LayerEntry(path, OTHER)
     if not (wanted(path) or path in extra):
-        return LayerEntry(path, FILE)
+        reducer = sniff(path, header.mode, header.size) if sniff is not None else None
+        if reducer is None:
+            return LayerEntry(path, FILE)
+        # What the reducer leaves unread is skipped by the reader with the member's padding.
+        return LayerEntry(path, FILE, data=reducer(reader.iter_data(header.size)))
     if header.size > limits.max_file_bytes:
         raise InventoryError(
             f"{path} is {header.size} bytes, over the {limits.max_file_bytes}-byte limit",

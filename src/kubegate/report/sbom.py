@@ -58,6 +58,8 @@ def _properties(package: Package) -> list[tuple[str, str]]:
         ("kubegate:layer:digest", package.layer),
         ("kubegate:location", package.location),
         ("kubegate:extractor", package.extractor),
+        ("kubegate:os-owned", "true" if package.os_owned else None),
+        ("kubegate:third-party", "true" if package.third_party else None),
     ]
     return [(name, value) for name, value in pairs if value]
 
@@ -157,6 +159,8 @@ def kubegate_json(image: Subject, inventory: ImageInventory) -> str:
                 "location": p.location,
                 "extractor": p.extractor,
                 "fileCount": len(p.files),
+                "osOwned": p.os_owned,
+                "thirdParty": p.third_party,
             }
             for p in inventory.packages
         ],
