@@ -176,8 +176,16 @@ def _image_sources(value: Any, base: Path, where: str) -> dict[str, str]:
                 where=where,
             )
         prefix, _, rest = target.partition(":")
-        sources[canonical] = f"{prefix}:{base / rest}" if not rest.startswith("/") else target
+        sources[canonical] = target if rest.startswith("/") else f"{prefix}:{_shown(base / rest)}"
     return sources
+
+
+def _shown(path: Path) -> str:
+    # Relative to the working directory when inside it, so reports read like the config.
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _opt_str(value: Any, key: str, where: str) -> str | None:

@@ -95,7 +95,7 @@ class InventoryCache:
                 )
                 self._conn = None
                 return
-            _logger.warning("inventory cache %s is corrupt (%s): rebuilding it", self.path, exc)
+            _logger.info("inventory cache %s unusable (%s): rebuilding it", self.path, exc)
             self._rebuild()
 
     def _rebuild(self) -> None:

@@ -1,0 +1,250 @@
+"""``kubegate scan`` reports: table, JSON and SARIF, written from a :class:`GateResult`.
+
+One writer per :class:`GateFormat`, listed once in :data:`GATE_WRITERS` (a test checks the
+mapping is exhaustive). The JSON document is ``schemaVersion`` 1, documented in docs/scan.md; its
+finding objects are those of ``kubegate image`` (``json_report.finding_object``) plus the uses
+they block and the exceptions that suppress them. SARIF 2.1.0: ``report.sarif``.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Callable
+from typing import Any, Final
+
+from kubegate.gate import GateFinding, GateResult, ImageResult, Suppression, Unseen
+from kubegate.models import ImageUse, NotSeen, Problem, Severity
+from kubegate.report.json_report import finding_object
+from kubegate.report.sarif import sarif_document
+from kubegate.report.table import HEADERS, aligned, finding_row
+
+SCHEMA_VERSION: Final = 1
+
+
+class GateFormat(enum.StrEnum):
+    """Formats of ``kubegate scan --format`` (repeatable, each with an optional ``--output``)."""
+
+    TABLE = "table"
+    JSON = "json"
+    SARIF = "sarif"
+
+
+def use_object(use: ImageUse) -> dict[str, Any]:
+    """One image use with its provenance (the shape of ``kubegate images`` JSON uses)."""
+    return {
+        "file": use.origin.file,
+        "line": use.origin.line,
+        "kustomization": use.kustomization,
+        "kind": use.kind,
+        "namespace": use.namespace,
+        "name": use.name,
+        "container": use.container,
+        "containerType": use.container_type,
+        "declared": use.declared,
+    }
+
+
+def not_seen_object(item: NotSeen) -> dict[str, Any]:
+    """One not-seen object (the shape of ``kubegate images`` JSON ``notSeen``)."""
+    return {
+        "kind": item.kind,
+        "namespace": item.namespace,
+        "name": item.name,
+        "file": item.origin.file,
+        "line": item.origin.line,
+        "reason": item.reason,
+    }
+
+
+def problem_object(problem: Problem) -> dict[str, Any]:
+    """One render error (the shape of ``kubegate images`` JSON ``errors``)."""
+    return {"message": problem.message, "file": problem.origin.file, "line": problem.origin.line}
+
+
+def _suppression_object(suppression: Suppression) -> dict[str, Any]:
+    return {
+        "id": suppression.id,
+        "reason": suppression.reason,
+        "expires": suppression.expires.isoformat(),
+        "where": suppression.where,
+    }
+
+
+def _gate_finding_object(item: GateFinding) -> dict[str, Any]:
+    document = finding_object(item.judged)
+    document["blocking"] = item.blocking
+    document["policy"] = item.judged.reason
+    document["blockingUses"] = [use_object(use) for use in item.blocking_uses]
+    document["suppressed"] = [
+        {"use": use_object(use), "exception": _suppression_object(s)} for use, s in item.suppressed
+    ]
+    return document
+
+
+def _image_object(image: ImageResult) -> dict[str, Any]:
+    facts = image.facts
+    inspected = facts.inspected
+    return {
+        "image": facts.reference,
+        "digest": inspected.digest if inspected else None,
+        "os": inspected.os if inspected else None,
+        "substitutedBy": inspected.substituted if inspected else None,
+        "platforms": [
+            {"platform": p.platform, "digest": p.manifest_digest}
+            for p in (inspected.platforms if inspected else ())
+        ],
+        "uses": [use_object(use) for use in facts.uses],
+        "findings": [_gate_finding_object(item) for item in image.findings],
+        "errors": list(facts.errors),
+    }
+
+
+def _unseen_object(item: Unseen) -> dict[str, Any]:
+    return {
+        "kind": item.kind.value,
+        "message": item.message,
+        "file": item.origin.file if item.origin else None,
+        "line": item.origin.line if item.origin else None,
+        "image": item.image,
+        "accepted": _suppression_object(item.accepted) if item.accepted else None,
+    }
+
+
+def summary(result: GateResult) -> dict[str, Any]:
+    """Counts shown by every format."""
+    findings = [f for image in result.images for f in image.findings]
+    by_severity = {s.name: 0 for s in sorted(Severity, reverse=True)}
+    for item in findings:
+        by_severity[item.finding.severity.name] += 1
+    return {
+        "images": len(result.images),
+        "uses": len(result.uses),
+        "findings": by_severity,
+        "blocking": sum(1 for f in findings if f.blocking),
+        "suppressed": sum(1 for f in findings if f.suppressed and not f.blocking_uses),
+        "unseen": len(result.blocking_unseen),
+    }
+
+
+def gate_json(result: GateResult) -> str:
+    """The ``--format json`` document (docs/scan.md)."""
+    info = result.revision.info
+    document = {
+        "schemaVersion": SCHEMA_VERSION,
+        "verdict": result.verdict.value,
+        "exitCode": result.exit_code,
+        "failOpen": result.fail_open,
+        "source": {"kind": info.kind, "location": info.location, "revision": info.revision},
+        "policy": {
+            "severities": [s.name for s in sorted(result.policy.blocking, reverse=True)],
+            "ignoreUnfixed": result.policy.ignore_unfixed,
+        },
+        "database": result.database,
+        "summary": summary(result),
+        "images": [_image_object(image) for image in result.images],
+        "notSeen": [not_seen_object(item) for item in result.revision.not_seen],
+        "unseen": [_unseen_object(item) for item in result.unseen],
+        "errors": [problem_object(p) for p in result.revision.problems],
+        "exceptionProblems": list(result.exception_problems),
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def gate_table(result: GateResult, width: int | None = None) -> str:
+    """Verdict line, then per image its digest, the workloads using it and its findings."""
+    counts = summary(result)
+    severities = ", ".join(f"{name} {n}" for name, n in counts["findings"].items() if n)
+    lines = [
+        f"{result.verdict.value}: {counts['images']} image(s), {counts['uses']} use(s), "
+        f"findings: {severities or 'none'}; {counts['blocking']} blocking, "
+        f"{counts['suppressed']} suppressed, {counts['unseen']} not proven"
+        + (" (--fail-open: not proven does not block)" if result.fail_open else "")
+    ]
+    for image in result.images:
+        lines.append("")
+        inspected = image.facts.inspected
+        head = image.facts.reference
+        if inspected is not None:
+            head += f" @ {inspected.digest}" + (f" ({inspected.os})" if inspected.os else "")
+            if inspected.substituted:
+                head += f" [substituted by {inspected.substituted}]"
+        lines.append(head)
+        lines.extend(f"  used by {_use_line(use)}" for use in image.facts.uses)
+        lines.extend(f"  ERROR {message}" for message in image.facts.errors)
+        rows = [
+            finding_row(item.judged) if item.blocking else _not_blocking_row(item)
+            for item in sorted(
+                image.findings,
+                key=lambda f: (-f.finding.severity, f.finding.id, f.finding.package.name),
+            )
+        ]
+        if rows:
+            lines.extend("  " + line for line in aligned(HEADERS, rows, width))
+        elif inspected is not None:
+            lines.append("  no vulnerabilities found")
+    suppressed = [
+        (item, use, s)
+        for image in result.images
+        for item in image.findings
+        for use, s in item.suppressed
+    ]
+    if suppressed:
+        lines += ["", "Suppressed by exceptions:"]
+        lines.extend(
+            f"  {item.finding.id} in {item.finding.package.name} for {_use_line(use)}: "
+            f"{s.reason} (until {s.expires.isoformat()}, {s.where})"
+            for item, use, s in suppressed
+        )
+    if result.unseen:
+        lines += ["", "Not proven (could not see):"]
+        for item in result.unseen:
+            where = (
+                f" ({item.origin.file}:{item.origin.line})"
+                if item.origin and item.origin.file
+                else ""
+            )
+            accepted = (
+                f" -- accepted: {item.accepted.reason} (until {item.accepted.expires.isoformat()})"
+                if item.accepted
+                else ""
+            )
+            lines.append(f"  [{item.kind.value}] {item.message}{where}{accepted}")
+    if result.exception_problems:
+        lines += ["", "Exception problems (these entries suppress nothing):"]
+        lines.extend(f"  {problem}" for problem in result.exception_problems)
+    return "\n".join(lines) + "\n"
+
+
+def _finding_order(item: GateFinding) -> tuple[int, str, str]:
+    return (-item.finding.severity, item.finding.id, item.finding.package.name)
+
+
+def _not_blocking_row(item: GateFinding) -> tuple[str, ...]:
+    row = finding_row(item.judged)
+    if item.judged.blocking and not item.blocking_uses:
+        return (row[0], row[1], f"{item.finding.severity.name} (suppressed)", *row[3:])
+    return row
+
+
+def _use_line(use: ImageUse) -> str:
+    where = f"{use.origin.file}:{use.origin.line}" if use.origin.file else "(unknown file)"
+    namespace = f"{use.namespace}/" if use.namespace else ""
+    via = f" via {use.kustomization}" if use.kustomization else ""
+    return f"{use.kind} {namespace}{use.name} container {use.container} at {where}{via}"
+
+
+#: Every format's writer, once each.
+GATE_WRITERS: Final[dict[GateFormat, Callable[[GateResult, int | None], str]]] = {
+    GateFormat.TABLE: gate_table,
+    GateFormat.JSON: lambda result, _width: gate_json(result),
+    GateFormat.SARIF: lambda result, _width: sarif_document(result),
+}
+
+
+def render_gate_report(result: GateResult, fmt: GateFormat, width: int | None = None) -> str:
+    """The report of ``result`` in ``fmt``."""
+    return GATE_WRITERS[fmt](result, width)
+
+
+__all__ = ["GATE_WRITERS", "GateFormat", "render_gate_report", "summary"]
