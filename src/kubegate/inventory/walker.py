@@ -105,9 +105,11 @@ def walk_layer(
                 entries.append(entry)
         if count == 0 and not reader.ended:
             raise InventoryError("layer is truncated (no tar data)")
-        if not reader.ended:
+        if not reader.ended and not stream.proves_end:
             # zstd's reader, for one, reports a cut frame as a clean EOF: the missing
-            # end-of-archive block is what shows it.
+            # end-of-archive block is what shows it. A complete gzip stream may lack it: umoci's
+            # `insert` (Debian bookworm's 0.4.7) never closed its tar writer
+            # (opencontainers/umoci#436); Go's archive/tar, hence Trivy, accepts such layers.
             raise InventoryError("layer is truncated (no end-of-archive marker)")
         stream.finish()
     except InventoryError as exc:
