@@ -241,7 +241,10 @@ def registry_with_image(work: Path) -> Iterator[str]:
     """A loopback ``docker-registry`` holding the image; yields its reference."""
     from tests.fixtures.registry import start_registry, stop_registry
 
-    server = start_registry(work / "registry", "plain")
+    try:
+        server = start_registry(work / "registry", "plain")
+    except RuntimeError as exc:
+        raise BenchError(str(exc)) from exc
     try:
         ref = server.ref(REPOSITORY, TAG)
         policy = work / "policy.json"
