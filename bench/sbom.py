@@ -360,23 +360,10 @@ class Tools:
 
     def trivy(self, output: Path | None = None) -> Run:
         scratch = self._scratch("trivy")
-        argv = [
-            str(self.scanners.trivy),
-            "image",
-            "--image-src",
-            "remote",
-            "--insecure",
-            "--scanners",
-            "",
-            "--list-all-pkgs",
-            "--format",
-            "json",
-            "--cache-backend",
-            "memory",
-            "--cache-dir",
-            str(scratch / "cache"),
-            self.ref,
-        ]
+        options = "--image-src remote --insecure --list-all-pkgs --format json"
+        argv = [str(self.scanners.trivy), "image", *options.split(), "--scanners", ""]
+        argv += ["--cache-backend", "memory"]
+        argv += ["--cache-dir", str(scratch / "cache"), self.ref]
         env = {**os.environ, "HOME": str(scratch), "XDG_CACHE_HOME": str(scratch / "xdg")}
         run = timed(argv, env=env, stdout=output)
         shutil.rmtree(scratch)
@@ -384,14 +371,8 @@ class Tools:
 
     def syft(self, output: Path) -> Run:
         scratch = self._scratch("syft")
-        argv = [
-            str(self.scanners.syft),
-            "scan",
-            f"registry:{self.ref}",
-            "-q",
-            "-o",
-            f"syft-json={output}",
-        ]
+        argv = [str(self.scanners.syft), "scan", f"registry:{self.ref}", "-q"]
+        argv += ["-o", f"syft-json={output}"]
         env = {
             **os.environ,
             "HOME": str(scratch),
