@@ -54,7 +54,9 @@ def refuse(*built: Built, limits: InventoryLimits | None = None) -> InventoryErr
     return error
 
 
-@pytest.mark.parametrize("name", ["/etc/passwd", "../../etc/passwd", "var/../../x", "a/../b"])
+@pytest.mark.parametrize(
+    "name", ["/etc/passwd", "/./etc", "//x", "../../etc/passwd", "var/../../x", "a/../b"]
+)
 def test_path_traversal_names(name: str) -> None:
     error = refuse(Layer().raw(name).build())
     assert name in error.message
@@ -203,14 +205,35 @@ def test_decompression_bombs_refused_fast_and_small() -> None:
     compress(b"", "none")  # keep the helper's "none" path exercised by the fixture module
 
 
-def test_tar_cut_at_a_member_boundary() -> None:
-    layer = Layer().file("etc/os-release", "ID=debian\n")
+def _without_end_marker(layer: Layer) -> bytes:
     tar = layer.tar()
     tf = tarfile.open(fileobj=io.BytesIO(tar), mode="r|")
     for _ in tf:
         pass
-    error = refuse(blob(tar[: tf.offset], "gzip"))
+    return tar[: tf.offset]
+
+
+@pytest.mark.parametrize("compression", ["zstd", "none"])
+def test_tar_cut_at_a_member_boundary(compression: str) -> None:
+    # Nothing in a zstd or plain stream proves it complete: the missing marker shows the cut.
+    tar = _without_end_marker(Layer().file("etc/os-release", "ID=debian\n"))
+    error = refuse(blob(tar, compression))
     assert error.message == "layer is truncated (no end-of-archive marker)"
+
+
+def test_complete_gzip_stream_without_end_marker_is_read() -> None:
+    # umoci's `insert` wrote such layers (opencontainers/umoci#436): gzip's trailer proves the
+    # stream complete, so the layer is read as Go's archive/tar (Trivy, containerd) reads it.
+    tar = _without_end_marker(
+        Layer().dir("/").file("var/lib/dpkg/status", DPKG_STATUS).file("etc/os-release", "ID=x\n")
+    )
+    built = blob(tar, "gzip")
+    inv = inventory_image(MANIFEST, descriptors(built), Blobs(built).open, cache=None)
+    assert {p.name for p in inv.packages} == {"bash", "liblzma5", "libssl3", "tzdata", "zlib1g"}
+    # The same gzip stream cut short (no trailer, or mid-deflate) is still refused.
+    for cut in (built.data[:-8], built.data[:-4], built.data[: len(built.data) - 40]):
+        error = refuse(blob(cut, "none", media_type=GZIP_MEDIA))
+        assert "truncated" in error.message
 
 
 @pytest.mark.parametrize("fmt", [tarfile.GNU_FORMAT, tarfile.PAX_FORMAT, tarfile.USTAR_FORMAT])

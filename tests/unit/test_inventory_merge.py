@@ -74,6 +74,23 @@ def test_debian_image_inventory(compression: str) -> None:
     assert pkgs["tzdata"].arch == "all"
 
 
+@pytest.mark.parametrize("root", ["/", "./", "."])
+def test_root_directory_entry_is_the_layer_root(root: str) -> None:
+    # umoci writes the layer root as "/" (bench/sbom.py's debootstrap image), Docker as "./".
+    layer = Layer().dir(root)
+    layer.members += debian_base().members
+    # The first header carries the root's name as written (tarfile adds the directory's "/").
+    assert layer.tar().startswith(root.rstrip("/").encode() + b"/\0")
+    inv = run(layer.build())
+    assert sorted(p.name for p in inv.packages) == [
+        "bash",
+        "liblzma5",
+        "libssl3",
+        "tzdata",
+        "zlib1g",
+    ]
+
+
 def test_upgrade_in_upper_layer_shows_new_version_and_its_layer() -> None:
     base = debian_base().build()
     upgraded = DPKG_STATUS.replace("3.0.11-1~deb12u2", "3.0.13-1~deb12u1")

@@ -93,6 +93,9 @@ class LayerStream(io.RawIOBase):
         self._where = descriptor.digest
         self._limits = limits
         compression = compression_of(descriptor)
+        #: gzip's trailer (CRC-32 and length, checked by the decompressor, which raises on a cut
+        #: stream) proves the tar stream complete; zstd's reader and plain tar prove nothing.
+        self.proves_end = compression == GZIP
         head = _read_at_least(raw, 512)
         self._check_magic(compression, head)
         self._raw = _CountingReader(raw, head)

@@ -66,10 +66,14 @@ class LayerContent:
 
 
 def normalize(name: str, *, where: str) -> str:
-    """A tar member name as a relative path; absolute names and ``..`` are refused."""
-    if name.startswith("/"):
-        raise InventoryError(f"tar entry with absolute path {name!r}", where=where)
+    """A tar member name as a relative path; absolute names and ``..`` are refused.
+
+    The layer root itself becomes ``""`` however it is spelt: ``./`` (Docker) or ``/`` (umoci
+    writes its first entry so; measured on bench/sbom.py's image), which is no escape.
+    """
     parts = [part for part in name.split("/") if part not in ("", ".")]
+    if name.startswith("/") and parts:
+        raise InventoryError(f"tar entry with absolute path {name!r}", where=where)
     if ".." in parts:
         raise InventoryError(f"tar entry with '..' in its path {name!r}", where=where)
     return "/".join(parts)
@@ -106,9 +110,11 @@ def walk_layer(
                 entries.append(entry)
         if count == 0 and not reader.ended:
             raise InventoryError("layer is truncated (no tar data)")
-        if not reader.ended:
+        if not reader.ended and not stream.proves_end:
             # zstd's reader, for one, reports a cut frame as a clean EOF: the missing
-            # end-of-archive block is what shows it.
+            # end-of-archive block is what shows it. A complete gzip stream may lack it: umoci's
+            # `insert` (Debian bookworm's 0.4.7) never closed its tar writer
+            # (opencontainers/umoci#436); Go's archive/tar, hence Trivy, accepts such layers.
             raise InventoryError("layer is truncated (no end-of-archive marker)")
         stream.finish()
     except InventoryError as exc:
