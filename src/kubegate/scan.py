@@ -17,11 +17,12 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import TimeoutError as FuturesTimeout
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import BinaryIO
+from typing import BinaryIO, Final, Protocol
 
 from kubegate.errors import KubegateError, VulnDBError
 from kubegate.gate import (
@@ -199,6 +200,27 @@ def read_revision(request: RevisionRequest) -> Revision:
     return Revision(info, images, tuple(not_seen), tuple(problems))
 
 
+class Progress(Protocol):
+    """Where the pipeline reports its stages (the CLI draws bars on a TTY, lines elsewhere)."""
+
+    def stage(self, name: str, total: int) -> None:
+        """A stage with ``total`` items starts."""
+
+    def advance(self, name: str, item: str) -> None:
+        """One item of ``name`` is done (called from worker threads too)."""
+
+
+class _Silent:
+    def stage(self, name: str, total: int) -> None:
+        """Nothing to show."""
+
+    def advance(self, name: str, item: str) -> None:
+        """Nothing to show."""
+
+
+_SILENT: Final = _Silent()
+
+
 @dataclass(frozen=True, slots=True)
 class ScanSettings:
     """How the gate judges (policy, exceptions, freshness) and how hard it works."""
@@ -222,11 +244,13 @@ def scan_revision(
     inspector: ImageInspector,
     db: VulnDB,
     deadline: float | None = None,
+    progress: Progress | None = None,
 ) -> GateResult:
     """Resolve, inventory and match every distinct image of ``revision``, then decide.
 
     Problems are collected, never raised: one run names everything it could not see.
     """
+    progress = progress or _SILENT
     unseen: list[Unseen] = [
         Unseen(UnseenKind.RENDER, problem.message, problem.origin) for problem in revision.problems
     ]
@@ -242,13 +266,17 @@ def scan_revision(
     by_image: dict[str, list[ImageUse]] = {}
     for use in revision.images.uses:
         by_image.setdefault(str(use.ref), []).append(use)
-    inspected, errors = _inspect_all(list(by_image), inspector, settings.concurrency, deadline)
+    inspected, errors = _inspect_all(
+        list(by_image), inspector, settings.concurrency, deadline, progress
+    )
 
     matcher = Matcher(db)
+    progress.stage("matching", len(by_image))
     facts: list[ImageFacts] = []
     ecosystems: dict[str, None] = {}
     for reference, uses in by_image.items():
         image = inspected.get(reference)
+        progress.advance("matching", reference)
         image_errors = list(errors.get(reference, ()))
         findings: tuple[Finding, ...] = ()
         if image is not None:
@@ -292,28 +320,37 @@ def _inspect_all(
     inspector: ImageInspector,
     concurrency: int,
     deadline: float | None,
+    progress: Progress,
 ) -> tuple[dict[str, InspectedImage], dict[str, tuple[str, ...]]]:
     """Inspect every reference, ``concurrency`` at a time, until ``deadline`` (monotonic)."""
     inspected: dict[str, InspectedImage] = {}
     errors: dict[str, tuple[str, ...]] = {}
     if not references:
         return inspected, errors
+    progress.stage("images", len(references))
     pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="kubegate-image")
     try:
         futures = {pool.submit(inspector.inspect, ref): ref for ref in references}
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-        done, pending = wait(futures, timeout=remaining)
-        for future in done:
-            reference = futures[future]
-            try:
-                inspected[reference] = future.result()
-            except KubegateError as exc:
-                errors[reference] = (exc.diagnostics(),)
-            except Exception as exc:  # a bug must not pass an image: it becomes unproven
-                _logger.debug("inspecting %s failed", reference, exc_info=True)
-                errors[reference] = (f"internal error: {type(exc).__name__}: {exc}",)
-        for future in pending:
-            errors[futures[future]] = (_TIMEOUT_MESSAGE,)
+        try:
+            for future in as_completed(futures, timeout=remaining):
+                reference = futures[future]
+                try:
+                    image = future.result()
+                except KubegateError as exc:
+                    errors[reference] = (exc.diagnostics(),)
+                    progress.advance("images", f"{reference}: {exc.diagnostics()}")
+                    continue
+                except Exception as exc:  # a bug must not pass an image: it becomes unproven
+                    _logger.debug("inspecting %s failed", reference, exc_info=True)
+                    errors[reference] = (f"internal error: {type(exc).__name__}: {exc}",)
+                    continue
+                inspected[reference] = image
+                progress.advance("images", f"{reference}@{image.digest}")
+        except FuturesTimeout:
+            for reference in futures.values():
+                if reference not in inspected:
+                    errors.setdefault(reference, (_TIMEOUT_MESSAGE,))
     finally:
         # Do not wait for images still running past the deadline; cancel what has not started.
         pool.shutdown(wait=False, cancel_futures=True)

@@ -9,14 +9,21 @@ being judged. Exit 0 PASS, 1 BLOCKED, 2 UNPROVEN (also blocks; 0 with ``--fail-o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import shutil
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+from rich.console import Console
+from rich.progress import Progress as RichProgress
+from rich.progress import TaskID
 
 from kubegate.cli.common import (
     add_output_arguments,
@@ -36,7 +43,7 @@ from kubegate.inventory import InventoryCache
 from kubegate.policy import DEFAULT_DB_MAX_AGE, Policy, parse_duration
 from kubegate.registry import RegistryClient, RegistryOptions, parse_platform
 from kubegate.report.gate import GateFormat, render_gate_report
-from kubegate.scan import ImageInspector, ScanSettings, read_revision, scan_revision
+from kubegate.scan import ImageInspector, Progress, ScanSettings, read_revision, scan_revision
 from kubegate.vulndb import VulnDB, import_paths, resolve_db_path
 
 _logger = logging.getLogger(__name__)
@@ -152,9 +159,15 @@ def run(args: argparse.Namespace) -> int:
                 config.image_sources,
                 workers=1 if args.concurrency > 1 else None,
             )
-            result = scan_revision(
-                revision, settings, inspector=inspector, db=db, deadline=deadline
-            )
+            with _progress(args) as progress:
+                result = scan_revision(
+                    revision,
+                    settings,
+                    inspector=inspector,
+                    db=db,
+                    deadline=deadline,
+                    progress=progress,
+                )
     finally:
         cache.close()
     _write_reports(result, outputs)
@@ -165,6 +178,50 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.flush()
         os._exit(result.exit_code)
     return result.exit_code
+
+
+class _LogProgress:
+    """Off a terminal: one plain log line per image (CI logs)."""
+
+    def __init__(self) -> None:
+        self._totals: dict[str, int] = {}
+        self._done: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def stage(self, name: str, total: int) -> None:
+        with self._lock:
+            self._totals[name], self._done[name] = total, 0
+
+    def advance(self, name: str, item: str) -> None:
+        with self._lock:
+            self._done[name] = self._done.get(name, 0) + 1
+            done, total = self._done[name], self._totals.get(name, 0)
+        if name == "images":
+            _logger.info("image %s/%s: %s", done, total, item)
+
+
+class _BarProgress:
+    """On a terminal: one rich progress bar per stage, on stderr, removed when done."""
+
+    def __init__(self, bars: RichProgress) -> None:
+        self._bars = bars
+        self._tasks: dict[str, TaskID] = {}
+
+    def stage(self, name: str, total: int) -> None:
+        self._tasks[name] = self._bars.add_task(name, total=total)
+
+    def advance(self, name: str, item: str) -> None:
+        self._bars.update(self._tasks[name], advance=1, description=f"{name}: {item[:60]}")
+
+
+@contextlib.contextmanager
+def _progress(args: argparse.Namespace) -> Iterator[Progress]:
+    if args.quiet or not sys.stderr.isatty():
+        yield _LogProgress()
+        return
+    bars = RichProgress(console=Console(stderr=True), transient=True)
+    with bars:
+        yield _BarProgress(bars)
 
 
 def _outputs(args: argparse.Namespace) -> list[tuple[GateFormat, Path | None]]:
