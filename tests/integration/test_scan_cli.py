@@ -314,3 +314,23 @@ def test_bad_config_is_a_usage_error(run_cli: RunCli, tmp_path: Path) -> None:
     assert result.returncode == 3
     assert "unknown key policy.severty" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_timeout_bounds_the_scan(run_cli: RunCli, tmp_path: Path, dbs: dict[str, Path]) -> None:
+    # A registry that accepts connections and never answers: the kernel completes the
+    # handshake on the listening socket, nobody ever reads or writes.
+    import socket
+    import time
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        port = silent.getsockname()[1]
+        fleet = _fleet(tmp_path / "fleet", f"127.0.0.1:{port}/gate/web:1.0")
+        started = time.monotonic()
+        result, report = _scan(run_cli, fleet, dbs["osv"], "--timeout", "3")
+        elapsed = time.monotonic() - started
+    assert result.returncode == 2
+    assert elapsed < 20
+    assert report["unseen"][0]["kind"] == "timeout"
+    assert "--timeout" in result.stderr
