@@ -3,7 +3,8 @@
 OSV data is lenient, so this is too (as OSV's own matcher is): a leading ``v`` is accepted,
 missing minor/patch count as zero (``3.10`` > ``3.2``), numbers are unbounded, and anything past
 the third component joins the pre-release string. ``+build`` metadata never affects the order.
-The ``semver`` library was measured against the vectors and rejects many of these forms, so the
+The ``semver`` library was measured against the vectors: it raises on some of these forms
+(unbounded numbers, four components), so the
 order is implemented here. Listed in :data:`kubegate.match.versions.COMPARATORS`.
 """
 
