@@ -99,3 +99,36 @@ def test_rpm_epoch_decides_before_version() -> None:
     rpm = _comparator("AlmaLinux:9")
     assert rpm.compare("1:1.0-1.el9", "9.9-9.el9") > 0
     assert rpm.compare("2.0-1", "1:1.0-1") < 0
+
+
+@pytest.mark.parametrize(
+    "ecosystem",
+    [
+        "Debian:12",
+        "Alpine:v3.19",
+        "Red Hat",
+        "PyPI",
+        "npm",
+        "Go",
+        "Maven",
+        "RubyGems",
+        "NuGet",
+        "Packagist",
+        "Pub",
+        "CRAN",
+        "Hackage",
+    ],
+)
+def test_absurdly_long_numbers_do_not_raise(ecosystem: str) -> None:
+    # CPython's int() refuses over 4300 digits; such numbers must saturate, not crash the scan.
+    comparator = _comparator(ecosystem)
+    huge = "1" + "0" * 5000
+    # packaging rejects such a number, so for PyPI it is a legacy version, sorted first.
+    expected = -1 if ecosystem == "PyPI" else 1
+    assert _sign(comparator.compare(huge, "2")) == expected
+    assert _sign(comparator.compare("2", huge)) == -expected
+    longer = f"1.{huge}9"
+    assert _sign(comparator.compare(f"1.{huge}", longer)) == -_sign(
+        comparator.compare(longer, f"1.{huge}")
+    )
+    assert comparator.compare(huge, huge) == 0

@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from kubegate.match.versions.semverlike import number_value
+
 _NUMBERS = re.compile(r"(?:\d+\.?)*")
 _SUFFIX = re.compile(r"_(alpha|beta|pre|rc|cvs|svn|git|hg|p)(\d*)")
 _HASH = re.compile(r"~[0-9a-f]+")
@@ -64,7 +66,7 @@ def parse_apk(version: str) -> ApkVersion:
         letter, rest = rest[0], rest[1:]
     suffixes: list[tuple[int, int]] = []
     while suffix := _SUFFIX.match(rest):
-        suffixes.append((_SUFFIX_WEIGHT[suffix[1]], int(suffix[2] or 0)))
+        suffixes.append((_SUFFIX_WEIGHT[suffix[1]], number_value(suffix[2])))
         rest = rest[suffix.end() :]
     if hash_match := _HASH.match(rest):
         rest = rest[hash_match.end() :]
@@ -72,15 +74,11 @@ def parse_apk(version: str) -> ApkVersion:
     invalid = False
     if rest:
         if revision_match := _REVISION.match(rest):
-            revision = int(revision_match[1] or 0)
+            revision = number_value(revision_match[1])
             rest = rest[revision_match.end() :]
         else:
             invalid = True
     return ApkVersion(version, numbers, letter, tuple(suffixes), revision, rest, invalid)
-
-
-def _number_value(text: str) -> int:
-    return int(text) if text else 0
 
 
 def _compare_numbers(a: tuple[str, ...], b: tuple[str, ...]) -> int:
@@ -96,8 +94,8 @@ def _compare_numbers(a: tuple[str, ...], b: tuple[str, ...]) -> int:
         ):
             result = (left > right) - (left < right)
         else:
-            left_value = _number_value(left) if left is not None else 0
-            right_value = _number_value(right) if right is not None else 0
+            left_value = number_value(left) if left is not None else 0
+            right_value = number_value(right) if right is not None else 0
             result = (left_value > right_value) - (left_value < right_value)
         if result:
             return result

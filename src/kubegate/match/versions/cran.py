@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from kubegate.match.versions.semverlike import is_number, strip_zeros
+from kubegate.match.versions.semverlike import is_number, number_value, strip_zeros
 
 CranKey = tuple[tuple[int, ...], int]
 
@@ -20,7 +20,8 @@ _SEPARATORS = re.compile(r"[.-]")
 @lru_cache(maxsize=65536)
 def cran_key(version: str) -> CranKey:
     """Total-order sort key of a CRAN version string."""
-    parts = tuple(int(part) for part in _SEPARATORS.split(version.strip()) if is_number(part))
+    pieces = _SEPARATORS.split(version.strip())
+    parts = tuple(number_value(piece) for piece in pieces if is_number(piece))
     return strip_zeros(parts), len(parts)
 
 

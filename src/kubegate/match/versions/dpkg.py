@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from kubegate.match.versions.semverlike import number_value
+
 _RUNS = re.compile(r"[^0-9]+|[0-9]+")
 
 #: One run pair: the non-digit run as character weights (ending in 0), then the digit run.
@@ -44,7 +46,7 @@ def _part_key(text: str) -> tuple[Pair, ...]:
     letters = ""
     for run in _RUNS.findall(text):
         if "0" <= run[0] <= "9":
-            pairs.append(((*(_weight(char) for char in letters), 0), int(run)))
+            pairs.append(((*(_weight(char) for char in letters), 0), number_value(run)))
             letters = ""
         else:
             letters = run
@@ -61,7 +63,7 @@ def dpkg_key(version: str) -> DpkgKey:
     epoch = 0
     head, colon, tail = text.partition(":")
     if colon and head.isascii() and head.isdigit():
-        epoch, text = int(head), tail
+        epoch, text = number_value(head), tail
     upstream, dash, revision = text.rpartition("-")
     if not dash or not revision:
         # No revision; a trailing "-" stays in upstream, as python-debian reads it.

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from kubegate.match.versions.semverlike import Identifier, prerelease_key
+from kubegate.match.versions.semverlike import Identifier, number_value, prerelease_key
 
 _GO_SEMVER = re.compile(
     r"v?(?P<major>0|[1-9][0-9]*)(?:\.(?P<minor>0|[1-9][0-9]*))?(?:\.(?P<patch>0|[1-9][0-9]*))?"
@@ -29,7 +29,11 @@ def go_key(version: str) -> GoKey:
     match = _GO_SEMVER.fullmatch(version.strip())
     if match is None:
         return (0, (), (0, ()), version)
-    numbers = (int(match["major"]), int(match["minor"] or 0), int(match["patch"] or 0))
+    numbers = (
+        number_value(match["major"]),
+        number_value(match["minor"] or ""),
+        number_value(match["patch"] or ""),
+    )
     return (1, numbers, prerelease_key(match["pre"] or ""), "")
 
 

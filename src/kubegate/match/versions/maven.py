@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from kubegate.match.versions.semverlike import is_number
+from kubegate.match.versions.semverlike import is_number, number_value
 
 _KEYWORDS = ("alpha", "beta", "milestone", "rc", "snapshot", "", "sp")
 _UNKNOWN = len(_KEYWORDS)
@@ -66,7 +66,7 @@ def parse_maven(version: str) -> tuple[Token, ...]:
     for prefix, raw in _pieces(version.strip()):
         value = _ALIASES.get(raw, raw) if raw else "0"
         if is_number(value):
-            value = str(int(value))
+            value = value.lstrip("0") or "0"
         tokens.append(Token(prefix, value))
     # Trim nulls from the end, then from before each remaining "-", back to the start.
     index = len(tokens) - 1
@@ -99,7 +99,7 @@ def _token_less(left: Token, right: Token) -> bool:
         return left_rank < right_rank
     left_number, right_number = is_number(left.value), is_number(right.value)
     if left_number and right_number:
-        return int(left.value) < int(right.value)
+        return number_value(left.value) < number_value(right.value)
     # A real number beats any word; a padding zero is weighed like a word.
     if left_number and not left.padding:
         return False
@@ -120,7 +120,12 @@ def compare_maven(a: tuple[Token, ...], b: tuple[Token, ...]) -> int:
         right = b[index] if index < len(b) else _null_like(a[index])
         if left.prefix == right.prefix and left.value == right.value:
             continue
-        return -1 if _token_less(left, right) else 1
+        if _token_less(left, right):
+            return -1
+        # Distinct tokens may still rank equal (numbers too long to tell apart, see
+        # number_value): then the next token decides, which keeps the order antisymmetric.
+        if _token_less(right, left):
+            return 1
     return 0
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from kubegate.match.versions.semverlike import number_value
+
 #: (prefix, order) in the order PHP tries them; a number compares as "#".
 _SPECIAL_FORMS = (
     ("dev", 0),
@@ -85,7 +87,7 @@ def _leading_int(text: str) -> int:
     end = 0
     while end < len(text) and _is_digit(text[end]):
         end += 1
-    return int(text[:end])
+    return number_value(text[:end])
 
 
 def _strip_v(version: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 # The split pattern and replacements of packaging 21's LegacyVersion (``_legacy_cmpkey``).
 _LEGACY_PART = re.compile(r"(\d+|[a-z]+|\.|-)")
@@ -44,7 +44,8 @@ def pep440_key(version: str) -> Pep440Key:
     """Total-order sort key: ``(1, Version, ())`` if valid, else ``(0, None, legacy parts)``."""
     try:
         return (1, Version(version), ())
-    except InvalidVersion:
+    # InvalidVersion, or the plain ValueError int() raises on a number of over 4300 digits.
+    except ValueError:
         return (0, None, _legacy_parts(version.strip()))
 
 

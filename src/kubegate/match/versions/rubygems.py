@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from kubegate.match.versions.semverlike import number_value
+
 _SEGMENT = re.compile(r"[0-9]+|[a-zA-Z]+")
 
 Segment = int | str
@@ -29,7 +31,7 @@ def canonical_segments(version: str) -> tuple[Segment, ...]:
     """``Gem::Version#canonical_segments`` of ``version``."""
     text = version.strip().replace("-", ".pre.") or "0"
     segments: list[Segment] = [
-        int(part) if part.isdigit() else part for part in _SEGMENT.findall(text)
+        number_value(part) if part.isdigit() else part for part in _SEGMENT.findall(text)
     ]
     first_word = next(
         (index for index, segment in enumerate(segments) if isinstance(segment, str)),

@@ -3,6 +3,7 @@
 OSV data carries versions that only look like semver (``v1.2``, ``3.10``, ``1.0.0.1-beta``), so
 the parse never fails: a leading ``v`` is dropped, the leading run of dot-separated numbers are the
 components, and everything from the first other character on is the pre-release/build string.
+Also home of the digit-run helpers (``number_value``, ``is_number``) every comparator uses.
 Called by :mod:`kubegate.match.versions.semver` and its siblings, never by the matcher directly.
 """
 
@@ -20,6 +21,23 @@ class SemverLike:
 
     components: tuple[int, ...]
     rest: str
+
+
+#: Digit runs longer than this saturate: CPython's ``int()`` refuses over 4300 digits (a DoS
+#: guard), and no real version has such numbers, so they all compare equal and largest.
+_MAX_DIGITS = 4000
+_SATURATED: int = 10**_MAX_DIGITS
+
+
+def number_value(digits: str) -> int:
+    """The value of an ASCII digit run (``""`` is 0); absurdly long runs saturate, never raise."""
+    if not digits:
+        return 0
+    if len(digits) > _MAX_DIGITS:
+        digits = digits.lstrip("0")
+        if len(digits) > _MAX_DIGITS:
+            return _SATURATED
+    return int(digits)
 
 
 def is_number(text: str) -> bool:
@@ -40,13 +58,13 @@ def parse_semver_like(version: str) -> SemverLike:
             index += 1
             continue
         if index > start:
-            components.append(int(text[start:index]))
+            components.append(number_value(text[start:index]))
         if char != ".":
             return SemverLike(tuple(components), text[index:])
         index += 1
         start = index
     if index > start:
-        components.append(int(text[start:index]))
+        components.append(number_value(text[start:index]))
     return SemverLike(tuple(components), "")
 
 
@@ -87,7 +105,7 @@ def prerelease_key(rest: str) -> tuple[int, tuple[Identifier, ...]]:
     identifiers: list[Identifier] = []
     for part in pre.split("."):
         if is_number(part):
-            identifiers.append((0, int(part), ""))
+            identifiers.append((0, number_value(part), ""))
         else:
             identifiers.append((1, 0, part))
     return (0, tuple(identifiers))
