@@ -106,13 +106,15 @@ class ImageInspector:
         if not selected:
             return None
         platforms: list[PlatformInventory] = []
-        for platform, manifest_digest in selected:
-            if self.cache.get_image(Digest(manifest_digest)) is None:
+        for entry in selected:
+            manifest_digest = Digest(entry["manifest"])
+            if self.cache.get_image(manifest_digest) is None:
                 return None
+            layers = [Descriptor(mt, Digest(d), size) for mt, d, size in entry["layers"]]
             inventory = inventory_image(
-                Digest(manifest_digest), (), _no_blob, cache=self.cache, workers=self.workers
+                manifest_digest, layers, _no_blob, cache=self.cache, workers=self.workers
             )
-            platforms.append(PlatformInventory(platform, Digest(manifest_digest), inventory))
+            platforms.append(PlatformInventory(entry["platform"], manifest_digest, inventory))
         _logger.debug("%s@%s: inventory from the cache", canonical, digest)
         return InspectedImage(canonical, digest, tuple(platforms), warm=True)
 
@@ -138,7 +140,14 @@ class ImageInspector:
             self.cache.put_platforms(
                 image.digest,
                 self._selection(),
-                [[p.platform, p.manifest_digest] for p in platforms],
+                [
+                    {
+                        "platform": str(p.platform),
+                        "manifest": p.manifest_digest,
+                        "layers": [[d.media_type, d.digest, d.size] for d in p.layers],
+                    }
+                    for p in image.platforms
+                ],
             )
         return InspectedImage(reported, image.digest, platforms, substituted=substituted)
 

@@ -7,6 +7,7 @@ by ``tests/fixtures`` (deterministic tar layers and manifests, pushed over the r
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from tests.conftest import RunCli
@@ -136,3 +137,26 @@ def test_sbom_bad_reference_and_platform_are_usage_errors(run_cli: RunCli) -> No
     assert "Traceback" not in bad_ref.stderr
     bad_platform = run_cli("sbom", "oci:/nonexistent", "--platform", "linux")
     assert bad_platform.returncode == 3
+
+
+def _kubegate_requests(log: Path) -> list[str]:
+    """``METHOD URI`` of every request kubegate (user agent ``kubegate``) made, from the log."""
+    pattern = re.compile(
+        r'http\.request\.method=(\w+) .*?http\.request\.uri="?([^" ]+)"? '
+        r'http\.request\.useragent="?kubegate'
+    )
+    return [f"{m.group(1)} {m.group(2)}" for m in pattern.finditer(log.read_text())]
+
+
+def test_warm_sbom_only_resolves_the_tag(run_cli: RunCli, registry_plain: RegistryServer) -> None:
+    base, upper = _two_layer_image()
+    registry_plain.push("sbom/warm", "1", build_image([base, upper]))
+    ref = registry_plain.ref("sbom/warm", "1")
+    cold = run_cli("sbom", ref, "--format", "json")
+    assert cold.returncode == 0, cold.stderr
+    before = len(_kubegate_requests(registry_plain.log))
+    warm = run_cli("sbom", ref, "--format", "json")
+    assert warm.returncode == 0, warm.stderr
+    assert warm.stdout == cold.stdout
+    made = [r for r in _kubegate_requests(registry_plain.log)[before:] if r != "GET /v2/"]
+    assert made == ["HEAD /v2/sbom/warm/manifests/1"]

@@ -1,7 +1,7 @@
 """``kubegate sbom REF``: the packages inside an image, as CycloneDX, kubegate JSON or a table.
 
-Wires the registry client (``open_image``) to the inventory (``inventory_image``, cached per
-layer and per manifest) and the SBOM writers of ``kubegate.report.sbom``.
+Wires ``kubegate.scan.ImageInspector`` (registry client + inventory, cached per layer, per
+manifest and per image digest) to the SBOM writers of ``kubegate.report.sbom``.
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from typing import Any
 
 from kubegate.cli.common import add_output_arguments, add_registry_arguments, registry_options
 from kubegate.errors import EXIT_OK, UsageError
-from kubegate.inventory import InventoryCache, inventory_image
+from kubegate.inventory import InventoryCache
 from kubegate.reference import parse_reference
-from kubegate.registry import RegistryClient, is_local_reference, open_image
+from kubegate.registry import RegistryClient, is_local_reference
 from kubegate.report.sbom import SBOMFormat, Subject, render_sbom
+from kubegate.scan import ImageInspector
 
 
 def register(subparsers: Any) -> None:
@@ -47,26 +48,19 @@ def run(args: argparse.Namespace) -> int:
     cache = InventoryCache()
     try:
         with RegistryClient(registry_options(args)) as client:
-            image = open_image(args.reference, client)
-            if len(image.platforms) > 1 and fmt is not SBOMFormat.TABLE:
-                offered = ", ".join(str(p.platform) for p in image.platforms)
-                raise UsageError(
-                    f"the image has {len(image.platforms)} platforms ({offered}); "
-                    f"choose one with --platform for a {fmt.value} SBOM",
-                    where=args.reference,
-                )
-            outputs = [
-                render_sbom(
-                    subject,
-                    inventory_image(
-                        platform.manifest_digest, platform.layers, image.open_blob, cache=cache
-                    ),
-                    fmt,
-                )
-                for platform in image.platforms
-            ]
+            # The shared inspector: a warm run resolves the tag and reads everything else
+            # from the cache (no manifest or blob request).
+            image = ImageInspector(client, cache).inspect(args.reference)
     finally:
         cache.close()
+    if len(image.platforms) > 1 and fmt is not SBOMFormat.TABLE:
+        offered = ", ".join(p.platform for p in image.platforms)
+        raise UsageError(
+            f"the image has {len(image.platforms)} platforms ({offered}); "
+            f"choose one with --platform for a {fmt.value} SBOM",
+            where=args.reference,
+        )
+    outputs = [render_sbom(subject, p.inventory, fmt) for p in image.platforms]
     if len(image.platforms) > 1:
         outputs = [
             f"# {platform.platform}\n{text}"

@@ -178,8 +178,9 @@ class InventoryCache:
         key = self._image_key(manifest_digest)
         self._guard(lambda c: _store(c, "images", key, blob), None)
 
-    def get_platforms(self, top_digest: Digest, selection: str) -> list[list[str]] | None:
-        """``[[platform, manifest digest], ...]`` selected from an image (index) digest.
+    def get_platforms(self, top_digest: Digest, selection: str) -> list[dict[str, Any]] | None:
+        """The platform manifests an image (index) digest selects: ``platform``, ``manifest``
+        and ``layers`` (``[media type, digest, size]`` each), as :meth:`put_platforms` stored.
 
         Digests are immutable, so this mapping never goes stale; ``selection`` is the
         ``--platform`` choice it was made under. It lets a warm scan skip every manifest request.
@@ -191,17 +192,36 @@ class InventoryCache:
             value = json.loads(blob)
         except ValueError:
             return None
-        valid = isinstance(value, list) and all(
-            isinstance(v, list) and len(v) == 2 and all(isinstance(x, str) for x in v)
-            for v in value
-        )
-        return value if valid else None
+        if not isinstance(value, list) or not all(_platform_entry(v) for v in value):
+            return None
+        return value
 
-    def put_platforms(self, top_digest: Digest, selection: str, value: list[list[str]]) -> None:
-        """Remember which platform manifests an image digest selects."""
+    def put_platforms(
+        self, top_digest: Digest, selection: str, value: list[dict[str, Any]]
+    ) -> None:
+        """Remember which platform manifests (and their layers) an image digest selects."""
         blob = json.dumps(value).encode()
         key = f"{top_digest}|{selection}"
         self._guard(lambda c: _store(c, "platforms", key, blob), None)
+
+
+def _platform_entry(value: Any) -> bool:
+    if not isinstance(value, dict):
+        return False
+    layers = value.get("layers")
+    return (
+        isinstance(value.get("platform"), str)
+        and isinstance(value.get("manifest"), str)
+        and isinstance(layers, list)
+        and all(
+            isinstance(layer, list)
+            and len(layer) == 3
+            and isinstance(layer[0], str)
+            and isinstance(layer[1], str)
+            and isinstance(layer[2], int)
+            for layer in layers
+        )
+    )
 
 
 def _fetch(conn: sqlite3.Connection, table: str, key: str) -> bytes | None:
