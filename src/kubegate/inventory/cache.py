@@ -39,6 +39,10 @@ _T = TypeVar("_T")
 _PACKAGE_FIELDS: Final = tuple(f.name for f in fields(Package))
 
 
+class _OutdatedSchema(sqlite3.DatabaseError):
+    """A cache written by another kubegate version: expected after upgrades, rebuilt quietly."""
+
+
 def versions_key() -> str:
     """Walker and extractor versions: any change makes every cached entry a miss."""
     return f"walker:{WALKER_VERSION},{fingerprint()}"
@@ -84,7 +88,7 @@ class InventoryCache:
             row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             if row is None or row[0] != str(_SCHEMA):
                 conn.close()
-                raise sqlite3.DatabaseError(f"cache schema {row and row[0]!r} is not {_SCHEMA}")
+                raise _OutdatedSchema(f"cache schema {row and row[0]!r} is not {_SCHEMA}")
             self._conn = conn
         except sqlite3.Error as exc:
             if not rebuild_on_error:
@@ -95,7 +99,10 @@ class InventoryCache:
                 )
                 self._conn = None
                 return
-            _logger.info("inventory cache %s unusable (%s): rebuilding it", self.path, exc)
+            if isinstance(exc, _OutdatedSchema):
+                _logger.info("inventory cache %s: %s, rebuilding it", self.path, exc)
+            else:
+                _logger.warning("inventory cache %s is corrupt (%s): rebuilding it", self.path, exc)
             self._rebuild()
 
     def _rebuild(self) -> None:

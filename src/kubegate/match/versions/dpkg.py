@@ -71,11 +71,22 @@ def dpkg_key(version: str) -> DpkgKey:
     return epoch, _part_key(upstream), _part_key(revision)
 
 
+_VALID = re.compile(r"^(?:\d+:)?[A-Za-z0-9.+:~-]+?(?:-[A-Za-z0-9+.~]+)?$")
+
+
 class DpkgComparator:
     """``[epoch:]upstream[-revision]`` with ``~`` sorting before everything."""
 
     name = "dpkg"
     ecosystems = frozenset({"Debian", "Ubuntu"})
+
+    def valid(self, version: str) -> bool:
+        """Well-formed per Debian Policy 5.6.12 (python-debian's grammar).
+
+        ``compare`` orders anything deterministically; the matcher asks this first so that a
+        malformed version in an advisory makes the package undecided rather than guessed.
+        """
+        return _VALID.match(version) is not None
 
     def sort_key(self, version: str) -> DpkgKey:
         """Key such that ``sort_key(a) < sort_key(b)`` iff ``compare(a, b) < 0``."""
