@@ -169,7 +169,9 @@ class HTTPBucket:
             try:
                 response = self._http.send(self._http.build_request(method, url), stream=True)
             except httpx.HTTPError as exc:
-                if last:
+                # A refused connection or unknown host is retried once, not with the full
+                # backoff: an air-gapped machine should fail (or fall back) in a second.
+                if last or (isinstance(exc, httpx.ConnectError) and attempt >= 1):
                     raise Unreachable(
                         f"cannot download: {_describe(exc, options.timeout)}", where=where
                     ) from exc
