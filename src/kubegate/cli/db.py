@@ -92,8 +92,13 @@ def run_update(args: argparse.Namespace) -> int:
     for result in results:
         if result.error is None:
             print(describe(result))
+    # One line per distinct problem: an unreachable source fails every ecosystem the same way.
+    problems: dict[str, list[str]] = {}
     for result in failed:
-        print(f"kubegate: error: {describe(result)}", file=sys.stderr)
+        if result.error is not None:
+            problems.setdefault(result.error.diagnostics(), []).append(result.ecosystem)
+    for problem, names in problems.items():
+        print(f"kubegate: error: {', '.join(names)}: update failed: {problem}", file=sys.stderr)
     return EXIT_UNPROVEN if failed else EXIT_OK
 
 

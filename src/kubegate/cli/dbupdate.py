@@ -93,7 +93,11 @@ def add_db_update_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _size(count: int | None) -> str:
-    return "size unknown" if count is None else f"{count / (1 << 20):.1f} MiB"
+    if count is None:
+        return "size unknown"
+    if count < 1 << 20:
+        return f"{count / 1024:.1f} KiB"
+    return f"{count / (1 << 20):.1f} MiB"
 
 
 def describe(result: EcosystemResult) -> str:
