@@ -407,3 +407,18 @@ def test_local_sources_are_the_update(tmp_path: Path) -> None:
     stats = import_local_sources(db, [mirror / "Debian"])
     assert stats is not None and stats.added == 1
     assert "NEW-1" in _ids(db)
+
+
+def test_update_that_cannot_lock_warns_while_young_enough(
+    http_serve: HTTPServe, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "osv.db"
+    url = _debian().publish(http_serve)
+    ensure_updated(db, ecosystems=["Debian"], source=url, max_age=MAX_AGE, now=T0)
+    (tmp_path / "osv.db.update-lock").unlink()
+    (tmp_path / "osv.db.update-lock").mkdir()  # the lock cannot be taken (as in a read-only dir)
+    assert ensure_updated(db, source=url, max_age=MAX_AGE, now=T0 + timedelta(hours=1)) == []
+    with caplog.at_level(logging.WARNING):
+        (failed,) = ensure_updated(db, source=url, max_age=MAX_AGE, now=T0 + timedelta(hours=13))
+    assert failed.error is not None and "cannot lock" in failed.error.message
+    assert "going on with data from 2026-01-01 00:00 UTC" in caplog.text

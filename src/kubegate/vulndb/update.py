@@ -178,9 +178,15 @@ def _parse_line(line: str, where: str) -> tuple[datetime, str, str]:
 @contextlib.contextmanager
 def _update_lock(db_path: Path) -> Iterator[None]:
     """One updater per database file; the next one waits, then finds the work done."""
-    db_path.parent.mkdir(parents=True, exist_ok=True)
     lock_path = db_path.with_name(db_path.name + ".update-lock")
-    with lock_path.open("a") as handle:
+    try:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = lock_path.open("a")
+    except OSError as exc:
+        raise VulnDBError(
+            f"cannot lock the database for an update: {exc.strerror}", where=str(lock_path)
+        ) from exc
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -355,7 +361,10 @@ def _run(
 ) -> list[EcosystemResult]:
     _clean_stale_temp(db_path.parent)
     _, cursors = _held(db_path)
-    workdir = Path(tempfile.mkdtemp(prefix=_TEMP_PREFIX, dir=db_path.parent))
+    try:
+        workdir = Path(tempfile.mkdtemp(prefix=_TEMP_PREFIX, dir=db_path.parent))
+    except OSError as exc:
+        raise VulnDBError(f"cannot create a temp dir: {exc}", where=str(db_path.parent)) from exc
     try:
         updater = _Updater(db_path, bucket, limits, progress, now, workdir)
         results: list[EcosystemResult] = []
@@ -447,20 +456,29 @@ def ensure_updated(
         return []
     now = now or datetime.now(UTC)
     bucket = open_bucket(source, options)
+
+    def stale_now() -> tuple[dict[str, datetime], list[str]]:
+        held, _ = _held(db_path)
+        default = [eco for eco in held if eco in KNOWN_ECOSYSTEMS] if held else DEFAULT_ECOSYSTEMS
+        wanted = list(ecosystems or default)
+        return held, [eco for eco in wanted if eco not in held or now - held[eco] > interval]
+
     try:
-        with _update_lock(db_path):
-            held, _ = _held(db_path)
-            if held:
-                wanted = list(ecosystems or [eco for eco in held if eco in KNOWN_ECOSYSTEMS])
-            else:
-                wanted = list(ecosystems or DEFAULT_ECOSYSTEMS)
-            stale = [eco for eco in wanted if eco not in held or now - held[eco] > interval]
-            if not stale:
-                return []
-            _logger.info("updating the advisory database: %s", ", ".join(stale))
-            results = _run(
-                db_path, stale, bucket, limits or UpdateLimits(), progress or _Silent(), now
-            )
+        # Checked before locking: a fresh database (even a read-only one) needs no lock.
+        held, stale = stale_now()
+        if not stale:
+            return []
+        try:
+            with _update_lock(db_path):
+                held, stale = stale_now()  # another process may have just updated it
+                if not stale:
+                    return []
+                _logger.info("updating the advisory database: %s", ", ".join(stale))
+                results = _run(
+                    db_path, stale, bucket, limits or UpdateLimits(), progress or _Silent(), now
+                )
+        except VulnDBError as exc:
+            results = [EcosystemResult(eco, "failed", error=exc) for eco in stale]
     finally:
         bucket.close()
     _judge_failures(db_path, results, held, max_age, now)
