@@ -20,14 +20,15 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+from rich.text import Text
 
 from kubegate.inventory.cache import seen_inventory
 from kubegate.match.ecosystems import LANGUAGE_ECOSYSTEMS
@@ -128,6 +129,8 @@ class PlainProgress:
         """One line per transfer."""
         if what == "bytes":
             _logger.info("%s: downloading all.zip (%s)", ecosystem, _size(total))
+        elif what == "import":
+            _logger.info("%s: importing", ecosystem)
         else:
             _logger.info("%s: fetching %s changed record(s)", ecosystem, total)
 
@@ -140,8 +143,21 @@ class PlainProgress:
             _logger.info("%s", describe(result))
 
 
+class _Amount(ProgressColumn):
+    """Bytes for downloads, a count for records, nothing while importing."""
+
+    def render(self, task: Task) -> Text:
+        unit = task.fields.get("unit")
+        if unit == "bytes":
+            total = "?" if task.total is None else _size(int(task.total))
+            return Text(f"{_size(int(task.completed))} / {total}")
+        if unit == "records":
+            return Text(f"{int(task.completed)} / {int(task.total or 0)} records")
+        return Text("")
+
+
 class RichProgress:
-    """Bars on a TTY (stderr), one per transfer."""
+    """Bars on a TTY (stderr), one per transfer; the outcome lines are the command's."""
 
     def __init__(self, progress: Progress) -> None:
         self._progress = progress
@@ -152,13 +168,21 @@ class RichProgress:
         known = sum(size or 0 for _, size in sizes)
         listed = ", ".join(f"{eco} {_size(size)}" for eco, size in sizes)
         self._progress.console.print(
-            f"full download of {len(sizes)} feed(s), {_size(known)}: {listed}"
+            f"full download of {len(sizes)} feed(s), {_size(known)}: {listed}",
+            highlight=False,
+            soft_wrap=True,
         )
 
     def started(self, ecosystem: str, what: str, total: int | None) -> None:
-        """A new bar."""
-        label = f"{ecosystem} all.zip" if what == "bytes" else f"{ecosystem} records"
-        self._tasks[ecosystem] = self._progress.add_task(label, total=total)
+        """A new bar (replacing the ecosystem's previous one)."""
+        previous = self._tasks.pop(ecosystem, None)
+        if previous is not None:
+            self._progress.remove_task(previous)
+        label = {"bytes": "all.zip", "records": "records"}.get(what, "importing")
+        # The import reports no steps: a pulsing bar (no total) rather than one stuck at 0.
+        self._tasks[ecosystem] = self._progress.add_task(
+            f"{ecosystem} {label}", total=None if what == "import" else total, unit=what
+        )
 
     def advanced(self, ecosystem: str, amount: int) -> None:
         """Move the bar."""
@@ -167,12 +191,10 @@ class RichProgress:
             self._progress.advance(task, amount)
 
     def finished(self, result: EcosystemResult) -> None:
-        """Drop the bar, print the outcome."""
+        """Drop the bar."""
         task = self._tasks.pop(result.ecosystem, None)
         if task is not None:
             self._progress.remove_task(task)
-        if result.error is None:
-            self._progress.console.print(describe(result))
 
 
 @contextmanager
@@ -185,9 +207,8 @@ def update_progress(quiet: bool = False) -> Iterator[UpdateProgress]:
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
-        DownloadColumn(),
+        _Amount(),
         TransferSpeedColumn(),
-        MofNCompleteColumn(),
         TimeRemainingColumn(),
         console=console,
         transient=True,

@@ -114,7 +114,7 @@ class UpdateProgress(Protocol):
         """The ecosystems about to be fully downloaded and their sizes, before any download."""
 
     def started(self, ecosystem: str, what: str, total: int | None) -> None:
-        """A transfer begins: ``what`` is ``bytes`` (all.zip) or ``records`` (incremental)."""
+        """A stage begins: ``bytes`` (all.zip), ``records`` (incremental) or ``import``."""
 
     def advanced(self, ecosystem: str, amount: int) -> None:
         """Some bytes or records arrived."""
@@ -277,6 +277,7 @@ class _Updater:
                 where=f"{self.bucket.where}{path}",
             ) from exc
         _logger.debug("%s: all.zip has %s members", ecosystem, members)
+        self.progress.started(ecosystem, "import", members)
         stats = self._apply(ecosystem, iter_sources([archive]), cursor)
         archive.unlink()
         return EcosystemResult(ecosystem, "full", stats, downloaded)
@@ -331,6 +332,7 @@ class _Updater:
             (directory / f"{index:07d}.json").write_bytes(data)
             downloaded += len(data)
             self.progress.advanced(ecosystem, 1)
+        self.progress.started(ecosystem, "import", len(ids))
         stats = self._apply(ecosystem, iter_sources([directory]), newest)
         shutil.rmtree(directory)
         return EcosystemResult(ecosystem, "incremental", stats, downloaded)
