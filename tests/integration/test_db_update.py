@@ -422,3 +422,66 @@ def test_update_that_cannot_lock_warns_while_young_enough(
         (failed,) = ensure_updated(db, source=url, max_age=MAX_AGE, now=T0 + timedelta(hours=13))
     assert failed.error is not None and "cannot lock" in failed.error.message
     assert "going on with data from 2026-01-01 00:00 UTC" in caplog.text
+
+
+def test_size_limits(http_serve: HTTPServe, tmp_path: Path) -> None:
+    from kubegate.vulndb.update import UpdateLimits
+
+    db = tmp_path / "osv.db"
+    url = _debian().publish(http_serve)
+    small = UpdateLimits(max_zip_bytes=200)
+    (result,) = update(db, ["Debian"], source=url, options=FAST, limits=small)
+    assert result.error is not None and "more than the 200 allowed" in result.error.message
+    # Without a Content-Length the cap is enforced while streaming.
+    whole = http_serve.routes["/Debian/all.zip"].body
+    http_serve.add("Debian/all.zip", whole, headers={"Content-Length": None})
+    (result,) = update(db, ["Debian"], source=url, options=FAST, limits=small)
+    assert result.error is not None and "larger than the 200 bytes allowed" in result.error.message
+    assert not db.exists() or _held_ecosystems(db) == []
+    (result,) = update(db, ["Debian"], source=url, options=FAST, limits=UpdateLimits())
+    assert result.error is None
+    tiny_index = UpdateLimits(max_index_bytes=10)
+    (result,) = update(db, ["Debian"], source=url, options=FAST, limits=tiny_index)
+    assert result.error is not None and "larger than 10 bytes" in result.error.message
+
+
+def _held_ecosystems(db: Path) -> list[str]:
+    with VulnDB(db) as opened:
+        return [e.ecosystem for e in opened.status().ecosystems]
+
+
+def test_withdrawn_record_is_removed_incrementally(http_serve: HTTPServe, tmp_path: Path) -> None:
+    db = tmp_path / "osv.db"
+    tree = _debian()
+    url = tree.publish(http_serve)
+    update(db, ["Debian"], source=url, options=FAST)
+    tree.put(
+        "Debian",
+        osv_record(
+            "DEBIAN-CVE-2025-0001", "2025-04-01T00:00:00Z", withdrawn="2025-04-01T00:00:00Z"
+        ),
+    )
+    tree.publish(http_serve)
+    (result,) = update(db, ["Debian"], source=url, options=FAST)
+    assert result.stats is not None and result.stats.withdrawn == 1
+    assert _ids(db) == []
+
+
+def test_concurrent_update_waits_for_the_lock(http_serve: HTTPServe, tmp_path: Path) -> None:
+    import fcntl
+    import threading
+
+    db = tmp_path / "osv.db"
+    url = _debian().publish(http_serve)
+    results: list[object] = []
+    with (tmp_path / "osv.db.update-lock").open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        worker = threading.Thread(
+            target=lambda: results.extend(update(db, ["Debian"], source=url, options=FAST))
+        )
+        worker.start()
+        worker.join(0.3)
+        assert worker.is_alive() and http_serve.requests["/Debian/all.zip"] == 0
+        fcntl.flock(held, fcntl.LOCK_UN)
+    worker.join(10)
+    assert len(results) == 1 and http_serve.requests["/Debian/all.zip"] == 2
