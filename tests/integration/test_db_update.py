@@ -485,3 +485,20 @@ def test_concurrent_update_waits_for_the_lock(http_serve: HTTPServe, tmp_path: P
         fcntl.flock(held, fcntl.LOCK_UN)
     worker.join(10)
     assert len(results) == 1 and http_serve.requests["/Debian/all.zip"] == 2
+
+
+def test_incremental_fetches_many_records(http_serve: HTTPServe, tmp_path: Path) -> None:
+    db = tmp_path / "osv.db"
+    tree = _debian()
+    url = tree.publish(http_serve)
+    update(db, ["Debian"], source=url, options=FAST)
+    new = [osv_record(f"DEBIAN-CVE-2025-2{i:03d}", f"2025-09-01T00:{i:02d}:00Z") for i in range(40)]
+    tree.put("Debian", *new)
+    tree.publish(http_serve)
+    http_serve.add("Debian/DEBIAN-CVE-2025-2007.json", b"", status=404)  # listed, then removed
+    (result,) = update(db, ["Debian"], source=url, options=FAST)
+    assert result.mode == "incremental" and result.stats is not None
+    assert result.stats.added == 39
+    assert len(_ids(db)) == 40 and "DEBIAN-CVE-2025-2007" not in _ids(db)
+    with VulnDB(db) as opened:
+        assert opened.meta("osv-cursor:")["osv-cursor:Debian"] == "2025-09-01T00:39:00Z"

@@ -25,6 +25,7 @@ import shutil
 import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -81,6 +82,7 @@ UPDATE_INTERVAL = timedelta(hours=12)
 _CURSOR = "osv-cursor:"
 _LOCAL = "local-source:"
 _TEMP_PREFIX = ".kubegate-update-"
+_FETCH_WORKERS = 8
 #: OSV ids as the bucket names them (``GHSA-…``, ``RHSA-2024:1234``): no path separators.
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,199}$")
 
@@ -319,19 +321,31 @@ class _Updater:
         directory = self.workdir / f"{ecosystem.replace(' ', '_')}-records"
         directory.mkdir()
         self.progress.started(ecosystem, "records", len(ids))
-        downloaded = 0
-        for index, record_id in enumerate(ids):
+
+        def fetch(item: tuple[int, str]) -> int:
+            index, record_id = item
             path = object_path(ecosystem, f"{record_id}.json")
             try:
                 data = self.bucket.read(path, self.limits.max_record_bytes)
             except NotInBucket:
                 # Listed but gone (removed upstream since the index was written): nothing to add.
                 _logger.warning("%s: %s is listed but not in the bucket", ecosystem, record_id)
-                continue
+                return 0
             # Named by position, never by the (untrusted) id.
             (directory / f"{index:07d}.json").write_bytes(data)
-            downloaded += len(data)
             self.progress.advanced(ecosystem, 1)
+            return len(data)
+
+        # Records are small: latency, not bandwidth, bounds this; a few requests in flight.
+        # The first failure is re-raised (the rest cancelled) and nothing is applied.
+        with ThreadPoolExecutor(max_workers=_FETCH_WORKERS) as pool:
+            futures = [pool.submit(fetch, item) for item in enumerate(ids)]
+            try:
+                downloaded = sum(future.result() for future in futures)
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
         self.progress.started(ecosystem, "import", len(ids))
         stats = self._apply(ecosystem, iter_sources([directory]), newest)
         shutil.rmtree(directory)
