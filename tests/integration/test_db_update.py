@@ -440,6 +440,16 @@ def test_size_limits(http_serve: HTTPServe, tmp_path: Path) -> None:
     assert not db.exists() or _held_ecosystems(db) == []
     (result,) = update(db, ["Debian"], source=url, options=FAST, limits=UpdateLimits())
     assert result.error is None
+    (result,) = update(db, ["Debian"], source=url, options=FAST, limits=UpdateLimits(max_members=2))
+    assert result.error is None and result.mode == "unchanged"  # the cursor avoids the zip
+    with VulnDB(db) as opened:
+        opened_meta = opened.meta("osv-cursor:")
+    assert opened_meta
+    fresh = tmp_path / "fresh.db"
+    (result,) = update(
+        fresh, ["Debian"], source=url, options=FAST, limits=UpdateLimits(max_members=2)
+    )
+    assert result.error is not None and "3 members, more than the 2 allowed" in result.error.message
     tiny_index = UpdateLimits(max_index_bytes=10)
     (result,) = update(db, ["Debian"], source=url, options=FAST, limits=tiny_index)
     assert result.error is not None and "larger than 10 bytes" in result.error.message

@@ -31,7 +31,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-from kubegate.errors import UsageError, VulnDBError
+from kubegate.errors import VulnDBError
+from kubegate.vulndb.feeds import (
+    DEFAULT_ECOSYSTEMS,
+    DEFAULT_SOURCE,
+    KNOWN_ECOSYSTEMS,
+    default_ecosystems,
+    parse_ecosystems,
+)
 from kubegate.vulndb.fetch import (
     Bucket,
     FetchOptions,
@@ -52,31 +59,6 @@ from kubegate.vulndb.store import VulnDB
 
 _logger = logging.getLogger(__name__)
 
-#: The public OSV bucket (OSV.md "Data").
-DEFAULT_SOURCE = "https://osv-vulnerabilities.storage.googleapis.com/"
-#: Updated by default, in this order, after the ecosystems the user's images were seen to need.
-DEFAULT_ECOSYSTEMS: tuple[str, ...] = (
-    "Debian",
-    "Ubuntu",
-    "Alpine",
-    "Red Hat",
-    "AlmaLinux",
-    "Rocky Linux",
-    "SUSE",
-    "openSUSE",
-    "Wolfi",
-    "Chainguard",
-    "PyPI",
-    "npm",
-    "Go",
-    "Maven",
-    "RubyGems",
-    "crates.io",
-    "NuGet",
-    "Packagist",
-)
-#: Names accepted by ``--ecosystem`` (the defaults plus feeds the matcher also knows).
-KNOWN_ECOSYSTEMS: tuple[str, ...] = (*DEFAULT_ECOSYSTEMS, "Hex", "Pub")
 #: A scan refreshes an ecosystem whose last update is older than this.
 UPDATE_INTERVAL = timedelta(hours=12)
 _CURSOR = "osv-cursor:"
@@ -96,6 +78,8 @@ class UpdateLimits:
     max_record_bytes: int = MAX_RECORD_BYTES
     #: More changed records than this: fetching ``all.zip`` is cheaper than one request each.
     incremental_max: int = 5000
+    #: Members of one all.zip (the largest real feeds hold a few hundred thousand).
+    max_members: int = 5_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,28 +121,6 @@ class _Silent:
 
     def finished(self, result: EcosystemResult) -> None:
         pass
-
-
-def parse_ecosystems(names: Iterable[str]) -> tuple[str, ...]:
-    """``--ecosystem`` values -> known base ecosystems (``debian:12`` -> ``Debian``); exit 3."""
-    by_folded = {name.casefold(): name for name in KNOWN_ECOSYSTEMS}
-    chosen: list[str] = []
-    for name in names:
-        known = by_folded.get(name.split(":", 1)[0].strip().casefold())
-        if known is None:
-            raise UsageError(
-                f"unknown ecosystem {name!r}; known: {', '.join(KNOWN_ECOSYSTEMS)}",
-                where="--ecosystem",
-            )
-        if known not in chosen:
-            chosen.append(known)
-    return tuple(chosen)
-
-
-def default_ecosystems(seen: Iterable[str] = ()) -> tuple[str, ...]:
-    """The default list with the ecosystems the user's images were seen to need first."""
-    first = [eco for eco in dict.fromkeys(seen) if eco in KNOWN_ECOSYSTEMS]
-    return (*first, *(eco for eco in DEFAULT_ECOSYSTEMS if eco not in first))
 
 
 def _parse_time(text: str, where: str) -> datetime:
@@ -278,6 +240,11 @@ class _Updater:
                 f"downloaded all.zip is not a valid zip ({exc}); nothing applied",
                 where=f"{self.bucket.where}{path}",
             ) from exc
+        if members > self.limits.max_members:
+            raise VulnDBError(
+                f"all.zip has {members} members, more than the {self.limits.max_members} allowed",
+                where=f"{self.bucket.where}{path}",
+            )
         _logger.debug("%s: all.zip has %s members", ecosystem, members)
         self.progress.started(ecosystem, "import", members)
         stats = self._apply(ecosystem, iter_sources([archive]), cursor)
