@@ -44,6 +44,8 @@ def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env.pop("DOCKER_CONFIG", None)
     env.pop("KUBEGATE_DB", None)
+    # Advisory updates go to a closed loopback port unless a test serves a bucket itself.
+    env["KUBEGATE_DB_SOURCE"] = "http://127.0.0.1:9/"
     if extra:
         env.update(extra)
     return env

@@ -1,6 +1,7 @@
-"""``kubegate db import|status``: fill the advisory database from local OSV data and inspect it.
+"""``kubegate db import|update|status``: fill the advisory database and inspect it (docs/db.md).
 
-``import`` takes zips (``<Ecosystem>/all.zip`` as the OSV bucket serves them) or directories of
+``update`` fetches from the OSV bucket or a mirror (:mod:`kubegate.vulndb.update`). ``import``
+takes zips (``<Ecosystem>/all.zip`` as the OSV bucket serves them) or directories of
 OSV JSON; invalid records are skipped and counted (exit 0). ``status`` prints the schema version,
 size, and per ecosystem the record count, last import and newest ``modified``.
 """
@@ -9,12 +10,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from kubegate.cli.common import add_output_arguments
-from kubegate.errors import EXIT_OK
+from kubegate.cli.dbupdate import default_source, describe, ordered_defaults, update_progress
+from kubegate.errors import EXIT_OK, EXIT_UNPROVEN
 from kubegate.vulndb import DBStatus, VulnDB, import_paths, resolve_db_path
+from kubegate.vulndb.update import DEFAULT_ECOSYSTEMS, parse_ecosystems, update
 
 
 def _add_db_argument(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +36,29 @@ def register(subparsers: Any) -> None:
     _add_db_argument(importer)
     add_output_arguments(importer)
     importer.set_defaults(run=run_import)
+    updater = actions.add_parser(
+        "update",
+        help="download or refresh OSV advisories from the OSV bucket or a mirror",
+        description="Per ecosystem: a first full all.zip download, then incremental updates "
+        "from modified_id.csv. Default ecosystems: those of images seen in the inventory cache, "
+        f"then {', '.join(DEFAULT_ECOSYSTEMS)}.",
+    )
+    updater.add_argument(
+        "--ecosystem",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="ecosystem to update (repeatable; default: see above)",
+    )
+    updater.add_argument(
+        "--source",
+        metavar="URL|DIR",
+        help="mirror with the bucket's layout (default: $KUBEGATE_DB_SOURCE, else the public "
+        "OSV bucket)",
+    )
+    _add_db_argument(updater)
+    add_output_arguments(updater)
+    updater.set_defaults(run=run_update)
     status = actions.add_parser("status", help="show what the advisory database holds")
     _add_db_argument(status)
     status.add_argument("--format", choices=("table", "json"), default="table")
@@ -51,6 +78,28 @@ def run_import(args: argparse.Namespace) -> int:
     for ecosystem, count in sorted(stats.ecosystems.items()):
         print(f"  {ecosystem}: {count}")
     return EXIT_OK
+
+
+def run_update(args: argparse.Namespace) -> int:
+    """Update, print one line per ecosystem; exit 2 if any ecosystem failed."""
+    ecosystems = parse_ecosystems(args.ecosystem) if args.ecosystem else ordered_defaults()
+    db_path = resolve_db_path(args.db)
+    with update_progress(args.quiet) as progress:
+        results = update(
+            db_path, ecosystems, source=args.source or default_source(), progress=progress
+        )
+    failed = [r for r in results if r.error is not None]
+    for result in results:
+        if result.error is None:
+            print(describe(result))
+    # One line per distinct problem: an unreachable source fails every ecosystem the same way.
+    problems: dict[str, list[str]] = {}
+    for result in failed:
+        if result.error is not None:
+            problems.setdefault(result.error.diagnostics(), []).append(result.ecosystem)
+    for problem, names in problems.items():
+        print(f"kubegate: error: {', '.join(names)}: update failed: {problem}", file=sys.stderr)
+    return EXIT_UNPROVEN if failed else EXIT_OK
 
 
 def status_document(status: DBStatus) -> dict[str, Any]:

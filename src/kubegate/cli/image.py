@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from kubegate.cli.common import add_output_arguments, add_registry_arguments, registry_options
+from kubegate.cli.dbupdate import add_db_update_arguments, refresh_db
 from kubegate.cli.scan_options import (
     add_db_arguments,
     add_policy_arguments,
@@ -26,7 +27,7 @@ from kubegate.policy import exit_code, judge
 from kubegate.registry import RegistryClient
 from kubegate.report import ImageInfo, OutputFormat, PlatformInfo, render_image_report
 from kubegate.scan import ImageInspector, match_image
-from kubegate.vulndb import VulnDB
+from kubegate.vulndb import VulnDB, resolve_db_path
 
 
 def register(subparsers: Any) -> None:
@@ -46,11 +47,7 @@ def register(subparsers: Any) -> None:
     )
     add_policy_arguments(parser)
     add_db_arguments(parser)
-    parser.add_argument(
-        "--skip-db-update",
-        action="store_true",
-        help="do not update the advisory database before scanning",
-    )
+    add_db_update_arguments(parser)
     add_registry_arguments(parser)
     add_output_arguments(parser)
     parser.set_defaults(run=run)
@@ -61,7 +58,9 @@ def run(args: argparse.Namespace) -> int:
     policy = policy_from_args(args)
     max_age = db_max_age_from_args(args)
     options = registry_options(args)
-    with VulnDB.open(args.db) as db:
+    db_path = resolve_db_path(args.db)
+    refresh_db(args, db_path, max_age)
+    with VulnDB(db_path) as db:
         cache = InventoryCache()
         try:
             with RegistryClient(options) as client:

@@ -21,7 +21,7 @@ import sqlite3
 import threading
 import zlib
 from collections.abc import Callable
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -229,6 +229,46 @@ def _platform_entry(value: Any) -> bool:
             for layer in layers
         )
     )
+
+
+@dataclass(frozen=True, slots=True)
+class SeenInventory:
+    """What the cached images hold: for ordering the advisory feeds a DB update fetches first."""
+
+    #: ``(os-release ID, VERSION_ID)`` pairs.
+    systems: frozenset[tuple[str, str | None]]
+    #: Package types (``deb``, ``apk``, ``pypi``, ...).
+    package_types: frozenset[str]
+
+
+def seen_inventory(path: Path | None = None) -> SeenInventory:
+    """Distinct systems and package types of every cached image; read-only, empty if no cache.
+
+    Called by ``kubegate db update``. Never creates the cache file; any problem reads as empty.
+    """
+    path = path if path is not None else cache_dir() / FILENAME
+    systems: set[tuple[str, str | None]] = set()
+    types: set[str] = set()
+    if path.is_file():
+        try:
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                blobs = [row[0] for row in conn.execute("SELECT data FROM images")]
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            _logger.debug("inventory cache %s unreadable: %s", path, exc)
+            blobs = []
+        for blob in blobs:
+            try:
+                value = json.loads(zlib.decompress(blob))
+                os_info = value.get("os") or {}
+                if os_info.get("id"):
+                    systems.add((str(os_info["id"]), os_info.get("version_id")))
+                types.update(str(p["type"]) for p in value.get("packages", ()))
+            except (ValueError, TypeError, KeyError, AttributeError, zlib.error):
+                continue
+    return SeenInventory(frozenset(systems), frozenset(types))
 
 
 def _fetch(conn: sqlite3.Connection, table: str, key: str) -> bytes | None:

@@ -1,8 +1,10 @@
 """The OSV advisory database (DESIGN.md "DB"): import, schema, queries, freshness, severities.
 
 ``store`` owns the SQLite file, ``importer`` loads zips/directories of OSV JSON into it,
-``records`` validates records and derives index keys, ``severity`` reads vendor severities and
-scores CVSS vectors. The matcher (``kubegate.match``) and ``kubegate db`` are the callers.
+``update`` keeps it current from the OSV bucket or a mirror (``fetch`` reads the bucket, ``feeds``
+names the ecosystems), ``records`` validates records and derives index keys, ``severity`` reads
+vendor severities and scores CVSS vectors. The matcher (``kubegate.match``), ``kubegate db`` and
+the scans (``ensure_updated``) are the callers.
 """
 
 from kubegate.vulndb.importer import ImportStats, import_paths

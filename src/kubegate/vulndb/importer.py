@@ -1,6 +1,6 @@
 """``kubegate db import``: load OSV records from zips or directories into the database.
 
-Called by :mod:`kubegate.cli.db` (and by ``db update`` once the downloader exists). The whole
+Called by :mod:`kubegate.cli.db` and by :mod:`kubegate.vulndb.update` (``db update``). The whole
 import is one SQLite transaction under a rollback journal, so a crash or ``kill -9`` at any point
 leaves the previous database as it was. Records are validated one by one: an invalid record is
 skipped and counted, never fatal. The same id seen again keeps the newest ``modified``;
@@ -17,7 +17,7 @@ import sqlite3
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -263,6 +263,25 @@ def import_paths(
 ) -> ImportStats:
     """Import every OSV record under ``paths`` into the database at ``db_path``, atomically."""
     check_paths(paths)
+    return import_records(db_path, iter_sources(paths), now=now)
+
+
+def import_records(
+    db_path: Path,
+    sources: Iterable[tuple[str, bytes | InvalidRecord]],
+    *,
+    now: datetime | None = None,
+    stamp: Collection[str] | None = None,
+    meta: Mapping[str, str] | None = None,
+) -> ImportStats:
+    """Import ``(where, raw record)`` pairs in one transaction (the core of import and update).
+
+    ``stamp`` None (``db import``): every base ecosystem the records name is stamped as imported
+    now. Otherwise (``db update``) exactly the ``stamp`` ecosystems are, even without records (a
+    feed checked and found unchanged is fresh), and other ecosystems a record names only have
+    their counts refreshed: their own feed was not checked. ``meta`` rows (the update cursors)
+    are written in the same transaction, so they never run ahead of the records.
+    """
     stats = ImportStats()
     newest: dict[str, str] = {}
     conn = connect(db_path, create=True)
@@ -270,7 +289,7 @@ def import_paths(
         conn.execute("BEGIN IMMEDIATE")
         writer = _Writer(conn, stats)
         batch: dict[str, tuple[IndexedRecord, bytes]] = {}
-        for where, raw in iter_sources(paths):
+        for where, raw in sources:
             stats.read += 1
             if not stats.read % _PROGRESS_EVERY:
                 _logger.info("%s records read", stats.read)
@@ -298,20 +317,27 @@ def import_paths(
                 writer.flush(batch)
         writer.flush(batch)
         writer.finish()
-        stamp = utc_text(now or datetime.now(UTC))
+        stamped = set(newest) if stamp is None else set(stamp)
+        text = utc_text(now or datetime.now(UTC))
         conn.executemany(
             "INSERT INTO ecosystems VALUES (?, ?, ?, 0) ON CONFLICT (ecosystem) DO UPDATE SET "
-            "last_import=excluded.last_import, "
-            "newest_modified=max(coalesce(newest_modified, ''), excluded.newest_modified)",
-            [(eco, stamp, modified) for eco, modified in newest.items()],
+            "last_import=excluded.last_import, newest_modified=nullif(max("
+            "coalesce(newest_modified, ''), coalesce(excluded.newest_modified, '')), '')",
+            [(eco, text, newest.get(eco)) for eco in sorted(stamped)],
+        )
+        conn.executemany(
+            "UPDATE ecosystems SET newest_modified=max(coalesce(newest_modified, ''), ?2) "
+            "WHERE ecosystem=?1",
+            [(eco, modified) for eco, modified in newest.items() if eco not in stamped],
         )
         conn.executemany(
             "UPDATE ecosystems SET records=(SELECT COUNT(*) FROM ("
             " SELECT id FROM affects WHERE ecosystem=?1"
             " UNION SELECT id FROM affects WHERE ecosystem>=?1||':' AND ecosystem<?1||';'))"
             " WHERE ecosystem=?1",
-            [(eco,) for eco in newest],
+            [(eco,) for eco in sorted(stamped | set(newest))],
         )
+        conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", sorted((meta or {}).items()))
         conn.execute("COMMIT")
     except sqlite3.DatabaseError as exc:
         _rollback(conn)

@@ -204,6 +204,13 @@ class VulnDB:
                 found.setdefault(ref, []).append(record_id)
         return found
 
+    def meta(self, prefix: str) -> dict[str, str]:
+        """``meta`` rows whose key starts with ``prefix`` (the update cursors, local sources)."""
+        rows = self._query(
+            "SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
+        )
+        return {str(key): str(value) for key, value in rows}
+
     def status(self) -> DBStatus:
         """Schema version, size, record counts and freshness per base ecosystem."""
         ecosystems = tuple(
