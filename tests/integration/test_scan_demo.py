@@ -96,3 +96,16 @@ def test_demo_fixed_state_passes(run_cli: RunCli, demo: Path) -> None:
     result = _scan(run_cli, demo, "flux-demo-fixed")
     assert result.returncode == 0, result.stderr + result.stdout
     assert result.stdout.startswith("PASS:")
+
+
+def test_demo_database_is_fresh_by_construction(run_cli: RunCli, demo: Path) -> None:
+    # The config's local OSV snapshot is imported at every scan: that import is the update,
+    # so a tight --db-max-age still passes the freshness check on a later run.
+    import time
+
+    first = _scan(run_cli, demo, "flux-demo", "-q")
+    assert first.returncode == 1
+    time.sleep(2.5)
+    again = _scan(run_cli, demo, "flux-demo", "-q", "--db-max-age", "2s")
+    assert again.returncode == 1, again.stderr
+    assert "not proven" not in again.stderr

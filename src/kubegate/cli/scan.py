@@ -33,6 +33,7 @@ from kubegate.cli.common import (
     registry_options,
     revision_request,
 )
+from kubegate.cli.dbupdate import add_db_update_arguments, refresh_db
 from kubegate.cli.scan_options import add_db_arguments, add_policy_arguments
 from kubegate.config import Config, find_config
 from kubegate.errors import ConfigError, UsageError
@@ -44,7 +45,7 @@ from kubegate.policy import DEFAULT_DB_MAX_AGE, Policy, parse_duration
 from kubegate.registry import RegistryClient, RegistryOptions, parse_platform
 from kubegate.report.gate import GateFormat, render_gate_report
 from kubegate.scan import ImageInspector, Progress, ScanSettings, read_revision, scan_revision
-from kubegate.vulndb import VulnDB, import_paths, resolve_db_path
+from kubegate.vulndb import VulnDB, resolve_db_path
 
 _logger = logging.getLogger(__name__)
 
@@ -72,11 +73,7 @@ def register(subparsers: Any) -> None:
     )
     add_db_arguments(parser)
     parser.set_defaults(db_max_age=None)  # unset: the config's db.maxAge, else 120h
-    parser.add_argument(
-        "--skip-db-update",
-        action="store_true",
-        help="do not update the advisory database before scanning",
-    )
+    add_db_update_arguments(parser)
     parser.add_argument(
         "--fail-open",
         action="store_true",
@@ -132,16 +129,9 @@ def run(args: argparse.Namespace) -> int:
     )
     options = _registry_options(args, config)
     db_path = Path(args.db) if args.db else config.db.path or resolve_db_path(None)
-    if config.db.sources:
-        # A local source named in the config is the update: imported first, no network.
-        stats = import_paths(db_path, list(config.db.sources))
-        _logger.info(
-            "advisories from %s: %s added, %s replaced, %s unchanged",
-            ", ".join(str(p) for p in config.db.sources),
-            stats.added,
-            stats.replaced,
-            stats.unchanged,
-        )
+    # A local source named in the config is the update (imported first, no network); else the
+    # OSV feeds are refreshed when older than 12 h, unless --skip-db-update (docs/db.md).
+    refresh_db(args, db_path, settings.max_age, local_sources=config.db.sources)
     revision = read_revision(revision_request(args))
     _logger.info(
         "rendered %s: %s image use(s) of %s image(s)",
