@@ -160,3 +160,51 @@ def test_warm_sbom_only_resolves_the_tag(run_cli: RunCli, registry_plain: Regist
     assert warm.stdout == cold.stdout
     made = [r for r in _kubegate_requests(registry_plain.log)[before:] if r != "GET /v2/"]
     assert made == ["HEAD /v2/sbom/warm/manifests/1"]
+
+
+def test_registry_mirror_serves_docker_hub_references(
+    run_cli: RunCli, registry_plain: RegistryServer
+) -> None:
+    base, upper = _two_layer_image()
+    digest = registry_plain.push("library/debian", "12-mirrored", build_image([base, upper]))
+    result = run_cli(
+        "sbom",
+        "debian:12-mirrored",
+        "--registry-mirror",
+        f"docker.io={registry_plain.host}",
+        "--format",
+        "json",
+    )
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["image"]["reference"] == "docker.io/library/debian:12-mirrored"
+    assert document["image"]["digest"] == digest
+
+
+def test_username_and_password_from_stdin(run_cli: RunCli, registry_basic: RegistryServer) -> None:
+    base, upper = _two_layer_image()
+    registry_basic.push("sbom/login", "1", build_image([base, upper]))
+    ref = registry_basic.ref("sbom/login", "1")
+    assert registry_basic.username and registry_basic.password
+    ok = run_cli(
+        "sbom",
+        ref,
+        "--username",
+        registry_basic.username,
+        "--password-stdin",
+        stdin=registry_basic.password + "\n",
+    )
+    assert ok.returncode == 0, ok.stderr
+    wrong = run_cli(
+        "sbom",
+        ref,
+        "--username",
+        registry_basic.username,
+        "--password-stdin",
+        stdin="not-the-password\n",
+    )
+    assert wrong.returncode == 2
+    assert "not-the-password" not in wrong.stdout + wrong.stderr
+    assert len(wrong.stderr.strip().splitlines()) == 1
+    alone = run_cli("sbom", ref, "--username", registry_basic.username)
+    assert alone.returncode == 3

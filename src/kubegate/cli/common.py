@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import posixpath
+import sys
 from pathlib import Path
 
 from kubegate.errors import ConfigError, UsageError
 from kubegate.images import parse_image_path
-from kubegate.registry import RegistryOptions, parse_platform
+from kubegate.reference import DOCKER_HUB
+from kubegate.registry import Credentials, RegistryOptions, parse_platform
 from kubegate.scan import RevisionRequest
 from kubegate.source import SourceSpec
 
@@ -65,17 +67,73 @@ def add_registry_arguments(parser: argparse.ArgumentParser) -> None:
         help="allow plain HTTP for this registry (loopback registries fall back by themselves)",
     )
     parser.add_argument("--ca-file", type=Path, help="PEM bundle of CAs to trust for registries")
+    parser.add_argument(
+        "--registry-mirror",
+        action="append",
+        default=[],
+        metavar="REGISTRY=HOST[:PORT]",
+        help="pull REGISTRY's images through a mirror (reports keep the canonical reference)",
+    )
+    parser.add_argument("--username", help="user name for one registry (with --password-stdin)")
+    parser.add_argument(
+        "--password-stdin", action="store_true", help="read the --username password from stdin"
+    )
+    parser.add_argument(
+        "--login-registry",
+        metavar="HOST[:PORT]",
+        help="the registry --username is for (default: the registry of REF)",
+    )
 
 
-def registry_options(args: argparse.Namespace) -> RegistryOptions:
-    """Build :class:`RegistryOptions` from parsed registry options."""
+def registry_options(args: argparse.Namespace, default_login: str | None = None) -> RegistryOptions:
+    """Build :class:`RegistryOptions` from parsed registry options.
+
+    ``default_login`` is the registry ``--username`` applies to when ``--login-registry`` is not
+    given (the registry of the one image ``image``/``sbom`` look at).
+    """
     if args.ca_file is not None and not args.ca_file.is_file():
         raise UsageError("no such file", where=f"--ca-file {args.ca_file}")
     return RegistryOptions(
         ca_file=args.ca_file,
         insecure_registries=frozenset(args.insecure_registry),
         platforms=tuple(parse_platform(text) for text in args.platform),
+        mirrors=_mirrors(args.registry_mirror),
+        credentials=_login(args, default_login),
     )
+
+
+def _mirrors(values: list[str]) -> dict[str, str]:
+    mirrors: dict[str, str] = {}
+    for text in values:
+        registry, sep, host = text.partition("=")
+        if not sep or not registry.strip() or not host.strip() or "/" in host:
+            raise UsageError(
+                f"expected REGISTRY=HOST[:PORT], got {text!r}", where="--registry-mirror"
+            )
+        canonical = DOCKER_HUB if registry.strip() in ("index.docker.io", "docker.io") else registry
+        mirrors[canonical.strip()] = host.strip()
+    return mirrors
+
+
+#: A password is short; refuse to read an unbounded stream.
+_MAX_PASSWORD_BYTES = 64 * 1024
+
+
+def _login(args: argparse.Namespace, default_login: str | None) -> dict[str, Credentials]:
+    if args.username is None and not args.password_stdin:
+        return {}
+    if args.username is None or not args.password_stdin:
+        raise UsageError("--username and --password-stdin go together", where="--username")
+    registry = args.login_registry or default_login
+    if registry is None:
+        raise UsageError("name the registry with --login-registry HOST", where="--username")
+    password = sys.stdin.read(_MAX_PASSWORD_BYTES + 1)
+    if len(password) > _MAX_PASSWORD_BYTES:
+        raise UsageError("password on stdin is too long", where="--password-stdin")
+    password = password.rstrip("\r\n")
+    if not password:
+        raise UsageError("no password on stdin", where="--password-stdin")
+    return {registry: Credentials(args.username, password)}
 
 
 #: A variables file is small; refuse anything that is clearly not one.

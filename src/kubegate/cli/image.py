@@ -24,7 +24,8 @@ from kubegate.errors import EXIT_UNPROVEN
 from kubegate.inventory import InventoryCache
 from kubegate.match.matcher import Matcher
 from kubegate.policy import exit_code, judge
-from kubegate.registry import RegistryClient
+from kubegate.reference import parse_reference
+from kubegate.registry import RegistryClient, is_local_reference
 from kubegate.report import ImageInfo, OutputFormat, PlatformInfo, render_image_report
 from kubegate.scan import ImageInspector, match_image
 from kubegate.vulndb import VulnDB, resolve_db_path
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     """Judge the image and print the report."""
     policy = policy_from_args(args)
     max_age = db_max_age_from_args(args)
-    options = registry_options(args)
+    options = registry_options(args, _login_default(args.reference))
     db_path = resolve_db_path(args.db)
     refresh_db(args, db_path, max_age)
     with VulnDB(db_path) as db:
@@ -88,3 +89,10 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return code
+
+
+def _login_default(reference: str) -> str | None:
+    """``--username`` applies to the registry of REF unless ``--login-registry`` says otherwise."""
+    if is_local_reference(reference):
+        return None
+    return parse_reference(reference).registry

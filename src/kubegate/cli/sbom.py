@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         subject = Subject.of(parse_reference(args.reference))
     cache = InventoryCache()
     try:
-        with RegistryClient(registry_options(args)) as client:
+        with RegistryClient(registry_options(args, _login_default(args.reference))) as client:
             # The shared inspector: a warm run resolves the tag and reads everything else
             # from the cache (no manifest or blob request).
             image = ImageInspector(client, cache).inspect(args.reference)
@@ -68,3 +68,10 @@ def run(args: argparse.Namespace) -> int:
         ]
     print("\n".join(outputs), end="")
     return EXIT_OK
+
+
+def _login_default(reference: str) -> str | None:
+    """``--username`` applies to the registry of REF unless ``--login-registry`` says otherwise."""
+    if is_local_reference(reference):
+        return None
+    return parse_reference(reference).registry

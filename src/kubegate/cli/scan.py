@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
@@ -277,7 +278,8 @@ def _registry_options(args: argparse.Namespace, config: Config) -> RegistryOptio
     ca_file = options.ca_file or config.registry.ca_file
     if ca_file is not None and not ca_file.is_file():
         raise ConfigError("registry.caFile: no such file", where=str(ca_file))
-    return RegistryOptions(
+    return dataclasses.replace(
+        options,
         ca_file=ca_file,
         insecure_registries=options.insecure_registries
         | frozenset(config.registry.insecure_registries),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from kubegate.errors import RegistryError
 from kubegate.reference import parse_reference
+from kubegate.registry.auth import Credentials
 from kubegate.registry.client import RegistryClient
 from kubegate.registry.image import BlobSource, Image, PlatformImage
 from kubegate.registry.local import open_docker_archive, open_oci
@@ -22,6 +23,7 @@ from kubegate.registry.remote import open_remote
 __all__ = [
     "LOCAL_TRANSPORTS",
     "BlobSource",
+    "Credentials",
     "Image",
     "PlatformImage",
     "RegistryClient",

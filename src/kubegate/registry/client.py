@@ -197,9 +197,11 @@ class RegistryClient:
         with self._lock:
             registry = self._registries.get(ref.registry)
             if registry is None:
+                mirror = self.options.mirrors.get(ref.registry)
                 registry = _Registry(
-                    name=ref.registry,
-                    host=api_host(ref.registry),
+                    # A mirror is its own registry for credentials, transport and limits.
+                    name=mirror or ref.registry,
+                    host=mirror or api_host(ref.registry),
                     semaphore=threading.BoundedSemaphore(max(1, self.options.max_concurrency)),
                 )
                 self._registries[ref.registry] = registry
@@ -405,7 +407,7 @@ class RegistryClient:
 
     def _credentials(self, registry: _Registry) -> Credentials | None:
         if not registry.credentials_loaded:
-            registry.credentials = load_credentials(
+            registry.credentials = self.options.credentials.get(registry.name) or load_credentials(
                 self.options.docker_config_path(), registry.name
             )
             registry.credentials_loaded = True

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubegate.errors import UsageError
 from kubegate.models import Platform
+from kubegate.registry.auth import Credentials
 
 #: Manifests, indexes, image configs and archive metadata larger than this are refused (the same
 #: 4 MiB bound distribution and containerd apply to manifests).
@@ -44,6 +46,12 @@ class RegistryOptions:
     max_manifest_bytes: int = DEFAULT_MAX_MANIFEST_BYTES
     max_redirects: int = 5
     user_agent: str = "kubegate"
+    #: Canonical registry -> mirror ``host[:port]`` (``--registry-mirror docker.io=HOST``): every
+    #: request for that registry goes to the mirror; reports keep the canonical reference.
+    mirrors: Mapping[str, str] = field(default_factory=dict)
+    #: Registry host -> credentials given on the command line (``--username/--password-stdin``);
+    #: they win over the Docker config for that host and are sent to no other.
+    credentials: Mapping[str, Credentials] = field(default_factory=dict, repr=False)
 
     def docker_config_path(self) -> Path:
         """The Docker config file to read credentials from (it need not exist)."""
