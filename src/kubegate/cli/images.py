@@ -27,10 +27,9 @@ from kubegate.cli.common import (
 )
 from kubegate.errors import EXIT_OK, EXIT_UNPROVEN
 from kubegate.images import ImageScan
-from kubegate.models import ImageUse, NotSeen, Problem, SourceInfo
+from kubegate.models import NotSeen, Problem
+from kubegate.report.revision import grouped, images_document
 from kubegate.scan import read_revision
-
-SCHEMA_VERSION = 1
 
 
 def register(subparsers: Any) -> None:
@@ -47,7 +46,9 @@ def run(args: argparse.Namespace) -> int:
     """Render the revision and print its images."""
     revision = read_revision(revision_request(args))
     if args.format == "json":
-        document = to_json(revision.info, revision.images, revision.not_seen, revision.problems)
+        document = images_document(
+            revision.info, revision.images.uses, revision.not_seen, revision.problems
+        )
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     else:
         print_table(revision.images, revision.not_seen)
@@ -62,69 +63,6 @@ def _problem_line(problem: Problem) -> str:
         return problem.message
     where = f"{origin.file}:{origin.line}" if origin.line else origin.file
     return f"{where}: {problem.message}"
-
-
-def _use_key(use: ImageUse) -> tuple[str, int, str, str, str, str]:
-    return (
-        use.origin.file or "",
-        use.origin.line or 0,
-        use.kind,
-        use.namespace or "",
-        use.name,
-        use.container,
-    )
-
-
-def grouped(uses: Sequence[ImageUse]) -> list[tuple[str, list[ImageUse]]]:
-    """Uses grouped by the deployed reference, both sorted for stable output."""
-    groups: dict[str, list[ImageUse]] = {}
-    for use in uses:
-        groups.setdefault(str(use.ref), []).append(use)
-    return [(image, sorted(groups[image], key=_use_key)) for image in sorted(groups)]
-
-
-def to_json(
-    info: SourceInfo, scan: ImageScan, not_seen: Sequence[NotSeen], problems: Sequence[Problem]
-) -> dict[str, Any]:
-    """The ``--format json`` document (schema in docs/images.md)."""
-    return {
-        "schemaVersion": SCHEMA_VERSION,
-        "source": {"kind": info.kind, "location": info.location, "revision": info.revision},
-        "images": [
-            {
-                "image": image,
-                "uses": [
-                    {
-                        "file": use.origin.file,
-                        "line": use.origin.line,
-                        "kustomization": use.kustomization,
-                        "kind": use.kind,
-                        "namespace": use.namespace,
-                        "name": use.name,
-                        "container": use.container,
-                        "containerType": use.container_type,
-                        "declared": use.declared,
-                    }
-                    for use in uses
-                ],
-            }
-            for image, uses in grouped(scan.uses)
-        ],
-        "notSeen": [
-            {
-                "kind": item.kind,
-                "namespace": item.namespace,
-                "name": item.name,
-                "file": item.origin.file,
-                "line": item.origin.line,
-                "reason": item.reason,
-            }
-            for item in not_seen
-        ],
-        "errors": [
-            {"message": p.message, "file": p.origin.file, "line": p.origin.line} for p in problems
-        ],
-    }
 
 
 def _console() -> Console:

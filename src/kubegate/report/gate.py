@@ -14,8 +14,9 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from kubegate.gate import GateFinding, GateResult, ImageResult, Suppression, Unseen
-from kubegate.models import ImageUse, NotSeen, Problem, Severity
+from kubegate.models import ImageUse, Severity
 from kubegate.report.json_report import finding_object
+from kubegate.report.revision import not_seen_object, problem_object, source_object, use_object
 from kubegate.report.sarif import sarif_document
 from kubegate.report.table import HEADERS, aligned, finding_row
 
@@ -28,38 +29,6 @@ class GateFormat(enum.StrEnum):
     TABLE = "table"
     JSON = "json"
     SARIF = "sarif"
-
-
-def use_object(use: ImageUse) -> dict[str, Any]:
-    """One image use with its provenance (the shape of ``kubegate images`` JSON uses)."""
-    return {
-        "file": use.origin.file,
-        "line": use.origin.line,
-        "kustomization": use.kustomization,
-        "kind": use.kind,
-        "namespace": use.namespace,
-        "name": use.name,
-        "container": use.container,
-        "containerType": use.container_type,
-        "declared": use.declared,
-    }
-
-
-def not_seen_object(item: NotSeen) -> dict[str, Any]:
-    """One not-seen object (the shape of ``kubegate images`` JSON ``notSeen``)."""
-    return {
-        "kind": item.kind,
-        "namespace": item.namespace,
-        "name": item.name,
-        "file": item.origin.file,
-        "line": item.origin.line,
-        "reason": item.reason,
-    }
-
-
-def problem_object(problem: Problem) -> dict[str, Any]:
-    """One render error (the shape of ``kubegate images`` JSON ``errors``)."""
-    return {"message": problem.message, "file": problem.origin.file, "line": problem.origin.line}
 
 
 def _suppression_object(suppression: Suppression) -> dict[str, Any]:
@@ -135,7 +104,7 @@ def gate_json(result: GateResult) -> str:
         "verdict": result.verdict.value,
         "exitCode": result.exit_code,
         "failOpen": result.fail_open,
-        "source": {"kind": info.kind, "location": info.location, "revision": info.revision},
+        "source": source_object(info),
         "policy": {
             "severities": [s.name for s in sorted(result.policy.blocking, reverse=True)],
             "ignoreUnfixed": result.policy.ignore_unfixed,
