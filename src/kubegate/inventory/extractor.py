@@ -13,12 +13,16 @@ walker stores, and the cache keeps, in place of the file's content).
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from kubegate.inventory.filesystem import ImageView
 from kubegate.inventory.walker import Reducer
 from kubegate.models import Digest, OSInfo, Package
+
+_logger = logging.getLogger(__name__)
 
 K = TypeVar("K")
 
@@ -85,3 +89,41 @@ def introducing_layers(
         for key in alive:
             result[key] = digest
     return result
+
+
+def metadata_packages(
+    view: ImageView,
+    extractor: str,
+    wanted: Callable[[str], bool],
+    identity: Callable[[str, bytes], tuple[str, str] | None],
+    package: Callable[[str, str], tuple[str, str]],
+) -> Extracted:
+    """Packages of language ecosystems that keep one metadata file per installed package.
+
+    For every captured file ``wanted`` accepts, ``identity(path, data)`` gives its name and
+    version (None: skipped with a debug note) and ``package(name, version)`` its purl type and
+    purl. Used by the Python, Node and Ruby extractors.
+    """
+    packages: list[Package] = []
+    for path in view.captured():
+        if not wanted(path):
+            continue
+        data = view.read(path)
+        found = identity(path, data) if data is not None else None
+        if found is None:
+            _logger.debug("%s: no name/version in /%s", extractor, path)
+            continue
+        name, version = found
+        purl_type, purl = package(name, version)
+        packages.append(
+            Package(
+                name=name,
+                version=version,
+                type=purl_type,
+                purl=purl,
+                extractor=extractor,
+                layer=view.layer_of(path),
+                location=f"/{path}",
+            )
+        )
+    return Extracted(packages=tuple(packages))

@@ -12,10 +12,10 @@ import json
 import logging
 from typing import Final
 
-from kubegate.inventory.extractor import Extracted
+from kubegate.inventory.extractor import Extracted, metadata_packages
 from kubegate.inventory.filesystem import ImageView
 from kubegate.inventory.purl import language_purl
-from kubegate.models import OSInfo, Package
+from kubegate.models import OSInfo
 
 _logger = logging.getLogger(__name__)
 
@@ -57,29 +57,18 @@ class NodeExtractor:
 
     def extract(self, view: ImageView, os_info: OSInfo | None) -> Extracted:
         """Every installed package with a name and a version."""
-        packages: list[Package] = []
-        for path in view.captured():
-            if not self.required(path):
-                continue
-            data = view.read(path)
-            found = manifest_identity(data) if data is not None else None
-            if found is None:
-                _logger.debug("node: no name/version in /%s", path)
-                continue
-            name, version = found
-            scope, _, bare = name.rpartition("/")
-            packages.append(
-                Package(
-                    name=name,
-                    version=version,
-                    type="npm",
-                    purl=language_purl("npm", scope or None, bare, version),
-                    extractor=self.name,
-                    layer=view.layer_of(path),
-                    location=f"/{path}",
-                )
-            )
-        return Extracted(packages=tuple(packages))
+        return metadata_packages(
+            view,
+            self.name,
+            self.required,
+            lambda _path, data: manifest_identity(data),
+            _npm_purl,
+        )
+
+
+def _npm_purl(name: str, version: str) -> tuple[str, str]:
+    scope, _, bare = name.rpartition("/")
+    return "npm", language_purl("npm", scope or None, bare, version)
 
 
 __all__ = ["NodeExtractor", "manifest_identity"]

@@ -13,10 +13,10 @@ import logging
 import re
 from typing import Final
 
-from kubegate.inventory.extractor import Extracted
+from kubegate.inventory.extractor import Extracted, metadata_packages
 from kubegate.inventory.filesystem import ImageView
 from kubegate.inventory.purl import language_purl
-from kubegate.models import OSInfo, Package
+from kubegate.models import OSInfo
 
 _logger = logging.getLogger(__name__)
 
@@ -64,29 +64,18 @@ class PythonExtractor:
 
     def extract(self, view: ImageView, os_info: OSInfo | None) -> Extracted:
         """Every distribution whose metadata names both a name and a version."""
-        packages: list[Package] = []
-        for path in view.captured():
-            if not self.required(path):
-                continue
-            data = view.read(path)
-            found = core_metadata(data) if data is not None else None
-            if found is None:
-                _logger.debug("python: no name/version in /%s", path)
-                continue
-            raw_name, version = found
-            name = normalize_name(raw_name)
-            packages.append(
-                Package(
-                    name=name,
-                    version=version,
-                    type="pypi",
-                    purl=language_purl("pypi", None, name, version),
-                    extractor=self.name,
-                    layer=view.layer_of(path),
-                    location=f"/{path}",
-                )
-            )
-        return Extracted(packages=tuple(packages))
+        return metadata_packages(
+            view,
+            self.name,
+            self.required,
+            lambda _path, data: _identity(data),
+            lambda name, version: ("pypi", language_purl("pypi", None, name, version)),
+        )
 
 
 __all__ = ["PythonExtractor", "core_metadata", "normalize_name"]
+
+
+def _identity(data: bytes) -> tuple[str, str] | None:
+    found = core_metadata(data)
+    return None if found is None else (normalize_name(found[0]), found[1])

@@ -13,10 +13,10 @@ import logging
 import re
 from typing import Final
 
-from kubegate.inventory.extractor import Extracted
+from kubegate.inventory.extractor import Extracted, metadata_packages
 from kubegate.inventory.filesystem import ImageView
 from kubegate.inventory.purl import language_purl
-from kubegate.models import OSInfo, Package
+from kubegate.models import OSInfo
 
 _logger = logging.getLogger(__name__)
 
@@ -56,29 +56,15 @@ class RubyExtractor:
 
     def extract(self, view: ImageView, os_info: OSInfo | None) -> Extracted:
         """Every gem whose specification names a name and a version."""
-        packages: list[Package] = []
-        for path in view.captured():
-            if not self.required(path):
-                continue
-            data = view.read(path)
-            base = path.rpartition("/")[2]
-            found = gemspec_identity(data.decode("utf-8", "replace"), base) if data else None
-            if found is None:
-                _logger.debug("ruby: no name/version in /%s", path)
-                continue
-            name, version = found
-            packages.append(
-                Package(
-                    name=name,
-                    version=version,
-                    type="gem",
-                    purl=language_purl("gem", None, name, version),
-                    extractor=self.name,
-                    layer=view.layer_of(path),
-                    location=f"/{path}",
-                )
-            )
-        return Extracted(packages=tuple(packages))
+        return metadata_packages(
+            view,
+            self.name,
+            self.required,
+            lambda path, data: gemspec_identity(
+                data.decode("utf-8", "replace"), path.rpartition("/")[2]
+            ),
+            lambda name, version: ("gem", language_purl("gem", None, name, version)),
+        )
 
 
 __all__ = ["RubyExtractor", "gemspec_identity"]
