@@ -42,6 +42,8 @@ class RegistryConfig:
     insecure_registries: tuple[str, ...] = ()
     ca_file: Path | None = None
     platforms: tuple[str, ...] = ()
+    #: Registries images may come from (empty: any); others block before any pull.
+    allowed_registries: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +104,7 @@ def load_config(path: Path) -> Config:
 
 
 _POLICY_KEYS = {"severity", "severityThreshold", "ignoreUnfixed", "failOpen", "ignorefile"}
-_REGISTRY_KEYS = {"insecureRegistries", "caFile", "platforms"}
+_REGISTRY_KEYS = {"insecureRegistries", "caFile", "platforms", "allowedRegistries"}
 _DB_KEYS = {"path", "maxAge", "import"}
 
 
@@ -143,6 +145,9 @@ def _registry(section: Mapping[str, Any], base: Path, where: str) -> RegistryCon
         ),
         ca_file=_opt_path(section.get("caFile"), "registry.caFile", base, where),
         platforms=_str_list(section.get("platforms"), "registry.platforms", where),
+        allowed_registries=_str_list(
+            section.get("allowedRegistries"), "registry.allowedRegistries", where
+        ),
     )
 
 

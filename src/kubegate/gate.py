@@ -1,8 +1,9 @@
 """The gate's decision over a whole revision, and the data every scan report is written from.
 
 ``kubegate.scan`` gathers the facts (the revision's image uses, each image's inventory and
-findings, what could not be seen); :func:`decide` applies the policy, the exceptions file and
-``--fail-open`` and returns a :class:`GateResult` with the verdict and exit code. Report writers
+findings, what could not be seen); :func:`decide` applies the policy (severities, the registry
+allow-list), the exceptions file, VEX statements and ``--fail-open`` and returns a
+:class:`GateResult` with the verdict and exit code. Report writers
 (``kubegate.report``) read only these values. Invariant (DESIGN.md 3.1): a revision passes only
 if every use was resolved, inventoried and matched against a fresh database and no finding
 violates the policy; anything unknown makes it UNPROVEN (exit 2), unless ``fail_open``.
@@ -30,6 +31,7 @@ from kubegate.models import (
     SourceInfo,
 )
 from kubegate.policy import JudgedFinding, Policy, judge_one
+from kubegate.vex import ImageSubject, VexSet, VexStatement
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +97,13 @@ class Suppression:
 
     id: str
     reason: str
-    expires: dt.date
+    #: None: permanent (a Trivy ignore entry without expiry, or a VEX statement).
+    expires: dt.date | None
     where: str
+    #: ``exception`` (an ignore file entry) or ``vex`` (a VEX statement).
+    source: str = "exception"
+    #: The VEX status justification, when a VEX statement suppressed it.
+    justification: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,11 +133,18 @@ class ImageResult:
 
     facts: ImageFacts
     findings: tuple[GateFinding, ...]
+    #: Policy rules the image breaks by itself (a registry not allowed); each blocks.
+    violations: tuple[str, ...] = ()
 
     @property
     def blocking(self) -> tuple[GateFinding, ...]:
         """The findings that block."""
         return tuple(f for f in self.findings if f.blocking)
+
+    @property
+    def blocks(self) -> bool:
+        """Whether this image blocks the revision (a blocking finding or a violation)."""
+        return bool(self.violations) or any(f.blocking for f in self.findings)
 
 
 class UnseenKind(enum.StrEnum):
@@ -181,6 +195,8 @@ class GateResult:
     #: The advisory database the findings were matched against.
     database: str | None = None
     policy: Policy = field(default_factory=Policy)
+    #: Exceptions without expiry (Trivy ignore entries), one line each: every report lists them.
+    permanent_exceptions: tuple[str, ...] = ()
 
     @property
     def blocking_unseen(self) -> tuple[Unseen, ...]:
@@ -203,10 +219,16 @@ def decide(
     fail_open: bool,
     today: dt.date,
     database: str | None = None,
+    vex: VexSet | None = None,
 ) -> GateResult:
     """Judge every finding for every use, accept not-seen items, and reach the verdict."""
+    vex = vex or VexSet()
     results = tuple(
-        ImageResult(facts, tuple(_judge(f, facts, policy, ignore, today) for f in facts.findings))
+        ImageResult(
+            facts,
+            tuple(_judge(f, facts, policy, ignore, vex, today) for f in facts.findings),
+            _violations(facts, policy),
+        )
         for facts in images
     )
     accepted = tuple(_accept(item, ignore, today) for item in unseen)
@@ -214,8 +236,10 @@ def decide(
     problems.extend(
         f"{entry.where}: expired on {entry.expires.isoformat()} (suppresses nothing)"
         for entry in ignore.expired(today)
+        if entry.expires is not None
     )
-    blocking = any(image.blocking for image in results)
+    problems.extend(vex.problems)
+    blocking = any(image.blocks for image in results)
     undecided = any(item.accepted is None for item in accepted)
     if blocking:
         verdict, code = Verdict.BLOCKED, EXIT_BLOCKED
@@ -234,21 +258,50 @@ def decide(
         exception_problems=tuple(problems),
         database=database,
         policy=policy,
+        permanent_exceptions=tuple(_permanent_line(e) for e in ignore.permanent()),
     )
 
 
+def _permanent_line(entry: VulnerabilityException) -> str:
+    scope = [
+        f"{name} {', '.join(values)}"
+        for name, values in (
+            ("images", entry.images),
+            ("packages", entry.packages),
+            ("workloads", entry.workloads),
+            ("paths", entry.paths),
+        )
+        if values
+    ]
+    within = f" ({'; '.join(scope)})" if scope else ""
+    return f"{entry.id}{within}: {entry.reason} [{entry.where}, no expiry]"
+
+
+def _violations(facts: ImageFacts, policy: Policy) -> tuple[str, ...]:
+    violation = policy.registry_violation(facts.ref)
+    return () if violation is None else (violation,)
+
+
 def _judge(
-    finding: Finding, facts: ImageFacts, policy: Policy, ignore: IgnoreFile, today: dt.date
+    finding: Finding,
+    facts: ImageFacts,
+    policy: Policy,
+    ignore: IgnoreFile,
+    vex: VexSet,
+    today: dt.date,
 ) -> GateFinding:
     judged = judge_one(finding, policy)
+    statement = vex.suppression(finding, _subject(facts)) if vex.statements else None
     blocking: list[ImageUse] = []
     suppressed: list[tuple[ImageUse, Suppression]] = []
     for use in facts.uses:
         entry = ignore.vulnerability_exception(finding, use, facts.ref, today)
-        if entry is None:
-            blocking.append(use)
-        else:
+        if entry is not None:
             suppressed.append((use, _suppression(entry)))
+        elif statement is not None:
+            suppressed.append((use, _vex_suppression(statement)))
+        else:
+            blocking.append(use)
     return GateFinding(judged, tuple(blocking), tuple(suppressed))
 
 
@@ -259,6 +312,25 @@ def _accept(item: Unseen, ignore: IgnoreFile, today: dt.date) -> Unseen:
     if entry is None:
         return item
     return Unseen(item.kind, item.message, item.origin, item.image, item.item, _suppression(entry))
+
+
+def _subject(facts: ImageFacts) -> ImageSubject:
+    inspected = facts.inspected
+    digests: tuple[Digest, ...] = ()
+    if inspected is not None:
+        digests = (inspected.digest, *(p.manifest_digest for p in inspected.platforms))
+    return ImageSubject(facts.ref, digests)
+
+
+def _vex_suppression(statement: VexStatement) -> Suppression:
+    return Suppression(
+        statement.vulnerability,
+        statement.reason,
+        None,
+        statement.where,
+        source="vex",
+        justification=statement.justification,
+    )
 
 
 def _suppression(entry: VulnerabilityException | NotSeenException) -> Suppression:

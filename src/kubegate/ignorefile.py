@@ -11,6 +11,9 @@ and reason:
 
 An expired or malformed entry suppresses nothing and is reported (:attr:`IgnoreFile.problems`,
 :meth:`IgnoreFile.expired`). Called by ``kubegate.scan`` when judging findings and not-seen items.
+Trivy's ignore files (``kubegate.trivyignore``) map onto the same entries; only they can give a
+vulnerability entry without expiry (``expires`` None): it applies without end and every report
+lists it as a permanent exception (:meth:`IgnoreFile.permanent`).
 """
 
 from __future__ import annotations
@@ -36,17 +39,20 @@ class VulnerabilityException:
     """One ``vulnerabilities[]`` entry."""
 
     id: str
-    expires: dt.date
+    #: None: permanent (only Trivy's formats allow it; reports list such entries).
+    expires: dt.date | None
     reason: str
     images: tuple[str, ...] = ()
     packages: tuple[str, ...] = ()
     workloads: tuple[str, ...] = ()
+    #: Globs over the path of the file the package was read from (Trivy's ``paths``).
+    paths: tuple[str, ...] = ()
     #: ``file:entry-number`` for reports.
     where: str = ""
 
     def active(self, today: dt.date) -> bool:
-        """Valid through its expiry date (inclusive)."""
-        return today <= self.expires
+        """Valid through its expiry date (inclusive), or always when permanent."""
+        return self.expires is None or today <= self.expires
 
     def covers(self, finding: Finding, use: ImageUse | None, image: ImageRef | None) -> bool:
         """Whether this entry's id and scope cover ``finding`` as used by ``use``."""
@@ -58,6 +64,8 @@ class VulnerabilityException:
         if self.images and not _image_matches(self.images, image):
             return False
         if self.packages and not _package_matches(self.packages, finding):
+            return False
+        if self.paths and not _path_matches(self.paths, finding):
             return False
         return not self.workloads or _workload_matches(self.workloads, use)
 
@@ -100,6 +108,10 @@ class IgnoreFile:
             *self.not_seen,
         )
         return tuple(e for e in entries if not e.active(today))
+
+    def permanent(self) -> tuple[VulnerabilityException, ...]:
+        """Entries without expiry: every report lists them."""
+        return tuple(e for e in self.vulnerabilities if e.expires is None)
 
     def vulnerability_exception(
         self, finding: Finding, use: ImageUse | None, image: ImageRef | None, today: dt.date
@@ -251,6 +263,13 @@ def _package_matches(patterns: tuple[str, ...], finding: Finding) -> bool:
         elif any(fnmatch.fnmatchcase(name, pattern) for name in names):
             return True
     return False
+
+
+def _path_matches(globs: tuple[str, ...], finding: Finding) -> bool:
+    location = (finding.package.location or "").lstrip("/")
+    if not location:
+        return False
+    return any(fnmatch.fnmatchcase(location, glob.lstrip("/")) for glob in globs)
 
 
 def _workload_matches(globs: tuple[str, ...], use: ImageUse | None) -> bool:

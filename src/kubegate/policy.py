@@ -5,23 +5,30 @@ matching, before reporting. Mirrors Trivy's flags: ``--severity`` is the *set* o
 block (default ``CRITICAL,HIGH``), ``--severity-threshold X`` is shorthand for X and above,
 ``--ignore-unfixed`` keeps findings without a fixed version from blocking (they are still
 reported). ``--db-max-age`` durations are parsed here too; the check itself is the database's.
-Exceptions, VEX and registry rules come later and compose in :func:`judge`.
+``allowed_registries`` (``--allowed-registries``, ``registry.allowedRegistries``) blocks every
+image from another registry; ``kubegate.scan`` checks it before anything is pulled.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from kubegate.errors import EXIT_BLOCKED, EXIT_OK, EXIT_UNPROVEN, UsageError
-from kubegate.models import Finding, Severity
+from kubegate.models import Finding, ImageRef, Severity
 
 DEFAULT_BLOCKING = frozenset({Severity.CRITICAL, Severity.HIGH})
 DEFAULT_DB_MAX_AGE = timedelta(hours=120)
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# Docker Hub's other names, as the reference grammar normalises them (reference.py).
+_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+_HOST = re.compile(
+    r"^(\*\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$|^\[[0-9a-f:]+\](:[0-9]{1,5})?$"
+)
 
 
 def parse_severity(text: str, *, option: str = "--severity") -> Severity:
@@ -51,12 +58,45 @@ def parse_duration(text: str, *, option: str = "--db-max-age") -> timedelta:
     return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
 
 
+def parse_registries(
+    values: Iterable[str], *, option: str = "--allowed-registries"
+) -> frozenset[str]:
+    """Registry hosts (``HOST[:PORT]``, ``*.example.org``); Docker Hub's aliases -> docker.io."""
+    hosts: set[str] = set()
+    for value in values:
+        host = value.strip().lower().rstrip("/")
+        if not host:
+            continue
+        if not _HOST.match(host):
+            raise UsageError(f"invalid registry host {value.strip()!r} (HOST[:PORT])", where=option)
+        hosts.add("docker.io" if host in _HUB_ALIASES else host)
+    if not hosts:
+        raise UsageError("no registry given", where=option)
+    return frozenset(hosts)
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """What blocks: the severities in ``blocking``, unless unfixed and ``ignore_unfixed``."""
+    """What blocks: the severities in ``blocking``, unless unfixed and ``ignore_unfixed``;
+    and, when ``allowed_registries`` is set, every image from another registry."""
 
     blocking: frozenset[Severity] = DEFAULT_BLOCKING
     ignore_unfixed: bool = False
+    allowed_registries: frozenset[str] = field(default_factory=frozenset)
+
+    def registry_allowed(self, ref: ImageRef) -> bool:
+        """Whether ``ref``'s registry may be used (always, without an allow-list)."""
+        if not self.allowed_registries:
+            return True
+        host = ref.registry.lower()
+        return any(fnmatch.fnmatchcase(host, allowed) for allowed in self.allowed_registries)
+
+    def registry_violation(self, ref: ImageRef) -> str | None:
+        """Why ``ref`` is blocked by the allow-list, or None."""
+        if self.registry_allowed(ref):
+            return None
+        allowed = ", ".join(sorted(self.allowed_registries))
+        return f"registry {ref.registry} is not allowed (allowed: {allowed}); not pulled"
 
     @classmethod
     def from_options(

@@ -51,6 +51,7 @@ from kubegate.reference import parse_reference
 from kubegate.registry import RegistryClient, is_local_reference, open_image
 from kubegate.render import render
 from kubegate.source import SourceSpec, open_source
+from kubegate.vex import VexSet
 from kubegate.vulndb import VulnDB
 
 _logger = logging.getLogger(__name__)
@@ -244,6 +245,8 @@ class ScanSettings:
     timeout: float | None = None
     #: The day exceptions are checked against (None: today, UTC).
     today: dt.date | None = None
+    #: OpenVEX statements (``--vex``).
+    vex: VexSet = field(default_factory=VexSet)
 
 
 def scan_revision(
@@ -275,9 +278,11 @@ def scan_revision(
     by_image: dict[str, list[ImageUse]] = {}
     for use in revision.images.uses:
         by_image.setdefault(str(use.ref), []).append(use)
-    inspected, errors = _inspect_all(
-        list(by_image), inspector, settings.concurrency, deadline, progress
-    )
+    # An image from a registry outside the allow-list blocks by itself: it is never resolved
+    # or pulled, so a hostile registry named by a commit is not even contacted.
+    policy = settings.policy
+    allowed = [ref for ref, uses in by_image.items() if policy.registry_allowed(uses[0].ref)]
+    inspected, errors = _inspect_all(allowed, inspector, settings.concurrency, deadline, progress)
 
     matcher = Matcher(db)
     progress.stage("matching", len(by_image))
@@ -314,6 +319,7 @@ def scan_revision(
         fail_open=settings.fail_open,
         today=settings.today or dt.datetime.now(dt.UTC).date(),
         database=str(db.path),
+        vex=settings.vex,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kubegate.errors import UsageError
-from kubegate.models import Finding, Severity
+from kubegate.models import Finding, ImageRef, Severity
 from kubegate.policy import (
     DEFAULT_BLOCKING,
     Policy,
@@ -78,3 +78,20 @@ def test_durations() -> None:
     assert parse_duration("5d").days == 5
     with pytest.raises(UsageError):
         parse_duration("5 days")
+
+
+def test_allowed_registries() -> None:
+    from kubegate.policy import parse_registries
+
+    allowed = parse_registries(["ghcr.io", "Index.Docker.io", "*.corp.example", "127.0.0.1:5000"])
+    assert allowed == {"ghcr.io", "docker.io", "*.corp.example", "127.0.0.1:5000"}
+    policy = Policy(allowed_registries=allowed)
+    assert policy.registry_allowed(ImageRef("docker.io", "library/nginx", "1"))
+    assert policy.registry_allowed(ImageRef("eu.corp.example", "team/app", "1"))
+    assert not policy.registry_allowed(ImageRef("127.0.0.1:5001", "team/app", "1"))
+    violation = policy.registry_violation(ImageRef("quay.io", "x/y", "1"))
+    assert violation is not None and "quay.io is not allowed" in violation
+    assert Policy().registry_allowed(ImageRef("quay.io", "x/y", "1"))
+    for bad in (["https://ghcr.io"], ["a b"], [" "]):
+        with pytest.raises(UsageError):
+            parse_registries(bad)

@@ -31,7 +31,7 @@ def inventory() -> ImageInventory:
 
 def test_writers_cover_every_format() -> None:
     assert set(WRITERS) == set(SBOMFormat)
-    assert [f.value for f in SBOMFormat] == ["cyclonedx-json", "json", "table"]
+    assert [f.value for f in SBOMFormat] == ["cyclonedx-json", "spdx-json", "json", "table"]
 
 
 def test_cyclonedx_is_schema_valid_with_one_component_per_package(

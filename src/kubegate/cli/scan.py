@@ -1,9 +1,11 @@
 """``kubegate scan``: may this GitOps revision be deployed? kubegate's main job.
 
 source -> render -> images -> digests -> inventory -> match -> policy -> report -> exit code,
-through ``kubegate.scan``. Policy and exceptions come from flags, ``--config``/``kubegate.yaml``
-and ``--ignorefile``/``.kubegateignore.yaml`` in the working directory, never from the revision
-being judged. Exit 0 PASS, 1 BLOCKED, 2 UNPROVEN (also blocks; 0 with ``--fail-open``), 3 usage.
+through ``kubegate.scan``. Policy and exceptions come from flags, ``--config``/``kubegate.yaml``,
+``--ignorefile`` (else ``.kubegateignore.yaml``, ``.trivyignore.yaml`` or ``.trivyignore`` in the
+working directory) and ``--vex``, never from the revision being judged. ``--pin-digests`` writes
+what was scanned as a kustomize ``images:`` list (docs/interop.md).
+Exit 0 PASS, 1 BLOCKED, 2 UNPROVEN (also blocks; 0 with ``--fail-open``), 3 usage.
 """
 
 from __future__ import annotations
@@ -39,13 +41,16 @@ from kubegate.cli.scan_options import add_db_arguments, add_policy_arguments
 from kubegate.config import Config, find_config
 from kubegate.errors import ConfigError, UsageError
 from kubegate.gate import GateResult, UnseenKind
-from kubegate.ignorefile import DEFAULT_NAME as IGNORE_NAME
-from kubegate.ignorefile import IgnoreFile, load_ignore_file
+from kubegate.ignorefile import IgnoreFile
 from kubegate.inventory import InventoryCache
-from kubegate.policy import DEFAULT_DB_MAX_AGE, Policy, parse_duration
+from kubegate.policy import DEFAULT_DB_MAX_AGE, Policy, parse_duration, parse_registries
 from kubegate.registry import RegistryClient, RegistryOptions, parse_platform
 from kubegate.report.gate import GateFormat, render_gate_report
+from kubegate.report.pin import pin_document
 from kubegate.scan import ImageInspector, Progress, ScanSettings, read_revision, scan_revision
+from kubegate.trivyignore import DEFAULT_NAMES as IGNORE_NAMES
+from kubegate.trivyignore import find_exceptions_file, load_exceptions
+from kubegate.vex import VexSet, load_vex
 from kubegate.vulndb import VulnDB, resolve_db_path
 
 _logger = logging.getLogger(__name__)
@@ -67,7 +72,28 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--ignorefile",
         type=Path,
-        help=f"exceptions file (default {IGNORE_NAME} in the working directory)",
+        help="exceptions file; a name starting with .trivyignore is read in Trivy's format "
+        f"(default: the first of {', '.join(IGNORE_NAMES)} in the working directory)",
+    )
+    parser.add_argument(
+        "--vex",
+        action="append",
+        type=Path,
+        metavar="FILE",
+        help="OpenVEX document; not_affected and fixed statements suppress findings (repeatable)",
+    )
+    parser.add_argument(
+        "--allowed-registries",
+        action="append",
+        metavar="HOST[,HOST]",
+        help="images from any other registry block without being pulled "
+        "(config registry.allowedRegistries)",
+    )
+    parser.add_argument(
+        "--pin-digests",
+        type=Path,
+        metavar="FILE",
+        help="write a kustomize images: list pinning every scanned image to its scanned digest",
     )
     parser.add_argument(
         "--config", type=Path, help="configuration file (default kubegate.yaml in the working dir)"
@@ -123,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
     settings = ScanSettings(
         policy=_policy(args, config),
         ignore=_ignore_file(args, config, cwd),
+        vex=load_vex(args.vex) if args.vex else VexSet(),
         max_age=_max_age(args, config),
         fail_open=args.fail_open or bool(config.policy.fail_open),
         concurrency=args.concurrency,
@@ -162,6 +189,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         cache.close()
     _write_reports(result, outputs)
+    if args.pin_digests is not None:
+        _write_pins(result, args.pin_digests)
     _explain(result)
     if any(item.kind is UnseenKind.TIMEOUT for item in result.unseen):
         # Worker threads may still wait on a registry; do not let them hold the exit.
@@ -235,7 +264,7 @@ def _policy(args: argparse.Namespace, config: Config) -> Policy:
     else:
         severity, threshold = config.policy.severity, config.policy.severity_threshold
     try:
-        return Policy.from_options(
+        policy = Policy.from_options(
             severity,
             threshold,
             ignore_unfixed=args.ignore_unfixed or bool(config.policy.ignore_unfixed),
@@ -244,6 +273,20 @@ def _policy(args: argparse.Namespace, config: Config) -> Policy:
         if args.severity is None and args.severity_threshold is None and config.path:
             raise ConfigError(f"policy: {exc.diagnostics()}", where=str(config.path)) from exc
         raise
+    return dataclasses.replace(policy, allowed_registries=_allowed_registries(args, config))
+
+
+def _allowed_registries(args: argparse.Namespace, config: Config) -> frozenset[str]:
+    if args.allowed_registries:
+        return parse_registries(h for value in args.allowed_registries for h in value.split(","))
+    if not config.registry.allowed_registries:
+        return frozenset()
+    try:
+        return parse_registries(
+            config.registry.allowed_registries, option="registry.allowedRegistries"
+        )
+    except UsageError as exc:
+        raise ConfigError(exc.diagnostics(), where=str(config.path)) from exc
 
 
 def _max_age(args: argparse.Namespace, config: Config) -> timedelta:
@@ -258,18 +301,18 @@ def _max_age(args: argparse.Namespace, config: Config) -> timedelta:
 
 
 def _ignore_file(args: argparse.Namespace, config: Config, cwd: Path) -> IgnoreFile:
-    path = args.ignorefile or config.policy.ignorefile
-    if path is None:
-        default = cwd / IGNORE_NAME
-        if not default.is_file():
-            return IgnoreFile()
-        path = default
-    if path.name.startswith(".trivyignore"):
-        raise ConfigError(
-            "Trivy ignore files are not read yet; use the kubegate format (.kubegateignore.yaml)",
-            where=str(path),
-        )
-    return load_ignore_file(path)
+    path = args.ignorefile or config.policy.ignorefile or find_exceptions_file(cwd)
+    return IgnoreFile() if path is None else load_exceptions(path)
+
+
+def _write_pins(result: GateResult, path: Path) -> None:
+    document = pin_document(result)
+    for warning in document.warnings:
+        print(f"kubegate: warning: --pin-digests: {warning}", file=sys.stderr)
+    try:
+        path.write_text(document.text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write pins: {exc.strerror}", where=str(path)) from exc
 
 
 def _registry_options(args: argparse.Namespace, config: Config) -> RegistryOptions:

@@ -1,9 +1,11 @@
-"""``kubegate scan`` reports: table, JSON and SARIF, written from a :class:`GateResult`.
+"""``kubegate scan`` reports: table, JSON, SARIF, JUnit and Markdown, from a :class:`GateResult`.
 
 One writer per :class:`GateFormat`, listed once in :data:`GATE_WRITERS` (a test checks the
 mapping is exhaustive). The JSON document is ``schemaVersion`` 1, documented in docs/scan.md; its
 finding objects are those of ``kubegate image`` (``json_report.finding_object``) plus the uses
-they block and the exceptions that suppress them. SARIF 2.1.0: ``report.sarif``.
+they block and the exceptions that suppress them. SARIF 2.1.0: ``report.sarif``; JUnit XML:
+``report.junit``; a pull-request comment in Markdown: ``report.markdown``. Every format lists the
+permanent exceptions (entries without expiry) in force.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from kubegate.gate import GateFinding, GateResult, ImageResult, Suppression, Unseen
-from kubegate.models import ImageUse, Severity
 from kubegate.report.json_report import finding_object
+from kubegate.report.junit import junit_document
+from kubegate.report.markdown import markdown_comment
 from kubegate.report.revision import not_seen_object, problem_object, source_object, use_object
 from kubegate.report.sarif import sarif_document
+from kubegate.report.summary import summary, until, use_line
 from kubegate.report.table import HEADERS, aligned, finding_row
 
 SCHEMA_VERSION: Final = 1
@@ -29,13 +33,17 @@ class GateFormat(enum.StrEnum):
     TABLE = "table"
     JSON = "json"
     SARIF = "sarif"
+    JUNIT = "junit"
+    MARKDOWN = "markdown"
 
 
 def _suppression_object(suppression: Suppression) -> dict[str, Any]:
     return {
         "id": suppression.id,
+        "source": suppression.source,
         "reason": suppression.reason,
-        "expires": suppression.expires.isoformat(),
+        "justification": suppression.justification,
+        "expires": suppression.expires.isoformat() if suppression.expires else None,
         "where": suppression.where,
     }
 
@@ -66,6 +74,7 @@ def _image_object(image: ImageResult) -> dict[str, Any]:
         "uses": [use_object(use) for use in facts.uses],
         "findings": [_gate_finding_object(item) for item in image.findings],
         "errors": list(facts.errors),
+        "policyViolations": list(image.violations),
     }
 
 
@@ -77,22 +86,6 @@ def _unseen_object(item: Unseen) -> dict[str, Any]:
         "line": item.origin.line if item.origin else None,
         "image": item.image,
         "accepted": _suppression_object(item.accepted) if item.accepted else None,
-    }
-
-
-def summary(result: GateResult) -> dict[str, Any]:
-    """Counts shown by every format."""
-    findings = [f for image in result.images for f in image.findings]
-    by_severity = {s.name: 0 for s in sorted(Severity, reverse=True)}
-    for item in findings:
-        by_severity[item.finding.severity.name] += 1
-    return {
-        "images": len(result.images),
-        "uses": len(result.uses),
-        "findings": by_severity,
-        "blocking": sum(1 for f in findings if f.blocking),
-        "suppressed": sum(1 for f in findings if f.suppressed and not f.blocking_uses),
-        "unseen": len(result.blocking_unseen),
     }
 
 
@@ -116,6 +109,7 @@ def gate_json(result: GateResult) -> str:
         "unseen": [_unseen_object(item) for item in result.unseen],
         "errors": [problem_object(p) for p in result.revision.problems],
         "exceptionProblems": list(result.exception_problems),
+        "permanentExceptions": list(result.permanent_exceptions),
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
@@ -128,6 +122,11 @@ def gate_table(result: GateResult, width: int | None = None) -> str:
         f"{result.verdict.value}: {counts['images']} image(s), {counts['uses']} use(s), "
         f"findings: {severities or 'none'}; {counts['blocking']} blocking, "
         f"{counts['suppressed']} suppressed, {counts['unseen']} not proven"
+        + (
+            f", {counts['policyViolations']} from a registry not allowed"
+            if counts["policyViolations"]
+            else ""
+        )
         + (" (--fail-open: not proven does not block)" if result.fail_open else "")
     ]
     for image in result.images:
@@ -139,7 +138,8 @@ def gate_table(result: GateResult, width: int | None = None) -> str:
             if inspected.substituted:
                 head += f" [substituted by {inspected.substituted}]"
         lines.append(head)
-        lines.extend(f"  used by {_use_line(use)}" for use in image.facts.uses)
+        lines.extend(f"  used by {use_line(use)}" for use in image.facts.uses)
+        lines.extend(f"  BLOCKED {violation}" for violation in image.violations)
         lines.extend(f"  ERROR {message}" for message in image.facts.errors)
         rows = [
             finding_row(item.judged) if item.blocking else _not_blocking_row(item)
@@ -152,6 +152,8 @@ def gate_table(result: GateResult, width: int | None = None) -> str:
             lines.extend("  " + line for line in aligned(HEADERS, rows, width))
         elif inspected is not None:
             lines.append("  no vulnerabilities found")
+        elif not image.facts.errors and not image.violations:
+            lines.append("  not scanned")
     suppressed = [
         (item, use, s)
         for image in result.images
@@ -159,10 +161,10 @@ def gate_table(result: GateResult, width: int | None = None) -> str:
         for use, s in item.suppressed
     ]
     if suppressed:
-        lines += ["", "Suppressed by exceptions:"]
+        lines += ["", "Suppressed (exceptions and VEX statements):"]
         lines.extend(
-            f"  {item.finding.id} in {item.finding.package.name} for {_use_line(use)}: "
-            f"{s.reason} (until {s.expires.isoformat()}, {s.where})"
+            f"  {item.finding.id} in {item.finding.package.name} for {use_line(use)}: "
+            f"{s.reason} ({until(s)}, {s.where})"
             for item, use, s in suppressed
         )
     if result.unseen:
@@ -174,7 +176,7 @@ def gate_table(result: GateResult, width: int | None = None) -> str:
                 else ""
             )
             accepted = (
-                f" -- accepted: {item.accepted.reason} (until {item.accepted.expires.isoformat()})"
+                f" -- accepted: {item.accepted.reason} ({until(item.accepted)})"
                 if item.accepted
                 else ""
             )
@@ -182,6 +184,9 @@ def gate_table(result: GateResult, width: int | None = None) -> str:
     if result.exception_problems:
         lines += ["", "Exception problems (these entries suppress nothing):"]
         lines.extend(f"  {problem}" for problem in result.exception_problems)
+    if result.permanent_exceptions:
+        lines += ["", "Permanent exceptions (no expiry):"]
+        lines.extend(f"  {entry}" for entry in result.permanent_exceptions)
     return "\n".join(lines) + "\n"
 
 
@@ -196,18 +201,13 @@ def _not_blocking_row(item: GateFinding) -> tuple[str, ...]:
     return row
 
 
-def _use_line(use: ImageUse) -> str:
-    where = f"{use.origin.file}:{use.origin.line}" if use.origin.file else "(unknown file)"
-    namespace = f"{use.namespace}/" if use.namespace else ""
-    via = f" via {use.kustomization}" if use.kustomization else ""
-    return f"{use.kind} {namespace}{use.name} container {use.container} at {where}{via}"
-
-
 #: Every format's writer, once each.
 GATE_WRITERS: Final[dict[GateFormat, Callable[[GateResult, int | None], str]]] = {
     GateFormat.TABLE: gate_table,
     GateFormat.JSON: lambda result, _width: gate_json(result),
     GateFormat.SARIF: lambda result, _width: sarif_document(result),
+    GateFormat.JUNIT: lambda result, _width: junit_document(result),
+    GateFormat.MARKDOWN: lambda result, _width: markdown_comment(result),
 }
 
 

@@ -132,6 +132,42 @@ def _result(
     }
 
 
+REGISTRY_RULE: Final = "kubegate/registry-not-allowed"
+
+
+def _registry_rule() -> dict[str, Any]:
+    text = "The image comes from a registry outside the allow-list (--allowed-registries)"
+    return {
+        "id": REGISTRY_RULE,
+        "name": "RegistryNotAllowed",
+        "shortDescription": {"text": "Image from a registry that is not allowed"},
+        "fullDescription": {"text": text},
+        "help": {"text": text, "markdown": text},
+        "defaultConfiguration": {"level": "error"},
+        "properties": {"security-severity": "9.0", "tags": ["security", "supply-chain"]},
+    }
+
+
+def _violation_result(
+    violation: str, image: ImageResult, use: ImageUse, rule_index: int
+) -> dict[str, Any]:
+    ident = "\x1f".join(
+        (REGISTRY_RULE, image.facts.reference, use.origin.file or "", use.kind, use.name)
+    )
+    return {
+        "ruleId": REGISTRY_RULE,
+        "ruleIndex": rule_index,
+        "level": "error",
+        "message": {
+            "text": f"image {image.facts.reference}: {violation}, used by {use.kind} "
+            f"{use.namespace or ''}/{use.name} container {use.container}"
+        },
+        "locations": [_location(use)],
+        "partialFingerprints": {"kubegateFinding/v1": hashlib.sha256(ident.encode()).hexdigest()},
+        "properties": {"image": image.facts.reference},
+    }
+
+
 def sarif_document(result: GateResult) -> str:
     """The SARIF log of ``result`` (indented JSON with a trailing newline)."""
     rules: dict[str, dict[str, Any]] = {}
@@ -143,7 +179,17 @@ def sarif_document(result: GateResult) -> str:
             results.extend(
                 _result(item, image, use, rule["id"], rule_index) for use in item.blocking_uses
             )
+    for image in result.images:
+        for violation in image.violations:
+            rule = rules.setdefault(REGISTRY_RULE, _registry_rule())
+            rule_index = list(rules).index(REGISTRY_RULE)
+            results.extend(
+                _violation_result(violation, image, use, rule_index) for use in image.facts.uses
+            )
     info = result.revision.info
+    properties: dict[str, Any] = {"verdict": result.verdict.value, "revision": info.revision}
+    if result.permanent_exceptions:
+        properties["permanentExceptions"] = list(result.permanent_exceptions)
     document = {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
@@ -159,7 +205,7 @@ def sarif_document(result: GateResult) -> str:
                 },
                 "automationDetails": {"id": f"kubegate/{info.location}/"},
                 "results": results,
-                "properties": {"verdict": result.verdict.value, "revision": info.revision},
+                "properties": properties,
             }
         ],
     }

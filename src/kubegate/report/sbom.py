@@ -1,17 +1,25 @@
-"""SBOM writers for ``kubegate sbom``: CycloneDX JSON, kubegate's own JSON, and a text table.
+"""SBOM writers for ``kubegate sbom``: CycloneDX JSON, SPDX 2.3 JSON, kubegate's JSON, a table.
 
 Called by the CLI with an image reference and its :class:`~kubegate.inventory.ImageInventory`.
 CycloneDX: one component per installed package (dpkg binary packages; the source package is a
 property, ``kubegate:source:name``/``kubegate:source:version``, not an extra component) and the
 image as ``metadata.component`` with its digest. ``cyclonedx`` is imported only when that format
-is asked for: it costs start-up time every other command would pay. The JSON form is documented
-in docs/sbom.md ("schemaVersion": 1).
+is asked for: it costs start-up time every other command would pay; so is ``spdx_tools``. SPDX:
+the image is the described package (purpose CONTAINER, its digest as checksum) that CONTAINS one
+package per installed package, each with its purl; the document is validated by spdx-tools
+before it is written, and ``created`` honours ``SOURCE_DATE_EPOCH`` (reproducible output). The
+JSON form is documented in docs/sbom.md ("schemaVersion": 1).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
+import io
 import json
+import os
+import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -28,6 +36,7 @@ class SBOMFormat(enum.StrEnum):
     """Output formats of ``kubegate sbom``."""
 
     CYCLONEDX_JSON = "cyclonedx-json"
+    SPDX_JSON = "spdx-json"
     JSON = "json"
     TABLE = "table"
 
@@ -127,6 +136,99 @@ def cyclonedx_json(image: Subject, inventory: ImageInventory) -> str:
     return text + "\n"
 
 
+def _created() -> dt.datetime:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch.isdigit():
+        return dt.datetime.fromtimestamp(int(epoch), dt.UTC).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+
+def _spdx_id(kind: str, index: int, name: str) -> str:
+    # SPDX ids allow letters, digits, "." and "-" only.
+    return f"SPDXRef-{kind}-{index}-{re.sub(r'[^A-Za-z0-9.-]+', '-', name)}"
+
+
+def spdx_json(image: Subject, inventory: ImageInventory) -> str:
+    """An SPDX 2.3 JSON document, validated by spdx-tools before it is returned."""
+    from spdx_tools.spdx.model.actor import Actor, ActorType
+    from spdx_tools.spdx.model.checksum import Checksum, ChecksumAlgorithm
+    from spdx_tools.spdx.model.document import CreationInfo, Document
+    from spdx_tools.spdx.model.package import (
+        ExternalPackageRef,
+        ExternalPackageRefCategory,
+        PackagePurpose,
+    )
+    from spdx_tools.spdx.model.package import Package as SPDXPackage
+    from spdx_tools.spdx.model.relationship import Relationship, RelationshipType
+    from spdx_tools.spdx.model.spdx_no_assertion import SpdxNoAssertion
+    from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
+    from spdx_tools.spdx.writer.json.json_writer import write_document_to_stream
+
+    created = _created()
+    digest = inventory.manifest_digest
+    namespace = uuid.uuid5(uuid.NAMESPACE_URL, f"{image}@{digest}@{created.isoformat()}")
+    creation = CreationInfo(
+        spdx_version="SPDX-2.3",
+        spdx_id="SPDXRef-DOCUMENT",
+        name=f"{image.name}@{digest}",
+        document_namespace=f"https://spdx.org/spdxdocs/kubegate/{namespace}",
+        creators=[Actor(ActorType.TOOL, f"kubegate-{__version__}")],
+        created=created,
+    )
+    algorithm, _, hex_value = digest.partition(":")
+    root = SPDXPackage(
+        spdx_id="SPDXRef-Image",
+        name=image.name,
+        download_location=SpdxNoAssertion(),
+        version=digest,
+        files_analyzed=False,
+        checksums=[Checksum(ChecksumAlgorithm[algorithm.upper()], hex_value)],
+        external_references=[
+            ExternalPackageRef(
+                ExternalPackageRefCategory.PACKAGE_MANAGER, "purl", _image_purl(image, inventory)
+            )
+        ],
+        primary_package_purpose=PackagePurpose.CONTAINER,
+        comment=f"image reference {image}",
+    )
+    packages = [root]
+    relationships = [Relationship("SPDXRef-DOCUMENT", RelationshipType.DESCRIBES, "SPDXRef-Image")]
+    for index, package in enumerate(inventory.packages, 1):
+        source = None
+        if package.source_name and (package.source_name, package.source_version) != (
+            package.name,
+            package.version,
+        ):
+            source = f"built from {package.source_name} {package.source_version or ''}".strip()
+        spdx_id = _spdx_id("Package", index, package.name)
+        packages.append(
+            SPDXPackage(
+                spdx_id=spdx_id,
+                name=package.name,
+                download_location=SpdxNoAssertion(),
+                version=package.version,
+                files_analyzed=False,
+                source_info=source,
+                external_references=[
+                    ExternalPackageRef(
+                        ExternalPackageRefCategory.PACKAGE_MANAGER, "purl", package.purl
+                    )
+                ],
+                primary_package_purpose=PackagePurpose.LIBRARY,
+                comment="; ".join(f"{n}={v}" for n, v in _properties(package)) or None,
+            )
+        )
+        relationships.append(Relationship("SPDXRef-Image", RelationshipType.CONTAINS, spdx_id))
+    document = Document(creation, packages=packages, relationships=relationships)
+    problems = validate_full_spdx_document(document)
+    if problems:
+        # A writer bug, not bad input: the inventory's values are what they are.
+        raise ValueError(f"invalid SPDX document: {problems[0].validation_message}")
+    stream = io.StringIO()
+    write_document_to_stream(document, stream, validate=False)
+    return stream.getvalue() + "\n"
+
+
 def kubegate_json(image: Subject, inventory: ImageInventory) -> str:
     """kubegate's own SBOM (docs/sbom.md)."""
     os_info = inventory.os
@@ -195,6 +297,7 @@ def table(image: Subject, inventory: ImageInventory) -> str:
 #: Every format's writer; a test checks the mapping covers :class:`SBOMFormat` exactly.
 WRITERS: Final[dict[SBOMFormat, Callable[[Subject, ImageInventory], str]]] = {
     SBOMFormat.CYCLONEDX_JSON: cyclonedx_json,
+    SBOMFormat.SPDX_JSON: spdx_json,
     SBOMFormat.JSON: kubegate_json,
     SBOMFormat.TABLE: table,
 }
