@@ -34,14 +34,12 @@ cold with the default concurrency >= 1.6x faster than with ``--concurrency 1``.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import random
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -64,6 +62,9 @@ from tests.fixtures.oci import (  # noqa: E402
     tar_layer,
 )
 from tests.fixtures.registry import RegistryServer, start_registry, stop_registry  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "src"))
+from kubegate.cli.scan import DEFAULT_CONCURRENCY  # noqa: E402
 
 IMAGES = 60
 KUSTOMIZATIONS = 6
@@ -154,7 +155,9 @@ def debian_layer() -> Blob:
             name = f"lib{rng.choice(WORDS)}{n}"
             source, version = name, f"{n % 7}.{n % 13}.{n % 5}-{n % 4 + 1}"
         description = "\n".join(f" {_text(rng, 11)}" for _ in range(18))
-        depends = ", ".join(f"lib{rng.choice(WORDS)}{rng.randrange(n + 1)} (>= 1.{n % 9})" for _ in range(8))
+        depends = ", ".join(
+            f"lib{rng.choice(WORDS)}{rng.randrange(n + 1)} (>= 1.{n % 9})" for _ in range(8)
+        )
         stanzas.append(
             f"Package: {name}\nStatus: install ok installed\nPriority: optional\n"
             f"Section: libs\nInstalled-Size: {rng.randrange(50, 9000)}\n"
@@ -202,9 +205,7 @@ def app_layers(index: int) -> list[Blob]:
         )
     ]
     if index % 2:
-        layers.append(
-            _gzip_layer({"app/static/index.html": _text(rng, 4000).encode()})
-        )
+        layers.append(_gzip_layer({"app/static/index.html": _text(rng, 4000).encode()}))
     return layers
 
 
@@ -289,7 +290,6 @@ def write_fleet(root: Path, references: Sequence[str]) -> None:
 
 def write_db(work: Path) -> Path:
     """examples/osv imported by kubegate's own importer into a private database."""
-    sys.path.insert(0, str(ROOT / "src"))
     from kubegate.vulndb import import_paths
 
     db = work / "osv.sqlite3"
@@ -394,12 +394,17 @@ def measure(tools: Tools, runs: int) -> Figures:
 
 
 def report(figures: Figures, sizes: str) -> bool:
+    """Print the figures, the ratios and PASS/MISS; True when every target is met."""
     cold, cold_one = min(figures.cold), min(figures.cold_one)
     warm, images = min(figures.warm), min(figures.images)
     warm_ratio, concurrency_ratio = cold / warm, cold_one / cold
 
     def verdict(ok: bool) -> str:
         return "PASS" if ok else "MISS"
+
+    def stage(total: float) -> float:
+        # What the scan adds to rendering: resolve, inventory, match, decide, report.
+        return max(total - images, 0.001)
 
     checks = [
         warm < WARM_LIMIT_SECONDS,
@@ -408,18 +413,27 @@ def report(figures: Figures, sizes: str) -> bool:
     ]
     print(f"fleet: {IMAGES * 5} uses of {IMAGES} images in {KUSTOMIZATIONS} Flux Kustomizations")
     print(f"images: {sizes}")
-    print(f"kubegate images (render only):   {images:6.2f} s")
-    print(f"scan cold (--concurrency 4):     {cold:6.2f} s ({cold - images:.2f} s past render)")
-    print(f"scan cold (--concurrency 1):     {cold_one:6.2f} s ({cold_one - images:.2f} s past render)")
-    print(f"scan warm:                       {warm:6.2f} s ({warm - images:.2f} s past render)")
-    print(f"warm < {WARM_LIMIT_SECONDS:.0f} s: {verdict(checks[0])}")
-    print(f"cold / warm = {warm_ratio:.1f}x (target >= {WARM_SPEEDUP:.0f}x): {verdict(checks[1])}")
+    print(f"best of {len(figures.cold)}          total   past render (kubegate images)")
+    rows = [
+        ("kubegate images", images, None),
+        (f"scan cold, -c {DEFAULT_CONCURRENCY}", cold, stage(cold)),
+        ("scan cold, -c 1", cold_one, stage(cold_one)),
+        ("scan warm", warm, stage(warm)),
+    ]
+    for label, total, past in rows:
+        print(f"  {label:<18} {total:6.2f} s" + ("" if past is None else f"   {past:6.2f} s"))
+    print(f"warm < {WARM_LIMIT_SECONDS:.0f} s: {warm:.2f} s {verdict(checks[0])}")
     print(
-        f"cold c1 / cold c4 = {concurrency_ratio:.2f}x (target >= {CONCURRENCY_SPEEDUP}x): "
-        f"{verdict(checks[2])}"
+        f"cold / warm >= {WARM_SPEEDUP:.0f}x: {warm_ratio:.1f}x {verdict(checks[1])} "
+        f"(image stage alone: {stage(cold) / stage(warm):.1f}x)"
     )
     print(
-        "per round (cold/warm, c1/c4): "
+        f"cold -c 1 / cold -c {DEFAULT_CONCURRENCY} >= {CONCURRENCY_SPEEDUP}x: "
+        f"{concurrency_ratio:.2f}x {verdict(checks[2])} "
+        f"(image stage alone: {stage(cold_one) / stage(cold):.2f}x)"
+    )
+    print(
+        "per round, cold/warm and c1/c4: "
         + ", ".join(
             f"{c / w:.1f}x {c1 / c:.2f}x"
             for c, c1, w in zip(figures.cold, figures.cold_one, figures.warm, strict=True)

@@ -18,10 +18,8 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import BinaryIO
 
 from kubegate.errors import KubegateError, VulnDBError
 from kubegate.gate import (
@@ -36,10 +34,9 @@ from kubegate.gate import (
 )
 from kubegate.ignorefile import IgnoreFile
 from kubegate.images import ImagePath, find_images
-from kubegate.inventory import InventoryCache, inventory_image
+from kubegate.inventory import InventoryCache, cached_inventory, inventory_image
 from kubegate.match.matcher import Matcher
 from kubegate.models import (
-    Descriptor,
     Digest,
     Finding,
     ImageRef,
@@ -106,11 +103,10 @@ class ImageInspector:
             return None
         platforms: list[PlatformInventory] = []
         for platform, manifest_digest in selected:
-            if self.cache.get_image(Digest(manifest_digest)) is None:
+            # One read of the per-image entry (a separate existence check read it twice).
+            inventory = cached_inventory(Digest(manifest_digest), self.cache)
+            if inventory is None:
                 return None
-            inventory = inventory_image(
-                Digest(manifest_digest), (), _no_blob, cache=self.cache, workers=self.workers
-            )
             platforms.append(PlatformInventory(platform, Digest(manifest_digest), inventory))
         _logger.debug("%s@%s: inventory from the cache", canonical, digest)
         return InspectedImage(canonical, digest, tuple(platforms), warm=True)
@@ -140,11 +136,6 @@ class ImageInspector:
                 [[p.platform, p.manifest_digest] for p in platforms],
             )
         return InspectedImage(reported, image.digest, platforms, substituted=substituted)
-
-
-def _no_blob(_: Descriptor) -> AbstractContextManager[BinaryIO]:
-    # The per-image cache entry was just seen; inventory_image returns it without any blob.
-    raise KubegateError("internal: a cached inventory asked for a blob")
 
 
 def match_image(matcher: Matcher, image: InspectedImage) -> ImageMatch:

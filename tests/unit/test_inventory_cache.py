@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kubegate.inventory import InventoryCache, inventory_image
+from kubegate.inventory import InventoryCache, cached_inventory, inventory_image
 from kubegate.inventory import cache as cache_module
 from kubegate.inventory.extractors import EXTRACTORS
 from kubegate.inventory.walker import WALKER_VERSION
@@ -40,6 +40,20 @@ def layers() -> tuple[Built, Built]:
         Layer().file("var/lib/dpkg/status", DPKG_STATUS.replace("5.2.15-2+b2", "5.2.15-3")).build()
     )
     return base, upper
+
+
+def test_cached_inventory_alone(inventory_cache: InventoryCache) -> None:
+    """What a warm scan reads: the per-image entry only; missing or unreadable gives None."""
+    base, upper = layers()
+    assert cached_inventory(IMAGE_A, inventory_cache) is None
+    cold = inventory_image(
+        IMAGE_A, descriptors(base, upper), Blobs(base, upper).open, cache=inventory_cache
+    )
+    hit = cached_inventory(IMAGE_A, inventory_cache)
+    assert hit is not None and hit.cache_hit == "image"
+    assert (hit.os, hit.packages, hit.layers) == (cold.os, cold.packages, ())
+    inventory_cache.put_image(IMAGE_B, {"os": None, "packages": [{"name": "no-version"}]})
+    assert cached_inventory(IMAGE_B, inventory_cache) is None
 
 
 def test_warm_run_opens_no_blob(inventory_cache: InventoryCache) -> None:
@@ -139,7 +153,7 @@ def test_cache_corrupted_while_open_is_not_fatal(tmp_path: Path) -> None:
 _WORKER = """
 import json, sys
 from pathlib import Path
-from kubegate.inventory import InventoryCache, inventory_image
+from kubegate.inventory import InventoryCache, cached_inventory, inventory_image
 from kubegate.models import Digest
 from tests.unit.test_inventory_cache import layers
 from tests.fixtures.layers import Blobs, descriptors
@@ -184,3 +198,29 @@ def test_concurrent_processes_share_the_cache(tmp_path: Path) -> None:
         warm = inventory_image(digest, descriptors(base, upper), blobs.open, cache=cache)
         assert warm.cache_hit == "image"
     cache.close()
+
+
+def test_layers_decoded_once_per_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Images of one scan share base layers: their cached entry is decoded once, not per image."""
+    base, upper = layers()
+    path = tmp_path / "inv.sqlite3"
+    first = InventoryCache(path)
+    inventory_image(IMAGE_A, descriptors(base, upper), Blobs(base, upper).open, cache=first)
+    first.close()
+    decoded: list[Digest] = []
+    real = cache_module._decode_layer
+
+    def counting(digest: Digest, blob: bytes):  # type: ignore[no-untyped-def]
+        decoded.append(digest)
+        return real(digest, blob)
+
+    monkeypatch.setattr(cache_module, "_decode_layer", counting)
+    second = InventoryCache(path)
+    failing = Blobs(base, upper)
+    failing.fail = True
+    for image in (IMAGE_B, Digest("sha256:" + "c3" * 32)):
+        result = inventory_image(image, descriptors(base, upper), failing.open, cache=second)
+        assert result.cache_hit == "layers"
+    assert sorted(decoded) == sorted([base.digest, upper.digest])
+    second.close()
+    assert second.get_layer(base.digest) is None  # a closed cache is an empty cache

@@ -120,6 +120,25 @@ def _walk_all(
         return {futures[future].digest: future.result() for future in futures}
 
 
+def cached_inventory(
+    manifest_digest: Digest, cache: InventoryCache, layers: tuple[Digest, ...] = ()
+) -> ImageInventory | None:
+    """The image's inventory from the per-image cache alone, or ``None`` (missing, unreadable).
+
+    A warm scan calls this directly: no layer list, no blob, one cache read per image.
+    """
+    cached = cache.get_image(manifest_digest)
+    if cached is None:
+        return None
+    try:
+        os_info, packages = decode_packages(cached)
+    except (TypeError, KeyError, ValueError) as exc:
+        _logger.warning("cached inventory of %s unreadable: %s", manifest_digest, exc)
+        return None
+    _logger.debug("inventory of %s from the image cache", manifest_digest)
+    return ImageInventory(manifest_digest, layers, os_info, packages, "image")
+
+
 def inventory_image(
     manifest_digest: Digest,
     layers: Sequence[Descriptor],
@@ -138,15 +157,9 @@ def inventory_image(
     """
     digests = tuple(layer.digest for layer in layers)
     if cache is not None:
-        cached = cache.get_image(manifest_digest)
-        if cached is not None:
-            try:
-                os_info, packages = decode_packages(cached)
-            except (TypeError, KeyError, ValueError) as exc:
-                _logger.warning("cached inventory of %s unreadable: %s", manifest_digest, exc)
-            else:
-                _logger.debug("inventory of %s from the image cache", manifest_digest)
-                return ImageInventory(manifest_digest, digests, os_info, packages, "image")
+        whole = cached_inventory(manifest_digest, cache, digests)
+        if whole is not None:
+            return whole
 
     contents: dict[Digest, LayerContent] = {}
     missing: list[Descriptor] = []
