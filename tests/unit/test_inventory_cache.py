@@ -5,15 +5,19 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
-from kubegate.inventory import InventoryCache, cached_inventory, inventory_image
+from kubegate.inventory import ImageInventory, InventoryCache, cached_inventory, inventory_image
 from kubegate.inventory import cache as cache_module
 from kubegate.inventory.extractors import EXTRACTORS
 from kubegate.inventory.walker import WALKER_VERSION
-from kubegate.models import Digest
+from kubegate.models import Descriptor, Digest
 from tests.conftest import REPO, cli_env
 from tests.fixtures.layers import (
     DEBIAN_OS_RELEASE,
@@ -153,8 +157,8 @@ def test_cache_corrupted_while_open_is_not_fatal(tmp_path: Path) -> None:
 _WORKER = """
 import json, sys
 from pathlib import Path
-from kubegate.inventory import InventoryCache, cached_inventory, inventory_image
-from kubegate.models import Digest
+from kubegate.inventory import ImageInventory, InventoryCache, cached_inventory, inventory_image
+from kubegate.models import Descriptor, Digest
 from tests.unit.test_inventory_cache import layers
 from tests.fixtures.layers import Blobs, descriptors
 
@@ -224,3 +228,55 @@ def test_layers_decoded_once_per_process(tmp_path: Path, monkeypatch: pytest.Mon
     assert sorted(decoded) == sorted([base.digest, upper.digest])
     second.close()
     assert second.get_layer(base.digest) is None  # a closed cache is an empty cache
+
+
+def test_cache_writes_do_not_fsync_every_put(inventory_cache: InventoryCache) -> None:
+    """WAL + synchronous=NORMAL: corruption-safe, and a put costs no fsync (a cache may lose
+    its last writes on power loss, never its consistency)."""
+    conn = inventory_cache._conn
+    assert conn is not None
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+
+
+def test_concurrent_images_walk_a_shared_layer_once(inventory_cache: InventoryCache) -> None:
+    """Two images inspected at once share a base layer: one thread walks it, the other waits
+    for that walk and takes the result from the cache (scan runs images in parallel)."""
+    base, upper = layers()
+    other_upper = Layer().file("srv/app.txt", "second image\n").build()
+    base_opening, other_opened = threading.Event(), threading.Event()
+    blobs = Blobs(base, upper, other_upper)
+    real_open = blobs.open
+
+    @contextmanager
+    def opener(descriptor: Descriptor) -> Iterator[BinaryIO]:
+        if descriptor.digest == base.digest:
+            base_opening.set()
+            # Hold the base walk until the second image has claimed its own layer, so it
+            # finds the base layer being walked.
+            assert other_opened.wait(10)
+        with real_open(descriptor) as stream:
+            if descriptor.digest == other_upper.digest:
+                other_opened.set()
+            yield stream
+
+    results: dict[str, object] = {}
+
+    def run(name: str, image: Digest, built: tuple[Built, ...]) -> None:
+        results[name] = inventory_image(
+            image, descriptors(*built), opener, cache=inventory_cache, workers=1
+        )
+
+    first = threading.Thread(target=run, args=("a", IMAGE_A, (base, upper)))
+    first.start()
+    assert base_opening.wait(10)
+    second = threading.Thread(target=run, args=("b", IMAGE_B, (base, other_upper)))
+    second.start()
+    first.join(20)
+    second.join(20)
+    assert blobs.opened.count(base.digest) == 1
+    assert sorted(blobs.opened) == sorted([base.digest, upper.digest, other_upper.digest])
+    a, b = results["a"], results["b"]
+    assert isinstance(a, ImageInventory) and isinstance(b, ImageInventory)
+    assert {p.name for p in b.packages} >= {"bash", "libssl3"}
+    assert b.os == a.os and b.cache_hit == "none"
