@@ -37,6 +37,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -122,6 +123,10 @@ spec:
         - name: app
           image: {image}
 """
+
+
+#: kubegate's debug line for each registry request: "REF: METHOD URL -> STATUS".
+REQUEST = re.compile(r": (HEAD|GET) https?://[^/\s]+(/\S*) -> \d+$", re.MULTILINE)
 
 
 class BenchError(Exception):
@@ -325,6 +330,16 @@ class Tools:
         report = json.loads(done.stdout)
         return elapsed, check_report(report, done.returncode)
 
+    def warm_requests(self, cache: Path) -> list[str]:
+        """The registry requests of a warm scan (``-v`` debug log, untimed): method and path."""
+        argv = [sys.executable, "-m", "kubegate", "scan", str(self.fleet), "--db", str(self.db)]
+        argv += ["--format", "json", "--skip-db-update", "-v"]
+        done = subprocess.run(
+            argv, capture_output=True, text=True, check=False, env=self.env(cache), cwd=self.work
+        )
+        check_report(json.loads(done.stdout), done.returncode)
+        return REQUEST.findall(done.stderr)
+
     def images(self, cache: Path) -> float:
         argv = [sys.executable, "-m", "kubegate", "images", str(self.fleet), "--format", "json"]
         start = time.perf_counter()
@@ -354,6 +369,15 @@ def check_report(report: dict[str, Any], code: int) -> dict[str, Any]:
     if not all(findings.values()):
         raise BenchError("an image of the vulnerable base has no finding")
     return findings
+
+
+def check_warm_requests(requests: list[tuple[str, str]]) -> None:
+    """Warm means one ``HEAD`` per image (tag -> digest) and nothing else but the ``/v2/`` ping."""
+    heads = [path for method, path in requests if method == "HEAD"]
+    others = [f"{method} {path}" for method, path in requests if method != "HEAD"]
+    if len(heads) != IMAGES or any(other != "GET /v2/" for other in others):
+        raise BenchError(f"warm scan made {len(heads)} HEAD requests and {others or 'no other'}")
+    _log(f"  warm requests: {len(heads)} HEAD, {' '.join(others) or 'nothing else'}")
 
 
 @dataclass
@@ -388,6 +412,8 @@ def measure(tools: Tools, runs: int) -> Figures:
         if findings != expected:
             raise BenchError("warm: findings differ from the cold run")
         figures.warm.append(elapsed)
+        if round_number == 0:
+            check_warm_requests(tools.warm_requests(warm_cache))
         figures.images.append(tools.images(tools.work / "cache-images"))
         _log(f"  warm: {figures.warm[-1]:.2f} s, images: {figures.images[-1]:.2f} s")
     return figures
