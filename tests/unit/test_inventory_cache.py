@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import threading
@@ -125,6 +126,7 @@ def test_key_covers_walker_and_every_extractor_version(
 def test_corrupt_cache_file_is_rebuilt(
     tmp_path: Path, garbage: bytes, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="kubegate.inventory.cache")
     base, upper = layers()
     path = tmp_path / "inv.sqlite3"
     cache = InventoryCache(path)
