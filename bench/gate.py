@@ -8,7 +8,7 @@ What it does, in one run:
 
 1. Generates 60 images deterministically (same bytes every run), each of four or five gzip
    layers: three shared base layers (a Debian 10 like layer whose ``var/lib/dpkg/status`` holds
-   400 packages in ~1.5 MB, with their ``info/*.list`` files and ~6 MB of other files; a
+   400 packages in ~1.3 MB, with their ``info/*.list`` files and ~6 MB of other files; a
    "python" and a "node" runtime layer of ~3 MB each, files without package metadata since
    this tree matches dpkg versions only), then one or two small application layers of its own.
    Half of the images sit on Debian + python, half on Debian + node.
@@ -160,7 +160,7 @@ def debian_layer() -> Blob:
         else:
             name = f"lib{rng.choice(WORDS)}{n}"
             source, version = name, f"{n % 7}.{n % 13}.{n % 5}-{n % 4 + 1}"
-        description = "\n".join(f" {_text(rng, 11)}" for _ in range(18))
+        description = "\n".join(f" {_text(rng, 11)}" for _ in range(32))
         depends = ", ".join(
             f"lib{rng.choice(WORDS)}{rng.randrange(n + 1)} (>= 1.{n % 9})" for _ in range(8)
         )
