@@ -19,10 +19,9 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from concurrent.futures import TimeoutError as FuturesTimeout
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import BinaryIO, Final, Protocol
+from typing import Final, Protocol
 
 from kubegate.errors import KubegateError, VulnDBError
 from kubegate.gate import (
@@ -37,10 +36,9 @@ from kubegate.gate import (
 )
 from kubegate.ignorefile import IgnoreFile
 from kubegate.images import ImagePath, find_images
-from kubegate.inventory import InventoryCache, inventory_image
+from kubegate.inventory import InventoryCache, cached_inventory, inventory_image
 from kubegate.match.matcher import Matcher
 from kubegate.models import (
-    Descriptor,
     Digest,
     Finding,
     ImageRef,
@@ -109,12 +107,11 @@ class ImageInspector:
         platforms: list[PlatformInventory] = []
         for entry in selected:
             manifest_digest = Digest(entry["manifest"])
-            if self.cache.get_image(manifest_digest) is None:
+            # One read of the per-image entry (a separate existence check read it twice).
+            layers = tuple(Digest(digest) for _, digest, _ in entry["layers"])
+            inventory = cached_inventory(manifest_digest, self.cache, layers)
+            if inventory is None:
                 return None
-            layers = [Descriptor(mt, Digest(d), size) for mt, d, size in entry["layers"]]
-            inventory = inventory_image(
-                manifest_digest, layers, _no_blob, cache=self.cache, workers=self.workers
-            )
             platforms.append(PlatformInventory(entry["platform"], manifest_digest, inventory))
         _logger.debug("%s@%s: inventory from the cache", canonical, digest)
         return InspectedImage(canonical, digest, tuple(platforms), warm=True)
@@ -151,11 +148,6 @@ class ImageInspector:
                 ],
             )
         return InspectedImage(reported, image.digest, platforms, substituted=substituted)
-
-
-def _no_blob(_: Descriptor) -> AbstractContextManager[BinaryIO]:
-    # The per-image cache entry was just seen; inventory_image returns it without any blob.
-    raise KubegateError("internal: a cached inventory asked for a blob")
 
 
 def match_image(matcher: Matcher, image: InspectedImage) -> ImageMatch:

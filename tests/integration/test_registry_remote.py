@@ -204,3 +204,29 @@ def test_loopback_falls_back_to_plain_http(
     with RegistryClient() as client:
         port = registry_plain.host.rsplit(":", 1)[1]
         assert open_image(f"localhost:{port}/team/plain:1", client).digest == IMAGE.digest
+
+
+@pytest.mark.parametrize("mode", ["plain", "tls"])
+def test_tag_lookups_reuse_one_connection(
+    mode: str, request: pytest.FixtureRequest, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A warm scan makes one HEAD per tag: they must not each open a TCP (and TLS) connection."""
+    server: RegistryServer = request.getfixturevalue(f"registry_{mode}")
+    tags = [f"keepalive-{n}" for n in range(5)]
+    for tag in tags:
+        server.push("team/keepalive", tag, IMAGE)
+    caplog.set_level(logging.DEBUG, logger="httpcore.connection")
+
+    def connections() -> int:
+        return sum("connect_tcp.started" in r.getMessage() for r in caplog.records)
+
+    with client_for(server, tmp_path) as client:
+        first = client.resolve_digest(parse_reference(server.ref("team/keepalive", tags[0])))
+        opened = connections()
+        digests = {
+            client.resolve_digest(parse_reference(server.ref("team/keepalive", tag)))
+            for tag in tags[1:]
+        }
+    assert digests == {first} == {IMAGE.digest}
+    assert opened >= 1
+    assert connections() == opened, "each HEAD opened a new connection"

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
-from kubegate.inventory import InventoryCache, inventory_image
+from kubegate.inventory import ImageInventory, InventoryCache, cached_inventory, inventory_image
 from kubegate.inventory import cache as cache_module
 from kubegate.inventory.extractors import EXTRACTORS
 from kubegate.inventory.walker import WALKER_VERSION
-from kubegate.models import Digest
+from kubegate.models import Descriptor, Digest
 from tests.conftest import REPO, cli_env
 from tests.fixtures.layers import (
     DEBIAN_OS_RELEASE,
@@ -40,6 +45,20 @@ def layers() -> tuple[Built, Built]:
         Layer().file("var/lib/dpkg/status", DPKG_STATUS.replace("5.2.15-2+b2", "5.2.15-3")).build()
     )
     return base, upper
+
+
+def test_cached_inventory_alone(inventory_cache: InventoryCache) -> None:
+    """What a warm scan reads: the per-image entry only; missing or unreadable gives None."""
+    base, upper = layers()
+    assert cached_inventory(IMAGE_A, inventory_cache) is None
+    cold = inventory_image(
+        IMAGE_A, descriptors(base, upper), Blobs(base, upper).open, cache=inventory_cache
+    )
+    hit = cached_inventory(IMAGE_A, inventory_cache)
+    assert hit is not None and hit.cache_hit == "image"
+    assert (hit.os, hit.packages, hit.layers) == (cold.os, cold.packages, ())
+    inventory_cache.put_image(IMAGE_B, {"os": None, "packages": [{"name": "no-version"}]})
+    assert cached_inventory(IMAGE_B, inventory_cache) is None
 
 
 def test_warm_run_opens_no_blob(inventory_cache: InventoryCache) -> None:
@@ -107,6 +126,7 @@ def test_key_covers_walker_and_every_extractor_version(
 def test_corrupt_cache_file_is_rebuilt(
     tmp_path: Path, garbage: bytes, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="kubegate.inventory.cache")
     base, upper = layers()
     path = tmp_path / "inv.sqlite3"
     cache = InventoryCache(path)
@@ -139,8 +159,8 @@ def test_cache_corrupted_while_open_is_not_fatal(tmp_path: Path) -> None:
 _WORKER = """
 import json, sys
 from pathlib import Path
-from kubegate.inventory import InventoryCache, inventory_image
-from kubegate.models import Digest
+from kubegate.inventory import ImageInventory, InventoryCache, cached_inventory, inventory_image
+from kubegate.models import Descriptor, Digest
 from tests.unit.test_inventory_cache import layers
 from tests.fixtures.layers import Blobs, descriptors
 
@@ -184,3 +204,81 @@ def test_concurrent_processes_share_the_cache(tmp_path: Path) -> None:
         warm = inventory_image(digest, descriptors(base, upper), blobs.open, cache=cache)
         assert warm.cache_hit == "image"
     cache.close()
+
+
+def test_layers_decoded_once_per_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Images of one scan share base layers: their cached entry is decoded once, not per image."""
+    base, upper = layers()
+    path = tmp_path / "inv.sqlite3"
+    first = InventoryCache(path)
+    inventory_image(IMAGE_A, descriptors(base, upper), Blobs(base, upper).open, cache=first)
+    first.close()
+    decoded: list[Digest] = []
+    real = cache_module._decode_layer
+
+    def counting(digest: Digest, blob: bytes):  # type: ignore[no-untyped-def]
+        decoded.append(digest)
+        return real(digest, blob)
+
+    monkeypatch.setattr(cache_module, "_decode_layer", counting)
+    second = InventoryCache(path)
+    failing = Blobs(base, upper)
+    failing.fail = True
+    for image in (IMAGE_B, Digest("sha256:" + "c3" * 32)):
+        result = inventory_image(image, descriptors(base, upper), failing.open, cache=second)
+        assert result.cache_hit == "layers"
+    assert sorted(decoded) == sorted([base.digest, upper.digest])
+    second.close()
+    assert second.get_layer(base.digest) is None  # a closed cache is an empty cache
+
+
+def test_cache_writes_do_not_fsync_every_put(inventory_cache: InventoryCache) -> None:
+    """WAL + synchronous=NORMAL: corruption-safe, and a put costs no fsync (a cache may lose
+    its last writes on power loss, never its consistency)."""
+    conn = inventory_cache._conn
+    assert conn is not None
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+
+
+def test_concurrent_images_walk_a_shared_layer_once(inventory_cache: InventoryCache) -> None:
+    """Two images inspected at once share a base layer: one thread walks it, the other waits
+    for that walk and takes the result from the cache (scan runs images in parallel)."""
+    base, upper = layers()
+    other_upper = Layer().file("srv/app.txt", "second image\n").build()
+    base_opening, other_opened = threading.Event(), threading.Event()
+    blobs = Blobs(base, upper, other_upper)
+    real_open = blobs.open
+
+    @contextmanager
+    def opener(descriptor: Descriptor) -> Iterator[BinaryIO]:
+        if descriptor.digest == base.digest:
+            base_opening.set()
+            # Hold the base walk until the second image has claimed its own layer, so it
+            # finds the base layer being walked.
+            assert other_opened.wait(10)
+        with real_open(descriptor) as stream:
+            if descriptor.digest == other_upper.digest:
+                other_opened.set()
+            yield stream
+
+    results: dict[str, object] = {}
+
+    def run(name: str, image: Digest, built: tuple[Built, ...]) -> None:
+        results[name] = inventory_image(
+            image, descriptors(*built), opener, cache=inventory_cache, workers=1
+        )
+
+    first = threading.Thread(target=run, args=("a", IMAGE_A, (base, upper)))
+    first.start()
+    assert base_opening.wait(10)
+    second = threading.Thread(target=run, args=("b", IMAGE_B, (base, other_upper)))
+    second.start()
+    first.join(20)
+    second.join(20)
+    assert blobs.opened.count(base.digest) == 1
+    assert sorted(blobs.opened) == sorted([base.digest, upper.digest, other_upper.digest])
+    a, b = results["a"], results["b"]
+    assert isinstance(a, ImageInventory) and isinstance(b, ImageInventory)
+    assert {p.name for p in b.packages} >= {"bash", "libssl3"}
+    assert b.os == a.os and b.cache_hit == "none"

@@ -2,7 +2,8 @@
 
 Public API, used by the scan pipeline and ``kubegate sbom``:
 
-* :func:`inventory_image` -> :class:`ImageInventory` (os + packages of the final filesystem);
+* :func:`inventory_image` -> :class:`ImageInventory` (os + packages of the final filesystem),
+  :func:`cached_inventory` (the per-image cache alone, for warm scans);
 * :class:`InventoryCache` (per-layer and per-image SQLite cache) and :class:`InventoryLimits`.
 
 Inside: ``stream`` (decompression with limits) -> ``walker`` (one streaming pass per layer) ->
@@ -12,7 +13,19 @@ Inside: ``stream`` (decompression with limits) -> ``walker`` (one streaming pass
 from __future__ import annotations
 
 from kubegate.inventory.cache import InventoryCache
-from kubegate.inventory.image import BlobOpener, ImageInventory, inventory_image
+from kubegate.inventory.image import (
+    BlobOpener,
+    ImageInventory,
+    cached_inventory,
+    inventory_image,
+)
 from kubegate.inventory.limits import InventoryLimits
 
-__all__ = ["BlobOpener", "ImageInventory", "InventoryCache", "InventoryLimits", "inventory_image"]
+__all__ = [
+    "BlobOpener",
+    "ImageInventory",
+    "InventoryCache",
+    "InventoryLimits",
+    "cached_inventory",
+    "inventory_image",
+]

@@ -37,6 +37,8 @@ _SCHEMA: Final = 2
 _BUSY_TIMEOUT_MS: Final = 30_000
 _T = TypeVar("_T")
 _PACKAGE_FIELDS: Final = tuple(f.name for f in fields(Package))
+#: Decoded layers kept in memory per process: images of one scan share their base layers.
+_MEMORY_LAYERS: Final = 64
 
 
 class _OutdatedSchema(sqlite3.DatabaseError):
@@ -57,6 +59,9 @@ class InventoryCache:
         self._versions = versions_key()
         # One connection shared by the scan's worker threads, serialised by this lock.
         self._lock = threading.RLock()
+        # Layer key -> decoded contribution (immutable), so that the images of one scan sharing
+        # a base layer decode its cached entry once, not once per image.
+        self._memory: dict[str, LayerContent] = {}
         self._open(rebuild_on_error=True)
 
     # -- connection ---------------------------------------------------------------------------
@@ -68,6 +73,10 @@ class InventoryCache:
             )
             conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA journal_mode=WAL")
+            # With WAL, NORMAL still never corrupts the file; a power loss may only drop the
+            # last writes, which a cache can afford. FULL fsynced every put: ~5 ms each, under
+            # the lock the scan's threads share (200 puts in a 60-image cold scan).
+            conn.execute("PRAGMA synchronous=NORMAL")
             with conn:
                 conn.execute(
                     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
@@ -109,6 +118,7 @@ class InventoryCache:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        self._memory.clear()
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(f"{self.path}{suffix}").unlink(missing_ok=True)
         self._open(rebuild_on_error=False)
@@ -136,6 +146,7 @@ class InventoryCache:
     def close(self) -> None:
         """Close the database (the object then behaves as an empty cache)."""
         with self._lock:
+            self._memory.clear()
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
@@ -147,20 +158,37 @@ class InventoryCache:
 
     def get_layer(self, digest: Digest) -> LayerContent | None:
         """The cached contribution of a layer, or ``None``."""
-        blob = self._guard(lambda c: _fetch(c, "layers", self._layer_key(digest)), None)
+        key = self._layer_key(digest)
+        with self._lock:
+            remembered = self._memory.get(key)
+        if remembered is not None:
+            return remembered
+        blob = self._guard(lambda c: _fetch(c, "layers", key), None)
         if blob is None:
             return None
         try:
-            return _decode_layer(digest, blob)
+            content = _decode_layer(digest, blob)
         except (ValueError, TypeError, KeyError, zlib.error) as exc:
             _logger.warning("cached layer %s unreadable (%s): ignoring it", digest, exc)
             return None
+        self._remember(key, content)
+        return content
 
     def put_layer(self, content: LayerContent) -> None:
         """Store a layer's contribution (replacing an older capture of the same layer)."""
         blob = _encode_layer(content)
         key = self._layer_key(content.digest)
         self._guard(lambda c: _store(c, "layers", key, blob), None)
+        self._remember(key, content)
+
+    def _remember(self, key: str, content: LayerContent) -> None:
+        with self._lock:
+            if self._conn is None:
+                return  # switched off: behave as an empty cache
+            self._memory.pop(key, None)
+            if len(self._memory) >= _MEMORY_LAYERS:
+                del self._memory[next(iter(self._memory))]  # the oldest
+            self._memory[key] = content
 
     # -- images -------------------------------------------------------------------------------
 

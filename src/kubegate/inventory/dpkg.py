@@ -8,6 +8,7 @@ Listed in :mod:`kubegate.inventory.extractors`. Only installed packages are repo
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator
 from typing import Final
@@ -69,6 +70,9 @@ def _source(fields: dict[str, str], name: str, version: str) -> tuple[str, str]:
     return source_name, version
 
 
+# The images of one scan mostly share their base layer's status file (the same bytes object,
+# from the per-process layer memory): parse it once. The result is only read, never changed.
+@functools.lru_cache(maxsize=16)
 def _parse(data: bytes, *, distroless: bool) -> dict[_Key, dict[str, str]]:
     found: dict[_Key, dict[str, str]] = {}
     for fields in paragraphs(data.decode("utf-8", "replace")):

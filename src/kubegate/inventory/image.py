@@ -45,6 +45,12 @@ _MAX_WORKERS: Final = 4
 _MAX_EXTRA_PASSES: Final = 8
 DEFAULT_LIMITS: Final = InventoryLimits()
 
+#: Layers being walked right now in this process (scan inspects several images at once, and
+#: images share base layers): a second image waits for the walk and takes the cached result
+#: instead of downloading and walking the same layer again.
+_walking: dict[Digest, threading.Event] = {}
+_walking_lock = threading.Lock()
+
 
 @dataclass(frozen=True, slots=True)
 class ImageInventory:
@@ -120,6 +126,25 @@ def _walk_all(
         return {futures[future].digest: future.result() for future in futures}
 
 
+def cached_inventory(
+    manifest_digest: Digest, cache: InventoryCache, layers: tuple[Digest, ...] = ()
+) -> ImageInventory | None:
+    """The image's inventory from the per-image cache alone, or ``None`` (missing, unreadable).
+
+    A warm scan calls this directly: no layer list, no blob, one cache read per image.
+    """
+    cached = cache.get_image(manifest_digest)
+    if cached is None:
+        return None
+    try:
+        os_info, packages = decode_packages(cached)
+    except (TypeError, KeyError, ValueError) as exc:
+        _logger.warning("cached inventory of %s unreadable: %s", manifest_digest, exc)
+        return None
+    _logger.debug("inventory of %s from the image cache", manifest_digest)
+    return ImageInventory(manifest_digest, layers, os_info, packages, "image")
+
+
 def inventory_image(
     manifest_digest: Digest,
     layers: Sequence[Descriptor],
@@ -138,15 +163,9 @@ def inventory_image(
     """
     digests = tuple(layer.digest for layer in layers)
     if cache is not None:
-        cached = cache.get_image(manifest_digest)
-        if cached is not None:
-            try:
-                os_info, packages = decode_packages(cached)
-            except (TypeError, KeyError, ValueError) as exc:
-                _logger.warning("cached inventory of %s unreadable: %s", manifest_digest, exc)
-            else:
-                _logger.debug("inventory of %s from the image cache", manifest_digest)
-                return ImageInventory(manifest_digest, digests, os_info, packages, "image")
+        whole = cached_inventory(manifest_digest, cache, digests)
+        if whole is not None:
+            return whole
 
     contents: dict[Digest, LayerContent] = {}
     missing: list[Descriptor] = []
@@ -158,6 +177,9 @@ def inventory_image(
             contents[layer.digest] = hit
         else:
             missing.append(layer)
+    all_cached = not missing
+    if missing and cache is not None:
+        missing = _share_walks(missing, contents, open_blob, cache, limits, workers)
     if missing:
         _logger.debug("walking %s of %s layers of %s", len(missing), len(layers), manifest_digest)
         walked = _walk_all(missing, open_blob, limits, workers)
@@ -170,8 +192,51 @@ def inventory_image(
     if cache is not None:
         cache.put_image(manifest_digest, encode_packages(os_info, packages))
     return ImageInventory(
-        manifest_digest, digests, os_info, packages, "none" if missing else "layers"
+        manifest_digest, digests, os_info, packages, "layers" if all_cached else "none"
     )
+
+
+def _share_walks(
+    missing: list[Descriptor],
+    contents: dict[Digest, LayerContent],
+    open_blob: BlobOpener,
+    cache: InventoryCache,
+    limits: InventoryLimits,
+    workers: int | None,
+) -> list[Descriptor]:
+    """Walk the layers no other thread is walking, wait for the others and read them from the
+    cache. Returns the layers still missing (another thread's walk failed: walk them here, so
+    the error is this image's own)."""
+    mine: dict[Digest, threading.Event] = {}
+    theirs: list[tuple[Descriptor, threading.Event]] = []
+    with _walking_lock:
+        for layer in missing:
+            event = _walking.get(layer.digest)
+            if event is None:
+                mine[layer.digest] = _walking[layer.digest] = threading.Event()
+            else:
+                theirs.append((layer, event))
+    try:
+        # Own walks first, waits after: a thread never waits while holding a claim (no cycle).
+        if mine:
+            walked = _walk_all([m for m in missing if m.digest in mine], open_blob, limits, workers)
+            for content in walked.values():
+                cache.put_layer(content)
+            contents.update(walked)
+    finally:
+        with _walking_lock:
+            for digest, event in mine.items():
+                del _walking[digest]
+                event.set()
+    still: list[Descriptor] = []
+    for layer, event in theirs:
+        event.wait()
+        hit = cache.get_layer(layer.digest)
+        if hit is not None:
+            contents[layer.digest] = hit
+        else:
+            still.append(layer)
+    return still
 
 
 def _extract(

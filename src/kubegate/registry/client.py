@@ -298,6 +298,11 @@ class RegistryClient:
             try:
                 request = self._http.build_request(method, url, headers=headers)
                 response = self._http.send(request, stream=True)
+                if method == "HEAD":
+                    # No body follows a HEAD answer, but httpcore keeps the connection only
+                    # once the (empty) body was read: without this every tag lookup of a
+                    # warm scan opened a new TCP (and TLS) connection.
+                    response.read()
             except httpx.HTTPError as exc:
                 if last:
                     raise RegistryError(
