@@ -132,3 +132,11 @@ def test_absurdly_long_numbers_do_not_raise(ecosystem: str) -> None:
         comparator.compare(longer, f"1.{huge}")
     )
     assert comparator.compare(huge, huge) == 0
+
+
+@pytest.mark.parametrize(("a", "b", "expected"), [(".x", "1", -1), ("1", ".x", 1)])
+def test_packagist_empty_leading_part_terminates(a: str, b: str, expected: int) -> None:
+    # Found by the property test: an empty first part made the comparison loop forever.
+    from kubegate.match.versions.packagist import php_version_compare
+
+    assert php_version_compare(a, b) == expected

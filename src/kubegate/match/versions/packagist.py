@@ -105,7 +105,14 @@ def php_version_compare(a: str, b: str) -> int:
         i = j = 0
         more_a = more_b = True
         compare = 0
-        while parts_a[i] and parts_b[j] and more_a and more_b:
+        # C tests the rest of the string (``*p1``), not the current part: an empty part
+        # followed by more ("." then "x") still compares, so the recursion always progresses.
+        while (
+            (parts_a[i] or i < len(parts_a) - 1)
+            and (parts_b[j] or j < len(parts_b) - 1)
+            and more_a
+            and more_b
+        ):
             more_a, more_b = i < len(parts_a) - 1, j < len(parts_b) - 1
             compare = _compare_part(parts_a[i], parts_b[j])
             if compare:
