@@ -14,6 +14,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests judge correctness, not speed: no per-example deadline (a loaded 2-core CI
+# machine would make it flaky). CI replays a fixed sequence of examples so that a red run is
+# reproducible; developers' runs explore new examples each time.
+settings.register_profile("dev", deadline=None)
+settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 #: Fixture modules under tests/fixtures/, one line each.
 pytest_plugins: list[str] = [
