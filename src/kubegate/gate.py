@@ -15,11 +15,10 @@ import datetime as dt
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from kubegate.errors import EXIT_BLOCKED, EXIT_OK, EXIT_UNPROVEN
 from kubegate.ignorefile import IgnoreFile, NotSeenException, VulnerabilityException
-from kubegate.images import ImageScan
-from kubegate.inventory import ImageInventory
 from kubegate.models import (
     Digest,
     Finding,
@@ -32,6 +31,10 @@ from kubegate.models import (
 )
 from kubegate.policy import JudgedFinding, Policy, judge_one
 from kubegate.vex import ImageSubject, VexSet, VexStatement
+
+if TYPE_CHECKING:
+    from kubegate.images import ImageScan
+    from kubegate.inventory import ImageInventory
 
 
 @dataclass(frozen=True, slots=True)

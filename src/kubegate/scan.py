@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from kubegate.errors import KubegateError, VulnDBError
 from kubegate.gate import (
@@ -35,9 +35,7 @@ from kubegate.gate import (
     decide,
 )
 from kubegate.ignorefile import IgnoreFile
-from kubegate.images import ImagePath, find_images
 from kubegate.inventory import InventoryCache, cached_inventory, inventory_image
-from kubegate.match.matcher import Matcher
 from kubegate.models import (
     Digest,
     Finding,
@@ -47,10 +45,13 @@ from kubegate.models import (
 from kubegate.policy import DEFAULT_DB_MAX_AGE, Policy
 from kubegate.reference import parse_reference
 from kubegate.registry import RegistryClient, is_local_reference, open_image
-from kubegate.render import render
-from kubegate.source import SourceSpec, open_source
 from kubegate.vex import VexSet
-from kubegate.vulndb import VulnDB
+
+if TYPE_CHECKING:
+    from kubegate.images import ImagePath
+    from kubegate.match.matcher import Matcher
+    from kubegate.source import SourceSpec
+    from kubegate.vulndb import VulnDB
 
 _logger = logging.getLogger(__name__)
 
@@ -181,6 +182,12 @@ class RevisionRequest:
 
 def read_revision(request: RevisionRequest) -> Revision:
     """source -> render -> images, collecting every problem instead of stopping at the first."""
+    # Imported here: ``kubegate image``/``sbom`` use this module without rendering anything,
+    # and start-up time counts (STYLE.md).
+    from kubegate.images import find_images
+    from kubegate.render import render
+    from kubegate.source import open_source
+
     with open_source(request.source) as checkout:
         checkout.resolve_path(request.path)
         result = render(
@@ -275,6 +282,8 @@ def scan_revision(
     policy = settings.policy
     allowed = [ref for ref, uses in by_image.items() if policy.registry_allowed(uses[0].ref)]
     inspected, errors = _inspect_all(allowed, inspector, settings.concurrency, deadline, progress)
+
+    from kubegate.match.matcher import Matcher
 
     matcher = Matcher(db)
     progress.stage("matching", len(by_image))

@@ -6,13 +6,18 @@ import argparse
 import posixpath
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kubegate.errors import ConfigError, UsageError
-from kubegate.images import parse_image_path
 from kubegate.reference import DOCKER_HUB
-from kubegate.registry import Credentials, RegistryOptions, parse_platform
-from kubegate.scan import RevisionRequest
-from kubegate.source import SourceSpec
+
+# The pipeline's modules are imported where they are used: every command imports this module,
+# and ``kubegate --version`` or a usage error must not pay for httpx, kustomize glue or SQLite
+# (start-up time counts, STYLE.md).
+if TYPE_CHECKING:
+    from kubegate.registry import Credentials, RegistryOptions
+    from kubegate.scan import RevisionRequest
+    from kubegate.source import SourceSpec
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,6 +47,8 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
 
 def source_spec(args: argparse.Namespace) -> SourceSpec:
     """Build the :class:`SourceSpec` from parsed source options."""
+    from kubegate.source import SourceSpec
+
     return SourceSpec(
         location=args.source,
         ref=args.ref,
@@ -91,6 +98,8 @@ def registry_options(args: argparse.Namespace, default_login: str | None = None)
     ``default_login`` is the registry ``--username`` applies to when ``--login-registry`` is not
     given (the registry of the one image ``image``/``sbom`` look at).
     """
+    from kubegate.registry import RegistryOptions, parse_platform
+
     if args.ca_file is not None and not args.ca_file.is_file():
         raise UsageError("no such file", where=f"--ca-file {args.ca_file}")
     return RegistryOptions(
@@ -133,6 +142,8 @@ def _login(args: argparse.Namespace, default_login: str | None) -> dict[str, Cre
     password = password.rstrip("\r\n")
     if not password:
         raise UsageError("no password on stdin", where="--password-stdin")
+    from kubegate.registry import Credentials
+
     return {registry: Credentials(args.username, password)}
 
 
@@ -238,6 +249,9 @@ def collect_vars(args: argparse.Namespace) -> dict[str, str]:
 
 def revision_request(args: argparse.Namespace) -> RevisionRequest:
     """Everything ``read_revision`` needs, from the source and render options."""
+    from kubegate.images import parse_image_path
+    from kubegate.scan import RevisionRequest
+
     return RevisionRequest(
         source=source_spec(args),
         path=_check_path(args.path),

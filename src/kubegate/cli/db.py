@@ -12,13 +12,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubegate.cli.common import add_output_arguments
-from kubegate.cli.dbupdate import default_source, describe, ordered_defaults, update_progress
 from kubegate.errors import EXIT_OK, EXIT_UNPROVEN
-from kubegate.vulndb import DBStatus, VulnDB, import_paths, resolve_db_path
-from kubegate.vulndb.update import DEFAULT_ECOSYSTEMS, parse_ecosystems, update
+from kubegate.vulndb.feeds import DEFAULT_ECOSYSTEMS
+
+if TYPE_CHECKING:
+    from kubegate.vulndb import DBStatus
 
 
 def _add_db_argument(parser: argparse.ArgumentParser) -> None:
@@ -68,6 +69,8 @@ def register(subparsers: Any) -> None:
 
 def run_import(args: argparse.Namespace) -> int:
     """Import and print the counts."""
+    from kubegate.vulndb import import_paths, resolve_db_path
+
     db_path = resolve_db_path(args.db)
     stats = import_paths(db_path, [Path(p) for p in args.paths])
     print(
@@ -82,6 +85,10 @@ def run_import(args: argparse.Namespace) -> int:
 
 def run_update(args: argparse.Namespace) -> int:
     """Update, print one line per ecosystem; exit 2 if any ecosystem failed."""
+    from kubegate.cli.dbupdate import default_source, describe, ordered_defaults, update_progress
+    from kubegate.vulndb import resolve_db_path
+    from kubegate.vulndb.update import parse_ecosystems, update
+
     ecosystems = parse_ecosystems(args.ecosystem) if args.ecosystem else ordered_defaults()
     db_path = resolve_db_path(args.db)
     with update_progress(args.quiet) as progress:
@@ -123,6 +130,8 @@ def status_document(status: DBStatus) -> dict[str, Any]:
 
 def run_status(args: argparse.Namespace) -> int:
     """Print the database status."""
+    from kubegate.vulndb import VulnDB
+
     with VulnDB.open(args.db) as db:
         status = db.status()
     if args.format == "json":

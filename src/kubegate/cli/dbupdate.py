@@ -1,9 +1,10 @@
 """Advisory-database updates as commands show them: options, progress, the scans' refresh.
 
-Used by :mod:`kubegate.cli.db` (``db update``) and the image-judging commands (``image``, later
-``scan``) through :func:`add_db_update_arguments` and :func:`refresh_db`. Progress goes to stderr:
-rich bars on a TTY, plain log lines otherwise. Which feeds come first by default is decided here
-from the inventory cache (the systems and package types of images already scanned).
+Used by :mod:`kubegate.cli.db` (``db update``) and the image-judging commands (``image``,
+``scan``) through :func:`refresh_db` (their flags: ``scan_options.add_db_update_arguments``).
+Progress goes to stderr: rich bars on a TTY, plain log lines otherwise. Which feeds come first
+by default is decided here from the inventory cache (the systems and package types of images
+already scanned).
 """
 
 from __future__ import annotations
@@ -76,21 +77,6 @@ def seen_feeds() -> list[str]:
 def ordered_defaults() -> tuple[str, ...]:
     """The default ecosystems of ``db update``, those seen in the inventory cache first."""
     return default_ecosystems(seen_feeds())
-
-
-def add_db_update_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--skip-db-update`` and ``--db-source`` of the image-judging commands."""
-    parser.add_argument(
-        "--skip-db-update",
-        action="store_true",
-        help="do not update the advisory database before scanning",
-    )
-    parser.add_argument(
-        "--db-source",
-        metavar="URL|DIR",
-        help="OSV bucket mirror to update from (default: $KUBEGATE_DB_SOURCE, else the public "
-        "OSV bucket)",
-    )
 
 
 def _size(count: int | None) -> str:

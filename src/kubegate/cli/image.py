@@ -13,22 +13,16 @@ import sys
 from typing import Any
 
 from kubegate.cli.common import add_output_arguments, add_registry_arguments, registry_options
-from kubegate.cli.dbupdate import add_db_update_arguments, refresh_db
 from kubegate.cli.scan_options import (
     add_db_arguments,
+    add_db_update_arguments,
     add_policy_arguments,
     db_max_age_from_args,
     policy_from_args,
 )
 from kubegate.errors import EXIT_UNPROVEN
-from kubegate.inventory import InventoryCache
-from kubegate.match.matcher import Matcher
-from kubegate.policy import exit_code, judge
 from kubegate.reference import parse_reference
-from kubegate.registry import RegistryClient, is_local_reference
 from kubegate.report import ImageInfo, OutputFormat, PlatformInfo, render_image_report
-from kubegate.scan import ImageInspector, match_image
-from kubegate.vulndb import VulnDB, resolve_db_path
 
 
 def register(subparsers: Any) -> None:
@@ -56,6 +50,15 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Judge the image and print the report."""
+    # Imported here, not at start-up (STYLE.md: start-up time counts).
+    from kubegate.cli.dbupdate import refresh_db
+    from kubegate.inventory import InventoryCache
+    from kubegate.match.matcher import Matcher
+    from kubegate.policy import exit_code, judge
+    from kubegate.registry import RegistryClient
+    from kubegate.scan import ImageInspector, match_image
+    from kubegate.vulndb import VulnDB, resolve_db_path
+
     policy = policy_from_args(args)
     max_age = db_max_age_from_args(args)
     options = registry_options(args, _login_default(args.reference))
@@ -93,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _login_default(reference: str) -> str | None:
     """``--username`` applies to the registry of REF unless ``--login-registry`` says otherwise."""
+    from kubegate.registry import is_local_reference
+
     if is_local_reference(reference):
         return None
     return parse_reference(reference).registry

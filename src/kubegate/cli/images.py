@@ -12,12 +12,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
-
-from rich import box
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from kubegate.cli.common import (
     add_output_arguments,
@@ -26,10 +21,13 @@ from kubegate.cli.common import (
     revision_request,
 )
 from kubegate.errors import EXIT_OK, EXIT_UNPROVEN
-from kubegate.images import ImageScan
 from kubegate.models import NotSeen, Problem
 from kubegate.report.revision import grouped, images_document
-from kubegate.scan import read_revision
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from kubegate.images import ImageScan
 
 
 def register(subparsers: Any) -> None:
@@ -44,6 +42,8 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Render the revision and print its images."""
+    from kubegate.scan import read_revision  # here: start-up time counts (STYLE.md)
+
     revision = read_revision(revision_request(args))
     if args.format == "json":
         document = images_document(
@@ -66,6 +66,8 @@ def _problem_line(problem: Problem) -> str:
 
 
 def _console() -> Console:
+    from rich.console import Console
+
     if sys.stdout.isatty():
         return Console(highlight=False)
     # Off a terminal nothing may be cut: a width no table reaches, and no colour codes.
@@ -74,6 +76,10 @@ def _console() -> Console:
 
 def print_table(scan: ImageScan, not_seen: Sequence[NotSeen]) -> None:
     """A readable table of image uses (and of what was not seen) on stdout."""
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
     console = _console()
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     for column in ("IMAGE", "WORKLOAD", "CONTAINER", "DECLARED AT", "KUSTOMIZATION"):

@@ -11,11 +11,8 @@ from typing import Any
 
 from kubegate.cli.common import add_output_arguments, add_registry_arguments, registry_options
 from kubegate.errors import EXIT_OK, UsageError
-from kubegate.inventory import InventoryCache
 from kubegate.reference import parse_reference
-from kubegate.registry import RegistryClient, is_local_reference
 from kubegate.report.sbom import SBOMFormat, Subject, render_sbom
-from kubegate.scan import ImageInspector
 
 
 def register(subparsers: Any) -> None:
@@ -40,6 +37,11 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Pull, inventory and print the SBOM of every selected platform."""
+    # Imported here, not at start-up (STYLE.md: start-up time counts).
+    from kubegate.inventory import InventoryCache
+    from kubegate.registry import RegistryClient, is_local_reference
+    from kubegate.scan import ImageInspector
+
     fmt = SBOMFormat(args.format)
     if is_local_reference(args.reference):
         subject = Subject(args.reference, args.reference)
@@ -72,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _login_default(reference: str) -> str | None:
     """``--username`` applies to the registry of REF unless ``--login-registry`` says otherwise."""
+    from kubegate.registry import is_local_reference
+
     if is_local_reference(reference):
         return None
     return parse_reference(reference).registry

@@ -22,11 +22,7 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
-from rich.progress import Progress as RichProgress
-from rich.progress import TaskID
+from typing import TYPE_CHECKING, Any
 
 from kubegate.cli.common import (
     add_output_arguments,
@@ -36,22 +32,29 @@ from kubegate.cli.common import (
     registry_options,
     revision_request,
 )
-from kubegate.cli.dbupdate import add_db_update_arguments, refresh_db
-from kubegate.cli.scan_options import add_db_arguments, add_policy_arguments
+from kubegate.cli.scan_options import (
+    add_db_arguments,
+    add_db_update_arguments,
+    add_policy_arguments,
+)
 from kubegate.config import Config, find_config
 from kubegate.errors import ConfigError, UsageError
-from kubegate.gate import GateResult, UnseenKind
 from kubegate.ignorefile import IgnoreFile
-from kubegate.inventory import InventoryCache
 from kubegate.policy import DEFAULT_DB_MAX_AGE, Policy, parse_duration, parse_registries
-from kubegate.registry import RegistryClient, RegistryOptions, parse_platform
-from kubegate.report.gate import GateFormat, render_gate_report
-from kubegate.report.pin import pin_document
-from kubegate.scan import ImageInspector, Progress, ScanSettings, read_revision, scan_revision
+from kubegate.report.interface import GateFormat
 from kubegate.trivyignore import DEFAULT_NAMES as IGNORE_NAMES
 from kubegate.trivyignore import find_exceptions_file, load_exceptions
 from kubegate.vex import VexSet, load_vex
-from kubegate.vulndb import VulnDB, resolve_db_path
+
+# The pipeline is imported in ``run``: registering the command must stay cheap for every other
+# command and for ``--help`` (start-up time counts, STYLE.md).
+if TYPE_CHECKING:
+    from rich.progress import Progress as RichProgress
+    from rich.progress import TaskID
+
+    from kubegate.gate import GateResult
+    from kubegate.registry import RegistryOptions
+    from kubegate.scan import Progress
 
 _logger = logging.getLogger(__name__)
 
@@ -138,6 +141,13 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Scan the revision, write every report, return the verdict's exit code."""
+    from kubegate.cli.dbupdate import refresh_db
+    from kubegate.gate import UnseenKind
+    from kubegate.inventory import InventoryCache
+    from kubegate.registry import RegistryClient
+    from kubegate.scan import ImageInspector, ScanSettings, read_revision, scan_revision
+    from kubegate.vulndb import VulnDB, resolve_db_path
+
     started = time.monotonic()
     outputs = _outputs(args)
     if args.concurrency < 1:
@@ -239,6 +249,9 @@ def _progress(args: argparse.Namespace) -> Iterator[Progress]:
     if args.quiet or not sys.stderr.isatty():
         yield _LogProgress()
         return
+    from rich.console import Console
+    from rich.progress import Progress as RichProgress
+
     bars = RichProgress(console=Console(stderr=True), transient=True)
     with bars:
         yield _BarProgress(bars)
@@ -306,6 +319,8 @@ def _ignore_file(args: argparse.Namespace, config: Config, cwd: Path) -> IgnoreF
 
 
 def _write_pins(result: GateResult, path: Path) -> None:
+    from kubegate.report.pin import pin_document
+
     document = pin_document(result)
     for warning in document.warnings:
         print(f"kubegate: warning: --pin-digests: {warning}", file=sys.stderr)
@@ -316,6 +331,8 @@ def _write_pins(result: GateResult, path: Path) -> None:
 
 
 def _registry_options(args: argparse.Namespace, config: Config) -> RegistryOptions:
+    from kubegate.registry import parse_platform
+
     options = registry_options(args)
     platforms = options.platforms or tuple(parse_platform(p) for p in config.registry.platforms)
     ca_file = options.ca_file or config.registry.ca_file
@@ -331,6 +348,8 @@ def _registry_options(args: argparse.Namespace, config: Config) -> RegistryOptio
 
 
 def _write_reports(result: GateResult, outputs: list[tuple[GateFormat, Path | None]]) -> None:
+    from kubegate.report.gate import render_gate_report
+
     for fmt, path in outputs:
         if path is None:
             width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None

@@ -54,3 +54,18 @@ def db_max_age_from_args(args: argparse.Namespace) -> timedelta:
     """``--db-max-age`` as a duration."""
     value = getattr(args, "db_max_age", None)
     return parse_duration(value) if value else DEFAULT_DB_MAX_AGE
+
+
+def add_db_update_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--skip-db-update`` and ``--db-source`` of the image-judging commands."""
+    parser.add_argument(
+        "--skip-db-update",
+        action="store_true",
+        help="do not update the advisory database before scanning",
+    )
+    parser.add_argument(
+        "--db-source",
+        metavar="URL|DIR",
+        help="OSV bucket mirror to update from (default: $KUBEGATE_DB_SOURCE, else the public "
+        "OSV bucket)",
+    )

@@ -10,12 +10,12 @@ permanent exceptions (entries without expiry) in force.
 
 from __future__ import annotations
 
-import enum
 import json
 from collections.abc import Callable
 from typing import Any, Final
 
 from kubegate.gate import GateFinding, GateResult, ImageResult, Suppression, Unseen
+from kubegate.report.interface import GateFormat
 from kubegate.report.json_report import finding_object
 from kubegate.report.junit import junit_document
 from kubegate.report.markdown import markdown_comment
@@ -25,16 +25,6 @@ from kubegate.report.summary import summary, until, use_line
 from kubegate.report.table import HEADERS, aligned, finding_row
 
 SCHEMA_VERSION: Final = 1
-
-
-class GateFormat(enum.StrEnum):
-    """Formats of ``kubegate scan --format`` (repeatable, each with an optional ``--output``)."""
-
-    TABLE = "table"
-    JSON = "json"
-    SARIF = "sarif"
-    JUNIT = "junit"
-    MARKDOWN = "markdown"
 
 
 def _suppression_object(suppression: Suppression) -> dict[str, Any]:

@@ -58,3 +58,13 @@ class ReportWriter(Protocol):
     ) -> str:
         """The whole report as text (ending with a newline)."""
         ...
+
+
+class GateFormat(enum.StrEnum):
+    """Formats of ``kubegate scan --format`` (repeatable, each with an optional ``--output``)."""
+
+    TABLE = "table"
+    JSON = "json"
+    SARIF = "sarif"
+    JUNIT = "junit"
+    MARKDOWN = "markdown"

@@ -22,11 +22,13 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from kubegate import __version__
-from kubegate.inventory import ImageInventory
 from kubegate.models import ImageRef, Package
+
+if TYPE_CHECKING:
+    from kubegate.inventory import ImageInventory
 
 #: Version of kubegate's own JSON SBOM (docs/sbom.md); bumped on incompatible changes only.
 JSON_SCHEMA_VERSION: Final = 1
