@@ -114,3 +114,161 @@ def test_sbom_lists_language_packages_with_purls(
     assert bom.returncode == 0, bom.stderr
     components = {c["purl"] for c in json.loads(bom.stdout)["components"]}
     assert set(purls.values()) <= components
+
+
+def _advisories(directory: Path) -> Path:
+    """Real public advisories (ids, packages, fixed versions, severities as published)."""
+    directory.mkdir()
+    records = [
+        {
+            "id": "GHSA-35jh-r3h4-6jhm",
+            "aliases": ["CVE-2021-23337"],
+            "modified": "2024-02-10T00:00:00Z",
+            "summary": "Command Injection in lodash",
+            "severity": [
+                {"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:H/UI:N/S:U/C:H/I:H/A:H"}
+            ],
+            "database_specific": {"severity": "HIGH"},
+            "affected": [
+                {
+                    "package": {"ecosystem": "npm", "name": "lodash"},
+                    "ranges": [
+                        {"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "4.17.21"}]}
+                    ],
+                }
+            ],
+        },
+        {
+            "id": "GHSA-jfh8-c2jp-5v3q",
+            "aliases": ["CVE-2021-44228"],
+            "modified": "2024-03-01T00:00:00Z",
+            "summary": "Remote code injection in Log4j",
+            "severity": [
+                {"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H"}
+            ],
+            "database_specific": {"severity": "CRITICAL"},
+            "affected": [
+                {
+                    "package": {
+                        "ecosystem": "Maven",
+                        "name": "org.apache.logging.log4j:log4j-core",
+                    },
+                    "ranges": [
+                        {
+                            "type": "ECOSYSTEM",
+                            "events": [{"introduced": "2.13.0"}, {"fixed": "2.15.0"}],
+                        }
+                    ],
+                }
+            ],
+        },
+        {
+            # Fixed in Django 4.2.3: the image upgraded Django to 4.2.11 in its second layer.
+            "id": "GHSA-jh3w-4vvf-mjgr",
+            "aliases": ["CVE-2023-36053"],
+            "modified": "2024-01-01T00:00:00Z",
+            "summary": "Django Denial of service vulnerability in EmailValidator/URLValidator",
+            "database_specific": {"severity": "HIGH"},
+            "affected": [
+                {
+                    "package": {"ecosystem": "PyPI", "name": "django"},
+                    "ranges": [
+                        {
+                            "type": "ECOSYSTEM",
+                            "events": [{"introduced": "4.0"}, {"fixed": "4.2.3"}],
+                        }
+                    ],
+                }
+            ],
+        },
+        {
+            # urllib3 in the image belongs to Debian's python3-urllib3: not matched here.
+            "id": "GHSA-v845-jxx5-vc9f",
+            "aliases": ["CVE-2023-43804"],
+            "modified": "2024-01-01T00:00:00Z",
+            "summary": "Cookie HTTP header isn't stripped on cross-origin redirects",
+            "database_specific": {"severity": "HIGH"},
+            "affected": [
+                {
+                    "package": {"ecosystem": "PyPI", "name": "urllib3"},
+                    "ranges": [
+                        {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.26.17"}]}
+                    ],
+                }
+            ],
+        },
+        {
+            "id": "DEBIAN-CVE-2023-43804",
+            "upstream": ["CVE-2023-43804"],
+            "modified": "2024-01-01T00:00:00Z",
+            "affected": [
+                {
+                    "package": {"ecosystem": "Debian:12", "name": "python-urllib3"},
+                    "ranges": [
+                        {
+                            "type": "ECOSYSTEM",
+                            "events": [{"introduced": "0"}, {"fixed": "1.26.12-1+deb12u1"}],
+                        }
+                    ],
+                }
+            ],
+        },
+        {
+            "id": "GO-2023-1878",
+            "aliases": ["CVE-2023-29406"],
+            "modified": "2024-01-01T00:00:00Z",
+            "summary": "Insufficient sanitization of Host header in net/http",
+            "affected": [
+                {
+                    "package": {"ecosystem": "Go", "name": "stdlib"},
+                    "ranges": [
+                        {
+                            "type": "SEMVER",
+                            "events": [
+                                {"introduced": "0"},
+                                {"fixed": "1.19.11"},
+                                {"introduced": "1.20.0-0"},
+                                {"fixed": "1.20.6"},
+                            ],
+                        }
+                    ],
+                }
+            ],
+        },
+    ]
+    for record in records:
+        (directory / f"{record['id']}.json").write_text(json.dumps(record))
+    return directory
+
+
+def test_image_finds_language_advisories(
+    run_cli: RunCli, go_binary: GoBinary, tmp_path: Path
+) -> None:
+    base, app = _image(go_binary)
+    layout = write_oci_layout(tmp_path / "layout", {"1.0": build_image([base, app])})
+    go_version = go_binary.go_version.removeprefix("go")
+    db = tmp_path / "osv.sqlite3"
+    imported = run_cli(
+        "db", "import", "--db", str(db), str(_advisories(tmp_path / "osv", go_version))
+    )
+    assert imported.returncode == 0, imported.stderr
+
+    result = run_cli(
+        "image", f"oci:{layout}:1.0", "--db", str(db), "--skip-db-update", "--format", "json"
+    )
+
+    assert result.returncode == 1, result.stderr
+    findings = {(f["package"]["name"], f["id"]): f for f in json.loads(result.stdout)["findings"]}
+    log4shell = findings[("org.apache.logging.log4j:log4j-core", "CVE-2021-44228")]
+    assert log4shell["severity"] == "CRITICAL" and log4shell["blocking"] is True
+    assert log4shell["package"]["ecosystem"] == "Maven"
+    assert log4shell["fixedVersions"] == ["2.15.0"]
+    lodash = findings[("lodash", "CVE-2021-23337")]
+    assert lodash["severity"] == "HIGH" and lodash["package"]["purl"] == "pkg:npm/lodash@4.17.20"
+    # Django was upgraded past the fix in layer 2; the OS-owned urllib3 is judged by Debian's
+    # record on its source package, never by the PyPI advisory.
+    assert not any(name == "django" for name, _ in findings)
+    assert ("urllib3", "CVE-2023-43804") not in findings
+    assert ("python3-urllib3", "CVE-2023-43804") in findings
+    if go_version.startswith("1.19.") and int(go_version.split(".")[2]) < 11:
+        assert ("stdlib", "CVE-2023-29406") in findings
