@@ -1,6 +1,6 @@
-"""Options of the commands that judge images (``image``, later ``scan``): DB and policy.
+"""Options of the commands that judge images (``image``, ``scan``): DB, its update, policy.
 
-The integrator's ``kubegate image`` calls :func:`add_db_arguments` and
+``kubegate image`` and ``kubegate scan`` call :func:`add_db_arguments` and
 :func:`add_policy_arguments` when registering, then :func:`policy_from_args` and
 :func:`db_max_age_from_args` when running; flags mirror Trivy's (README "Policy").
 """

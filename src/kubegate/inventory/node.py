@@ -9,15 +9,12 @@ Listed in :mod:`kubegate.inventory.extractors`. Installed packages live at
 from __future__ import annotations
 
 import json
-import logging
 from typing import Final
 
 from kubegate.inventory.extractor import Extracted, metadata_packages
 from kubegate.inventory.filesystem import ImageView
 from kubegate.inventory.purl import language_purl
 from kubegate.models import OSInfo
-
-_logger = logging.getLogger(__name__)
 
 _MANIFEST: Final = "package.json"
 

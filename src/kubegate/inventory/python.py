@@ -9,7 +9,6 @@ PEP 503 says, which is also how OSV's PyPI ecosystem and purl-spec write them.
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import Final
 
@@ -17,8 +16,6 @@ from kubegate.inventory.extractor import Extracted, metadata_packages
 from kubegate.inventory.filesystem import ImageView
 from kubegate.inventory.purl import language_purl
 from kubegate.models import OSInfo
-
-_logger = logging.getLogger(__name__)
 
 _NORMALIZE: Final = re.compile(r"[-_.]+")
 

@@ -9,7 +9,6 @@ possibly with a platform suffix) is the fallback.
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import Final
 
@@ -17,8 +16,6 @@ from kubegate.inventory.extractor import Extracted, metadata_packages
 from kubegate.inventory.filesystem import ImageView
 from kubegate.inventory.purl import language_purl
 from kubegate.models import OSInfo
-
-_logger = logging.getLogger(__name__)
 
 _QUOTED: Final = r"""["']([^"'\n]+)["']"""
 _NAME: Final = re.compile(r"^\s*\w+\.name\s*=\s*" + _QUOTED, re.MULTILINE)

@@ -1,6 +1,6 @@
 """Packages x advisories -> findings: one finding per (package, flaw), with its severity.
 
-The scan pipeline (and the integrator's ``kubegate image``) calls :func:`match_packages` or a
+The scan pipeline (and ``kubegate image``) calls :func:`match_packages` or a
 long-lived :class:`Matcher` with an image's inventory. For each package the database index gives
 the records naming its (ecosystem, source name); only their affected entries are evaluated and
 only matched records are parsed whole. Matched records are grouped by flaw (one CVE; the GHSA or

@@ -1,6 +1,6 @@
 """What every findings-report writer receives and the one interface writers implement.
 
-The integrator's ``kubegate image`` (and later ``scan``) builds an :class:`ImageInfo` and the
+``kubegate image`` builds an :class:`ImageInfo` and the
 policy's judged findings and calls :func:`kubegate.report.render_image_report`; this module
 imports nothing from ``cli`` (report writers never see CLI options).
 """
