@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from kubegate.cachedir import cache_dir
 from kubegate.errors import RenderError
 
 _logger = logging.getLogger(__name__)
@@ -68,11 +69,36 @@ class Kustomize:
         return proc.stdout.decode("utf-8", errors="replace")
 
 
+#: A kubeconfig naming no credentials and a closed loopback port. ``kubectl kustomize`` opens
+#: a connection to the API server of the current kubeconfig (seen with strace: the default
+#: 127.0.0.1:8080 without one); rendering must never reach a user's real cluster with their
+#: credentials, nor wait on one that is unreachable.
+_OFFLINE_KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters:
+- name: kubegate-offline
+  cluster: {server: "http://127.0.0.1:9"}
+contexts:
+- name: kubegate-offline
+  context: {cluster: kubegate-offline}
+current-context: kubegate-offline
+"""
+
+
+def _offline_kubeconfig() -> Path:
+    path = cache_dir() / "kubectl-offline.kubeconfig"
+    if not path.is_file() or path.read_text(encoding="utf-8") != _OFFLINE_KUBECONFIG:
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(_OFFLINE_KUBECONFIG, encoding="utf-8")
+        os.replace(partial, path)
+    return path
+
+
 def _build_env() -> dict[str, str]:
-    # kubectl reads no kubeconfig for `kustomize`, but keep the child from picking up a user's
-    # plugin settings.
+    # Keep the child from picking up a user's plugin settings or cluster.
     env = dict(os.environ)
     env.pop("KUSTOMIZE_PLUGIN_HOME", None)
+    env["KUBECONFIG"] = str(_offline_kubeconfig())
     return env
 
 
