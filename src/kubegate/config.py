@@ -18,6 +18,7 @@ import yaml
 
 from kubegate.errors import ConfigError, KubegateError
 from kubegate.reference import parse_reference
+from kubegate.textfile import read_text
 
 DEFAULT_NAME = "kubegate.yaml"
 _MAX_BYTES = 1024 * 1024
@@ -73,19 +74,18 @@ def find_config(explicit: Path | None, cwd: Path) -> Config:
     if explicit is not None:
         return load_config(explicit)
     candidate = cwd / DEFAULT_NAME
-    return load_config(candidate) if candidate.is_file() else Config()
+    # Anything by that name is read (and refused if it is not a small regular file).
+    present = candidate.exists() or candidate.is_symlink()
+    return load_config(candidate) if present else Config()
 
 
 def load_config(path: Path) -> Config:
     """Parse and validate one configuration file."""
     where = str(path)
+    text = read_text(path, _MAX_BYTES, "configuration file")
     try:
-        if path.stat().st_size > _MAX_BYTES:
-            raise ConfigError("configuration file larger than 1 MiB", where=where)
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read configuration: {exc.strerror}", where=where) from exc
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"invalid YAML: {first}", where=where) from exc
     if document is None:

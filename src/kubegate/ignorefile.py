@@ -29,6 +29,7 @@ import yaml
 
 from kubegate.errors import ConfigError
 from kubegate.models import Finding, ImageRef, ImageUse, NotSeen
+from kubegate.textfile import read_text
 
 DEFAULT_NAME = ".kubegateignore.yaml"
 _MAX_BYTES = 4 * 1024 * 1024
@@ -135,13 +136,10 @@ def load_ignore_file(path: Path) -> IgnoreFile:
 
     Malformed entries do not fail the load: they are kept as problems and suppress nothing.
     """
+    text = read_text(path, _MAX_BYTES, "ignore file")
     try:
-        if path.stat().st_size > _MAX_BYTES:
-            raise ConfigError("ignore file larger than 4 MiB", where=str(path))
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read ignore file: {exc.strerror}", where=str(path)) from exc
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {_first_line(exc)}", where=str(path)) from exc
     if document is None:
         return IgnoreFile(path=str(path))

@@ -27,6 +27,7 @@ import yaml
 
 from kubegate.errors import ConfigError
 from kubegate.ignorefile import DEFAULT_NAME, IgnoreFile, VulnerabilityException, load_ignore_file
+from kubegate.textfile import read_text
 
 TRIVY_PREFIX: Final = ".trivyignore"
 #: Looked up in the working directory in this order; the first found is read.
@@ -39,7 +40,7 @@ def find_exceptions_file(cwd: Path) -> Path | None:
     """The first of :data:`DEFAULT_NAMES` present in ``cwd``, if any."""
     for name in DEFAULT_NAMES:
         candidate = cwd / name
-        if candidate.is_file():
+        if candidate.exists() or candidate.is_symlink():  # refused later unless a regular file
             return candidate
     return None
 
@@ -60,14 +61,7 @@ def load_exceptions(path: Path) -> IgnoreFile:
 
 
 def _read(path: Path) -> str:
-    try:
-        if path.stat().st_size > _MAX_BYTES:
-            raise ConfigError("ignore file larger than 4 MiB", where=str(path))
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read ignore file: {exc.strerror}", where=str(path)) from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError("ignore file is not UTF-8 text", where=str(path)) from exc
+    return read_text(path, _MAX_BYTES, "ignore file")
 
 
 def _load_lines(path: Path, text: str) -> IgnoreFile:

@@ -25,6 +25,7 @@ from typing import Any, Final
 from kubegate.errors import ConfigError, KubegateError
 from kubegate.models import Digest, Finding, ImageRef
 from kubegate.reference import parse_reference
+from kubegate.textfile import read_text
 
 _MAX_BYTES: Final = 16 * 1024 * 1024
 STATUSES: Final = frozenset({"not_affected", "affected", "fixed", "under_investigation"})
@@ -150,13 +151,10 @@ def load_vex(paths: Sequence[Path]) -> VexSet:
 
 def _load_one(path: Path) -> VexSet:
     where = str(path)
+    text = read_text(path, _MAX_BYTES, "VEX document")
     try:
-        if path.stat().st_size > _MAX_BYTES:
-            raise ConfigError("VEX document larger than 16 MiB", where=where)
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read VEX document: {exc.strerror}", where=where) from exc
-    except (ValueError, UnicodeDecodeError) as exc:
+        document = json.loads(text)
+    except ValueError as exc:
         raise ConfigError(f"not a JSON document: {exc}", where=where) from exc
     if not isinstance(document, Mapping) or not isinstance(document.get("statements"), list):
         raise ConfigError("not an OpenVEX document (no statements list)", where=where)

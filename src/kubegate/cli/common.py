@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from kubegate.errors import ConfigError, UsageError
 from kubegate.reference import DOCKER_HUB
+from kubegate.textfile import read_text
 
 # The pipeline's modules are imported where they are used: every command imports this module,
 # and ``kubegate --version`` or a usage error must not pay for httpx, kustomize glue or SQLite
@@ -214,12 +215,7 @@ def parse_var(text: str, where: str) -> tuple[str, str]:
 def read_var_file(path: str) -> dict[str, str]:
     """Variables from a file of ``KEY=VALUE`` lines (``#`` comments, optional quotes)."""
     file = Path(path)
-    try:
-        if file.stat().st_size > MAX_VAR_FILE_BYTES:
-            raise ConfigError("variables file too large", where=path)
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"--var-file {path!r}: cannot read ({exc})") from exc
+    text = read_text(file, MAX_VAR_FILE_BYTES, "variables file")
     values: dict[str, str] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
