@@ -13,10 +13,11 @@ walker stores, and the cache keeps, in place of the file's content).
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from kubegate.inventory.filesystem import ImageView
 from kubegate.inventory.walker import Reducer
@@ -127,3 +128,17 @@ def metadata_packages(
             )
         )
     return Extracted(packages=tuple(packages))
+
+
+def reduced_records(view: ImageView, marker: bytes, extractor: str) -> Iterator[tuple[str, Any]]:
+    """``(path, decoded JSON)`` of every captured file a :class:`Sniffer` reduced to
+    ``marker`` + JSON; an unreadable record is skipped with a warning (its file stays unknown).
+    """
+    for path in view.captured():
+        data = view.read(path)
+        if data is None or not data.startswith(marker):
+            continue
+        try:
+            yield path, json.loads(data[len(marker) :])
+        except ValueError:
+            _logger.warning("%s: unreadable record for /%s", extractor, path)

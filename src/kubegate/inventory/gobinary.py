@@ -26,7 +26,7 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Final
 
-from kubegate.inventory.extractor import Extracted
+from kubegate.inventory.extractor import Extracted, reduced_records
 from kubegate.inventory.filesystem import ImageView
 from kubegate.inventory.purl import language_purl
 from kubegate.inventory.walker import Reducer
@@ -205,15 +205,7 @@ class GoBinaryExtractor:
     def extract(self, view: ImageView, os_info: OSInfo | None) -> Extracted:
         """The main module, its dependencies and ``stdlib`` of every Go executable."""
         packages: list[Package] = []
-        for path in view.captured():
-            data = view.read(path)
-            if data is None or not data.startswith(RECORD):
-                continue
-            try:
-                record = json.loads(data[len(RECORD) :])
-            except ValueError:
-                _logger.warning("go-binary: unreadable record for /%s", path)
-                continue
+        for path, record in reduced_records(view, RECORD, self.name):
             go_version, modinfo = record.get("go"), record.get("mod")
             if isinstance(go_version, str) and go_version.startswith("go"):
                 version = go_version.split()[0].removeprefix("go")

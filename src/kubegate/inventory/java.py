@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Final
 
-from kubegate.inventory.extractor import Extracted
+from kubegate.inventory.extractor import Extracted, reduced_records
 from kubegate.inventory.filesystem import ImageView
 from kubegate.inventory.purl import language_purl
 from kubegate.inventory.walker import Reducer
@@ -221,15 +221,7 @@ class JavaExtractor:
     def extract(self, view: ImageView, os_info: OSInfo | None) -> Extracted:
         """One package per coordinate found in each archive."""
         packages: list[Package] = []
-        for path in view.captured():
-            data = view.read(path)
-            if data is None or not data.startswith(RECORD):
-                continue
-            try:
-                found = json.loads(data[len(RECORD) :])
-            except ValueError:
-                _logger.warning("java: unreadable record for /%s", path)
-                continue
+        for path, found in reduced_records(view, RECORD, self.name):
             layer = view.layer_of(path)
             for suffix, group, artifact, version in found:
                 packages.append(
