@@ -69,17 +69,19 @@ def test_dir_copy_is_removed_on_error_inside_the_context(tree: Path) -> None:
     assert not seen[0].exists()
 
 
-def test_internal_symlinks_are_kept_as_symlinks(tree: Path) -> None:
+def test_symlinks_are_dropped_as_source_controller_does(
+    tree: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # source-controller archives only regular files and directories: Flux never renders a
+    # symlinked manifest, so kubegate must not either.
     (tree / "deploy" / "current.yaml").symlink_to("app.yaml")
     (tree / "deploy" / "dev" / "base").symlink_to("..")
-    (tree / "deploy" / "dev" / "deep").symlink_to("base/dev/../app.yaml")
+    caplog.set_level("INFO", logger="kubegate.source.tree")
     with open_source(SourceSpec(location=str(tree))) as checkout:
-        link = checkout.root / "deploy" / "current.yaml"
-        assert link.is_symlink()
-        assert os.readlink(link) == "app.yaml"
-        assert link.read_text() == "kind: Deployment\n"
-        assert (checkout.root / "deploy/dev/base").is_symlink()
-        assert (checkout.root / "deploy/dev/deep").read_text() == "kind: Deployment\n"
+        assert not (checkout.root / "deploy" / "current.yaml").exists()
+        assert not (checkout.root / "deploy" / "dev" / "base").exists()
+        assert (checkout.root / "deploy" / "app.yaml").read_text() == "kind: Deployment\n"
+    assert "symlink deploy/current.yaml dropped" in caplog.text
 
 
 @pytest.mark.parametrize(
@@ -90,25 +92,14 @@ def test_internal_symlinks_are_kept_as_symlinks(tree: Path) -> None:
         ("up", ".."),
     ],
 )
-def test_escaping_symlink_rejects_the_source(tree: Path, name: str, target: str) -> None:
+def test_escaping_symlinks_are_dropped_with_a_warning_and_never_followed(
+    tree: Path, name: str, target: str, caplog: pytest.LogCaptureFixture
+) -> None:
     (tree / name).symlink_to(target)
-    with pytest.raises(SourceError) as info, open_source(SourceSpec(location=str(tree))):
-        pass
-    assert name in info.value.message
-    assert info.value.exit_code == 2
-    assert info.value.where == str(tree)
-
-
-def test_symlink_chain_resolving_outside_is_rejected(tree: Path) -> None:
-    # Lexically inside (deploy/dev/up/../.. == deploy/..), really outside: up -> ../.. is the
-    # root, so up/.. leaves it.
-    (tree / "deploy" / "dev" / "up").symlink_to("../..")
-    (tree / "deploy" / "dev" / "sneaky").symlink_to("up/../x")
-    with (
-        pytest.raises(SourceError, match="deploy/dev/sneaky"),
-        open_source(SourceSpec(location=str(tree))),
-    ):
-        pass
+    with open_source(SourceSpec(location=str(tree))) as checkout:
+        assert not (checkout.root / name).exists()
+        assert not (checkout.root / name).is_symlink()
+    assert f"symlink {name} -> {target} dropped (points outside the tree)" in caplog.text
 
 
 def test_special_files_are_skipped(tree: Path) -> None:

@@ -2,10 +2,11 @@
 
 Every source kind ends here: a local directory directly, a git checkout and an extracted artifact
 from their own private staging directories. The copy leaves out ``.git`` and ignored files
-(:mod:`kubegate.source.ignore`), keeps symlinks whose target stays inside the tree as symlinks and
-rejects the whole source when one escapes it (absolute target, ``..`` past the root, or a chain of
-links that resolves outside). Sockets, fifos and devices are skipped, as source-controller skips
-anything that is neither a file nor a directory. File count and total size are bounded.
+(:mod:`kubegate.source.ignore`) and every symlink, sockets, fifos and devices: source-controller
+archives only regular files and directories, so that is all Flux renders (a symlink pointing
+outside the tree is reported with a warning; none is ever followed). An artifact's links were
+already checked when it was extracted (:mod:`kubegate.source.artifact`). File count and total size
+are bounded.
 
 Called by :func:`kubegate.source.open_source`.
 """
@@ -17,7 +18,7 @@ import os
 import posixpath
 import shutil
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from kubegate.errors import SourceError
@@ -35,7 +36,6 @@ class _Budget:
     label: str
     entries: int = 0
     size: int = 0
-    links: list[str] = field(default_factory=list)
 
     def take(self, rel: str, size: int) -> None:
         self.entries += 1
@@ -101,9 +101,22 @@ def copy_tree(
     except OSError as exc:
         name = exc.filename if isinstance(exc.filename, str) else ""
         raise SourceError(f"cannot copy {name}: {exc.strerror or exc}", where=label) from exc
-    verify_links(dest, budget.links, label)
     _logger.debug("%s: %d entries, %d bytes copied", label, budget.entries, budget.size)
     return budget.entries
+
+
+def _drop_link(rel: str, target: str, label: str) -> None:
+    # source-controller archives only regular files and directories ("Ignore anything that is
+    # not a file or directories e.g. symlinks", internal/storage Archive): Flux never sees a
+    # symlink, so neither does the render. One that points outside the tree is worth a warning.
+    try:
+        check_link_target(rel, target, label)
+    except SourceError:
+        _logger.warning(
+            "%s: symlink %s -> %s dropped (points outside the tree)", label, rel, target
+        )
+        return
+    _logger.info("%s: symlink %s dropped, as source-controller drops symlinks", label, rel)
 
 
 def _copy_dir(
@@ -123,13 +136,7 @@ def _copy_dir(
         elif stat.S_ISLNK(st.st_mode):
             if rules.ignored(rel):
                 continue
-            target = os.readlink(entry.path)
-            check_link_target(rel, target, budget.label)
-            budget.take(rel, 0)
-            out = dest / rel
-            out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.symlink(target, out)
-            budget.links.append(rel)
+            _drop_link(rel, os.readlink(entry.path), budget.label)
         elif stat.S_ISREG(st.st_mode):
             if rules.ignored(rel):
                 continue
