@@ -33,6 +33,8 @@ pytest_plugins: list[str] = [
     "tests.fixtures.registry",
     "tests.fixtures.rpms",
     "tests.fixtures.gobuild",
+    # Imports tests.fixtures.layers: listed after it so pytest rewrites that module first.
+    "tests.fixtures.gatefleet",
 ]
 
 REPO = Path(__file__).resolve().parent.parent

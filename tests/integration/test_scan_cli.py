@@ -10,110 +10,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, RunCli
-from tests.fixtures.layers import Layer
-from tests.fixtures.oci import Blob, build_image
+from tests.conftest import RunCli
+from tests.fixtures.gatefleet import FIXED, VULNERABLE, gate_layer, write_fleet
+from tests.fixtures.oci import build_image
 from tests.fixtures.registry import RegistryServer
-
-BUSTER = 'PRETTY_NAME="Debian GNU/Linux 10 (buster)"\nVERSION_ID="10"\nID=debian\n'
-VULNERABLE = ("1.1.1d-0+deb10u6", "1:1.2.11.dfsg-1")
-FIXED = ("1.1.1n-0+deb10u3", "1:1.2.11.dfsg-1+deb10u2")
-#: A synthetic flaw with no fix, CVSS 9.8, so that --ignore-unfixed and exceptions have one
-#: finding to act on in the otherwise fixed image.
-UNFIXED = {
-    "id": "CVE-2099-1000",
-    "modified": "2026-01-01T00:00:00Z",
-    "summary": "synthetic unfixed flaw in zlib (test data)",
-    "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}],
-    "affected": [
-        {
-            "package": {"ecosystem": "Debian:10", "name": "zlib"},
-            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}],
-        }
-    ],
-}
-
-FLUX_KS = """apiVersion: kustomize.toolkit.fluxcd.io/v1
-kind: Kustomization
-metadata:
-  name: apps
-  namespace: flux-system
-spec:
-  interval: 10m
-  sourceRef: {kind: GitRepository, name: fleet}
-  path: ./apps
-  prune: true
-"""
-DEPLOYMENT = """apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  namespace: apps
-spec:
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers:
-        - name: web
-          image: IMAGE
-"""
-HELM_RELEASE = """apiVersion: helm.toolkit.fluxcd.io/v2
-kind: HelmRelease
-metadata:
-  name: cert-manager
-  namespace: infra
-spec:
-  interval: 1h
-  chart:
-    spec: {chart: cert-manager, sourceRef: {kind: HelmRepository, name: jetstack}}
-"""
-
-
-def _layer(openssl: str, zlib: str) -> Blob:
-    status = (
-        f"Package: libssl1.1\nStatus: install ok installed\nArchitecture: amd64\n"
-        f"Source: openssl\nVersion: {openssl}\n\n"
-        f"Package: zlib1g\nStatus: install ok installed\nArchitecture: amd64\n"
-        f"Source: zlib\nVersion: {zlib}\n"
-    )
-    built = Layer().file("etc/os-release", BUSTER).file("var/lib/dpkg/status", status).build("gzip")
-    return Blob(built.data, built.descriptor.media_type)
 
 
 @pytest.fixture(scope="module")
 def images(registry_plain: RegistryServer) -> dict[str, str]:
     """References of a vulnerable and a fixed image in the loopback registry."""
-    registry_plain.push("gate/web", "vulnerable", build_image([_layer(*VULNERABLE)]))
-    registry_plain.push("gate/web", "fixed", build_image([_layer(*FIXED)]))
+    registry_plain.push("gate/web", "vulnerable", build_image([gate_layer(*VULNERABLE)]))
+    registry_plain.push("gate/web", "fixed", build_image([gate_layer(*FIXED)]))
     return {
         "vulnerable": registry_plain.ref("gate/web", "vulnerable"),
         "fixed": registry_plain.ref("gate/web", "fixed"),
     }
-
-
-@pytest.fixture(scope="module")
-def dbs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The demo's OSV snapshot, alone and with the synthetic unfixed flaw."""
-    from kubegate.vulndb import import_paths
-
-    base = tmp_path_factory.mktemp("dbs")
-    extra = base / "extra"
-    extra.mkdir()
-    (extra / "CVE-2099-1000.json").write_text(json.dumps(UNFIXED))
-    import_paths(base / "osv.sqlite3", [REPO / "examples" / "osv"])
-    import_paths(base / "unfixed.sqlite3", [REPO / "examples" / "osv", extra])
-    return {"osv": base / "osv.sqlite3", "unfixed": base / "unfixed.sqlite3"}
-
-
-def _fleet(root: Path, image: str, *, helm: bool = False) -> Path:
-    (root / "clusters" / "test").mkdir(parents=True)
-    (root / "clusters" / "test" / "apps.yaml").write_text(FLUX_KS)
-    (root / "apps").mkdir()
-    (root / "apps" / "web.yaml").write_text(DEPLOYMENT.replace("IMAGE", image))
-    if helm:
-        (root / "apps" / "release.yaml").write_text(HELM_RELEASE)
-    return root
 
 
 def _scan(run_cli: RunCli, fleet: Path, db: Path, *args: str, cwd: Path | None = None):  # type: ignore[no-untyped-def]
@@ -129,10 +40,10 @@ def _exceptions(path: Path, body: str) -> Path:
 
 
 def test_vulnerable_revision_is_blocked_at_the_image_line(
-    run_cli: RunCli, tmp_path: Path, images: dict[str, str], dbs: dict[str, Path]
+    run_cli: RunCli, tmp_path: Path, images: dict[str, str], gate_dbs: dict[str, Path]
 ) -> None:
-    fleet = _fleet(tmp_path / "fleet", images["vulnerable"])
-    result, report = _scan(run_cli, fleet, dbs["osv"])
+    fleet = write_fleet(tmp_path / "fleet", images["vulnerable"])
+    result, report = _scan(run_cli, fleet, gate_dbs["osv"])
     assert result.returncode == 1, result.stderr
     assert report["verdict"] == "BLOCKED"
     (image,) = report["images"]
@@ -155,22 +66,22 @@ def test_vulnerable_revision_is_blocked_at_the_image_line(
 
 
 def test_fixed_revision_passes(
-    run_cli: RunCli, tmp_path: Path, images: dict[str, str], dbs: dict[str, Path]
+    run_cli: RunCli, tmp_path: Path, images: dict[str, str], gate_dbs: dict[str, Path]
 ) -> None:
-    fleet = _fleet(tmp_path / "fleet", images["fixed"])
-    result, report = _scan(run_cli, fleet, dbs["osv"])
+    fleet = write_fleet(tmp_path / "fleet", images["fixed"])
+    result, report = _scan(run_cli, fleet, gate_dbs["osv"])
     assert result.returncode == 0, result.stderr
     assert report["verdict"] == "PASS" and report["summary"]["uses"] == 1
 
 
 def test_ignore_unfixed(
-    run_cli: RunCli, tmp_path: Path, images: dict[str, str], dbs: dict[str, Path]
+    run_cli: RunCli, tmp_path: Path, images: dict[str, str], gate_dbs: dict[str, Path]
 ) -> None:
-    fleet = _fleet(tmp_path / "fleet", images["fixed"])
-    blocked, report = _scan(run_cli, fleet, dbs["unfixed"])
+    fleet = write_fleet(tmp_path / "fleet", images["fixed"])
+    blocked, report = _scan(run_cli, fleet, gate_dbs["unfixed"])
     assert blocked.returncode == 1
     assert [f["id"] for f in report["images"][0]["findings"]] == ["CVE-2099-1000"]
-    passed, report = _scan(run_cli, fleet, dbs["unfixed"], "--ignore-unfixed")
+    passed, report = _scan(run_cli, fleet, gate_dbs["unfixed"], "--ignore-unfixed")
     assert passed.returncode == 0, passed.stderr
     (finding,) = report["images"][0]["findings"]
     assert finding["blocking"] is False and "ignore-unfixed" in finding["policy"]
@@ -189,12 +100,12 @@ def test_exceptions_scope_and_expiry(
     run_cli: RunCli,
     tmp_path: Path,
     images: dict[str, str],
-    dbs: dict[str, Path],
+    gate_dbs: dict[str, Path],
     workloads: str,
     expires: str,
     code: int,
 ) -> None:
-    fleet = _fleet(tmp_path / "fleet", images["fixed"])
+    fleet = write_fleet(tmp_path / "fleet", images["fixed"])
     work = tmp_path / "work"
     work.mkdir()
     _exceptions(
@@ -202,7 +113,7 @@ def test_exceptions_scope_and_expiry(
         f"vulnerabilities:\n  - id: CVE-2099-1000\n    workloads: {workloads}\n"
         f"    expires: {expires}\n    reason: zlib gzip headers never parsed here\n",
     )
-    result, report = _scan(run_cli, fleet, dbs["unfixed"], cwd=work)
+    result, report = _scan(run_cli, fleet, gate_dbs["unfixed"], cwd=work)
     assert result.returncode == code, result.stderr
     (finding,) = report["images"][0]["findings"]
     if code == 0:
@@ -214,26 +125,26 @@ def test_exceptions_scope_and_expiry(
 
 
 def test_exceptions_inside_the_revision_are_not_read(
-    run_cli: RunCli, tmp_path: Path, images: dict[str, str], dbs: dict[str, Path]
+    run_cli: RunCli, tmp_path: Path, images: dict[str, str], gate_dbs: dict[str, Path]
 ) -> None:
-    fleet = _fleet(tmp_path / "fleet", images["fixed"])
+    fleet = write_fleet(tmp_path / "fleet", images["fixed"])
     _exceptions(
         fleet / ".kubegateignore.yaml",
         "vulnerabilities:\n  - {id: CVE-2099-1000, expires: 2999-01-01, reason: self-exempt}\n",
     )
     work = tmp_path / "work"
     work.mkdir()
-    result, _ = _scan(run_cli, fleet, dbs["unfixed"], cwd=work)
+    result, _ = _scan(run_cli, fleet, gate_dbs["unfixed"], cwd=work)
     assert result.returncode == 1
 
 
 def test_helm_release_not_seen_is_unproven_unless_accepted(
-    run_cli: RunCli, tmp_path: Path, images: dict[str, str], dbs: dict[str, Path]
+    run_cli: RunCli, tmp_path: Path, images: dict[str, str], gate_dbs: dict[str, Path]
 ) -> None:
-    fleet = _fleet(tmp_path / "fleet", images["fixed"], helm=True)
+    fleet = write_fleet(tmp_path / "fleet", images["fixed"], helm=True)
     work = tmp_path / "work"
     work.mkdir()
-    unproven, report = _scan(run_cli, fleet, dbs["osv"], cwd=work)
+    unproven, report = _scan(run_cli, fleet, gate_dbs["osv"], cwd=work)
     assert unproven.returncode == 2
     assert report["verdict"] == "UNPROVEN"
     assert "HelmRelease infra/cert-manager" in unproven.stderr
@@ -243,7 +154,7 @@ def test_helm_release_not_seen_is_unproven_unless_accepted(
         "    expires: 2999-12-31\n    reason: chart scanned in its own pipeline\n",
     )
     accepted, report = _scan(
-        run_cli, fleet, dbs["osv"], "--ignorefile", "exceptions.yaml", cwd=work
+        run_cli, fleet, gate_dbs["osv"], "--ignorefile", "exceptions.yaml", cwd=work
     )
     assert accepted.returncode == 0, accepted.stderr
     (unseen,) = report["unseen"]
@@ -251,46 +162,46 @@ def test_helm_release_not_seen_is_unproven_unless_accepted(
 
 
 def test_registry_down_is_unproven_and_fail_open_lets_it_through(
-    run_cli: RunCli, tmp_path: Path, dbs: dict[str, Path]
+    run_cli: RunCli, tmp_path: Path, gate_dbs: dict[str, Path]
 ) -> None:
-    fleet = _fleet(tmp_path / "fleet", "127.0.0.1:9/gate/web:1.0")
-    down, report = _scan(run_cli, fleet, dbs["osv"])
+    fleet = write_fleet(tmp_path / "fleet", "127.0.0.1:9/gate/web:1.0")
+    down, report = _scan(run_cli, fleet, gate_dbs["osv"])
     assert down.returncode == 2
     assert report["images"][0]["errors"] and report["images"][0]["digest"] is None
     assert "not proven" in down.stderr and "127.0.0.1:9/gate/web:1.0" in down.stderr
-    opened, report = _scan(run_cli, fleet, dbs["osv"], "--fail-open")
+    opened, report = _scan(run_cli, fleet, gate_dbs["osv"], "--fail-open")
     assert opened.returncode == 0
     assert report["verdict"] == "UNPROVEN" and report["failOpen"] is True
     assert "--fail-open" in opened.stderr
 
 
 def test_fail_open_still_blocks_on_policy(
-    run_cli: RunCli, tmp_path: Path, images: dict[str, str], dbs: dict[str, Path]
+    run_cli: RunCli, tmp_path: Path, images: dict[str, str], gate_dbs: dict[str, Path]
 ) -> None:
-    fleet = _fleet(tmp_path / "fleet", images["vulnerable"])
-    result, _ = _scan(run_cli, fleet, dbs["osv"], "--fail-open")
+    fleet = write_fleet(tmp_path / "fleet", images["vulnerable"])
+    result, _ = _scan(run_cli, fleet, gate_dbs["osv"], "--fail-open")
     assert result.returncode == 1
 
 
 def test_database_older_than_max_age_is_unproven(
-    run_cli: RunCli, tmp_path: Path, images: dict[str, str], dbs: dict[str, Path]
+    run_cli: RunCli, tmp_path: Path, images: dict[str, str], gate_dbs: dict[str, Path]
 ) -> None:
-    fleet = _fleet(tmp_path / "fleet", images["fixed"])
-    result, report = _scan(run_cli, fleet, dbs["osv"], "--db-max-age", "0s")
+    fleet = write_fleet(tmp_path / "fleet", images["fixed"])
+    result, report = _scan(run_cli, fleet, gate_dbs["osv"], "--db-max-age", "0s")
     assert result.returncode == 2
     assert any(u["kind"] == "database" for u in report["unseen"])
     assert "Debian" in result.stderr
 
 
 def test_several_formats_and_outputs(
-    run_cli: RunCli, tmp_path: Path, images: dict[str, str], dbs: dict[str, Path]
+    run_cli: RunCli, tmp_path: Path, images: dict[str, str], gate_dbs: dict[str, Path]
 ) -> None:
-    fleet = _fleet(tmp_path / "fleet", images["vulnerable"])
+    fleet = write_fleet(tmp_path / "fleet", images["vulnerable"])
     result = run_cli(
         "scan",
         str(fleet),
         "--db",
-        str(dbs["osv"]),
+        str(gate_dbs["osv"]),
         "--format",
         "sarif",
         "--output",
@@ -307,7 +218,7 @@ def test_several_formats_and_outputs(
 
 
 def test_bad_config_is_a_usage_error(run_cli: RunCli, tmp_path: Path) -> None:
-    fleet = _fleet(tmp_path / "fleet", "nginx:1")
+    fleet = write_fleet(tmp_path / "fleet", "nginx:1")
     config = tmp_path / "kubegate.yaml"
     config.write_text("policy:\n  severty: HIGH\n")
     result = run_cli("scan", str(fleet), "--config", str(config))
@@ -316,7 +227,9 @@ def test_bad_config_is_a_usage_error(run_cli: RunCli, tmp_path: Path) -> None:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_timeout_bounds_the_scan(run_cli: RunCli, tmp_path: Path, dbs: dict[str, Path]) -> None:
+def test_timeout_bounds_the_scan(
+    run_cli: RunCli, tmp_path: Path, gate_dbs: dict[str, Path]
+) -> None:
     # A registry that accepts connections and never answers: the kernel completes the
     # handshake on the listening socket, nobody ever reads or writes.
     import socket
@@ -326,9 +239,9 @@ def test_timeout_bounds_the_scan(run_cli: RunCli, tmp_path: Path, dbs: dict[str,
         silent.bind(("127.0.0.1", 0))
         silent.listen(16)
         port = silent.getsockname()[1]
-        fleet = _fleet(tmp_path / "fleet", f"127.0.0.1:{port}/gate/web:1.0")
+        fleet = write_fleet(tmp_path / "fleet", f"127.0.0.1:{port}/gate/web:1.0")
         started = time.monotonic()
-        result, report = _scan(run_cli, fleet, dbs["osv"], "--timeout", "3")
+        result, report = _scan(run_cli, fleet, gate_dbs["osv"], "--timeout", "3")
         elapsed = time.monotonic() - started
     assert result.returncode == 2
     assert elapsed < 20

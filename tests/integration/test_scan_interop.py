@@ -18,21 +18,21 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, RunCli
+from tests.fixtures.gatefleet import DEPLOYMENT, FIXED, VULNERABLE, gate_layer, write_fleet
 from tests.fixtures.golden import Golden
 from tests.fixtures.httpserve import HTTPServe
 from tests.fixtures.oci import build_image
 from tests.fixtures.registry import RegistryServer
-from tests.integration.test_scan_cli import DEPLOYMENT, FIXED, UNFIXED, VULNERABLE, _fleet, _layer
 
 
 @pytest.fixture(scope="module")
 def pushed(registry_plain: RegistryServer) -> dict[str, str]:
     """References and digests of a vulnerable and a fixed image, and a second repository."""
     vulnerable = registry_plain.push(
-        "interop/web", "vulnerable", build_image([_layer(*VULNERABLE)])
+        "interop/web", "vulnerable", build_image([gate_layer(*VULNERABLE)])
     )
-    fixed = registry_plain.push("interop/web", "fixed", build_image([_layer(*FIXED)]))
-    worker = registry_plain.push("interop/worker", "2.0", build_image([_layer(*FIXED)]))
+    fixed = registry_plain.push("interop/web", "fixed", build_image([gate_layer(*FIXED)]))
+    worker = registry_plain.push("interop/worker", "2.0", build_image([gate_layer(*FIXED)]))
     return {
         "host": registry_plain.host,
         "vulnerable": registry_plain.ref("interop/web", "vulnerable"),
@@ -42,20 +42,6 @@ def pushed(registry_plain: RegistryServer) -> dict[str, str]:
         "worker": registry_plain.ref("interop/worker", "2.0"),
         "worker@": worker,
     }
-
-
-@pytest.fixture(scope="module")
-def dbs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The demo's OSV snapshot, alone and with the synthetic unfixed flaw."""
-    from kubegate.vulndb import import_paths
-
-    base = tmp_path_factory.mktemp("interop-dbs")
-    extra = base / "extra"
-    extra.mkdir()
-    (extra / "CVE-2099-1000.json").write_text(json.dumps(UNFIXED))
-    import_paths(base / "osv.sqlite3", [REPO / "examples" / "osv"])
-    import_paths(base / "unfixed.sqlite3", [REPO / "examples" / "osv", extra])
-    return {"osv": base / "osv.sqlite3", "unfixed": base / "unfixed.sqlite3"}
 
 
 def _work(tmp_path: Path) -> Path:
@@ -92,18 +78,22 @@ def _suppressions(report: dict) -> dict[str, dict]:  # type: ignore[type-arg]
 
 
 def test_trivyignore_entry_without_expiry_is_permanent_and_listed(
-    run_cli: RunCli, tmp_path: Path, pushed: dict[str, str], dbs: dict[str, Path], golden: Golden
+    run_cli: RunCli,
+    tmp_path: Path,
+    pushed: dict[str, str],
+    gate_dbs: dict[str, Path],
+    golden: Golden,
 ) -> None:
-    fleet = _fleet(tmp_path / "fleet", pushed["fixed"])
+    fleet = write_fleet(tmp_path / "fleet", pushed["fixed"])
     work = _work(tmp_path)
     (work / ".trivyignore").write_text(
         "# zlib gzip headers are never parsed here\nCVE-2099-1000\n\n# unrelated\nCVE-2000-0001\n"
     )
-    table = _scan(run_cli, fleet, dbs["unfixed"], cwd=work)
+    table = _scan(run_cli, fleet, gate_dbs["unfixed"], cwd=work)
     assert table.returncode == 0, table.stderr
     golden("scan-trivyignore.txt", _stable(table.stdout, tmp_path, pushed))
     assert "Permanent exceptions (no expiry):" in table.stdout
-    _, report = _json(run_cli, fleet, dbs["unfixed"], cwd=work)
+    _, report = _json(run_cli, fleet, gate_dbs["unfixed"], cwd=work)
     exception = _suppressions(report)["CVE-2099-1000"]
     assert exception["expires"] is None
     assert exception["reason"] == "zlib gzip headers are never parsed here"
@@ -111,7 +101,7 @@ def test_trivyignore_entry_without_expiry_is_permanent_and_listed(
     assert len(report["permanentExceptions"]) == 2
     # Every report format names the permanent exceptions.
     for fmt in ("sarif", "junit", "markdown"):
-        other = _scan(run_cli, fleet, dbs["unfixed"], "--format", fmt, cwd=work)
+        other = _scan(run_cli, fleet, gate_dbs["unfixed"], "--format", fmt, cwd=work)
         assert other.returncode == 0
         assert "CVE-2099-1000" in other.stdout and "no expiry" in other.stdout, fmt
 
@@ -130,15 +120,15 @@ def test_trivyignore_expiry(
     run_cli: RunCli,
     tmp_path: Path,
     pushed: dict[str, str],
-    dbs: dict[str, Path],
+    gate_dbs: dict[str, Path],
     line: str,
     code: int,
     message: str | None,
 ) -> None:
-    fleet = _fleet(tmp_path / "fleet", pushed["fixed"])
+    fleet = write_fleet(tmp_path / "fleet", pushed["fixed"])
     work = _work(tmp_path)
     (work / ".trivyignore").write_text(line + "\n")
-    result, report = _json(run_cli, fleet, dbs["unfixed"], cwd=work)
+    result, report = _json(run_cli, fleet, gate_dbs["unfixed"], cwd=work)
     assert result.returncode == code, result.stderr
     if message:
         assert message in report["exceptionProblems"][0]
@@ -163,13 +153,13 @@ misconfigurations:
 
 
 def test_trivyignore_yaml_scopes_and_lookup_order(
-    run_cli: RunCli, tmp_path: Path, pushed: dict[str, str], dbs: dict[str, Path]
+    run_cli: RunCli, tmp_path: Path, pushed: dict[str, str], gate_dbs: dict[str, Path]
 ) -> None:
-    fleet = _fleet(tmp_path / "fleet", pushed["fixed"])
+    fleet = write_fleet(tmp_path / "fleet", pushed["fixed"])
     work = _work(tmp_path)
     (work / ".trivyignore.yaml").write_text(TRIVY_YAML)
     (work / ".trivyignore").write_text("CVE-2000-0001\n")  # read only without the YAML file
-    result, report = _json(run_cli, fleet, dbs["unfixed"], cwd=work)
+    result, report = _json(run_cli, fleet, gate_dbs["unfixed"], cwd=work)
     assert result.returncode == 0, result.stderr
     exception = _suppressions(report)["CVE-2099-1000"]
     assert exception["reason"] == "zlib is only used to deflate here"
@@ -184,33 +174,37 @@ def test_trivyignore_yaml_scopes_and_lookup_order(
     ]
     # kubegate's own file comes first in the lookup order.
     (work / ".kubegateignore.yaml").write_text("vulnerabilities: []\n")
-    blocked, _ = _json(run_cli, fleet, dbs["unfixed"], cwd=work)
+    blocked, _ = _json(run_cli, fleet, gate_dbs["unfixed"], cwd=work)
     assert blocked.returncode == 1
 
 
 def test_trivyignore_yaml_out_of_scope_purl_does_not_suppress(
-    run_cli: RunCli, tmp_path: Path, pushed: dict[str, str], dbs: dict[str, Path]
+    run_cli: RunCli, tmp_path: Path, pushed: dict[str, str], gate_dbs: dict[str, Path]
 ) -> None:
-    fleet = _fleet(tmp_path / "fleet", pushed["fixed"])
+    fleet = write_fleet(tmp_path / "fleet", pushed["fixed"])
     work = _work(tmp_path)
     (work / ".trivyignore.yaml").write_text(
         "vulnerabilities:\n  - {id: CVE-2099-1000, purls: ['pkg:deb/debian/libssl1.1']}\n"
     )
-    result, report = _json(run_cli, fleet, dbs["unfixed"], cwd=work)
+    result, report = _json(run_cli, fleet, gate_dbs["unfixed"], cwd=work)
     assert result.returncode == 1
     assert report["summary"]["suppressed"] == 0
 
 
 def test_ignorefile_option_picks_the_format_by_name(
-    run_cli: RunCli, tmp_path: Path, pushed: dict[str, str], dbs: dict[str, Path]
+    run_cli: RunCli, tmp_path: Path, pushed: dict[str, str], gate_dbs: dict[str, Path]
 ) -> None:
-    fleet = _fleet(tmp_path / "fleet", pushed["fixed"])
+    fleet = write_fleet(tmp_path / "fleet", pushed["fixed"])
     work = _work(tmp_path)
     (work / ".trivyignore.ci").write_text("CVE-2099-1000 exp:2999-01-01\n")
     (work / "exceptions.txt").write_text("CVE-2099-1000 exp:2999-01-01\n")
-    trivy, _ = _json(run_cli, fleet, dbs["unfixed"], "--ignorefile", ".trivyignore.ci", cwd=work)
+    trivy, _ = _json(
+        run_cli, fleet, gate_dbs["unfixed"], "--ignorefile", ".trivyignore.ci", cwd=work
+    )
     assert trivy.returncode == 0, trivy.stderr
-    kubegate = _scan(run_cli, fleet, dbs["unfixed"], "--ignorefile", "exceptions.txt", cwd=work)
+    kubegate = _scan(
+        run_cli, fleet, gate_dbs["unfixed"], "--ignorefile", "exceptions.txt", cwd=work
+    )
     assert kubegate.returncode == 3
     assert "exceptions.txt: expected a mapping" in kubegate.stderr
     assert len(kubegate.stderr.strip().splitlines()) == 1
@@ -223,7 +217,7 @@ def test_ignorefile_option_picks_the_format_by_name(
 def test_bad_trivyignore_yaml_is_a_config_error(
     run_cli: RunCli, tmp_path: Path, body: str, message: str
 ) -> None:
-    fleet = _fleet(tmp_path / "fleet", "nginx:1")
+    fleet = write_fleet(tmp_path / "fleet", "nginx:1")
     work = _work(tmp_path)
     (work / ".trivyignore.yaml").write_text(body)
     result = run_cli("scan", str(fleet), cwd=work)
@@ -249,9 +243,13 @@ def _vex(path: Path, *statements: dict, timestamp: str = "2026-01-01T00:00:00Z")
 
 
 def test_vex_not_affected_and_fixed_suppress_with_justification(
-    run_cli: RunCli, tmp_path: Path, pushed: dict[str, str], dbs: dict[str, Path], golden: Golden
+    run_cli: RunCli,
+    tmp_path: Path,
+    pushed: dict[str, str],
+    gate_dbs: dict[str, Path],
+    golden: Golden,
 ) -> None:
-    fleet = _fleet(tmp_path / "fleet", pushed["vulnerable"])
+    fleet = write_fleet(tmp_path / "fleet", pushed["vulnerable"])
     name = pushed["vulnerable"].rsplit(":", 1)[0]
     oci = f"pkg:oci/web@{pushed['vulnerable@'].replace(':', '%3A')}?repository_url={name}"
     vex = _vex(
@@ -286,7 +284,7 @@ def test_vex_not_affected_and_fixed_suppress_with_justification(
             "status": "wontfix",
         },
     )
-    result, report = _json(run_cli, fleet, dbs["osv"], "--vex", str(vex))
+    result, report = _json(run_cli, fleet, gate_dbs["osv"], "--vex", str(vex))
     assert result.returncode == 1, result.stderr
     suppressed = _suppressions(report)
     # DSA-5103-1 names two flaws: a statement about the advisory covers both.
@@ -304,18 +302,18 @@ def test_vex_not_affected_and_fixed_suppress_with_justification(
     assert "statements[4]" in result.stderr
     blocking = {f["id"] for f in report["images"][0]["findings"] if f["blocking"]}
     assert "CVE-2021-3712" in blocking and "CVE-2021-3711" not in blocking
-    table = _scan(run_cli, fleet, dbs["osv"], "--vex", str(vex))
+    table = _scan(run_cli, fleet, gate_dbs["osv"], "--vex", str(vex))
     golden("scan-vex.txt", _stable(table.stdout, tmp_path, pushed))
     assert "vulnerable_code_not_in_execute_path" in table.stdout
-    markdown = _scan(run_cli, fleet, dbs["osv"], "--vex", str(vex), "--format", "markdown")
+    markdown = _scan(run_cli, fleet, gate_dbs["osv"], "--vex", str(vex), "--format", "markdown")
     golden("scan-vex.md", _stable(markdown.stdout, tmp_path, pushed))
     assert "SM2 is never used" in markdown.stdout.split("Suppressed and accepted", 1)[1]
 
 
 def test_vex_latest_statement_wins_and_products_must_match(
-    run_cli: RunCli, tmp_path: Path, pushed: dict[str, str], dbs: dict[str, Path]
+    run_cli: RunCli, tmp_path: Path, pushed: dict[str, str], gate_dbs: dict[str, Path]
 ) -> None:
-    fleet = _fleet(tmp_path / "fleet", pushed["fixed"])
+    fleet = write_fleet(tmp_path / "fleet", pushed["fixed"])
     name = pushed["fixed"].rsplit(":", 1)[0]
     not_affected = {
         "vulnerability": {"name": "CVE-2099-1000"},
@@ -325,13 +323,15 @@ def test_vex_latest_statement_wins_and_products_must_match(
         "timestamp": "2026-02-01T00:00:00Z",
     }
     passed = _vex(tmp_path / "a.json", not_affected)
-    result, _ = _json(run_cli, fleet, dbs["unfixed"], "--vex", str(passed))
+    result, _ = _json(run_cli, fleet, gate_dbs["unfixed"], "--vex", str(passed))
     assert result.returncode == 0, result.stderr
     later = _vex(
         tmp_path / "b.json",
         {**not_affected, "status": "affected", "timestamp": "2026-03-01T00:00:00Z"},
     )
-    result, _ = _json(run_cli, fleet, dbs["unfixed"], "--vex", str(passed), "--vex", str(later))
+    result, _ = _json(
+        run_cli, fleet, gate_dbs["unfixed"], "--vex", str(passed), "--vex", str(later)
+    )
     assert result.returncode == 1
     other = _vex(
         tmp_path / "c.json",
@@ -339,7 +339,7 @@ def test_vex_latest_statement_wins_and_products_must_match(
         {**not_affected, "products": [{"@id": f"{name}:other-tag"}]},
         {**not_affected, "products": [{"@id": "pkg:oci/web?repository_url=elsewhere.invalid/web"}]},
     )
-    result, report = _json(run_cli, fleet, dbs["unfixed"], "--vex", str(other))
+    result, report = _json(run_cli, fleet, gate_dbs["unfixed"], "--vex", str(other))
     assert result.returncode == 1
     assert report["exceptionProblems"] == []
 
@@ -351,7 +351,7 @@ def test_vex_latest_statement_wins_and_products_must_match(
 def test_bad_vex_file_is_a_config_error(
     run_cli: RunCli, tmp_path: Path, body: str, message: str
 ) -> None:
-    fleet = _fleet(tmp_path / "fleet", "nginx:1")
+    fleet = write_fleet(tmp_path / "fleet", "nginx:1")
     (tmp_path / "bad.json").write_text(body)
     result = run_cli("scan", str(fleet), "--vex", str(tmp_path / "bad.json"))
     assert result.returncode == 3
@@ -364,8 +364,8 @@ def test_bad_vex_file_is_a_config_error(
 # --- registry allow-list --------------------------------------------------------------------
 
 
-def _two_registries_fleet(root: Path, allowed_image: str, other_image: str) -> Path:
-    fleet = _fleet(root, allowed_image)
+def _two_registrieswrite_fleet(root: Path, allowed_image: str, other_image: str) -> Path:
+    fleet = write_fleet(root, allowed_image)
     other = DEPLOYMENT.replace("web", "sidecar").replace("IMAGE", other_image)
     (fleet / "apps" / "sidecar.yaml").write_text(other)
     return fleet
@@ -375,14 +375,14 @@ def test_image_from_a_registry_not_allowed_blocks_without_any_request(
     run_cli: RunCli,
     tmp_path: Path,
     pushed: dict[str, str],
-    dbs: dict[str, Path],
+    gate_dbs: dict[str, Path],
     http_serve: HTTPServe,
     golden: Golden,
 ) -> None:
     other = f"127.0.0.1:{http_serve.port}/evil/miner:1.0"
-    fleet = _two_registries_fleet(tmp_path / "fleet", pushed["fixed"], other)
+    fleet = _two_registrieswrite_fleet(tmp_path / "fleet", pushed["fixed"], other)
     result, report = _json(
-        run_cli, fleet, dbs["osv"], "--allowed-registries", f"{pushed['host']},quay.invalid"
+        run_cli, fleet, gate_dbs["osv"], "--allowed-registries", f"{pushed['host']},quay.invalid"
     )
     assert result.returncode == 1, result.stderr
     assert sum(http_serve.requests.values()) == 0
@@ -391,13 +391,13 @@ def test_image_from_a_registry_not_allowed_blocks_without_any_request(
     assert "registry 127.0.0.1:" in images[other]["policyViolations"][0]
     assert images[pushed["fixed"]]["digest"] == pushed["fixed@"]
     assert report["verdict"] == "BLOCKED" and report["summary"]["policyViolations"] == 1
-    table = _scan(run_cli, fleet, dbs["osv"], "--allowed-registries", pushed["host"])
+    table = _scan(run_cli, fleet, gate_dbs["osv"], "--allowed-registries", pushed["host"])
     stable = _stable(table.stdout, tmp_path, pushed).replace(str(http_serve.port), "<port>")
     golden("scan-registry-not-allowed.txt", stable)
     assert sum(http_serve.requests.values()) == 0
     # Allowed, the same image is asked for: the counter does see requests.
     both = f"{pushed['host']},127.0.0.1:{http_serve.port}"
-    reached, _ = _json(run_cli, fleet, dbs["osv"], "--allowed-registries", both)
+    reached, _ = _json(run_cli, fleet, gate_dbs["osv"], "--allowed-registries", both)
     assert reached.returncode == 2
     assert sum(http_serve.requests.values()) > 0
 
@@ -406,17 +406,17 @@ def test_allowed_registries_from_config(
     run_cli: RunCli,
     tmp_path: Path,
     pushed: dict[str, str],
-    dbs: dict[str, Path],
+    gate_dbs: dict[str, Path],
     http_serve: HTTPServe,
 ) -> None:
     other = f"127.0.0.1:{http_serve.port}/evil/miner:1.0"
-    fleet = _two_registries_fleet(tmp_path / "fleet", pushed["fixed"], other)
+    fleet = _two_registrieswrite_fleet(tmp_path / "fleet", pushed["fixed"], other)
     work = _work(tmp_path)
     (work / "kubegate.yaml").write_text(f"registry:\n  allowedRegistries: ['{pushed['host']}']\n")
-    result, _ = _json(run_cli, fleet, dbs["osv"], cwd=work)
+    result, _ = _json(run_cli, fleet, gate_dbs["osv"], cwd=work)
     assert result.returncode == 1
     assert sum(http_serve.requests.values()) == 0
-    sarif = _scan(run_cli, fleet, dbs["osv"], "--format", "sarif", cwd=work)
+    sarif = _scan(run_cli, fleet, gate_dbs["osv"], "--format", "sarif", cwd=work)
     rules = [r["ruleId"] for r in json.loads(sarif.stdout)["runs"][0]["results"]]
     assert rules == ["kubegate/registry-not-allowed"]
     (work / "kubegate.yaml").write_text("registry:\n  allowedRegistries: ['bad host']\n")
@@ -425,7 +425,7 @@ def test_allowed_registries_from_config(
 
 
 def test_invalid_allowed_registry_is_a_usage_error(run_cli: RunCli, tmp_path: Path) -> None:
-    fleet = _fleet(tmp_path / "fleet", "nginx:1")
+    fleet = write_fleet(tmp_path / "fleet", "nginx:1")
     result = run_cli("scan", str(fleet), "--allowed-registries", "https://x/")
     assert result.returncode == 3
     assert "--allowed-registries: invalid registry host" in result.stderr
@@ -436,13 +436,17 @@ def test_invalid_allowed_registry_is_a_usage_error(run_cli: RunCli, tmp_path: Pa
 
 
 def test_junit_has_a_case_per_use_and_failures_list_blocking_findings(
-    run_cli: RunCli, tmp_path: Path, pushed: dict[str, str], dbs: dict[str, Path], golden: Golden
+    run_cli: RunCli,
+    tmp_path: Path,
+    pushed: dict[str, str],
+    gate_dbs: dict[str, Path],
+    golden: Golden,
 ) -> None:
-    fleet = _fleet(tmp_path / "fleet", pushed["vulnerable"], helm=True)
+    fleet = write_fleet(tmp_path / "fleet", pushed["vulnerable"], helm=True)
     (fleet / "apps" / "worker.yaml").write_text(
         DEPLOYMENT.replace("web", "worker").replace("IMAGE", pushed["worker"])
     )
-    result = _scan(run_cli, fleet, dbs["osv"], "--format", "junit")
+    result = _scan(run_cli, fleet, gate_dbs["osv"], "--format", "junit")
     assert result.returncode == 1
     golden("scan-junit-fleet.xml", _stable(result.stdout, tmp_path, pushed))
     root = ET.fromstring(result.stdout)  # noqa: S314 - our own output
@@ -465,10 +469,10 @@ def test_junit_has_a_case_per_use_and_failures_list_blocking_findings(
 
 
 def test_markdown_comment(
-    run_cli: RunCli, tmp_path: Path, pushed: dict[str, str], dbs: dict[str, Path]
+    run_cli: RunCli, tmp_path: Path, pushed: dict[str, str], gate_dbs: dict[str, Path]
 ) -> None:
-    fleet = _fleet(tmp_path / "fleet", pushed["vulnerable"])
-    result = _scan(run_cli, fleet, dbs["osv"], "--format", "markdown")
+    fleet = write_fleet(tmp_path / "fleet", pushed["vulnerable"])
+    result = _scan(run_cli, fleet, gate_dbs["osv"], "--format", "markdown")
     assert result.returncode == 1
     text = result.stdout
     assert text.startswith("## ❌ kubegate: BLOCKED\n")
@@ -531,16 +535,20 @@ def _images(objects: list[dict]) -> dict[str, str]:  # type: ignore[type-arg]
 
 
 def test_pinned_digests_are_what_kustomize_deploys(
-    run_cli: RunCli, tmp_path: Path, pushed: dict[str, str], dbs: dict[str, Path], golden: Golden
+    run_cli: RunCli,
+    tmp_path: Path,
+    pushed: dict[str, str],
+    gate_dbs: dict[str, Path],
+    golden: Golden,
 ) -> None:
-    fleet = _fleet(tmp_path / "fleet", pushed["fixed"])
+    fleet = write_fleet(tmp_path / "fleet", pushed["fixed"])
     (fleet / "apps" / "worker.yaml").write_text(
         DEPLOYMENT.replace("web", "worker").replace("IMAGE", pushed["worker"])
     )
     (fleet / "apps" / "kustomization.yaml").write_text("resources: [web.yaml, worker.yaml]\n")
     pins = tmp_path / "pins" / "kustomization.yaml"
     pins.parent.mkdir()
-    result = _scan(run_cli, fleet, dbs["osv"], "--pin-digests", str(pins))
+    result = _scan(run_cli, fleet, gate_dbs["osv"], "--pin-digests", str(pins))
     assert result.returncode == 0, result.stderr
     golden("pin-digests.yaml", _stable(pins.read_text(), tmp_path, pushed))
     overlay = tmp_path / "overlay"
@@ -559,9 +567,9 @@ def test_pinned_digests_are_what_kustomize_deploys(
 
 
 def test_pins_follow_a_renaming_override_and_refuse_ambiguous_names(
-    run_cli: RunCli, tmp_path: Path, pushed: dict[str, str], dbs: dict[str, Path]
+    run_cli: RunCli, tmp_path: Path, pushed: dict[str, str], gate_dbs: dict[str, Path]
 ) -> None:
-    fleet = _fleet(tmp_path / "fleet", "web-image:latest")
+    fleet = write_fleet(tmp_path / "fleet", "web-image:latest")
     name = pushed["fixed"].rsplit(":", 1)[0]
     (fleet / "apps" / "kustomization.yaml").write_text(
         f"resources: [web.yaml, worker.yaml]\nimages:\n  - name: web-image\n"
@@ -572,7 +580,7 @@ def test_pins_follow_a_renaming_override_and_refuse_ambiguous_names(
         DEPLOYMENT.replace("web", "worker").replace("IMAGE", pushed["vulnerable"])
     )
     pins = tmp_path / "pins.yaml"
-    result = _scan(run_cli, fleet, dbs["unfixed"], "--pin-digests", str(pins))
+    result = _scan(run_cli, fleet, gate_dbs["unfixed"], "--pin-digests", str(pins))
     assert result.returncode == 1
     document = yaml.safe_load(pins.read_text())
     entries = {e["name"]: e for e in document["images"]}
@@ -607,11 +615,15 @@ def test_image_sources_are_named_not_pinned(run_cli: RunCli, demo: Path, golden:
 
 
 def test_pin_file_that_cannot_be_written_is_a_usage_error(
-    run_cli: RunCli, tmp_path: Path, pushed: dict[str, str], dbs: dict[str, Path]
+    run_cli: RunCli, tmp_path: Path, pushed: dict[str, str], gate_dbs: dict[str, Path]
 ) -> None:
-    fleet = _fleet(tmp_path / "fleet", pushed["fixed"])
+    fleet = write_fleet(tmp_path / "fleet", pushed["fixed"])
     result = _scan(
-        run_cli, fleet, dbs["osv"], "--pin-digests", str(tmp_path / "no" / "such" / "pins.yaml")
+        run_cli,
+        fleet,
+        gate_dbs["osv"],
+        "--pin-digests",
+        str(tmp_path / "no" / "such" / "pins.yaml"),
     )
     assert result.returncode == 3
     assert "cannot write pins" in result.stderr
