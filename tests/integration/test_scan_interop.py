@@ -364,7 +364,7 @@ def test_bad_vex_file_is_a_config_error(
 # --- registry allow-list --------------------------------------------------------------------
 
 
-def _two_registrieswrite_fleet(root: Path, allowed_image: str, other_image: str) -> Path:
+def _two_registries_fleet(root: Path, allowed_image: str, other_image: str) -> Path:
     fleet = write_fleet(root, allowed_image)
     other = DEPLOYMENT.replace("web", "sidecar").replace("IMAGE", other_image)
     (fleet / "apps" / "sidecar.yaml").write_text(other)
@@ -380,7 +380,7 @@ def test_image_from_a_registry_not_allowed_blocks_without_any_request(
     golden: Golden,
 ) -> None:
     other = f"127.0.0.1:{http_serve.port}/evil/miner:1.0"
-    fleet = _two_registrieswrite_fleet(tmp_path / "fleet", pushed["fixed"], other)
+    fleet = _two_registries_fleet(tmp_path / "fleet", pushed["fixed"], other)
     result, report = _json(
         run_cli, fleet, gate_dbs["osv"], "--allowed-registries", f"{pushed['host']},quay.invalid"
     )
@@ -410,7 +410,7 @@ def test_allowed_registries_from_config(
     http_serve: HTTPServe,
 ) -> None:
     other = f"127.0.0.1:{http_serve.port}/evil/miner:1.0"
-    fleet = _two_registrieswrite_fleet(tmp_path / "fleet", pushed["fixed"], other)
+    fleet = _two_registries_fleet(tmp_path / "fleet", pushed["fixed"], other)
     work = _work(tmp_path)
     (work / "kubegate.yaml").write_text(f"registry:\n  allowedRegistries: ['{pushed['host']}']\n")
     result, _ = _json(run_cli, fleet, gate_dbs["osv"], cwd=work)

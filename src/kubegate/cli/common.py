@@ -112,6 +112,16 @@ def registry_options(args: argparse.Namespace, default_login: str | None = None)
     )
 
 
+def login_registry_of(reference: str) -> str | None:
+    """The registry ``--username`` applies to for a one-image command: REF's (None if local)."""
+    from kubegate.reference import parse_reference
+    from kubegate.registry import is_local_reference
+
+    if is_local_reference(reference):
+        return None
+    return parse_reference(reference).registry
+
+
 def _mirrors(values: list[str]) -> dict[str, str]:
     mirrors: dict[str, str] = {}
     for text in values:

@@ -12,7 +12,12 @@ import shutil
 import sys
 from typing import Any
 
-from kubegate.cli.common import add_output_arguments, add_registry_arguments, registry_options
+from kubegate.cli.common import (
+    add_output_arguments,
+    add_registry_arguments,
+    login_registry_of,
+    registry_options,
+)
 from kubegate.cli.scan_options import (
     add_db_arguments,
     add_db_update_arguments,
@@ -21,7 +26,6 @@ from kubegate.cli.scan_options import (
     policy_from_args,
 )
 from kubegate.errors import EXIT_UNPROVEN
-from kubegate.reference import parse_reference
 from kubegate.report import ImageInfo, OutputFormat, PlatformInfo, render_image_report
 
 
@@ -61,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
     policy = policy_from_args(args)
     max_age = db_max_age_from_args(args)
-    options = registry_options(args, _login_default(args.reference))
+    options = registry_options(args, login_registry_of(args.reference))
     db_path = resolve_db_path(args.db)
     refresh_db(args, db_path, max_age)
     with VulnDB(db_path) as db:
@@ -92,12 +96,3 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return code
-
-
-def _login_default(reference: str) -> str | None:
-    """``--username`` applies to the registry of REF unless ``--login-registry`` says otherwise."""
-    from kubegate.registry import is_local_reference
-
-    if is_local_reference(reference):
-        return None
-    return parse_reference(reference).registry

@@ -9,7 +9,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from kubegate.cli.common import add_output_arguments, add_registry_arguments, registry_options
+from kubegate.cli.common import (
+    add_output_arguments,
+    add_registry_arguments,
+    login_registry_of,
+    registry_options,
+)
 from kubegate.errors import EXIT_OK, UsageError
 from kubegate.reference import parse_reference
 from kubegate.report.sbom import SBOMFormat, Subject, render_sbom
@@ -49,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         subject = Subject.of(parse_reference(args.reference))
     cache = InventoryCache()
     try:
-        with RegistryClient(registry_options(args, _login_default(args.reference))) as client:
+        with RegistryClient(registry_options(args, login_registry_of(args.reference))) as client:
             # The shared inspector: a warm run resolves the tag and reads everything else
             # from the cache (no manifest or blob request).
             image = ImageInspector(client, cache).inspect(args.reference)
@@ -70,12 +75,3 @@ def run(args: argparse.Namespace) -> int:
         ]
     print("\n".join(outputs), end="")
     return EXIT_OK
-
-
-def _login_default(reference: str) -> str | None:
-    """``--username`` applies to the registry of REF unless ``--login-registry`` says otherwise."""
-    from kubegate.registry import is_local_reference
-
-    if is_local_reference(reference):
-        return None
-    return parse_reference(reference).registry
