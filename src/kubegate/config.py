@@ -1,10 +1,13 @@
 """The ``kubegate.yaml`` configuration file: policy, registry, database and image sources.
 
-Found with ``--config FILE`` or as ``kubegate.yaml`` in the working directory (never inside the
-revision being judged). Relative paths in it are relative to the file's own directory. Command
-line flags override it; the CLI merges the two. Every key is validated: an unknown key, a wrong
-type or a missing file is a :class:`~kubegate.errors.ConfigError` (exit 3) naming the file and
-the key. Documented in docs/config.md.
+Found with ``--config FILE``, else as ``kubegate.yaml`` in the user config directory
+(:func:`user_config_dir`, ``$XDG_CONFIG_HOME/kubegate``), or at the root of ``--config-ref``;
+never implicitly from the working directory, which may be the revision being judged
+(``kubegate.trust`` refuses an explicit file inside it). Relative paths in it are relative to the
+file's own directory. Command line flags override it; the CLI merges the two. Every key is
+validated: an unknown key, a wrong type or a missing file is a
+:class:`~kubegate.errors.ConfigError` (exit 3) naming the file and the key. Documented in
+docs/config.md.
 """
 
 from __future__ import annotations
@@ -14,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+import platformdirs
 
 from kubegate.errors import ConfigError, KubegateError
 from kubegate.reference import parse_reference
-from kubegate.textfile import read_text
+from kubegate.textfile import parse_yaml, read_text
 
 DEFAULT_NAME = "kubegate.yaml"
 _MAX_BYTES = 1024 * 1024
@@ -68,12 +71,42 @@ class Config:
     #: Canonical image reference -> local image (``oci:PATH[:TAG]``, ...), for air-gapped use.
     image_sources: Mapping[str, str] = field(default_factory=dict)
 
+    def named_paths(self) -> tuple[tuple[str, Path], ...]:
+        """``(key, path)`` of every file or directory the configuration makes kubegate read.
 
-def find_config(explicit: Path | None, cwd: Path) -> Config:
-    """Load ``explicit`` (it must exist), else ``cwd/kubegate.yaml`` if present, else defaults."""
+        For a local image source ``oci:PATH:TAG`` every prefix before a ``:`` is listed, since
+        which one is the path is decided when the image is opened.
+        """
+        paths: list[tuple[str, Path]] = []
+        if self.policy.ignorefile is not None:
+            paths.append(("policy.ignorefile", self.policy.ignorefile))
+        if self.registry.ca_file is not None:
+            paths.append(("registry.caFile", self.registry.ca_file))
+        if self.db.path is not None:
+            paths.append(("db.path", self.db.path))
+        paths.extend(("db.import", source) for source in self.db.sources)
+        for reference, target in self.image_sources.items():
+            location = target.partition(":")[2]
+            candidates = [location] + [
+                location[:i] for i, char in enumerate(location) if char == ":" and i
+            ]
+            paths.extend((f"imageSources[{reference}]", Path(c)) for c in candidates)
+        return tuple(paths)
+
+
+def user_config_dir() -> Path:
+    """Where the implicit ``kubegate.yaml`` and exceptions file live (``$XDG_CONFIG_HOME``)."""
+    return Path(platformdirs.user_config_dir("kubegate"))
+
+
+def find_config(explicit: Path | None, directory: Path) -> Config:
+    """Load ``explicit`` (it must exist), else ``directory/kubegate.yaml`` if present, else
+    defaults. ``directory`` is the user config dir or the ``--config-ref`` checkout, never the
+    working directory.
+    """
     if explicit is not None:
         return load_config(explicit)
-    candidate = cwd / DEFAULT_NAME
+    candidate = directory / DEFAULT_NAME
     # Anything by that name is read (and refused if it is not a small regular file).
     present = candidate.exists() or candidate.is_symlink()
     return load_config(candidate) if present else Config()
@@ -83,11 +116,7 @@ def load_config(path: Path) -> Config:
     """Parse and validate one configuration file."""
     where = str(path)
     text = read_text(path, _MAX_BYTES, "configuration file")
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"invalid YAML: {first}", where=where) from exc
+    document = parse_yaml(text, where)
     if document is None:
         document = {}
     base = path.resolve().parent

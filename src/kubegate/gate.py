@@ -184,6 +184,19 @@ class Verdict(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class PolicySource:
+    """Where the policy that judged the revision was read; every report names it."""
+
+    #: The configuration file read (None: flags and defaults only).
+    config: str | None = None
+    #: The exceptions file read, if any.
+    exceptions: str | None = None
+    #: ``--config-ref``: the ref of the judged git source both were read from, and its commit.
+    ref: str | None = None
+    commit: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class GateResult:
     """Everything a scan report shows."""
 
@@ -200,6 +213,8 @@ class GateResult:
     policy: Policy = field(default_factory=Policy)
     #: Exceptions without expiry (Trivy ignore entries), one line each: every report lists them.
     permanent_exceptions: tuple[str, ...] = ()
+    #: Where the configuration and exceptions came from (set by the caller of :func:`decide`).
+    policy_source: PolicySource = field(default_factory=PolicySource)
 
     @property
     def blocking_unseen(self) -> tuple[Unseen, ...]:

@@ -21,7 +21,7 @@ from kubegate.cli import image as image_cmd
 from kubegate.cli import images as images_cmd
 from kubegate.cli import sbom as sbom_cmd
 from kubegate.cli import scan as scan_cmd
-from kubegate.errors import EXIT_UNPROVEN, EXIT_USAGE, KubegateError, UsageError
+from kubegate.errors import EXIT_UNPROVEN, EXIT_USAGE, KubegateError, UsageError, redact_urls
 
 _logger = logging.getLogger("kubegate")
 
@@ -52,10 +52,17 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
+class _RedactingFormatter(logging.Formatter):
+    """Every log line with URL userinfo and query strings removed, whoever logged the URL."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_urls(super().format(record))
+
+
 def _configure_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("kubegate: %(levelname)s: %(message)s"))
+    handler.setFormatter(_RedactingFormatter("kubegate: %(levelname)s: %(message)s"))
     root = logging.getLogger("kubegate")
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -83,7 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the one place that turns any failure into an exit code
         if verbose:
             _logger.debug("traceback", exc_info=True)
-        print(f"kubegate: error: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        message = redact_urls(f"internal error: {type(exc).__name__}: {exc}")
+        print(f"kubegate: error: {message}", file=sys.stderr)
         return EXIT_UNPROVEN
 
 

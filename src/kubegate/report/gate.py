@@ -21,7 +21,13 @@ from kubegate.report.junit import junit_document
 from kubegate.report.markdown import markdown_comment
 from kubegate.report.revision import not_seen_object, problem_object, source_object, use_object
 from kubegate.report.sarif import sarif_document
-from kubegate.report.summary import summary, until, use_line
+from kubegate.report.summary import (
+    policy_source_line,
+    policy_source_object,
+    summary,
+    until,
+    use_line,
+)
 from kubegate.report.table import HEADERS, aligned, finding_row
 
 SCHEMA_VERSION: Final = 1
@@ -93,6 +99,7 @@ def gate_json(result: GateResult) -> str:
             "ignoreUnfixed": result.policy.ignore_unfixed,
         },
         "database": result.database,
+        "policySource": policy_source_object(result.policy_source),
         "summary": summary(result),
         "images": [_image_object(image) for image in result.images],
         "notSeen": [not_seen_object(item) for item in result.revision.not_seen],
@@ -119,6 +126,8 @@ def gate_table(result: GateResult, width: int | None = None) -> str:
         )
         + (" (--fail-open: not proven does not block)" if result.fail_open else "")
     ]
+    if (policy := policy_source_line(result.policy_source)) is not None:
+        lines.append(policy)
     for image in result.images:
         lines.append("")
         inspected = image.facts.inspected

@@ -93,6 +93,9 @@ def _properties(result: GateResult) -> ET.Element:
     ]
     if result.revision.info.revision:
         pairs.append(("revision", result.revision.info.revision))
+    if result.policy_source.ref is not None:
+        pairs.append(("policyRef", result.policy_source.ref))
+        pairs.append(("policyCommit", result.policy_source.commit or ""))
     pairs.extend(("permanentException", entry) for entry in result.permanent_exceptions)
     pairs.extend(("exceptionProblem", problem) for problem in result.exception_problems)
     for name, value in pairs:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from kubegate.gate import GateFinding, GateResult, ImageResult, Verdict
 from kubegate.models import ImageUse
-from kubegate.report.summary import summary, until, use_line
+from kubegate.report.summary import policy_source_line, summary, until, use_line
 
 _ICON = {Verdict.PASS: "✅", Verdict.BLOCKED: "❌", Verdict.UNPROVEN: "⚠️"}
 
@@ -135,6 +135,8 @@ def markdown_comment(result: GateResult) -> str:
         + (" (`--fail-open`: not proven does not block)" if result.fail_open else ""),
         "",
     ]
+    if (policy := policy_source_line(result.policy_source)) is not None:
+        lines += [_cell(policy), ""]
     rows = _blocking_rows(result)
     if rows:
         lines += [

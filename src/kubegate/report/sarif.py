@@ -190,6 +190,9 @@ def sarif_document(result: GateResult) -> str:
     properties: dict[str, Any] = {"verdict": result.verdict.value, "revision": info.revision}
     if result.permanent_exceptions:
         properties["permanentExceptions"] = list(result.permanent_exceptions)
+    if result.policy_source.ref is not None:
+        properties["policyRef"] = result.policy_source.ref
+        properties["policyCommit"] = result.policy_source.commit
     document = {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",

@@ -7,8 +7,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubegate.gate import GateResult, Suppression
+from kubegate.gate import GateResult, PolicySource, Suppression
 from kubegate.models import ImageUse, Severity
+
+
+def policy_source_line(source: PolicySource) -> str | None:
+    """``policy from --config-ref origin/main at commit <sha>: ...``; None without a ref."""
+    if source.ref is None:
+        return None
+    files = " and ".join(f for f in (source.config, source.exceptions) if f) or "no policy files"
+    return f"policy from --config-ref {source.ref} at commit {source.commit}: {files}"
+
+
+def policy_source_object(source: PolicySource) -> dict[str, Any]:
+    """The JSON ``policySource`` object (docs/scan.md)."""
+    return {
+        "config": source.config,
+        "exceptions": source.exceptions,
+        "ref": source.ref,
+        "commit": source.commit,
+    }
 
 
 def summary(result: GateResult) -> dict[str, Any]:

@@ -215,7 +215,13 @@ class GitFetcher:
                     "remote has no default branch (empty repository?)", where=self._label
                 )
             return _Target(head_branch, _short(head_branch), refs[head_branch])
-        candidates = [ref] if ref.startswith("refs/") else [f"refs/heads/{ref}", f"refs/tags/{ref}"]
+        # A remote-tracking ref (``origin/main``) is advertised by a local repository only: it
+        # names the approved branch in a CI work tree (``--config-ref``, docs/config.md).
+        candidates = (
+            [ref]
+            if ref.startswith("refs/")
+            else [f"refs/heads/{ref}", f"refs/tags/{ref}", f"refs/remotes/{ref}"]
+        )
         for name in candidates:
             if name in refs:
                 return _Target(name, _short(name), refs.get(f"{name}^{{}}", refs[name]))

@@ -235,6 +235,7 @@ class _Updater:
         try:
             with zipfile.ZipFile(archive) as checked:
                 members = len(checked.infolist())
+                records = sum(1 for m in checked.infolist() if m.filename.endswith(".json"))
         except (zipfile.BadZipFile, OSError, EOFError) as exc:
             raise VulnDBError(
                 f"downloaded all.zip is not a valid zip ({exc}); nothing applied",
@@ -243,6 +244,13 @@ class _Updater:
         if members > self.limits.max_members:
             raise VulnDBError(
                 f"all.zip has {members} members, more than the {self.limits.max_members} allowed",
+                where=f"{self.bucket.where}{path}",
+            )
+        if records == 0:
+            # Every feed kubegate follows holds thousands of records: an empty one is a broken
+            # or hostile mirror, and taking it as a full update would call the ecosystem fresh.
+            raise VulnDBError(
+                "all.zip holds no advisory records; nothing applied",
                 where=f"{self.bucket.where}{path}",
             )
         _logger.debug("%s: all.zip has %s members", ecosystem, members)
