@@ -62,9 +62,9 @@ class JudgedTree:
         """
         if self.trust_config or not self.contains(path):
             return path
-        message = f"{what} {path} is inside the judged source {self.root}: {_INPUT_HINT}"
+        message = f"{path} is inside the judged source {self.root}: {_INPUT_HINT}"
         if config is not None:
-            raise ConfigError(message, where=str(config))
+            raise ConfigError(f"{what}: {message}", where=str(config))
         raise UsageError(message, where=what)
 
     def check_output(self, path: Path, what: str) -> Path:
