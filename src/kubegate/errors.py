@@ -49,8 +49,11 @@ REDACTED_QUERY = "?<redacted>"
 
 
 def _redact_match(match: re.Match[str]) -> str:
-    query = REDACTED_QUERY if match.group("query") else ""
-    return f"{match.group('scheme')}{match.group('rest')}{query}"
+    query = match.group("query") or ""
+    # Punctuation that ends the sentence ("URL: message") is not part of the URL.
+    tail = query[len(query.rstrip(".,:;)]}")) :] if query else ""
+    redacted = REDACTED_QUERY + tail if query else ""
+    return f"{match.group('scheme')}{match.group('rest')}{redacted}"
 
 
 def redact_urls(text: str) -> str:
