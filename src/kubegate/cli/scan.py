@@ -217,6 +217,8 @@ def run(args: argparse.Namespace) -> int:
             judged.check_input(Path(text), "--var-file")
         if args.ca_file is not None:
             judged.check_input(args.ca_file, "--ca-file")
+        if args.db_source and "://" not in args.db_source:  # a local mirror directory
+            judged.check_input(Path(args.db_source), "--db-source")
         settings = ScanSettings(
             policy=_policy(args, config),
             ignore=ignore,
