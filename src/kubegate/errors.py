@@ -45,7 +45,7 @@ _URL_IN_TEXT_RE = re.compile(
 )
 
 #: What replaces a URL's query string and fragment.
-REDACTED_QUERY = "?<redacted>"
+REDACTED_QUERY = "?REDACTED"
 
 
 def _redact_match(match: re.Match[str]) -> str:

@@ -395,5 +395,5 @@ def test_db_source_credentials_and_queries_are_never_echoed(run_cli: RunCli) -> 
     assert result.returncode == 3
     (line,) = result.stderr.strip().splitlines()
     assert line == (
-        "kubegate: error: --source https://127.0.0.1:9/osv?<redacted>: not a usable bucket URL"
+        "kubegate: error: --source https://127.0.0.1:9/osv?REDACTED: not a usable bucket URL"
     )

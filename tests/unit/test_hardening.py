@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -23,10 +24,13 @@ from kubegate.errors import (
     UsageError,
     redact_urls,
 )
+from kubegate.gate import GateResult, Revision, Unseen, UnseenKind, Verdict
 from kubegate.ignorefile import load_ignore_file
+from kubegate.images import ImageScan
 from kubegate.inventory import InventoryLimits, inventory_image
-from kubegate.models import Digest
+from kubegate.models import Digest, Origin, Problem, SourceInfo
 from kubegate.outfile import write_atomic
+from kubegate.report.gate import GateFormat, render_gate_report
 from kubegate.trivyignore import load_exceptions
 from kubegate.trust import JudgedTree
 from kubegate.vex import load_vex
@@ -144,13 +148,13 @@ def test_write_atomic_honours_the_umask(tmp_path: Path) -> None:
     [
         (
             "--source https://u:s3cret@mirror.test:8443/osv?sig=abc: refused",
-            "--source https://mirror.test:8443/osv?<redacted>: refused",
+            "--source https://mirror.test:8443/osv?REDACTED: refused",
         ),
         (
             "fatal: unable to access 'https://tok@git.test/r.git/': 403",
             "fatal: unable to access 'https://git.test/r.git/': 403",
         ),
-        ("http://h/a.tar.gz#frag and file:///x", "http://h/a.tar.gz?<redacted> and file:///x"),
+        ("http://h/a.tar.gz#frag and file:///x", "http://h/a.tar.gz?REDACTED and file:///x"),
         ("pkg:oci/app?repository_url=ghcr.io/a", "pkg:oci/app?repository_url=ghcr.io/a"),
         ("git@host:org/repo.git", "git@host:org/repo.git"),
         ("https://h/a@b", "https://h/a@b"),
@@ -162,7 +166,7 @@ def test_redact_urls(text: str, expected: str) -> None:
 
 def test_every_diagnostic_is_redacted() -> None:
     error = UsageError("cannot fetch https://u:p@h/x?token=t", where="--artifact-url")
-    assert error.diagnostics() == "--artifact-url: cannot fetch https://h/x?<redacted>"
+    assert error.diagnostics() == "--artifact-url: cannot fetch https://h/x?REDACTED"
 
 
 # --- hostile policy files ----------------------------------------------------------------------
@@ -254,3 +258,29 @@ def test_alpine_release_that_is_not_text_is_not_proven() -> None:
         )
     assert info.value.exit_code == EXIT_UNPROVEN
     assert info.value.diagnostics().endswith("/etc/alpine-release is not UTF-8 text")
+
+
+@pytest.mark.parametrize("fmt", list(GateFormat))
+def test_every_report_format_redacts_urls(fmt: GateFormat) -> None:
+    # A render problem echoing a URL (kustomize quoting a remote resource, say): no format
+    # may carry its password or token, and each stays well-formed.
+    problem = Problem(
+        "accumulating resources: https://ci:s3cret@git.test/base.yaml?token=qtoken: 401",
+        Origin("apps/kustomization.yaml", 3),
+    )
+    revision = Revision(
+        SourceInfo("git", "https://git.test/fleet.git", "main@sha1:" + "a" * 40),
+        ImageScan((), ()),
+        (),
+        (problem,),
+    )
+    unseen = Unseen(UnseenKind.RENDER, problem.message, problem.origin)
+    result = GateResult(revision, (), (unseen,), Verdict.UNPROVEN, EXIT_UNPROVEN)
+    text = render_gate_report(result, fmt)
+    assert "s3cret" not in text and "qtoken" not in text and "ci:" not in text
+    # SARIF lists blocking findings only; every other format names what was not proven.
+    assert fmt is GateFormat.SARIF or "https://git.test/base.yaml?REDACTED" in text
+    if fmt in (GateFormat.JSON, GateFormat.SARIF):
+        json.loads(text)
+    if fmt is GateFormat.JUNIT:
+        ET.fromstring(text)  # noqa: S314 - our own output

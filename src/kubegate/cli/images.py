@@ -20,7 +20,7 @@ from kubegate.cli.common import (
     add_source_arguments,
     revision_request,
 )
-from kubegate.errors import EXIT_OK, EXIT_UNPROVEN
+from kubegate.errors import EXIT_OK, EXIT_UNPROVEN, redact_urls
 from kubegate.models import NotSeen, Problem
 from kubegate.report.revision import grouped, images_document
 
@@ -49,11 +49,11 @@ def run(args: argparse.Namespace) -> int:
         document = images_document(
             revision.info, revision.images.uses, revision.not_seen, revision.problems
         )
-        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        sys.stdout.write(redact_urls(json.dumps(document, indent=2)) + "\n")
     else:
         print_table(revision.images, revision.not_seen)
     for problem in revision.problems:
-        print(f"kubegate: error: {_problem_line(problem)}", file=sys.stderr)
+        print(f"kubegate: error: {redact_urls(_problem_line(problem))}", file=sys.stderr)
     return EXIT_UNPROVEN if revision.problems else EXIT_OK
 
 

@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable
 from typing import Any, Final
 
+from kubegate.errors import redact_urls
 from kubegate.gate import GateFinding, GateResult, ImageResult, Suppression, Unseen
 from kubegate.report.interface import GateFormat
 from kubegate.report.json_report import finding_object
@@ -211,8 +212,12 @@ GATE_WRITERS: Final[dict[GateFormat, Callable[[GateResult, int | None], str]]] =
 
 
 def render_gate_report(result: GateResult, fmt: GateFormat, width: int | None = None) -> str:
-    """The report of ``result`` in ``fmt``."""
-    return GATE_WRITERS[fmt](result, width)
+    """The report of ``result`` in ``fmt``, with URL credentials and query strings redacted.
+
+    Redacting the finished text covers every field that may echo a URL (messages of registries,
+    git, kustomize) whoever produced it; the placeholder needs no escaping in any format.
+    """
+    return redact_urls(GATE_WRITERS[fmt](result, width))
 
 
 __all__ = ["GATE_WRITERS", "GateFormat", "render_gate_report", "summary"]
