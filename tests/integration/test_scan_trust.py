@@ -187,6 +187,18 @@ def test_trust_source_config_reads_them(
     assert result.returncode == 0, result.stderr
     assert report["summary"]["suppressed"] == 1
     assert report["policySource"]["exceptions"] == ".kubegateignore.yaml"
+    lenient, report = _scan(
+        run_cli,
+        ".",
+        gate_dbs["unfixed"],
+        "--config",
+        "kubegate.yaml",
+        "--trust-source-config",
+        cwd=repo,
+    )
+    assert lenient.returncode == 0, lenient.stderr
+    assert report["policy"]["ignoreUnfixed"] is True and report["failOpen"] is True
+    assert report["policySource"]["config"] == "kubegate.yaml"
 
 
 def test_user_config_directory_is_the_default(
