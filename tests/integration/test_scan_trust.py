@@ -283,6 +283,53 @@ def test_config_ref_judges_a_branch_with_the_approved_policy(
         assert "origin/main" in other.stdout and main in other.stdout, fmt
 
 
+def test_config_ref_of_a_git_url_source(
+    run_cli: RunCli, tmp_path: Path, image: str, gate_dbs: dict[str, Path]
+) -> None:
+    repo = _repo(tmp_path / "fleet", image)
+    (repo / ".kubegateignore.yaml").write_text(EXEMPT.replace("self-exempt", "approved"))
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", "approved exception", cwd=repo)
+    approved = git("rev-parse", "main", cwd=repo)
+    git("checkout", "-q", "-b", "feature", cwd=repo)
+    git("rm", "-q", ".kubegateignore.yaml", cwd=repo)
+    (repo / "kubegate.yaml").write_text(LENIENT)
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", "drop the exception, loosen the policy", cwd=repo)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    url = repo.as_uri()
+    result, report = _scan(
+        run_cli,
+        url,
+        gate_dbs["unfixed"],
+        "--ref",
+        "feature",
+        "--config-ref",
+        "main",
+        cwd=elsewhere,
+    )
+    assert result.returncode == 0, result.stderr
+    assert report["source"]["revision"].startswith("feature@sha1:")
+    assert report["policy"]["ignoreUnfixed"] is False  # main's policy, not the branch's
+    assert report["policySource"]["ref"] == "main"
+    assert report["policySource"]["commit"] == approved
+    assert report["summary"]["suppressed"] == 1
+    # A Flux artifact has no other ref.
+    artifact = run_cli(
+        "scan",
+        "--artifact-url",
+        "http://127.0.0.1:9/a.tar.gz",
+        "--artifact-digest",
+        "sha256:" + "0" * 64,
+        "--config-ref",
+        "main",
+        cwd=elsewhere,
+    )
+    assert artifact.returncode == 3
+    assert "--config-ref: a Flux artifact has no other ref" in artifact.stderr
+
+
 def test_config_ref_errors(
     run_cli: RunCli, tmp_path: Path, image: str, gate_dbs: dict[str, Path]
 ) -> None:
