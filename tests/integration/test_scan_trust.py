@@ -287,12 +287,15 @@ def test_config_ref_of_a_git_url_source(
     run_cli: RunCli, tmp_path: Path, image: str, gate_dbs: dict[str, Path]
 ) -> None:
     repo = _repo(tmp_path / "fleet", image)
-    (repo / ".kubegateignore.yaml").write_text(EXEMPT.replace("self-exempt", "approved"))
+    # The approved policy names its exceptions file; relative to the ref's root.
+    (repo / "policy").mkdir()
+    (repo / "policy" / "exceptions.yaml").write_text(EXEMPT.replace("self-exempt", "approved"))
+    (repo / "kubegate.yaml").write_text("policy:\n  ignorefile: policy/exceptions.yaml\n")
     git("add", "-A", cwd=repo)
     git("commit", "-q", "-m", "approved exception", cwd=repo)
     approved = git("rev-parse", "main", cwd=repo)
     git("checkout", "-q", "-b", "feature", cwd=repo)
-    git("rm", "-q", ".kubegateignore.yaml", cwd=repo)
+    git("rm", "-q", "policy/exceptions.yaml", cwd=repo)
     (repo / "kubegate.yaml").write_text(LENIENT)
     git("add", "-A", cwd=repo)
     git("commit", "-q", "-m", "drop the exception, loosen the policy", cwd=repo)
@@ -312,9 +315,16 @@ def test_config_ref_of_a_git_url_source(
     assert result.returncode == 0, result.stderr
     assert report["source"]["revision"].startswith("feature@sha1:")
     assert report["policy"]["ignoreUnfixed"] is False  # main's policy, not the branch's
-    assert report["policySource"]["ref"] == "main"
-    assert report["policySource"]["commit"] == approved
+    assert report["policySource"] == {
+        "config": "main:kubegate.yaml",
+        "exceptions": "main:policy/exceptions.yaml",
+        "ref": "main",
+        "commit": approved,
+    }
     assert report["summary"]["suppressed"] == 1
+    (finding,) = report["images"][0]["findings"]
+    where = finding["suppressed"][0]["exception"]["where"]
+    assert where == "main:policy/exceptions.yaml: vulnerabilities[1]"
     # A Flux artifact has no other ref.
     artifact = run_cli(
         "scan",

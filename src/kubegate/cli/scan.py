@@ -437,14 +437,24 @@ def _ignore_file(
 ) -> IgnoreFile:
     if args.ignorefile is not None:
         return load_exceptions(judged.check_input(args.ignorefile, "--ignorefile"))
-    if config.policy.ignorefile is not None:  # checked with the configuration's other paths
-        return load_exceptions(config.policy.ignorefile)
-    path = find_exceptions_file(defaults)
+    path = config.policy.ignorefile  # checked with the configuration's other paths
     if path is None:
-        return IgnoreFile()
-    judged.check_input(path, "exceptions file")
-    shown = Path(f"{source.ref}:{path.name}") if source.ref else None
-    return load_exceptions(path, shown)
+        path = find_exceptions_file(defaults)
+        if path is None:
+            return IgnoreFile()
+        judged.check_input(path, "exceptions file")
+    return load_exceptions(path, _shown_in_ref(path, defaults, source))
+
+
+def _shown_in_ref(path: Path, checkout: Path, source: PolicySource) -> Path | None:
+    """``origin/main:.kubegateignore.yaml`` for a file of the ``--config-ref`` checkout."""
+    if source.ref is None:
+        return None
+    try:
+        relative = Path(os.path.realpath(path)).relative_to(os.path.realpath(checkout))
+    except ValueError:
+        return None
+    return Path(f"{source.ref}:{relative.as_posix()}")
 
 
 def _write_pins(result: GateResult, path: Path) -> None:
