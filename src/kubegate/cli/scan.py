@@ -25,12 +25,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kubegate.cli.common import (
+    DEFAULT_TIMEOUT,
+    add_limit_arguments,
     add_output_arguments,
     add_registry_arguments,
     add_render_arguments,
     add_source_arguments,
     registry_options,
     revision_request,
+    transfer_limits,
 )
 from kubegate.cli.scan_options import (
     add_db_arguments,
@@ -55,6 +58,7 @@ if TYPE_CHECKING:
     from kubegate.gate import GateResult
     from kubegate.registry import RegistryOptions
     from kubegate.scan import Progress
+    from kubegate.transfer import TransferLimits
 
 _logger = logging.getLogger(__name__)
 
@@ -128,11 +132,10 @@ def register(subparsers: Any) -> None:
         default=DEFAULT_CONCURRENCY,
         help=f"images resolved and inventoried at once (default {DEFAULT_CONCURRENCY})",
     )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        metavar="SECONDS",
-        help="bound the whole scan; images not done by then are reported as not proven",
+    add_limit_arguments(
+        parser,
+        default_timeout=DEFAULT_TIMEOUT,
+        timeout_help="bound the whole scan; images not done by then are reported as not proven",
     )
     add_registry_arguments(parser)
     add_output_arguments(parser)
@@ -152,8 +155,7 @@ def run(args: argparse.Namespace) -> int:
     outputs = _outputs(args)
     if args.concurrency < 1:
         raise UsageError("must be at least 1", where="--concurrency")
-    if args.timeout is not None and args.timeout <= 0:
-        raise UsageError("must be positive", where="--timeout")
+    limits = transfer_limits(args, started)
     cwd = Path.cwd()
     config = find_config(args.config, cwd)
     settings = ScanSettings(
@@ -163,13 +165,13 @@ def run(args: argparse.Namespace) -> int:
         max_age=_max_age(args, config),
         fail_open=args.fail_open or bool(config.policy.fail_open),
         concurrency=args.concurrency,
-        timeout=args.timeout,
+        timeout=args.timeout or None,
     )
-    options = _registry_options(args, config)
+    options = _registry_options(args, config, limits)
     db_path = Path(args.db) if args.db else config.db.path or resolve_db_path(None)
     # A local source named in the config is the update (imported first, no network); else the
     # OSV feeds are refreshed when older than 12 h, unless --skip-db-update (docs/db.md).
-    refresh_db(args, db_path, settings.max_age, local_sources=config.db.sources)
+    refresh_db(args, db_path, settings.max_age, local_sources=config.db.sources, limits=limits)
     revision = read_revision(revision_request(args))
     _logger.info(
         "rendered %s: %s image use(s) of %s image(s)",
@@ -177,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
         len(revision.images.uses),
         len({str(u.ref) for u in revision.images.uses}),
     )
-    deadline = None if args.timeout is None else started + args.timeout
+    deadline = limits.deadline
     cache = InventoryCache()
     try:
         with VulnDB.open(db_path) as db, RegistryClient(options) as client:
@@ -330,10 +332,12 @@ def _write_pins(result: GateResult, path: Path) -> None:
         raise UsageError(f"cannot write pins: {exc.strerror}", where=str(path)) from exc
 
 
-def _registry_options(args: argparse.Namespace, config: Config) -> RegistryOptions:
+def _registry_options(
+    args: argparse.Namespace, config: Config, limits: TransferLimits
+) -> RegistryOptions:
     from kubegate.registry import parse_platform
 
-    options = registry_options(args)
+    options = registry_options(args, limits=limits)
     platforms = options.platforms or tuple(parse_platform(p) for p in config.registry.platforms)
     ca_file = options.ca_file or config.registry.ca_file
     if ca_file is not None and not ca_file.is_file():
