@@ -3,7 +3,9 @@
 Each sub-command lives in its own module of this package and exposes ``register(subparsers)``
 and ``run(args) -> int``; :data:`COMMANDS` lists them explicitly (no registration by import side
 effect). ``main`` is the only place that turns a :class:`~kubegate.errors.KubegateError` (or any
-unexpected exception) into one line on stderr and an exit code (README "Exit codes").
+unexpected exception) into one line on stderr and an exit code (README "Exit codes"). Every
+stderr line, log records included, is escaped with :func:`kubegate.display.visible`: messages
+carry file names and references from the judged revision.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from kubegate.cli import image as image_cmd
 from kubegate.cli import images as images_cmd
 from kubegate.cli import sbom as sbom_cmd
 from kubegate.cli import scan as scan_cmd
+from kubegate.display import visible
 from kubegate.errors import EXIT_UNPROVEN, EXIT_USAGE, KubegateError, UsageError
 
 _logger = logging.getLogger("kubegate")
@@ -52,10 +55,18 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
+class _VisibleFormatter(logging.Formatter):
+    """Log messages with control characters escaped (a traceback after them is left as is)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = visible(record.message)
+        return super().formatMessage(record)
+
+
 def _configure_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("kubegate: %(levelname)s: %(message)s"))
+    handler.setFormatter(_VisibleFormatter("kubegate: %(levelname)s: %(message)s"))
     root = logging.getLogger("kubegate")
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -75,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KubegateError as exc:
         if verbose:
             _logger.debug("traceback", exc_info=True)
-        print(f"kubegate: error: {exc.diagnostics()}", file=sys.stderr)
+        print(f"kubegate: error: {visible(exc.diagnostics())}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("kubegate: error: interrupted", file=sys.stderr)
@@ -83,7 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the one place that turns any failure into an exit code
         if verbose:
             _logger.debug("traceback", exc_info=True)
-        print(f"kubegate: error: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        message = visible(f"internal error: {type(exc).__name__}: {exc}")
+        print(f"kubegate: error: {message}", file=sys.stderr)
         return EXIT_UNPROVEN
 
 

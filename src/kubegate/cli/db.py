@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kubegate.cli.common import add_limit_arguments, add_output_arguments, transfer_limits
+from kubegate.display import visible
 from kubegate.errors import EXIT_OK, EXIT_UNPROVEN
 from kubegate.vulndb.feeds import DEFAULT_ECOSYSTEMS
 
@@ -123,7 +124,8 @@ def run_update(args: argparse.Namespace) -> int:
         if result.error is not None:
             problems.setdefault(result.error.diagnostics(), []).append(result.ecosystem)
     for problem, names in problems.items():
-        print(f"kubegate: error: {', '.join(names)}: update failed: {problem}", file=sys.stderr)
+        line = visible(f"{', '.join(names)}: update failed: {problem}")
+        print(f"kubegate: error: {line}", file=sys.stderr)
     return EXIT_UNPROVEN if failed else EXIT_OK
 
 

@@ -29,6 +29,7 @@ from kubegate.cli.scan_options import (
     db_max_age_from_args,
     policy_from_args,
 )
+from kubegate.display import visible
 from kubegate.errors import EXIT_UNPROVEN
 from kubegate.report import ImageInfo, OutputFormat, PlatformInfo, render_image_report
 
@@ -97,11 +98,12 @@ def run(args: argparse.Namespace) -> int:
     width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
     print(render_image_report(info, judged, args.format, width=width), end="")
     for problem in matched.problems:
-        print(f"kubegate: error: {image.reference}: cannot match {problem}", file=sys.stderr)
+        line = visible(f"{image.reference}: cannot match {problem}")
+        print(f"kubegate: error: {line}", file=sys.stderr)
     code = exit_code(judged, undecided=bool(matched.problems))
     if code == EXIT_UNPROVEN:
         print(
-            f"kubegate: error: {image.reference}: not proven clean "
+            f"kubegate: error: {visible(image.reference)}: not proven clean "
             f"({len(matched.problems)} package(s) could not be matched)",
             file=sys.stderr,
         )

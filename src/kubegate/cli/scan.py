@@ -41,6 +41,7 @@ from kubegate.cli.scan_options import (
     add_policy_arguments,
 )
 from kubegate.config import Config, find_config
+from kubegate.display import visible
 from kubegate.errors import ConfigError, UsageError
 from kubegate.ignorefile import IgnoreFile
 from kubegate.policy import DEFAULT_DB_MAX_AGE, Policy, parse_duration, parse_registries
@@ -243,7 +244,11 @@ class _BarProgress:
         self._tasks[name] = self._bars.add_task(name, total=total)
 
     def advance(self, name: str, item: str) -> None:
-        self._bars.update(self._tasks[name], advance=1, description=f"{name}: {item[:60]}")
+        from rich.markup import escape
+
+        # The item names an image of the revision: no markup, no control characters.
+        label = escape(visible(item)[:60])
+        self._bars.update(self._tasks[name], advance=1, description=f"{name}: {label}")
 
 
 @contextlib.contextmanager
@@ -325,7 +330,7 @@ def _write_pins(result: GateResult, path: Path) -> None:
 
     document = pin_document(result)
     for warning in document.warnings:
-        print(f"kubegate: warning: --pin-digests: {warning}", file=sys.stderr)
+        print(f"kubegate: warning: --pin-digests: {visible(warning)}", file=sys.stderr)
     try:
         path.write_text(document.text, encoding="utf-8")
     except OSError as exc:
@@ -371,9 +376,10 @@ def _explain(result: GateResult) -> None:
         origin = item.origin
         where = f"{origin.file}:{origin.line}: " if origin and origin.file else ""
         level = "warning" if result.fail_open else "error"
-        print(f"kubegate: {level}: not proven: {where}{item.message}", file=sys.stderr)
+        line = visible(f"not proven: {where}{item.message}")
+        print(f"kubegate: {level}: {line}", file=sys.stderr)
     for problem in result.exception_problems:
-        print(f"kubegate: warning: {problem}", file=sys.stderr)
+        print(f"kubegate: warning: {visible(problem)}", file=sys.stderr)
     if result.fail_open and result.blocking_unseen:
         print(
             f"kubegate: warning: --fail-open: {len(result.blocking_unseen)} thing(s) could not "
