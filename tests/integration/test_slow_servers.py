@@ -253,3 +253,17 @@ def test_db_update_retries_within_one_budget_for_the_whole_update(
     # 1 first attempt + 3 retries, then nothing more for any ecosystem.
     assert sum(http_serve.requests.values()) == 4
     assert elapsed < 10
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--timeout", "-1", "--timeout: must not be negative"),
+        ("--idle-timeout", "0", "--idle-timeout: must be positive"),
+        ("--min-rate", "-5", "--min-rate: must not be negative"),
+    ],
+)
+def test_bad_limits_are_usage_errors(run_cli: RunCli, flag: str, value: str, message: str) -> None:
+    result = run_cli("sbom", "127.0.0.1:9/app:1", flag, value)
+    assert result.returncode == 3
+    assert result.stderr.strip() == f"kubegate: error: {message}"
