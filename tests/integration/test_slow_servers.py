@@ -255,6 +255,26 @@ def test_db_update_retries_within_one_budget_for_the_whole_update(
     assert elapsed < 10
 
 
+def test_db_update_through_the_environment_proxy_is_bounded_too(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    # Advisory downloads honour http_proxy (registries do not): the proxy connection goes
+    # through the same bounded transport. The trickling server plays the proxy; the mirror's
+    # host does not even resolve, so an answer can only have come through the proxy.
+    with trickle(headers_too=True) as proxy:
+        url = f"http://{proxy.host}"
+        env = {"http_proxy": url, "HTTP_PROXY": url, "no_proxy": "", "NO_PROXY": ""}
+        result = run_cli(
+            "db", "update", "--db", str(tmp_path / "db.sqlite3"),
+            "--source", "http://mirror.invalid/", "--ecosystem", "Debian", *FAST, env=env,
+        )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    line = _one_error_line(result.stderr)
+    assert line.startswith("kubegate: error: Debian: update failed: http://mirror.invalid/")
+    assert "(minimum rate)" in line
+    assert proxy.requests and all(" http://mirror.invalid/Debian/" in r for r in proxy.requests)
+
+
 @pytest.mark.parametrize(
     ("flag", "value", "message"),
     [

@@ -185,25 +185,59 @@ class _BoundedTransport(httpx.HTTPTransport):
     (a newer httpx that stopped using ``_pool`` would fail them).
     """
 
-    def __init__(self, verify: ssl.SSLContext | bool, limits: TransferLimits) -> None:
+    def __init__(
+        self,
+        verify: ssl.SSLContext | bool,
+        limits: TransferLimits,
+        *,
+        trust_env: bool,
+        proxy: str | None,
+    ) -> None:
         context = (
             verify
             if isinstance(verify, ssl.SSLContext)
-            else httpx.create_ssl_context(verify=verify, trust_env=False)
+            else httpx.create_ssl_context(verify=verify, trust_env=trust_env)
         )
         super().__init__(verify=context, trust_env=False)
         pool_limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=context,
-            max_connections=pool_limits.max_connections,
-            max_keepalive_connections=pool_limits.max_keepalive_connections,
-            keepalive_expiry=pool_limits.keepalive_expiry,
-            network_backend=_BoundedBackend(limits),
-        )
+        backend = _BoundedBackend(limits)
+        pool: httpcore.ConnectionPool
+        if proxy is None:
+            pool = httpcore.ConnectionPool(
+                ssl_context=context,
+                max_connections=pool_limits.max_connections,
+                max_keepalive_connections=pool_limits.max_keepalive_connections,
+                keepalive_expiry=pool_limits.keepalive_expiry,
+                network_backend=backend,
+            )
+        else:
+            url = httpx.URL(proxy)
+            pool = httpcore.HTTPProxy(
+                proxy_url=httpcore.URL(
+                    scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
+                ),
+                proxy_auth=(url.username, url.password) if url.username else None,
+                ssl_context=context,
+                max_connections=pool_limits.max_connections,
+                max_keepalive_connections=pool_limits.max_keepalive_connections,
+                keepalive_expiry=pool_limits.keepalive_expiry,
+                network_backend=backend,
+            )
+        self._pool = pool
 
 
 def bounded_transport(
-    limits: TransferLimits, *, verify: ssl.SSLContext | bool = True
+    limits: TransferLimits,
+    *,
+    verify: ssl.SSLContext | bool = True,
+    trust_env: bool = False,
+    proxy: str | None = None,
 ) -> httpx.HTTPTransport:
-    """The transport to give ``httpx.Client(transport=...)``: idle, rate and deadline bounds."""
-    return _BoundedTransport(verify, limits)
+    """The transport to give ``httpx.Client(transport=...)``: idle, rate and deadline bounds.
+
+    ``trust_env`` lets ``SSL_CERT_FILE``/``SSL_CERT_DIR`` add CAs (for ``verify=True``);
+    ``proxy`` (an ``http://`` URL) sends every request through that proxy, under the same
+    bounds. The client must then be built with ``trust_env=False`` so that httpx mounts no
+    unbounded transport of its own for proxies from the environment.
+    """
+    return _BoundedTransport(verify, limits, trust_env=trust_env, proxy=proxy)

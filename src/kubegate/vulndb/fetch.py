@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,6 +156,15 @@ def _split_lines(chunks: Iterator[bytes], max_bytes: int, where: str) -> Iterato
         yield pending.decode("utf-8", "replace").rstrip("\r")
 
 
+def _environment_proxy(url: httpx.URL) -> str | None:
+    """The ``http(s)_proxy``/``all_proxy`` for ``url`` unless ``no_proxy`` exempts its host."""
+    if urllib.request.proxy_bypass(url.host):
+        return None
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get(url.scheme) or proxies.get("all")
+    return proxy if proxy and proxy.startswith(("http://", "https://")) else None
+
+
 class HTTPBucket:
     """The public OSV bucket or an HTTP mirror of it."""
 
@@ -162,8 +172,14 @@ class HTTPBucket:
         self.base = httpx.URL(base.rstrip("/") + "/")
         self.where = str(self.base.copy_with(username=None, password=None))
         self.options = options
+        # The environment's proxy and CA settings apply to advisory downloads (not to
+        # registries, docs/registry.md), through the bounded transport: trust_env=False keeps
+        # httpx from mounting unbounded proxy transports of its own.
         self._http = httpx.Client(
-            transport=bounded_transport(options.limits),
+            transport=bounded_transport(
+                options.limits, trust_env=True, proxy=_environment_proxy(self.base)
+            ),
+            trust_env=False,
             timeout=httpx.Timeout(options.timeout),
             follow_redirects=True,
             headers={"User-Agent": f"kubegate/{__version__}"},
