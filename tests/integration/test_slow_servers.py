@@ -287,3 +287,25 @@ def test_bad_limits_are_usage_errors(run_cli: RunCli, flag: str, value: str, mes
     result = run_cli("sbom", "127.0.0.1:9/app:1", flag, value)
     assert result.returncode == 3
     assert result.stderr.strip() == f"kubegate: error: {message}"
+
+
+def test_flux_artifact_from_a_trickling_server_ends_on_the_rate_floor() -> None:
+    # The artifact download shares the bounded transport: a drip no longer waits for the
+    # 600 s download deadline.
+    from kubegate.errors import SourceError
+    from kubegate.source import SourceSpec, open_source
+    from kubegate.source.limits import SourceLimits
+
+    limits = SourceLimits(http_timeout=2, min_rate=1024, rate_window=2)
+    with trickle(headers_too=False) as server:
+        spec = SourceSpec(
+            artifact_url=f"http://{server.host}/artifact.tar.gz",
+            artifact_digest="sha256:" + "0" * 64,
+            limits=limits,
+        )
+        started = time.monotonic()
+        with pytest.raises(SourceError) as info, open_source(spec):
+            pass
+        elapsed = time.monotonic() - started
+    assert "download failed" in info.value.message and "(minimum rate)" in info.value.message
+    assert elapsed < 30

@@ -25,6 +25,7 @@ import collections
 import ssl
 import time
 import typing
+import urllib.request
 
 import httpcore
 import httpx
@@ -241,3 +242,12 @@ def bounded_transport(
     unbounded transport of its own for proxies from the environment.
     """
     return _BoundedTransport(verify, limits, trust_env=trust_env, proxy=proxy)
+
+
+def environment_proxy(url: httpx.URL) -> str | None:
+    """The ``http(s)_proxy``/``all_proxy`` for ``url`` unless ``no_proxy`` exempts its host."""
+    if urllib.request.proxy_bypass(url.host):
+        return None
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get(url.scheme) or proxies.get("all")
+    return proxy if proxy and proxy.startswith(("http://", "https://")) else None

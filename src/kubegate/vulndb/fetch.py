@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,7 @@ from kubegate import __version__
 from kubegate.errors import UsageError, VulnDBError
 from kubegate.registry.transport import retry_after
 from kubegate.transfer import DEFAULT_IDLE_TIMEOUT, RetryBudget, TransferLimits, limit_of
-from kubegate.transfer.http import bounded_transport
+from kubegate.transfer.http import bounded_transport, environment_proxy
 
 _logger = logging.getLogger(__name__)
 
@@ -156,15 +155,6 @@ def _split_lines(chunks: Iterator[bytes], max_bytes: int, where: str) -> Iterato
         yield pending.decode("utf-8", "replace").rstrip("\r")
 
 
-def _environment_proxy(url: httpx.URL) -> str | None:
-    """The ``http(s)_proxy``/``all_proxy`` for ``url`` unless ``no_proxy`` exempts its host."""
-    if urllib.request.proxy_bypass(url.host):
-        return None
-    proxies = urllib.request.getproxies_environment()
-    proxy = proxies.get(url.scheme) or proxies.get("all")
-    return proxy if proxy and proxy.startswith(("http://", "https://")) else None
-
-
 class HTTPBucket:
     """The public OSV bucket or an HTTP mirror of it."""
 
@@ -177,7 +167,7 @@ class HTTPBucket:
         # httpx from mounting unbounded proxy transports of its own.
         self._http = httpx.Client(
             transport=bounded_transport(
-                options.limits, trust_env=True, proxy=_environment_proxy(self.base)
+                options.limits, trust_env=True, proxy=environment_proxy(self.base)
             ),
             trust_env=False,
             timeout=httpx.Timeout(options.timeout),
