@@ -42,8 +42,8 @@ OnBytes = Callable[[int], None]
 
 
 def _update_budget() -> RetryBudget:
-    # Measured before the budget: a mirror answering 429 to everything kept an update busy
-    # about 72 minutes (retries x records x backoff); now five minutes of waiting in all.
+    # Issue 15's red-team pass: a mirror answering 429 to everything kept an update busy about
+    # 72 minutes (retries x requests x backoff); now at most five minutes of waiting in all.
     return RetryBudget(max_retries=64, max_seconds=300.0)
 
 
