@@ -45,6 +45,7 @@ from kubegate.models import (
 from kubegate.policy import DEFAULT_DB_MAX_AGE, Policy
 from kubegate.reference import parse_reference
 from kubegate.registry import RegistryClient, is_local_reference, open_image
+from kubegate.transfer import DEADLINE_REASON
 from kubegate.vex import VexSet
 
 if TYPE_CHECKING:
@@ -328,7 +329,8 @@ _TIMEOUT_MESSAGE = "not resolved and inventoried before --timeout"
 
 
 def _timed_out(messages: Sequence[str]) -> bool:
-    return any(_TIMEOUT_MESSAGE in message for message in messages)
+    # A transfer cut by the deadline (kubegate.transfer) is a timeout too, not a registry fault.
+    return any(_TIMEOUT_MESSAGE in message or DEADLINE_REASON in message for message in messages)
 
 
 def _inspect_all(

@@ -3,7 +3,9 @@
 Each sub-command lives in its own module of this package and exposes ``register(subparsers)``
 and ``run(args) -> int``; :data:`COMMANDS` lists them explicitly (no registration by import side
 effect). ``main`` is the only place that turns a :class:`~kubegate.errors.KubegateError` (or any
-unexpected exception) into one line on stderr and an exit code (README "Exit codes").
+unexpected exception) into one line on stderr and an exit code (README "Exit codes"). Every
+stderr line, log records included, is escaped with :func:`kubegate.display.visible`: messages
+carry file names and references from the judged revision.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from kubegate.cli import image as image_cmd
 from kubegate.cli import images as images_cmd
 from kubegate.cli import sbom as sbom_cmd
 from kubegate.cli import scan as scan_cmd
+from kubegate.display import visible
 from kubegate.errors import EXIT_UNPROVEN, EXIT_USAGE, KubegateError, UsageError, redact_urls
 
 _logger = logging.getLogger("kubegate")
@@ -52,8 +55,13 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
-class _RedactingFormatter(logging.Formatter):
-    """Every log line with URL userinfo and query strings removed, whoever logged the URL."""
+class _SafeFormatter(logging.Formatter):
+    """Log lines safe to print: control characters in the message escaped (a traceback after it
+    is left as is) and URL userinfo and query strings removed, whoever logged the URL."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = visible(record.message)
+        return super().formatMessage(record)
 
     def format(self, record: logging.LogRecord) -> str:
         return redact_urls(super().format(record))
@@ -62,7 +70,7 @@ class _RedactingFormatter(logging.Formatter):
 def _configure_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_RedactingFormatter("kubegate: %(levelname)s: %(message)s"))
+    handler.setFormatter(_SafeFormatter("kubegate: %(levelname)s: %(message)s"))
     root = logging.getLogger("kubegate")
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -82,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KubegateError as exc:
         if verbose:
             _logger.debug("traceback", exc_info=True)
-        print(f"kubegate: error: {exc.diagnostics()}", file=sys.stderr)
+        print(f"kubegate: error: {visible(exc.diagnostics())}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("kubegate: error: interrupted", file=sys.stderr)
@@ -90,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the one place that turns any failure into an exit code
         if verbose:
             _logger.debug("traceback", exc_info=True)
-        message = redact_urls(f"internal error: {type(exc).__name__}: {exc}")
+        message = visible(redact_urls(f"internal error: {type(exc).__name__}: {exc}"))
         print(f"kubegate: error: {message}", file=sys.stderr)
         return EXIT_UNPROVEN
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kubegate.cli.common import add_output_arguments
+from kubegate.cli.common import add_limit_arguments, add_output_arguments, transfer_limits
+from kubegate.display import visible
 from kubegate.errors import EXIT_OK, EXIT_UNPROVEN
 from kubegate.vulndb.feeds import DEFAULT_ECOSYSTEMS
 
@@ -58,6 +60,12 @@ def register(subparsers: Any) -> None:
         "OSV bucket)",
     )
     _add_db_argument(updater)
+    add_limit_arguments(
+        updater,
+        default_timeout=None,
+        timeout_help="bound the whole update; downloads are otherwise bounded by "
+        "--idle-timeout and --min-rate, and retries by a budget",
+    )
     add_output_arguments(updater)
     updater.set_defaults(run=run_update)
     status = actions.add_parser("status", help="show what the advisory database holds")
@@ -85,15 +93,26 @@ def run_import(args: argparse.Namespace) -> int:
 
 def run_update(args: argparse.Namespace) -> int:
     """Update, print one line per ecosystem; exit 2 if any ecosystem failed."""
-    from kubegate.cli.dbupdate import default_source, describe, ordered_defaults, update_progress
+    from kubegate.cli.dbupdate import (
+        default_source,
+        describe,
+        fetch_options,
+        ordered_defaults,
+        update_progress,
+    )
     from kubegate.vulndb import resolve_db_path
     from kubegate.vulndb.update import parse_ecosystems, update
 
+    limits = transfer_limits(args, time.monotonic())
     ecosystems = parse_ecosystems(args.ecosystem) if args.ecosystem else ordered_defaults()
     db_path = resolve_db_path(args.db)
     with update_progress(args.quiet) as progress:
         results = update(
-            db_path, ecosystems, source=args.source or default_source(), progress=progress
+            db_path,
+            ecosystems,
+            source=args.source or default_source(),
+            options=fetch_options(args, limits),
+            progress=progress,
         )
     failed = [r for r in results if r.error is not None]
     for result in results:
@@ -105,7 +124,8 @@ def run_update(args: argparse.Namespace) -> int:
         if result.error is not None:
             problems.setdefault(result.error.diagnostics(), []).append(result.ecosystem)
     for problem, names in problems.items():
-        print(f"kubegate: error: {', '.join(names)}: update failed: {problem}", file=sys.stderr)
+        line = visible(f"{', '.join(names)}: update failed: {problem}")
+        print(f"kubegate: error: {line}", file=sys.stderr)
     return EXIT_UNPROVEN if failed else EXIT_OK
 
 

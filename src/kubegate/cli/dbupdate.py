@@ -33,9 +33,11 @@ from rich.text import Text
 
 from kubegate.inventory.cache import seen_inventory
 from kubegate.match.ecosystems import LANGUAGE_ECOSYSTEMS
+from kubegate.transfer import DEFAULT_IDLE_TIMEOUT, TransferLimits
 from kubegate.vulndb.update import (
     DEFAULT_SOURCE,
     EcosystemResult,
+    FetchOptions,
     UpdateProgress,
     default_ecosystems,
     ensure_updated,
@@ -202,11 +204,20 @@ def update_progress(quiet: bool = False) -> Iterator[UpdateProgress]:
         yield RichProgress(progress)
 
 
+def fetch_options(args: argparse.Namespace, limits: TransferLimits | None) -> FetchOptions:
+    """The command's idle timeout (``--idle-timeout``), rate floor and deadline for downloads."""
+    return FetchOptions(
+        timeout=getattr(args, "idle_timeout", DEFAULT_IDLE_TIMEOUT),
+        limits=limits or TransferLimits(),
+    )
+
+
 def refresh_db(
     args: argparse.Namespace,
     db_path: Path,
     max_age: timedelta,
     local_sources: Sequence[Path] = (),
+    limits: TransferLimits | None = None,
 ) -> None:
     """The scans' update step (docs/db.md "Freshness"); VulnDBError (exit 2) when it must stop.
 
@@ -219,6 +230,7 @@ def refresh_db(
     with update_progress(getattr(args, "quiet", False)) as progress:
         ensure_updated(
             db_path,
+            options=fetch_options(args, limits),
             ecosystems=None if db_path.is_file() else ordered_defaults(),
             source=source,
             skip=bool(getattr(args, "skip_db_update", False)),

@@ -10,13 +10,17 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+import time
 from typing import Any
 
 from kubegate.cli.common import (
+    DEFAULT_TIMEOUT,
+    add_limit_arguments,
     add_output_arguments,
     add_registry_arguments,
     login_registry_of,
     registry_options,
+    transfer_limits,
 )
 from kubegate.cli.scan_options import (
     add_db_arguments,
@@ -25,6 +29,7 @@ from kubegate.cli.scan_options import (
     db_max_age_from_args,
     policy_from_args,
 )
+from kubegate.display import visible
 from kubegate.errors import EXIT_UNPROVEN
 from kubegate.report import ImageInfo, OutputFormat, PlatformInfo, render_image_report
 
@@ -48,6 +53,11 @@ def register(subparsers: Any) -> None:
     add_db_arguments(parser)
     add_db_update_arguments(parser)
     add_registry_arguments(parser)
+    add_limit_arguments(
+        parser,
+        default_timeout=DEFAULT_TIMEOUT,
+        timeout_help="bound the whole command; a registry not done by then is exit 2",
+    )
     add_output_arguments(parser)
     parser.set_defaults(run=run)
 
@@ -63,11 +73,12 @@ def run(args: argparse.Namespace) -> int:
     from kubegate.scan import ImageInspector, match_image
     from kubegate.vulndb import VulnDB, resolve_db_path
 
+    limits = transfer_limits(args, time.monotonic())
     policy = policy_from_args(args)
     max_age = db_max_age_from_args(args)
-    options = registry_options(args, login_registry_of(args.reference))
+    options = registry_options(args, login_registry_of(args.reference), limits)
     db_path = resolve_db_path(args.db)
-    refresh_db(args, db_path, max_age)
+    refresh_db(args, db_path, max_age, limits=limits)
     with VulnDB(db_path) as db:
         cache = InventoryCache()
         try:
@@ -87,11 +98,12 @@ def run(args: argparse.Namespace) -> int:
     width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
     print(render_image_report(info, judged, args.format, width=width), end="")
     for problem in matched.problems:
-        print(f"kubegate: error: {image.reference}: cannot match {problem}", file=sys.stderr)
+        line = visible(f"{image.reference}: cannot match {problem}")
+        print(f"kubegate: error: {line}", file=sys.stderr)
     code = exit_code(judged, undecided=bool(matched.problems))
     if code == EXIT_UNPROVEN:
         print(
-            f"kubegate: error: {image.reference}: not proven clean "
+            f"kubegate: error: {visible(image.reference)}: not proven clean "
             f"({len(matched.problems)} package(s) could not be matched)",
             file=sys.stderr,
         )

@@ -20,6 +20,7 @@ from kubegate.cli.common import (
     add_source_arguments,
     revision_request,
 )
+from kubegate.display import visible
 from kubegate.errors import EXIT_OK, EXIT_UNPROVEN, redact_urls
 from kubegate.models import NotSeen, Problem
 from kubegate.report.revision import grouped, images_document
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print_table(revision.images, revision.not_seen)
     for problem in revision.problems:
-        print(f"kubegate: error: {redact_urls(_problem_line(problem))}", file=sys.stderr)
+        print(f"kubegate: error: {visible(redact_urls(_problem_line(problem)))}", file=sys.stderr)
     return EXIT_UNPROVEN if revision.problems else EXIT_OK
 
 
@@ -101,7 +102,8 @@ def print_table(scan: ImageScan, not_seen: Sequence[NotSeen]) -> None:
                 container = f"{container} ({use.container_type.removesuffix('Containers')})"
             cells = (str(use.ref), workload, container, where, use.kustomization or "-")
             # File names and object names may hold `[`: never let rich read them as markup.
-            table.add_row(*(escape(cell) for cell in cells))
+            # Nor drive the terminal: control characters are escaped too (kubegate.display).
+            table.add_row(*(escape(visible(cell)) for cell in cells))
     console.print(table)
     images = len({str(use.ref) for use in scan.uses})
     console.print(f"{images} image(s) in {count} use(s)")
@@ -114,6 +116,7 @@ def print_table(scan: ImageScan, not_seen: Sequence[NotSeen]) -> None:
             where = item.origin.file or "?"
             if item.origin.line:
                 where = f"{where}:{item.origin.line}"
-            rest.add_row(*(escape(cell) for cell in (f"{item.kind} {name}", where, item.reason)))
+            texts = (f"{item.kind} {name}", where, item.reason)
+            rest.add_row(*(escape(visible(text)) for text in texts))
         console.print()
         console.print(rest)

@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kubegate.cli.common import (
+    DEFAULT_TIMEOUT,
+    add_limit_arguments,
     add_output_arguments,
     add_registry_arguments,
     add_render_arguments,
@@ -35,6 +37,7 @@ from kubegate.cli.common import (
     registry_options,
     revision_request,
     source_spec,
+    transfer_limits,
 )
 from kubegate.cli.scan_options import (
     add_db_arguments,
@@ -43,6 +46,7 @@ from kubegate.cli.scan_options import (
 )
 from kubegate.config import DEFAULT_NAME as DEFAULT_CONFIG_NAME
 from kubegate.config import Config, find_config, user_config_dir
+from kubegate.display import visible
 from kubegate.errors import ConfigError, UsageError, redact_urls
 from kubegate.gate import PolicySource
 from kubegate.ignorefile import IgnoreFile
@@ -64,6 +68,7 @@ if TYPE_CHECKING:
     from kubegate.registry import RegistryOptions
     from kubegate.scan import Progress, ScanSettings
     from kubegate.source import SourceSpec
+    from kubegate.transfer import TransferLimits
 
 _logger = logging.getLogger(__name__)
 
@@ -158,11 +163,10 @@ def register(subparsers: Any) -> None:
         default=DEFAULT_CONCURRENCY,
         help=f"images resolved and inventoried at once (default {DEFAULT_CONCURRENCY})",
     )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        metavar="SECONDS",
-        help="bound the whole scan; images not done by then are reported as not proven",
+    add_limit_arguments(
+        parser,
+        default_timeout=DEFAULT_TIMEOUT,
+        timeout_help="bound the whole scan; images not done by then are reported as not proven",
     )
     add_registry_arguments(parser)
     add_output_arguments(parser)
@@ -181,8 +185,7 @@ def run(args: argparse.Namespace) -> int:
     outputs = _outputs(args)
     if args.concurrency < 1:
         raise UsageError("must be at least 1", where="--concurrency")
-    if args.timeout is not None and args.timeout <= 0:
-        raise UsageError("must be positive", where="--timeout")
+    limits = transfer_limits(args, started)
     spec = source_spec(args)
     judged = JudgedTree(
         root=local_root(spec),
@@ -226,16 +229,16 @@ def run(args: argparse.Namespace) -> int:
             max_age=_max_age(args, config),
             fail_open=args.fail_open or bool(config.policy.fail_open),
             concurrency=args.concurrency,
-            timeout=args.timeout,
+            timeout=args.timeout or None,
         )
-        options = _registry_options(args, config)
+        options = _registry_options(args, config, limits)
         db_path = Path(args.db) if args.db else config.db.path or resolve_db_path(None)
         judged.check_input(db_path, "--db" if args.db else "advisory database")
         # A local source named in the config is the update (imported first, no network); else
         # the OSV feeds are refreshed when older than 12 h, unless --skip-db-update (docs/db.md).
-        refresh_db(args, db_path, settings.max_age, local_sources=config.db.sources)
+        refresh_db(args, db_path, settings.max_age, local_sources=config.db.sources, limits=limits)
         revision = read_revision(revision_request(args))
-        result = _judge(args, revision, settings, config, options, db_path, started)
+        result = _judge(args, revision, settings, config, options, db_path, limits)
     result = dataclasses.replace(result, policy_source=source)
     _write_reports(result, outputs)
     if args.pin_digests is not None:
@@ -256,7 +259,7 @@ def _judge(
     config: Config,
     options: RegistryOptions,
     db_path: Path,
-    started: float,
+    limits: TransferLimits,
 ) -> GateResult:
     """Resolve, inventory and match every image of ``revision``; the verdict."""
     from kubegate.inventory import InventoryCache
@@ -270,7 +273,7 @@ def _judge(
         len(revision.images.uses),
         len({str(u.ref) for u in revision.images.uses}),
     )
-    deadline = None if args.timeout is None else started + args.timeout
+    deadline = limits.deadline
     cache = InventoryCache()
     try:
         with VulnDB.open(db_path) as db, RegistryClient(options) as client:
@@ -356,7 +359,11 @@ class _BarProgress:
         self._tasks[name] = self._bars.add_task(name, total=total)
 
     def advance(self, name: str, item: str) -> None:
-        self._bars.update(self._tasks[name], advance=1, description=f"{name}: {item[:60]}")
+        from rich.markup import escape
+
+        # The item names an image of the revision: no markup, no control characters.
+        label = escape(visible(item)[:60])
+        self._bars.update(self._tasks[name], advance=1, description=f"{name}: {label}")
 
 
 @contextlib.contextmanager
@@ -462,14 +469,17 @@ def _write_pins(result: GateResult, path: Path) -> None:
 
     document = pin_document(result)
     for warning in document.warnings:
-        print(f"kubegate: warning: --pin-digests: {redact_urls(warning)}", file=sys.stderr)
+        line = visible(redact_urls(warning))
+        print(f"kubegate: warning: --pin-digests: {line}", file=sys.stderr)
     write_atomic(path, document.text, "--pin-digests")
 
 
-def _registry_options(args: argparse.Namespace, config: Config) -> RegistryOptions:
+def _registry_options(
+    args: argparse.Namespace, config: Config, limits: TransferLimits
+) -> RegistryOptions:
     from kubegate.registry import parse_platform
 
-    options = registry_options(args)
+    options = registry_options(args, limits=limits)
     platforms = options.platforms or tuple(parse_platform(p) for p in config.registry.platforms)
     ca_file = options.ca_file or config.registry.ca_file
     if ca_file is not None and not ca_file.is_file():
@@ -500,10 +510,10 @@ def _explain(result: GateResult) -> None:
         origin = item.origin
         where = f"{origin.file}:{origin.line}: " if origin and origin.file else ""
         level = "warning" if result.fail_open else "error"
-        line = redact_urls(f"not proven: {where}{item.message}")
+        line = visible(redact_urls(f"not proven: {where}{item.message}"))
         print(f"kubegate: {level}: {line}", file=sys.stderr)
     for problem in result.exception_problems:
-        print(f"kubegate: warning: {redact_urls(problem)}", file=sys.stderr)
+        print(f"kubegate: warning: {visible(redact_urls(problem))}", file=sys.stderr)
     if result.fail_open and result.blocking_unseen:
         print(
             f"kubegate: warning: --fail-open: {len(result.blocking_unseen)} thing(s) could not "

@@ -42,6 +42,8 @@ from kubegate.registry.transport import (
     same_origin,
 )
 from kubegate.registry.verify import check_digest, read_limited, sha256_digest, split_digest
+from kubegate.transfer import limit_of
+from kubegate.transfer.http import bounded_transport
 
 _logger = logging.getLogger(__name__)
 
@@ -89,6 +91,9 @@ def _redact_httpx_logs() -> None:
 
 
 def _describe(exc: httpx.HTTPError, timeout: float) -> str:
+    limit = limit_of(exc)
+    if limit is not None:
+        return limit.reason
     if isinstance(exc, httpx.TimeoutException):
         return f"timed out after {timeout:g}s ({type(exc).__name__})"
     text = str(exc) or type(exc).__name__
@@ -109,8 +114,9 @@ class RegistryClient:
                     f"cannot load CA file: {exc}", where=str(self.options.ca_file)
                 ) from exc
         # trust_env=False: no proxies or netrc credentials picked up behind the user's back.
+        # Every socket operation goes through the bounded transport (idle, rate, deadline).
         self._http = httpx.Client(
-            verify=context,
+            transport=bounded_transport(self.options.limits, verify=context),
             timeout=httpx.Timeout(self.options.timeout),
             follow_redirects=False,
             trust_env=False,
@@ -304,10 +310,13 @@ class RegistryClient:
                     # warm scan opened a new TCP (and TLS) connection.
                     response.read()
             except httpx.HTTPError as exc:
-                if last:
+                refused = None if last else self._retry_refused(exc, default_wait)
+                if last or refused:
+                    reason = _describe(exc, options.timeout)
+                    if refused and refused != reason:
+                        reason = f"{reason}; not retried: {refused}"
                     raise RegistryError(
-                        f"cannot reach {_safe_url(url)}: {_describe(exc, options.timeout)}",
-                        where=where,
+                        f"cannot reach {_safe_url(url)}: {reason}", where=where
                     ) from exc
                 _logger.debug(
                     "%s: %s %s failed (%s), retrying",
@@ -323,6 +332,14 @@ class RegistryClient:
                 wait = retry_after(
                     response.headers.get("Retry-After"), default_wait, options.max_retry_after
                 )
+                refused = options.retry_budget.take(wait, options.limits)
+                if refused:
+                    status = response.status_code
+                    response.close()
+                    raise RegistryError(
+                        f"{_safe_url(url)} answered {status}; not retried: {refused}",
+                        where=where,
+                    )
                 response.close()
                 _logger.info(
                     "%s: %s answered %s, retrying in %.1fs",
@@ -335,6 +352,13 @@ class RegistryClient:
                 continue
             return response
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _retry_refused(self, exc: httpx.HTTPError, wait: float) -> str | None:
+        """Why a failed attempt is not retried (None: retry, the budget is charged)."""
+        limit = limit_of(exc)
+        if limit is not None and not limit.retryable:
+            return limit.reason
+        return self.options.retry_budget.take(wait, self.options.limits)
 
     def _iter(self, response: httpx.Response, where: str) -> Iterator[bytes]:
         try:
@@ -379,6 +403,9 @@ class RegistryClient:
                     response = self._send("GET", base.join("/v2/"), {}, where, retries=retries)
                 except RegistryError as exc:
                     _logger.debug("%s: ping %s failed: %s", where, _safe_url(base), exc.message)
+                    if limit_of(exc) is not None:
+                        # It answered, too slowly (or time is up): no other scheme helps.
+                        raise
                     first_error = first_error or exc
                     continue
                 with contextlib.closing(response):

@@ -16,6 +16,7 @@ from pathlib import Path
 from kubegate.errors import UsageError
 from kubegate.models import Platform
 from kubegate.registry.auth import Credentials
+from kubegate.transfer import DEFAULT_IDLE_TIMEOUT, RetryBudget, TransferLimits
 
 #: Manifests, indexes, image configs and archive metadata larger than this are refused (the same
 #: 4 MiB bound distribution and containerd apply to manifests).
@@ -32,12 +33,17 @@ class RegistryOptions:
     platform ``unknown/unknown``, are always skipped). ``retries`` counts extra attempts after the
     first one; ``max_retry_after`` bounds any wait a server asks for with ``Retry-After``.
     ``max_concurrency`` bounds the requests (and open blob streams) per registry host.
+    ``timeout`` is the idle timeout (connect, and between two bytes); ``limits`` adds the
+    minimum rate and the command's deadline; ``retry_budget`` bounds the retries of the whole
+    command (all of them share it, :mod:`kubegate.transfer`).
     """
 
     ca_file: Path | None = None
     insecure_registries: frozenset[str] = frozenset()
     platforms: tuple[Platform, ...] = ()
-    timeout: float = 30.0
+    timeout: float = DEFAULT_IDLE_TIMEOUT
+    limits: TransferLimits = field(default_factory=TransferLimits)
+    retry_budget: RetryBudget = field(default_factory=RetryBudget, compare=False)
     retries: int = 3
     backoff: float = 0.25
     max_retry_after: float = 10.0

@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable
 from typing import Any, Final
 
+from kubegate.display import visible
 from kubegate.errors import redact_urls
 from kubegate.gate import GateFinding, GateResult, ImageResult, Suppression, Unseen
 from kubegate.report.interface import GateFormat
@@ -187,7 +188,9 @@ def gate_table(result: GateResult, width: int | None = None) -> str:
     if result.permanent_exceptions:
         lines += ["", "Permanent exceptions (no expiry):"]
         lines.extend(f"  {entry}" for entry in result.permanent_exceptions)
-    return "\n".join(lines) + "\n"
+    # Every line holds names from the revision or the image: one escape pass, so that no
+    # control character, newline or bidi override reaches a terminal or a CI log raw.
+    return "\n".join(visible(line) for line in lines) + "\n"
 
 
 def _finding_order(item: GateFinding) -> tuple[int, str, str]:

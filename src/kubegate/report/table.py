@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from kubegate.display import visible
 from kubegate.policy import JudgedFinding
 from kubegate.report.interface import ImageInfo, OutputFormat, RenderOptions
 from kubegate.report.json_report import summary
@@ -22,14 +23,18 @@ def finding_row(item: JudgedFinding) -> tuple[str, ...]:
     """The table row of one judged finding (columns of :data:`HEADERS`)."""
     finding = item.finding
     severity = finding.severity.name + (" (blocks)" if item.blocking else "")
-    return (
-        finding.package.name,
-        finding.id,
-        severity,
-        "fixed" if finding.fixable else "unfixed",
-        finding.package.version,
-        ", ".join(finding.fixed_versions),
-        " ".join((finding.title or "").split()),
+    # Package names and versions come from the image: escaped before widths are measured.
+    return tuple(
+        visible(cell)
+        for cell in (
+            finding.package.name,
+            finding.id,
+            severity,
+            "fixed" if finding.fixable else "unfixed",
+            finding.package.version,
+            ", ".join(finding.fixed_versions),
+            " ".join((finding.title or "").split()),
+        )
     )
 
 
@@ -74,4 +79,4 @@ class TableWriter:
             + ", ".join(f"{name} {count}" for name, count in counts.items())
             + f"; blocking: {blocking}"
         )
-        return "\n".join(lines) + "\n"
+        return "\n".join(visible(line) for line in lines) + "\n"
