@@ -27,7 +27,12 @@ from kubegate.registry.manifest import (
     parse_index,
     parse_manifest,
 )
-from kubegate.registry.options import RegistryOptions, platform_matches
+from kubegate.registry.options import (
+    RegistryOptions,
+    compatible_platforms,
+    normalize_platform,
+    platform_matches,
+)
 from kubegate.registry.verify import VerifyingReader, check_digest, read_limited
 
 _logger = logging.getLogger(__name__)
@@ -138,11 +143,13 @@ def select_platforms(
     """The index entries to scan: ``options.platforms`` in order, else every linux platform."""
     offered = ", ".join(sorted({str(e.platform) for e in entries if e.platform})) or "none"
     if not options.platforms:
+        # Normalised as containerd does before it matches (``os: "Linux"`` is pulled by a
+        # linux node, so it is scanned); attestation manifests say unknown/unknown.
         chosen = tuple(
             entry
             for entry in entries
             if entry.platform is not None
-            and entry.platform.os == "linux"
+            and normalize_platform(entry.platform).os == "linux"
             and entry.platform != _ATTESTATION
         )
         if not chosen:
@@ -150,15 +157,24 @@ def select_platforms(
         return chosen
     picked: list[IndexEntry] = []
     for wanted in options.platforms:
-        match = next(
-            (e for e in entries if e.platform is not None and platform_matches(wanted, e.platform)),
-            None,
-        )
+        match = _pulled_by(wanted, entries)
         if match is None:
             raise RegistryError(f"platform {wanted} not in index (offers: {offered})", where=where)
         if match not in picked:
             picked.append(match)
     return tuple(picked)
+
+
+def _pulled_by(wanted: Platform, entries: tuple[IndexEntry, ...]) -> IndexEntry | None:
+    """The entry a node of platform ``wanted`` pulls: containerd keeps the entries its
+    ``platforms.Only`` matcher accepts and takes the first of the most preferred platform
+    (images.Manifest sorts them stably by preference)."""
+    offered = [(entry, normalize_platform(entry.platform)) for entry in entries if entry.platform]
+    for candidate in compatible_platforms(wanted):
+        for entry, platform in offered:
+            if platform == candidate and entry.platform != _ATTESTATION:
+                return entry
+    return None
 
 
 def _platform_image(
@@ -196,10 +212,13 @@ def _from_manifest(
     declared = config_platform(config_json)
     if platform is None:
         platform = declared
-    elif (declared.os, declared.architecture) != (platform.os, platform.architecture):
-        _logger.debug(
-            "%s: index says %s but config of %s says %s", reference, platform, digest, declared
-        )
+    else:
+        # Reported as the index spells it; compared as containerd normalises both.
+        said, has = normalize_platform(platform), normalize_platform(declared)
+        if (said.os, said.architecture) != (has.os, has.architecture):
+            _logger.debug(
+                "%s: index says %s but config of %s says %s", reference, platform, digest, declared
+            )
     if options.platforms and not any(platform_matches(w, platform) for w in options.platforms):
         # A single-platform image is scanned as what it is; the caller sees its platform.
         _logger.info("%s: single-platform image is %s, not the requested one", reference, platform)
