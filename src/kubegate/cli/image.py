@@ -88,11 +88,14 @@ def run(args: argparse.Namespace) -> int:
     print(render_image_report(info, judged, args.format, width=width), end="")
     for problem in matched.problems:
         print(f"kubegate: error: {image.reference}: cannot match {problem}", file=sys.stderr)
-    code = exit_code(judged, undecided=bool(matched.problems))
+    for platform, reason in matched.gaps:
+        print(f"kubegate: error: {image.reference}: {platform}: {reason}", file=sys.stderr)
+    code = exit_code(judged, undecided=bool(matched.problems or matched.gaps))
     if code == EXIT_UNPROVEN:
-        print(
-            f"kubegate: error: {image.reference}: not proven clean "
-            f"({len(matched.problems)} package(s) could not be matched)",
-            file=sys.stderr,
+        why = (
+            f"{len(matched.problems)} package(s) could not be matched"
+            if matched.problems
+            else "its inventory proves nothing"
         )
+        print(f"kubegate: error: {image.reference}: not proven clean ({why})", file=sys.stderr)
     return code
