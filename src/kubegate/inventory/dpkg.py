@@ -55,6 +55,10 @@ _ON_DISK: Final = frozenset(
     }
 )
 _GONE: Final = frozenset({"not-installed", "config-files"})
+#: Paths the ``info/*.list`` files of one image may name in all. The largest real images
+#: list a few hundred thousand (a full desktop ~250k); each kept path is a string of ~100 bytes,
+#: and short lines cost far more as strings than as the bytes the capture limit counts.
+MAX_LISTED_PATHS: Final = 1_000_000
 
 _Key = tuple[str, str]  # (package name, architecture)
 
@@ -190,14 +194,22 @@ class DpkgExtractor:
     def extract(self, view: ImageView, os_info: OSInfo | None) -> Extracted:
         """Every package of the final filesystem whose files are on disk."""
         packages: list[Package] = []
-        packages += self._database(view, _STATUS, os_info, distroless=False)
+        paths = _PathBudget()  # one for the image: status and every status.d file together
+        packages += self._database(view, _STATUS, os_info, paths, distroless=False)
         for base in view.listdir(_STATUS_D):
             if not base.endswith(".md5sums"):
-                packages += self._database(view, f"{_STATUS_D}/{base}", os_info, distroless=True)
+                database = f"{_STATUS_D}/{base}"
+                packages += self._database(view, database, os_info, paths, distroless=True)
         return Extracted(packages=tuple(packages))
 
     def _database(
-        self, view: ImageView, path: str, os_info: OSInfo | None, *, distroless: bool
+        self,
+        view: ImageView,
+        path: str,
+        os_info: OSInfo | None,
+        paths: _PathBudget,
+        *,
+        distroless: bool,
     ) -> list[Package]:
         history = view.history(path)
         if not history:
@@ -233,19 +245,37 @@ class DpkgExtractor:
                     arch=arch or None,
                     layer=layers.get(key),
                     location=f"/{path}",
-                    files=_files(view, name, arch),
+                    files=_files(view, name, arch, paths),
                 )
             )
         _logger.debug("dpkg: %s packages with files on disk in /%s", len(packages), path)
         return packages
 
 
-def _files(view: ImageView, name: str, arch: str) -> tuple[str, ...]:
+class _PathBudget:
+    """Paths the ``*.list`` files of one image may still name (each becomes a string)."""
+
+    __slots__ = ("left",)
+
+    def __init__(self) -> None:
+        self.left = MAX_LISTED_PATHS
+
+    def take(self, data: bytes, path: str) -> None:
+        self.left -= data.count(b"\n") + 1
+        if self.left < 0:
+            raise InventoryError(
+                f"/{path}: the dpkg file lists name more than {MAX_LISTED_PATHS} paths in all"
+            )
+
+
+def _files(view: ImageView, name: str, arch: str, budget: _PathBudget) -> tuple[str, ...]:
     candidates = [f"{_INFO}/{name}:{arch}.list"] if arch else []
     candidates.append(f"{_INFO}/{name}.list")
     for candidate in candidates:
         data = view.read(candidate)
         if data is not None:
+            # Counted before splitting: the strings, not the bytes, are what costs memory.
+            budget.take(data, candidate)
             return tuple(
                 path
                 for raw in io.BytesIO(data)
