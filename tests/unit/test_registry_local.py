@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -18,6 +19,7 @@ from kubegate.models import Platform
 from kubegate.registry import RegistryClient, RegistryOptions, open_image
 from kubegate.registry.manifest import OCI_INDEX, OCI_MANIFEST
 from tests.fixtures.oci import (
+    Blob,
     build_attestation,
     build_image,
     build_index,
@@ -335,3 +337,31 @@ def test_platform_fallback_is_the_one_a_node_pulls(tmp_path: Path) -> None:
     assert _selected(layout, Platform("linux", "amd64")) == [i386.digest]
     with pytest.raises(RegistryError, match="platform linux/arm/v5 not in index"):
         _selected(layout, Platform("linux", "arm", "v5"))
+
+
+def test_index_entries_without_platform_are_judged_by_their_config(tmp_path: Path) -> None:
+    # containerd's images.Manifest keeps entries without a platform (after the matching ones)
+    # and checks their config: an amd64 node runs this one although the index names only
+    # arm64. It must be scanned, not skipped.
+    arm64 = build_image(LAYERS[:1], architecture="arm64")
+    hidden = build_image(LAYERS, architecture="amd64")
+    hidden_no_os = build_image(LAYERS[1:], os="", architecture="s390x")
+    index = build_index([arm64])
+    doc = json.loads(index.index.data)
+    doc["manifests"].append(hidden.manifest.descriptor())  # no "platform" key
+    doc["manifests"].append(hidden_no_os.manifest.descriptor())
+    data = canonical_json(doc)
+    crafted = dataclasses.replace(
+        index, index=Blob(data, OCI_INDEX), images=(arm64, hidden, hidden_no_os)
+    )
+    layout = write_oci_layout(tmp_path / "hidden", {"latest": crafted})
+    # Every linux platform: the config of each entry without a platform decides (an empty os
+    # is the node's own, as containerd normalises it).
+    assert _selected(layout) == [arm64.digest, hidden.digest, hidden_no_os.digest]
+    assert _selected(layout, Platform("linux", "amd64")) == [hidden.digest]
+    assert _selected(layout, Platform("linux", "arm64")) == [arm64.digest]
+    # Only the first entry without a platform is tried, as containerd does.
+    with pytest.raises(RegistryError, match="platform linux/s390x not in index"):
+        _selected(layout, Platform("linux", "s390x"))
+    with pytest.raises(RegistryError, match="platform linux/ppc64le not in index"):
+        _selected(layout, Platform("linux", "amd64"), Platform("linux", "ppc64le"))
