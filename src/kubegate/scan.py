@@ -46,7 +46,7 @@ from kubegate.models import (
 )
 from kubegate.policy import DEFAULT_DB_MAX_AGE, Policy
 from kubegate.reference import parse_reference
-from kubegate.registry import RegistryClient, is_local_reference, open_image
+from kubegate.registry import PLATFORM_RULES, RegistryClient, is_local_reference, open_image
 from kubegate.vex import VexSet
 
 if TYPE_CHECKING:
@@ -108,7 +108,8 @@ class ImageInspector:
         return self._inventory_all(str(pinned), canonical, substituted=None)
 
     def _selection(self) -> str:
-        return ",".join(sorted(str(p) for p in self.client.options.platforms)) or "linux/*"
+        chosen = ",".join(sorted(str(p) for p in self.client.options.platforms)) or "linux/*"
+        return f"{chosen}|{PLATFORM_RULES}"
 
     def _from_cache(self, canonical: str, digest: Digest) -> InspectedImage | None:
         if self.cache is None:

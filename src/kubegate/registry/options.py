@@ -21,6 +21,10 @@ from kubegate.registry.auth import Credentials
 #: 4 MiB bound distribution and containerd apply to manifests).
 DEFAULT_MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 
+#: Names the rules by which an index's entries are selected; part of the key under which a
+#: selection is cached (kubegate.scan), so that a cache written under older rules (which
+#: skipped ``os: "Linux"`` and entries without a platform) is not trusted by a warm run.
+PLATFORM_RULES = "containerd-normalize-1"
 _PLATFORM = re.compile(r"([a-z0-9_]+)/([a-z0-9_-]+)(?:/([a-z0-9_.]+))?")
 #: ``uname -m`` names of 32-bit arm, accepted in ``--platform`` only.
 _UNAME_ARM = {"armv7l": "v7", "armv6l": "v6", "armv5l": "v5"}
