@@ -305,6 +305,11 @@ def test_no_databases_gives_the_gap_that_makes_it_unproven() -> None:
         (" continued\nPackage: a\n", "line 1: continuation line outside a stanza"),
         ("Package: a\nthis is no field\n", "line 2: not a 'Field: value' line"),
         ("\n\n \n", "lists no package"),
+        (
+            "Package: a\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1\n\n"
+            "Package: a\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2\n",
+            "line 6: a amd64 listed twice",
+        ),
     ],
 )
 def test_untrustworthy_dpkg_status_is_refused(status: str, message: str) -> None:

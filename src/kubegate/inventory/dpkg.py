@@ -149,7 +149,12 @@ def _parse(data: bytes, *, distroless: bool) -> dict[_Key, _Entry]:
             continue
         if not version:
             raise MalformedDatabase(f"line {stanza.line}: installed {name[:80]} has no Version")
-        found[(name, fields.get("architecture", ""))] = _Entry(version, fields.get("source", ""))
+        key = (name, fields.get("architecture", ""))
+        if key in found:
+            # dpkg keeps one stanza per package and architecture: a second one would hide the
+            # first (a vulnerable version listed before a fixed one).
+            raise MalformedDatabase(f"line {stanza.line}: {name[:80]} {key[1]} listed twice")
+        found[key] = _Entry(version, fields.get("source", ""))
     if not found:
         what = "no package" if count == 0 else "no installed package"
         raise MalformedDatabase(f"lists {what} (empty or unreadable package database)")
