@@ -341,3 +341,12 @@ def test_layer_list_limits_apply_before_any_blob_is_opened() -> None:
             )
         assert info.value.where == MANIFEST
     assert not blobs.opened
+
+
+def test_entries_are_counted_per_image_across_layers() -> None:
+    lower = Layer().file("srv/a/1", "x").file("srv/a/2", "x").build()  # srv, srv/a, 2 files
+    upper = Layer().file("srv/b/1", "x").file("srv/b/2", "x").build()
+    limits = InventoryLimits(max_image_entries=6)
+    inventory_image(MANIFEST, descriptors(lower), Blobs(lower).open, cache=None, limits=limits)
+    error = refuse(lower, upper, limits=limits)
+    assert error.message == "the image's layers have more than 6 entries in all"

@@ -47,8 +47,9 @@ class InventoryLimits:
     #: few MB to a few tens of MB; 30 x 60 MB dpkg ``*.list`` files in a 28 MB layer cost 9.3 GB
     #: before this bound.
     max_captured_bytes: int = 256 * MiB
-    #: Tar entries over every layer of one image (each is kept as a path to merge the layers).
-    max_image_entries: int = 4_000_000
+    #: Tar entries over every layer of one image (each is kept, ~200 bytes, to merge the
+    #: layers); the largest real images hold a few hundred thousand.
+    max_image_entries: int = 2_000_000
 
 
 class ImageBudget:
