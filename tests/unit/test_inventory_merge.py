@@ -301,14 +301,14 @@ def test_no_databases_gives_the_gap_that_makes_it_unproven() -> None:
         ("Package: a\nStatus: install ok\nVersion: 1\n", "unknown package status"),
         ("Package: a\nVersion: 1\n", "line 1: package without a Status field"),
         ("Version: 1\nStatus: install ok installed\n", "stanza without a Package field"),
-        ("Package: a\nStatus: install ok unpacked\n", "installed a has no Version"),
+        ("Package: a\nStatus: install ok unpacked\n", "installed 'a' has no Version"),
         (" continued\nPackage: a\n", "line 1: continuation line outside a stanza"),
         ("Package: a\nthis is no field\n", "line 2: not a 'Field: value' line"),
         ("\n\n \n", "lists no package"),
         (
             "Package: a\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1\n\n"
             "Package: a\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2\n",
-            "line 6: a amd64 listed twice",
+            "line 6: 'a' 'amd64' listed twice",
         ),
     ],
 )

@@ -12,8 +12,9 @@ left out. Distroless ``status.d`` files carry no ``Status:`` and are all install
 A database that is present but says nothing trustworthy (empty, no installed package, a stanza
 without ``Package:``, a line that is not a field, an unknown status) is refused with
 ``InventoryError``: "0 packages" would otherwise pass the image. The parse streams the file
-line by line and keeps only the five fields the matcher needs (a 60 MB status with long
-descriptions was measured at 47 s and 2.3 GB when every field was kept and joined).
+line by line and keeps only the five fields the matcher needs: when every field was kept and
+continuation lines were joined by repeated concatenation, a 63 MB status took 47 s and 2.3 GB
+(red-team figures) and a 60 MB one with 1 MB descriptions 37 s here (now 2.3 s).
 """
 
 from __future__ import annotations
@@ -148,12 +149,14 @@ def _parse(data: bytes, *, distroless: bool) -> dict[_Key, _Entry]:
         if not _on_disk(fields, distroless=distroless, line=stanza.line):
             continue
         if not version:
-            raise MalformedDatabase(f"line {stanza.line}: installed {name[:80]} has no Version")
+            raise MalformedDatabase(f"line {stanza.line}: installed {name[:80]!r} has no Version")
         key = (name, fields.get("architecture", ""))
         if key in found:
             # dpkg keeps one stanza per package and architecture: a second one would hide the
             # first (a vulnerable version listed before a fixed one).
-            raise MalformedDatabase(f"line {stanza.line}: {name[:80]} {key[1]} listed twice")
+            raise MalformedDatabase(
+                f"line {stanza.line}: {name[:80]!r} {key[1][:20]!r} listed twice"
+            )
         found[key] = _Entry(version, fields.get("source", ""))
     if not found:
         what = "no package" if count == 0 else "no installed package"
