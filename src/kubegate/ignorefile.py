@@ -8,7 +8,8 @@ expiry and reason:
 - ``vulnerabilities``: suppress a flaw, optionally scoped to image globs, packages (names or
   purls) and workloads (``namespace/Kind/name`` globs). A CVE id covers that flaw; an advisory
   id (``DSA-...``, ``GHSA-...``) covers every flaw the advisory names.
-- ``notSeen``: accept, for a while, a workload kubegate cannot look inside (a HelmRelease).
+- ``notSeen``: accept, for a while, a workload kubegate cannot look inside (a HelmRelease), or
+  (kind ``Image``, name a glob over the reference) an image whose inventory proves nothing.
 
 An expired or malformed entry suppresses nothing and is reported (:attr:`IgnoreFile.problems`,
 :meth:`IgnoreFile.expired`). Called by ``kubegate.scan`` when judging findings and not-seen items.

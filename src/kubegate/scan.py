@@ -35,16 +35,18 @@ from kubegate.gate import (
     decide,
 )
 from kubegate.ignorefile import IgnoreFile
-from kubegate.inventory import InventoryCache, cached_inventory, inventory_image
+from kubegate.inventory import InventoryCache, cached_inventory, inventory_gap, inventory_image
 from kubegate.models import (
     Digest,
     Finding,
     ImageRef,
     ImageUse,
+    NotSeen,
+    Origin,
 )
 from kubegate.policy import DEFAULT_DB_MAX_AGE, Policy
 from kubegate.reference import parse_reference
-from kubegate.registry import RegistryClient, is_local_reference, open_image
+from kubegate.registry import PLATFORM_RULES, RegistryClient, is_local_reference, open_image
 from kubegate.transfer import DEADLINE_REASON
 from kubegate.vex import VexSet
 
@@ -56,16 +58,25 @@ if TYPE_CHECKING:
 
 _logger = logging.getLogger(__name__)
 
+#: The ``kind`` of the not-seen item an image with an empty inventory becomes (``notSeen``
+#: exceptions of this kind name the image reference).
+IMAGE_KIND: Final = "Image"
+
 
 @dataclass(frozen=True, slots=True)
 class ImageMatch:
     """Findings of every platform of one image, and what could not be matched."""
 
     findings: tuple[Finding, ...]
-    #: Base ecosystems the verdict relied on (checked against ``--db-max-age``).
+    #: Release-qualified ecosystems the verdict relied on (``Debian:12``: each must be covered
+    #: by the database and younger than ``--db-max-age``).
     ecosystems: tuple[str, ...]
     #: One line per package that could not be matched (the image is then unproven).
     problems: tuple[str, ...] = ()
+    #: ``(platform, reason)`` per platform whose inventory proves nothing (no layers, no OS and
+    #: no package, an OS without its package database): unproven unless a ``notSeen``
+    #: exception of kind ``Image`` accepts the image.
+    gaps: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -98,7 +109,8 @@ class ImageInspector:
         return self._inventory_all(str(pinned), canonical, substituted=None)
 
     def _selection(self) -> str:
-        return ",".join(sorted(str(p) for p in self.client.options.platforms)) or "linux/*"
+        chosen = ",".join(sorted(str(p) for p in self.client.options.platforms)) or "linux/*"
+        return f"{chosen}|{PLATFORM_RULES}"
 
     def _from_cache(self, canonical: str, digest: Digest) -> InspectedImage | None:
         if self.cache is None:
@@ -157,7 +169,11 @@ def match_image(matcher: Matcher, image: InspectedImage) -> ImageMatch:
     findings: list[Finding] = []
     ecosystems: dict[str, None] = {}
     problems: list[str] = []
+    gaps: list[tuple[str, str]] = []
     for platform in image.platforms:
+        gap = inventory_gap(platform.inventory)
+        if gap is not None:
+            gaps.append((platform.platform, gap))
         result = matcher.match(
             platform.inventory.packages, platform.inventory.os, platform=platform.platform
         )
@@ -167,7 +183,7 @@ def match_image(matcher: Matcher, image: InspectedImage) -> ImageMatch:
             f"{platform.platform}: {skip.package.name} {skip.package.version}: {skip.reason}"
             for skip in result.problems
         )
-    return ImageMatch(tuple(findings), tuple(ecosystems), tuple(problems))
+    return ImageMatch(tuple(findings), tuple(ecosystems), tuple(problems), tuple(gaps))
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,6 +316,7 @@ def scan_revision(
             findings = matched.findings
             ecosystems.update(dict.fromkeys(matched.ecosystems))
             image_errors.extend(f"cannot match {problem}" for problem in matched.problems)
+            unseen.extend(_gap_unseen(reference, uses[0].origin, matched.gaps))
         facts.append(
             ImageFacts(reference, uses[0].ref, tuple(uses), image, findings, tuple(image_errors))
         )
@@ -323,6 +340,21 @@ def scan_revision(
         database=str(db.path),
         vex=settings.vex,
     )
+
+
+def _gap_unseen(reference: str, origin: Origin, gaps: Sequence[tuple[str, str]]) -> list[Unseen]:
+    """An image whose inventory proves nothing: unproven, acceptable by a ``notSeen``
+    exception of kind ``Image`` naming the image reference (a glob)."""
+    return [
+        Unseen(
+            UnseenKind.IMAGE,
+            f"{reference}: {platform}: {reason}",
+            origin,
+            reference,
+            item=NotSeen(IMAGE_KIND, None, reference, origin, f"{platform}: {reason}"),
+        )
+        for platform, reason in gaps
+    ]
 
 
 _TIMEOUT_MESSAGE = "not resolved and inventoried before --timeout"

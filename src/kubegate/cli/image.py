@@ -100,11 +100,16 @@ def run(args: argparse.Namespace) -> int:
     for problem in matched.problems:
         line = visible(f"{image.reference}: cannot match {problem}")
         print(f"kubegate: error: {line}", file=sys.stderr)
-    code = exit_code(judged, undecided=bool(matched.problems))
+    for platform, reason in matched.gaps:
+        line = visible(f"{image.reference}: {platform}: {reason}")
+        print(f"kubegate: error: {line}", file=sys.stderr)
+    code = exit_code(judged, undecided=bool(matched.problems or matched.gaps))
     if code == EXIT_UNPROVEN:
-        print(
-            f"kubegate: error: {visible(image.reference)}: not proven clean "
-            f"({len(matched.problems)} package(s) could not be matched)",
-            file=sys.stderr,
+        why = (
+            f"{len(matched.problems)} package(s) could not be matched"
+            if matched.problems
+            else "its inventory proves nothing"
         )
+        line = visible(f"{image.reference}: not proven clean ({why})")
+        print(f"kubegate: error: {line}", file=sys.stderr)
     return code

@@ -34,7 +34,9 @@ class MatchResult:
     """Findings of one inventory, what was not matched and which feeds the verdict relied on."""
 
     findings: tuple[Finding, ...]
-    #: Base ecosystems queried (``Debian``, ``PyPI``): the ones ``--db-max-age`` must check.
+    #: Release-qualified index ecosystems queried (``Debian:12``, ``PyPI``): each must be
+    #: covered by the database and its feed younger than ``--db-max-age``
+    #: (:meth:`kubegate.vulndb.store.VulnDB.check_fresh`).
     ecosystems: tuple[str, ...]
     skipped: tuple[Skip, ...]
 
@@ -235,7 +237,7 @@ class Matcher:
             if comparator is None:
                 skipped.append(Skip(package, f"no version comparator for {target.ecosystem}", True))
                 continue
-            ecosystems[target.base] = None
+            ecosystems[target.index_ecosystem] = None
             key = (target.index_ecosystem, target.name, target.version)
             if key not in self._flaws and key not in fresh:
                 fresh[key] = self._matched(target, comparator)

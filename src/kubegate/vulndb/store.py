@@ -21,6 +21,7 @@ from typing import Any
 
 from kubegate.cachedir import cache_dir
 from kubegate.errors import VulnDBError
+from kubegate.vulndb.records import base_ecosystem
 
 _logger = logging.getLogger(__name__)
 
@@ -237,24 +238,43 @@ class VulnDB:
     def check_fresh(
         self, ecosystems: Iterable[str], max_age: timedelta, now: datetime | None = None
     ) -> None:
-        """Raise VulnDBError when a needed base ecosystem was never imported or is too old."""
+        """Raise VulnDBError when a needed ecosystem has no data or its feed is too old.
+
+        ``ecosystems`` are release-qualified index keys (``Debian:12``, ``Alpine:v3.19``,
+        ``PyPI``): the base feed (``Debian``) must have been imported within ``max_age`` and at
+        least one record must speak of the release itself. An image whose os-release names a
+        release the feed does not cover (``Debian:99``) would otherwise match nothing and pass.
+        """
         now = now or datetime.now(UTC)
         known = {status.ecosystem: status for status in self.status().ecosystems}
         for ecosystem in sorted(set(ecosystems)):
-            status = known.get(ecosystem)
+            base = base_ecosystem(ecosystem)
+            status = known.get(base)
             if status is None:
                 raise VulnDBError(
-                    f"the advisory database holds no {ecosystem} data; import or update it",
+                    f"the advisory database holds no {base} data; import or update it",
                     where=str(self.path),
                 )
             age = now - status.last_import
             if age > max_age:
                 raise VulnDBError(
-                    f"{ecosystem} advisories are {_hours(age)} old "
+                    f"{base} advisories are {_hours(age)} old "
                     f"(last import {status.last_import:%Y-%m-%d %H:%M} UTC), "
                     f"more than --db-max-age {_hours(max_age)}; update the database",
                     where=str(self.path),
                 )
+            if not self.covers(ecosystem):
+                raise VulnDBError(
+                    f"the advisory database holds no advisories for {ecosystem} "
+                    f"(a release the {base} feed does not cover?): its packages cannot be "
+                    "proven clean",
+                    where=str(self.path),
+                )
+
+    def covers(self, ecosystem: str) -> bool:
+        """Whether any record speaks of the release-qualified index ``ecosystem``."""
+        # One probe of the (ecosystem, name) index per ecosystem: no table scan.
+        return bool(self._query("SELECT 1 FROM affects WHERE ecosystem=? LIMIT 1", (ecosystem,)))
 
 
 def _hours(delta: timedelta) -> str:

@@ -46,7 +46,7 @@ def test_buster_openssl_and_zlib_findings(osv_db: VulnDB) -> None:
     assert zlib.platform == "linux/amd64"  # type: ignore[attr-defined]
     assert zlib.severity is Severity.CRITICAL  # type: ignore[attr-defined]
     assert zlib.cvss.score == 9.8  # type: ignore[attr-defined]
-    assert result.ecosystems == ("Debian",)
+    assert result.ecosystems == ("Debian:10",)  # release-qualified: freshness per release
     assert result.problems == ()
 
 
