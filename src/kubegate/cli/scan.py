@@ -170,14 +170,19 @@ def run(args: argparse.Namespace) -> int:
     # A local source named in the config is the update (imported first, no network); else the
     # OSV feeds are refreshed when older than 12 h, unless --skip-db-update (docs/db.md).
     refresh_db(args, db_path, settings.max_age, local_sources=config.db.sources)
-    revision = read_revision(revision_request(args))
+    deadline = None if args.timeout is None else started + args.timeout
+    request = dataclasses.replace(
+        revision_request(args),
+        allow_remote_bases=args.allow_remote_bases or bool(config.render.allow_remote_bases),
+        deadline=deadline,
+    )
+    revision = read_revision(request)
     _logger.info(
         "rendered %s: %s image use(s) of %s image(s)",
         revision.info.location,
         len(revision.images.uses),
         len({str(u.ref) for u in revision.images.uses}),
     )
-    deadline = None if args.timeout is None else started + args.timeout
     cache = InventoryCache()
     try:
         with VulnDB.open(db_path) as db, RegistryClient(options) as client:
