@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from kubegate import yamlload
 from kubegate.errors import ConfigError, KubegateError
 from kubegate.reference import parse_reference
 from kubegate.textfile import read_text
@@ -93,7 +94,7 @@ def load_config(path: Path) -> Config:
     where = str(path)
     text = read_text(path, _MAX_BYTES, "configuration file")
     try:
-        document = yaml.safe_load(text)
+        document = yamlload.safe_load(text)
     except yaml.YAMLError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"invalid YAML: {first}", where=where) from exc

@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from kubegate import yamlload
 from kubegate.errors import ConfigError
 from kubegate.models import Finding, ImageRef, ImageUse, NotSeen
 from kubegate.textfile import read_text
@@ -138,7 +139,7 @@ def load_ignore_file(path: Path) -> IgnoreFile:
     """
     text = read_text(path, _MAX_BYTES, "ignore file")
     try:
-        document = yaml.safe_load(text)
+        document = yamlload.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {_first_line(exc)}", where=str(path)) from exc
     if document is None:

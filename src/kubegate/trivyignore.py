@@ -25,6 +25,7 @@ from typing import Any, Final
 
 import yaml
 
+from kubegate import yamlload
 from kubegate.errors import ConfigError
 from kubegate.ignorefile import DEFAULT_NAME, IgnoreFile, VulnerabilityException, load_ignore_file
 from kubegate.textfile import read_text
@@ -95,7 +96,7 @@ def _load_lines(path: Path, text: str) -> IgnoreFile:
 
 def _load_yaml(path: Path, text: str) -> IgnoreFile:
     try:
-        document = yaml.safe_load(text)
+        document = yamlload.safe_load(text)
     except yaml.YAMLError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"invalid YAML: {first}", where=str(path)) from exc
