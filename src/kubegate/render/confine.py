@@ -102,7 +102,7 @@ def show(value: str, limit: int = 120) -> str:
 def _fields(mapping: dict[Any, Any], name: str) -> Iterator[Any]:
     """Every value of ``mapping`` whose key matches ``name`` case-insensitively (Go json)."""
     for key, value in mapping.items():
-        if isinstance(key, str) and key.lower() == name:
+        if isinstance(key, str) and key.lower() == name.lower():
             yield value
 
 
@@ -226,23 +226,23 @@ class _Checker:
             for value in _fields(kus, name):
                 for index, entry in enumerate(_strings(value)):
                     self.file(directory, entry, where, f"{name}[{index}]")
-        for value in _fields(kus, "patchesstrategicmerge"):
+        for value in _fields(kus, "patchesStrategicMerge"):
             for index, entry in enumerate(_strings(value)):
                 self.file_or_inline(directory, entry, where, f"patchesStrategicMerge[{index}]")
-        for name in ("patches", "patchesjson6902", "replacements"):
+        for name in ("patches", "patchesJson6902", "replacements"):
             for value in _fields(kus, name):
                 for index, patch in enumerate(_mappings(value)):
                     for path in _fields(patch, "path"):
                         for item in _strings(path):
                             self.file(directory, item, where, f"{name}[{index}].path")
-        for name in ("configmapgenerator", "secretgenerator"):
+        for name in ("configMapGenerator", "secretGenerator"):
             for value in _fields(kus, name):
                 for index, args in enumerate(_mappings(value)):
                     self.generator_args(directory, args, where, f"{name}[{index}]")
-        for value in _fields(kus, "helmglobals"):
+        for value in _fields(kus, "helmGlobals"):
             for settings in _mappings(value):
                 self.plugin_dirs(directory, settings, where, "helmGlobals")
-        for name in ("helmcharts", "helmchartinflationgenerator"):
+        for name in ("helmCharts", "helmChartInflationGenerator"):
             for value in _fields(kus, name):
                 for index, chart in enumerate(_mappings(value)):
                     self.plugin_dirs(directory, chart, where, f"{name}[{index}]")
