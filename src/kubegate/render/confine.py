@@ -30,13 +30,13 @@ import logging
 import os
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kubegate.errors import RenderError
 from kubegate.render.provenance import KUSTOMIZATION_FILES
-from kubegate.render.yamlfile import load_documents, parse_documents
+from kubegate.render.yamlfile import MAX_FILE_BYTES, load_documents, parse_documents
 
 _logger = logging.getLogger(__name__)
 
@@ -127,6 +127,8 @@ class _Checker:
     root: Path
     remote: list[RemoteRef]
     visited: set[Path]
+    #: YAML files already checked for alias bombs.
+    checked: set[Path] = field(default_factory=set)
 
     def rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix() or "."
@@ -173,8 +175,10 @@ class _Checker:
             )
         return real
 
-    def file(self, directory: Path, value: str, where: str, field: str) -> None:
-        """``value`` must be a regular file inside the root."""
+    def file(
+        self, directory: Path, value: str, where: str, field: str, *, parsed: bool = True
+    ) -> None:
+        """``value`` must be a regular file in the root (``parsed``: kustomize reads it as YAML)."""
         if is_remote(value):
             raise RenderError(
                 f"{field}: remote file {show(value)} is not fetched: kubegate judges only "
@@ -186,6 +190,27 @@ class _Checker:
             return  # kustomize fails the build with its own message: nothing is read
         if not real.is_file():
             raise RenderError(f"{field}: {show(value)} is not a file", where=where)
+        if parsed:
+            self.aliases(real)
+
+    def aliases(self, real: Path) -> None:
+        """Refuse a YAML file kustomize would read whose aliases explode (yamlload.py).
+
+        kustomize's own YAML reader chews for minutes on a billion-laughs document (measured:
+        over 120 s on one ConfigMap), so the files it parses are checked first. Only a file
+        holding both an anchor and an alias mark can explode; others are not parsed here.
+        """
+        if real in self.checked:
+            return
+        self.checked.add(real)
+        rel = self.rel(real)
+        try:
+            with real.open("rb") as handle:
+                head = handle.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            raise RenderError(f"cannot read: {exc.strerror}", where=rel) from exc
+        if b"&" in head and b"*" in head:
+            load_documents(real, rel, values=False)
 
     def directory(self, directory: Path, value: str, where: str, field: str) -> None:
         """``value``, when set, must be a directory inside the root (helm homes)."""
@@ -208,6 +233,8 @@ class _Checker:
             raise RenderError(f"{field}: remote file {show(value)} is not fetched", where=where)
         if os.path.isabs(value) or os.path.lexists(os.path.normpath(directory / value)):
             real = self.resolve(directory, value, where, field)
+            if real is not None and real.is_file():
+                self.aliases(real)
             return real is not None
         # Nothing by that name: the text itself is the patch, as kustomize reads it.
         self.resolve(directory, value, where, field)
@@ -264,12 +291,12 @@ class _Checker:
                     {entry.partition("=")[2], entry.rpartition("=")[2]} if "=" in entry else {entry}
                 )
                 for path in sorted(paths):
-                    self.file(directory, path, where, f"{field}.files[{index}]")
+                    self.file(directory, path, where, f"{field}.files[{index}]", parsed=False)
         for name in ("envs", "env"):
             for value in _fields(args, name):
                 for index, entry in enumerate(_strings(value)):
                     label = f"{field}.{name}[{index}]" if name == "envs" else f"{field}.env"
-                    self.file(directory, entry, where, label)
+                    self.file(directory, entry, where, label, parsed=False)
 
     def plugin_dirs(self, directory: Path, entry: dict[Any, Any], where: str, field: str) -> None:
         """Helm chart settings: homes are directories, values files are files."""
@@ -345,6 +372,8 @@ class _Checker:
             # Not remote (is_remote() covers every form kustomize's git and OCI loaders
             # accept), so kustomize fails the build itself without reading anything.
             return
+        if real.is_file():
+            self.aliases(real)
         if real.is_dir() and real not in self.visited:
             found = next(
                 (real / name for name in KUSTOMIZATION_FILES if (real / name).is_file()), None
