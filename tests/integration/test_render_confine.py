@@ -143,6 +143,25 @@ def test_every_path_field_is_confined(
     assert CANARY_ENV not in text
 
 
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_plugin_config_files_are_checked_too(tmp_path: Path, outside: Path, attack: str) -> None:
+    root = tmp_path / "repo"
+    app = root / "app"
+    app.mkdir(parents=True)
+    (app / "cm.yaml").write_text(CONFIG_MAP)
+    value = _attack_path(attack, app, outside)
+    (app / "tr.yaml").write_text(
+        "apiVersion: builtin\nkind: ReplacementTransformer\nmetadata: {name: r}\n"
+        f"replacements: [{{path: '{value}'}}]\n"
+    )
+    (app / "kustomization.yaml").write_text("resources: [cm.yaml]\ntransformers: [tr.yaml]\n")
+    (problem,) = render(root, "app").problems
+    assert problem.message.startswith(
+        "app/kustomization.yaml: transformers[0][0].replacements[0].path"
+    ), problem.message
+    assert CANARY_FILE not in problem.message
+
+
 def test_nested_kustomization_is_checked_too(tmp_path: Path, outside: Path) -> None:
     root = tmp_path / "repo"
     (root / "app" / "base").mkdir(parents=True)
