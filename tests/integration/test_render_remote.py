@@ -240,3 +240,24 @@ def test_duplicate_found_while_walking_is_exit_2(run_cli: RunCli, tmp_path: Path
     assert result.returncode == 2, result.stderr
     assert "Kustomization flux-system/infra is defined twice" in result.stderr
     assert "clusters/test/infra.yaml:1" in result.stderr and "apps/infra.yaml:1" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            "render:\n  allowRemoteBases: yes-please\n",
+            "render.allowRemoteBases must be true or false",
+        ),
+        ("render:\n  fetchEverything: true\n", "unknown key render.fetchEverything"),
+    ],
+)
+def test_render_config_is_validated(
+    run_cli: RunCli, tmp_path: Path, body: str, message: str
+) -> None:
+    config = tmp_path / "kubegate.yaml"
+    config.write_text(body)
+    (tmp_path / "src").mkdir()
+    result = run_cli("scan", str(tmp_path / "src"), "--config", str(config), "--skip-db-update")
+    assert result.returncode == 3, result.stderr
+    assert f"kubegate: error: {config}: {message}" in result.stderr
