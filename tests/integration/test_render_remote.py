@@ -135,8 +135,11 @@ def test_allowed_remote_base_is_fetched_judged_and_reported(
             "field": "resources[1]",
         }
     ]
-    judged = {image["image"] for image in report["images"]}
-    assert judged == {images["vulnerable"], images["fixed"]}
+    judged = {image["image"]: image for image in report["images"]}
+    assert set(judged) == {images["vulnerable"], images["fixed"]}
+    # The fetched Deployment is declared by the kustomization naming the URL.
+    (use,) = judged[images["vulnerable"]]["uses"]
+    assert (use["file"], use["name"]) == ("apps/kustomization.yaml", "remote-web")
     assert http_serve.requests["/base/deploy.yaml"] == 1
     table = run_cli(
         "scan", str(fleet), "--db", str(gate_dbs["osv"]), "--skip-db-update",

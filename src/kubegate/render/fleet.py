@@ -38,7 +38,7 @@ from kubegate.render.kustomize import BUILD_WORKERS, Kustomize, find_kustomize
 from kubegate.render.output import objects_from_build, split_documents, to_object
 from kubegate.render.plain import files_mentioning, scan_files, scan_plain
 from kubegate.render.provenance import BuildContext, KustomizeLocator
-from kubegate.render.remote import RemoteOptions, fetch_all
+from kubegate.render.remote import RemoteOptions, fetch_all, remote_files
 from kubegate.render.result import NodeLocator, RenderedObject, RenderResult
 from kubegate.render.substitute import (
     DISABLE_KEY,
@@ -180,6 +180,7 @@ class _Walk:
                 build_dir=prepared.rel,
                 flux_images=prepared.flux_images,
                 flux_patches=prepared.flux_patches,
+                remote_files=remote_files(remote),
             )
             return _Pending(ks, context, split_documents(output), tuple(remote))
         except RenderError as exc:
@@ -491,7 +492,7 @@ def _render_kustomize(root: Path, path: str, remote: RemoteOptions) -> RenderRes
         except RenderError as exc:
             return RenderResult((), (), (_problem(exc, Origin(path or ".")),))
         # Provenance reads the source root (never written), which outlives the workspace.
-        context = BuildContext(pristine=root, build_dir=path)
+        context = BuildContext(pristine=root, build_dir=path, remote_files=remote_files(fetched))
         objects = objects_from_build(output, context, None)
         kept, not_seen = _split_helm(objects)
         return RenderResult(tuple(kept), tuple(not_seen), (), tuple(fetched))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import posixpath
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -86,6 +87,19 @@ def refuse(refs: Sequence[RemoteRef]) -> RenderError:
         "the files of the revision (vendor it, or pass --allow-remote-bases to fetch it)",
         where=ref.file,
     )
+
+
+def local_name(base: RemoteBase) -> str:
+    """Source-relative path of the private copy of ``base`` in the build tree."""
+    directory = posixpath.dirname(base.origin.file or "")
+    return posixpath.join(
+        directory, f".kubegate-remote-{base.digest.removeprefix('sha256:')[:16]}.yaml"
+    )
+
+
+def remote_files(fetched: Sequence[RemoteBase]) -> dict[str, str]:
+    """Private copy -> the kustomization file naming it (provenance of fetched objects)."""
+    return {local_name(base): base.origin.file or "" for base in fetched}
 
 
 def fetch_all(
