@@ -139,3 +139,17 @@ def test_limit_grows_with_the_text() -> None:
         yamlload.load_all(text)
     # ...while the same text used twice stays within twice the text's length.
     assert len(yamlload.load_all(f"a: &s {big}\nb: [*s]\n")[0]["b"][0]) == len(big)
+
+
+def test_rendering_is_under_the_commands_deadline(
+    tmp_path: Path, gate_dbs: dict[str, Path]
+) -> None:
+    # A deadline already past when kustomize would start: the build is not run, and the
+    # revision is not proven (kind render), instead of rendering past --timeout.
+    from tests.fixtures.gatefleet import write_fleet
+
+    fleet = write_fleet(tmp_path / "fleet", "registry.example/web:1")
+    args = ["scan", str(fleet), "--db", str(gate_dbs["osv"]), "--skip-db-update"]
+    code, stderr, _, _ = _measured([*args, "--timeout", "0.000001"], tmp_path)
+    assert code == 2, stderr
+    assert "Kustomization flux-system/apps: not rendered before --timeout" in stderr

@@ -29,7 +29,7 @@ import httpx
 
 from kubegate.errors import RenderError
 from kubegate.models import Origin, RemoteBase
-from kubegate.render.confine import RemoteRef, is_remote, show
+from kubegate.render.confine import RemoteRef, show
 from kubegate.render.provenance import KUSTOMIZATION_FILES
 from kubegate.render.workspace import Workspace, replace_file
 from kubegate.render.yamlfile import MAX_FILE_BYTES, dump, load_documents, parse_documents
@@ -179,8 +179,6 @@ def _download(url: str, shown: str, where: str, deadline: float | None) -> bytes
         ):
             if resp.status_code != httpx.codes.OK:
                 raise RenderError(f"fetching {shown} failed: HTTP {resp.status_code}", where=where)
-            if is_remote(str(resp.url)) and resp.url.scheme not in ("http", "https"):
-                raise RenderError(f"fetching {shown}: redirected off http(s)", where=where)
             declared = resp.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > MAX_FILE_BYTES:
                 raise RenderError(f"{shown}: larger than {MAX_FILE_BYTES} bytes", where=where)
