@@ -61,6 +61,14 @@ class DBConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RenderConfig:
+    """``render:``: how the judged revision is rendered."""
+
+    #: Fetch remote kustomize resources instead of refusing them (``--allow-remote-bases``).
+    allow_remote_bases: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole file (every section optional)."""
 
@@ -68,6 +76,7 @@ class Config:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
     db: DBConfig = field(default_factory=DBConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)
     #: Canonical image reference -> local image (``oci:PATH[:TAG]``, ...), for air-gapped use.
     image_sources: Mapping[str, str] = field(default_factory=dict)
 
@@ -120,7 +129,7 @@ def load_config(path: Path) -> Config:
     if document is None:
         document = {}
     base = path.resolve().parent
-    top = _section(document, "", {"policy", "registry", "db", "imageSources"}, where)
+    top = _section(document, "", {"policy", "registry", "db", "render", "imageSources"}, where)
     return Config(
         path=path,
         policy=_policy(_section(top.get("policy"), "policy", _POLICY_KEYS, where), base, where),
@@ -128,6 +137,15 @@ def load_config(path: Path) -> Config:
             _section(top.get("registry"), "registry", _REGISTRY_KEYS, where), base, where
         ),
         db=_db(_section(top.get("db"), "db", _DB_KEYS, where), base, where),
+        render=RenderConfig(
+            allow_remote_bases=_opt_bool(
+                _section(top.get("render"), "render", {"allowRemoteBases"}, where).get(
+                    "allowRemoteBases"
+                ),
+                "render.allowRemoteBases",
+                where,
+            )
+        ),
         image_sources=_image_sources(top.get("imageSources"), base, where),
     )
 

@@ -27,6 +27,7 @@ from kubegate.models import (
     NotSeen,
     Origin,
     Problem,
+    RemoteBase,
     SourceInfo,
 )
 from kubegate.policy import JudgedFinding, Policy, judge_one
@@ -45,6 +46,8 @@ class Revision:
     images: ImageScan
     not_seen: tuple[NotSeen, ...]
     problems: tuple[Problem, ...]
+    #: Remote resources fetched with ``--allow-remote-bases``: part of what was judged.
+    remote_bases: tuple[RemoteBase, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,6 +98,18 @@ class Problem:
 
 
 @dataclass(frozen=True, slots=True)
+class RemoteBase:
+    """A remote kustomize resource fetched with ``--allow-remote-bases`` (the verdict covers it)."""
+
+    url: str
+    #: ``sha256:<hex>`` of the bytes fetched and rendered.
+    digest: str
+    #: The kustomization file (and its field) that names it.
+    origin: Origin
+    field: str
+
+
+@dataclass(frozen=True, slots=True)
 class OSInfo:
     """The operating system of an image, from ``os-release`` or distro marker files."""
 

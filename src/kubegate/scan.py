@@ -195,6 +195,10 @@ class RevisionRequest:
     kustomization: str | None = None
     variables: Mapping[str, str] = field(default_factory=dict)
     image_paths: tuple[ImagePath, ...] = ()
+    #: Fetch remote kustomize resources (``--allow-remote-bases``) instead of refusing them.
+    allow_remote_bases: bool = False
+    #: ``time.monotonic()`` by which rendering must be done (the command's ``--timeout``).
+    deadline: float | None = None
 
 
 def read_revision(request: RevisionRequest) -> Revision:
@@ -212,6 +216,8 @@ def read_revision(request: RevisionRequest) -> Revision:
             request.path,
             kustomization=request.kustomization,
             variables=dict(request.variables),
+            allow_remote_bases=request.allow_remote_bases,
+            deadline=request.deadline,
         )
         images = find_images(result.objects, request.image_paths)
         info = checkout.info
@@ -223,7 +229,7 @@ def read_revision(request: RevisionRequest) -> Revision:
         result.not_seen,
         key=lambda n: (n.origin.file or "", n.origin.line or 0, n.kind, n.namespace or "", n.name),
     )
-    return Revision(info, images, tuple(not_seen), tuple(problems))
+    return Revision(info, images, tuple(not_seen), tuple(problems), result.remote_bases)
 
 
 class Progress(Protocol):

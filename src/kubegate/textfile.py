@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from kubegate import yamlload
 from kubegate.errors import ConfigError
 
 
@@ -62,7 +63,18 @@ _ConfigLoader.add_constructor("tag:yaml.org,2002:timestamp", _ConfigLoader.const
 def parse_yaml(text: str, where: str) -> Any:
     """The one YAML document in a user's file; ConfigError (exit 3) naming line and problem."""
     try:
-        return yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 - a SafeLoader subclass
+        # Composed and checked for alias bombs first (yamlload), then built with the loader
+        # that reports impossible dates with their line.
+        nodes = yamlload.compose_all(text)
+        if len(nodes) > 1:
+            raise yaml.YAMLError("expected a single document in the stream")
+        if not nodes:
+            return None
+        loader = _ConfigLoader("")
+        try:
+            return loader.construct_document(nodes[0])
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {_yaml_problem(exc)}", where=where) from exc
     except RecursionError as exc:

@@ -305,15 +305,22 @@ def test_sops_encrypted_secret_needs_var(run_cli: RunCli, fleet_copy: Path) -> N
     assert result.returncode == 0, result.stderr
 
 
-def test_two_clusters_with_one_bootstrap_name_warn(run_cli: RunCli, fleet_copy: Path) -> None:
+def test_two_clusters_with_one_bootstrap_name_are_not_proven(
+    run_cli: RunCli, fleet_copy: Path
+) -> None:
+    # Issue 15 item 8: only one of two same-named Kustomizations would ever be rendered, so
+    # the other's images would pass unjudged: exit 2 naming both files (--path picks one).
     staging = fleet_copy / "clusters" / "staging"
     shutil.copytree(fleet_copy / "clusters" / "prod", staging)
     sync = staging / "flux-system" / "gotk-sync.yaml"
     sync.write_text(sync.read_text().replace("./clusters/prod", "./clusters/staging"))
     result = run_cli("images", str(fleet_copy), "--format", "json")
-    assert result.returncode == 0, result.stderr
-    assert "flux-system/flux-system is defined in" in result.stderr
+    assert result.returncode == 2, result.stderr
+    assert "Kustomization flux-system/flux-system is defined twice" in result.stderr
+    assert "clusters/prod/flux-system/gotk-sync.yaml:13" in result.stderr
+    assert "clusters/staging/flux-system/gotk-sync.yaml:13" in result.stderr
     assert "--path" in result.stderr
+    assert "Traceback" not in result.stderr
     result = run_cli("images", str(fleet_copy), "--path", "clusters/staging", "--format", "json")
     assert result.returncode == 0
-    assert "defined in" not in result.stderr
+    assert "defined twice" not in result.stderr

@@ -269,6 +269,12 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> None:
         help="file of KEY=VALUE lines, read like --var",
     )
     parser.add_argument(
+        "--allow-remote-bases",
+        action="store_true",
+        help="fetch remote kustomize resources (http(s) URLs of YAML files) and report their "
+        "sha256, instead of refusing them as not proven (config render.allowRemoteBases)",
+    )
+    parser.add_argument(
         "--image-path",
         action="append",
         default=[],
@@ -349,4 +355,5 @@ def revision_request(args: argparse.Namespace) -> RevisionRequest:
         kustomization=_check_selection(args.kustomization),
         variables=collect_vars(args),
         image_paths=tuple(parse_image_path(text) for text in args.image_path),
+        allow_remote_bases=args.allow_remote_bases,
     )

@@ -237,7 +237,12 @@ def run(args: argparse.Namespace) -> int:
         # A local source named in the config is the update (imported first, no network); else
         # the OSV feeds are refreshed when older than 12 h, unless --skip-db-update (docs/db.md).
         refresh_db(args, db_path, settings.max_age, local_sources=config.db.sources, limits=limits)
-        revision = read_revision(revision_request(args))
+        request = dataclasses.replace(
+            revision_request(args),
+            allow_remote_bases=args.allow_remote_bases or bool(config.render.allow_remote_bases),
+            deadline=limits.deadline,
+        )
+        revision = read_revision(request)
         result = _judge(args, revision, settings, config, options, db_path, limits)
     result = dataclasses.replace(result, policy_source=source)
     _write_reports(result, outputs)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubegate.errors import RenderError, UsageError
-from kubegate.models import NotSeen, Origin, Problem
+from kubegate.models import NotSeen, Origin, Problem, RemoteBase
 from kubegate.render.fluxks import (
     FLUX_GROUP,
     SCANNED_SOURCE_KINDS,
@@ -38,6 +38,7 @@ from kubegate.render.kustomize import BUILD_WORKERS, Kustomize, find_kustomize
 from kubegate.render.output import objects_from_build, split_documents, to_object
 from kubegate.render.plain import files_mentioning, scan_files, scan_plain
 from kubegate.render.provenance import BuildContext, KustomizeLocator
+from kubegate.render.remote import RemoteOptions, fetch_all, remote_files
 from kubegate.render.result import NodeLocator, RenderedObject, RenderResult
 from kubegate.render.substitute import (
     DISABLE_KEY,
@@ -99,6 +100,8 @@ class _Pending:
     context: BuildContext
     #: The YAML text of each object of the build (parsed once, after substitution).
     texts: list[str]
+    #: Remote resources fetched for this build (``--allow-remote-bases``).
+    remote: tuple[RemoteBase, ...] = ()
 
 
 @dataclass(slots=True)
@@ -120,6 +123,10 @@ class _Walk:
     encrypted: set[tuple[str, str, str]] = field(default_factory=set)
     #: The source root itself: provenance only reads it, and it outlives the workspace.
     source_root: Path = Path()
+    remote: RemoteOptions = field(default_factory=RemoteOptions)
+    fetched: list[RemoteBase] = field(default_factory=list)
+    #: Pairs of origins that define one Kustomization key twice.
+    duplicates: list[tuple[str, Origin, Origin]] = field(default_factory=list)
 
     def build_round(self, batch: Sequence[FluxKustomization]) -> list[_Pending]:
         todo = []
@@ -145,6 +152,7 @@ class _Walk:
                 self.problems.append(exc_problem(result))
                 self.children.setdefault(ks.key, [])
             else:
+                self.fetched.extend(result.remote)
                 pending.append(result)
         return pending
 
@@ -156,16 +164,25 @@ class _Walk:
             return _in_kustomization(exc, ks)
         try:
             prepared: PreparedBuild = prepare_build(self.source_root, farm, rel, ks)
+            remote = (
+                fetch_all(prepared.remote, self.workspace, farm, self.remote)
+                if prepared.remote
+                else []
+            )
             output = self.kustomize.build(
-                prepared.directory, ks_where(ks), trees=(farm, self.source_root)
+                prepared.directory,
+                ks_where(ks),
+                trees=(farm, self.source_root),
+                deadline=self.remote.deadline,
             )
             context = BuildContext(
                 pristine=self.source_root,
                 build_dir=prepared.rel,
                 flux_images=prepared.flux_images,
                 flux_patches=prepared.flux_patches,
+                remote_files=remote_files(remote),
             )
-            return _Pending(ks, context, split_documents(output))
+            return _Pending(ks, context, split_documents(output), tuple(remote))
         except RenderError as exc:
             return _in_kustomization(exc, ks)
         finally:
@@ -221,9 +238,12 @@ class _Walk:
             if is_flux_kustomization(rendered.value):
                 child = self._child(rendered)
                 kids.append(child.key)
-                if child.key not in self.seen:
+                first = self.seen.get(child.key)
+                if first is None:
                     self.seen[child.key] = child
                     self.queue.append(child)
+                elif first.origin != child.origin:
+                    self.duplicates.append((child.key, first.origin, child.origin))
 
     def _materialize(
         self, item: _Pending, text: str, variables: Mapping[str, str] | None
@@ -297,14 +317,11 @@ class _Walk:
                 self.seen[root.key] = root
                 self.queue.append(root)
             elif first.origin != root.origin:
-                # Two clusters' bootstrap Kustomizations share a name: one per cluster is usual.
-                _logger.warning(
-                    "Kustomization %s is defined in %s and %s; only the first is rendered "
-                    "(use --path to choose one cluster's directory)",
-                    root.key,
-                    _where(first.origin),
-                    _where(root.origin),
-                )
+                self.duplicates.append((root.key, first.origin, root.origin))
+        # A cluster applies one object per namespace/name: which of two definitions wins is
+        # not in the revision, and the other one's images would never be judged. Two clusters'
+        # bootstrap Kustomizations sharing a name are the usual case: --path picks one.
+        self.refuse_duplicates()
         waiting: list[_Pending] = []
         while self.queue or waiting:
             if self.queue:
@@ -334,6 +351,19 @@ class _Walk:
                 except RenderError as exc:
                     self.problems.append(_problem(exc, item.ks.origin))
                     self.children.setdefault(item.ks.key, [])
+        self.refuse_duplicates()
+
+    def refuse_duplicates(self) -> None:
+        """Two definitions of one Kustomization: the whole render is not proven (exit 2)."""
+        if not self.duplicates:
+            return
+        key, first, second = self.duplicates[0]
+        raise RenderError(
+            f"Kustomization {key} is defined twice, in {_where(first)} and {_where(second)}: "
+            "a cluster applies only one of them, so what it would run is not proven "
+            "(use --path to choose one cluster's directory)",
+            where=_where(first),
+        )
 
 
 def _ns_name(obj: RenderedObject) -> str:
@@ -401,12 +431,18 @@ def render(
     *,
     kustomization: str | None = None,
     variables: Mapping[str, str] | None = None,
+    allow_remote_bases: bool = False,
+    deadline: float | None = None,
 ) -> RenderResult:
     """Render ``path`` (source-relative, already validated) of the revision at ``root``.
 
     Never modifies ``root``: Flux's edits happen in a private copy. Raises RenderError only when
-    nothing can be rendered at all (no kustomize); everything else is collected as problems.
+    nothing can be rendered at all (no kustomize) or the revision is ambiguous (one Flux
+    Kustomization defined twice); everything else is collected as problems. ``deadline``
+    (``time.monotonic()``) bounds every kustomize build; remote resources are refused unless
+    ``allow_remote_bases``.
     """
+    remote = RemoteOptions(allow=allow_remote_bases, deadline=deadline)
     root = root.resolve()
     directory = root / path if path else root
     flux_files, other_files = files_mentioning(directory, FLUX_GROUP)
@@ -435,28 +471,31 @@ def render(
             if not any(_under(base, file.relative_to(root).as_posix()) for base in bases)
         ]
         loose = scan_files(root, uncovered, quiet=True).objects
-        return _render_fleet(root, scanned, kustomization, variables or {}, loose)
+        return _render_fleet(root, scanned, kustomization, variables or {}, loose, remote)
     if kustomization_file(directory) is not None:
-        return _render_kustomize(root, path)
+        return _render_kustomize(root, path, remote)
     plain = scan_plain(root, directory)
     kept, not_seen = _split_helm(plain.objects)
     return RenderResult(tuple(kept), tuple(not_seen), plain.problems)
 
 
-def _render_kustomize(root: Path, path: str) -> RenderResult:
+def _render_kustomize(root: Path, path: str, remote: RemoteOptions) -> RenderResult:
     kustomize = find_kustomize()
     with workspace(root) as ws:
         try:
             farm = ws.farm(path)
-            prepared = prepare_plain_build(farm, path)
-            output = kustomize.build(prepared.directory, path or ".", trees=(farm, root))
+            prepared = prepare_plain_build(root, farm, path)
+            fetched = fetch_all(prepared.remote, ws, farm, remote) if prepared.remote else []
+            output = kustomize.build(
+                prepared.directory, path or ".", trees=(farm, root), deadline=remote.deadline
+            )
         except RenderError as exc:
             return RenderResult((), (), (_problem(exc, Origin(path or ".")),))
         # Provenance reads the source root (never written), which outlives the workspace.
-        context = BuildContext(pristine=root, build_dir=path)
+        context = BuildContext(pristine=root, build_dir=path, remote_files=remote_files(fetched))
         objects = objects_from_build(output, context, None)
         kept, not_seen = _split_helm(objects)
-        return RenderResult(tuple(kept), tuple(not_seen), ())
+        return RenderResult(tuple(kept), tuple(not_seen), (), tuple(fetched))
 
 
 def _render_fleet(
@@ -465,10 +504,13 @@ def _render_fleet(
     selection: str | None,
     cli_vars: Mapping[str, str],
     loose: Sequence[RenderedObject],
+    remote: RemoteOptions,
 ) -> RenderResult:
     kustomize = find_kustomize()
     with workspace(root) as ws:
-        walk = _Walk(workspace=ws, kustomize=kustomize, cli_vars=cli_vars, source_root=root)
+        walk = _Walk(
+            workspace=ws, kustomize=kustomize, cli_vars=cli_vars, source_root=root, remote=remote
+        )
         for obj in loose:
             walk.index(obj)
         walk.run(_roots(scanned))
@@ -484,4 +526,6 @@ def _render_fleet(
             objects = [o for o in objects if o.kustomization in keep]
             not_seen = [n for n in not_seen if f"{n.namespace}/{n.name}" in keep]
         kept, helm = _split_helm(objects)
-        return RenderResult(tuple(kept), tuple(not_seen + helm), tuple(walk.problems))
+        return RenderResult(
+            tuple(kept), tuple(not_seen + helm), tuple(walk.problems), tuple(walk.fetched)
+        )

@@ -53,6 +53,27 @@ class Workspace:
             raise RenderError(f"cannot prepare a build tree: {exc}", where=rel or ".") from exc
         return target
 
+    def realize(self, farm: Path, rel: str) -> Path:
+        """Make ``rel`` inside ``farm`` a real directory (its entries links), so it can be written.
+
+        Each linked directory on the way is replaced by a real one whose entries link to the
+        linked directory's entries; the source is never written.
+        """
+        out = farm
+        for part in (p for p in rel.split("/") if p and p != "."):
+            out = out / part
+            if out.is_symlink():
+                source = Path(os.readlink(out))
+                try:
+                    out.unlink()
+                    out.mkdir()
+                    with os.scandir(source) as entries:
+                        for entry in entries:
+                            os.symlink(os.path.join(source, entry.name), out / entry.name)
+                except OSError as exc:
+                    raise RenderError(f"cannot prepare a build tree: {exc}", where=rel) from exc
+        return out
+
 
 def replace_file(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` as a new file (replacing a link, never writing through it)."""

@@ -15,14 +15,13 @@ from typing import Any
 
 import yaml
 
+from kubegate import yamlload
 from kubegate.errors import RenderError
 
 _logger = logging.getLogger(__name__)
 
 #: Manifests bigger than this are refused: no unbounded reads of untrusted input.
 MAX_FILE_BYTES = 16 * 1024 * 1024
-
-_Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +63,7 @@ def read_text(path: Path, where: str) -> str:
 def parse_documents(text: str, where: str, *, values: bool = True) -> list[Document]:
     """Every non-empty document of ``text``; invalid YAML raises RenderError at file:line."""
     try:
-        nodes = list(yaml.compose_all(text, Loader=_Loader))
+        nodes = yamlload.compose_all(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -84,14 +83,11 @@ def parse_documents(text: str, where: str, *, values: bool = True) -> list[Docum
 
 def construct(node: yaml.Node, where: str) -> Any:
     """The plain Python value of a composed node (safe types only)."""
-    loader = yaml.SafeLoader("")
     try:
-        return loader.construct_document(node)
+        return yamlload.construct(node)
     except yaml.YAMLError as exc:
         line = int(node.start_mark.line) + 1
         raise RenderError(f"invalid YAML value: {exc}", where=f"{where}:{line}") from exc
-    finally:
-        loader.dispose()
 
 
 def load_documents(path: Path, where: str, *, values: bool = True) -> list[Document]:
@@ -160,7 +156,7 @@ def scalar_text(node: yaml.Node | None) -> str | None:
 def load_stream(text: str, where: str) -> list[Any]:
     """Plain values of a YAML stream (kustomize output), fast path without line marks."""
     try:
-        return [doc for doc in yaml.load_all(text, Loader=_Loader) if doc is not None]
+        return [doc for doc in yamlload.load_all(text) if doc is not None]
     except yaml.YAMLError as exc:
         raise RenderError(f"invalid YAML: {exc}", where=where) from exc
 

@@ -21,7 +21,13 @@ from kubegate.report.interface import GateFormat
 from kubegate.report.json_report import finding_object
 from kubegate.report.junit import junit_document
 from kubegate.report.markdown import markdown_comment
-from kubegate.report.revision import not_seen_object, problem_object, source_object, use_object
+from kubegate.report.revision import (
+    not_seen_object,
+    problem_object,
+    remote_base_object,
+    source_object,
+    use_object,
+)
 from kubegate.report.sarif import sarif_document
 from kubegate.report.summary import (
     policy_source_line,
@@ -107,6 +113,7 @@ def gate_json(result: GateResult) -> str:
         "notSeen": [not_seen_object(item) for item in result.revision.not_seen],
         "unseen": [_unseen_object(item) for item in result.unseen],
         "errors": [problem_object(p) for p in result.revision.problems],
+        "remoteBases": [remote_base_object(item) for item in result.revision.remote_bases],
         "exceptionProblems": list(result.exception_problems),
         "permanentExceptions": list(result.permanent_exceptions),
     }
@@ -182,6 +189,13 @@ def gate_table(result: GateResult, width: int | None = None) -> str:
                 else ""
             )
             lines.append(f"  [{item.kind.value}] {item.message}{where}{accepted}")
+    if result.revision.remote_bases:
+        lines += ["", "Remote bases fetched (--allow-remote-bases), judged as fetched:"]
+        lines.extend(
+            f"  {item.url} sha256 {item.digest.removeprefix('sha256:')} "
+            f"({item.origin.file} {item.field})"
+            for item in result.revision.remote_bases
+        )
     if result.exception_problems:
         lines += ["", "Exception problems (these entries suppress nothing):"]
         lines.extend(f"  {problem}" for problem in result.exception_problems)
