@@ -32,6 +32,11 @@ from kubegate.cli.common import (
     registry_options,
     revision_request,
 )
+from kubegate.cli.publish_options import (
+    add_publish_arguments,
+    publish_options,
+    publish_verdict,
+)
 from kubegate.cli.scan_options import (
     add_db_arguments,
     add_db_update_arguments,
@@ -135,6 +140,7 @@ def register(subparsers: Any) -> None:
         help="bound the whole scan; images not done by then are reported as not proven",
     )
     add_registry_arguments(parser)
+    add_publish_arguments(parser)
     add_output_arguments(parser)
     parser.set_defaults(run=run)
 
@@ -166,11 +172,18 @@ def run(args: argparse.Namespace) -> int:
         timeout=args.timeout,
     )
     options = _registry_options(args, config)
+    publishing = publish_options(args, config)
     db_path = Path(args.db) if args.db else config.db.path or resolve_db_path(None)
     # A local source named in the config is the update (imported first, no network); else the
     # OSV feeds are refreshed when older than 12 h, unless --skip-db-update (docs/db.md).
     refresh_db(args, db_path, settings.max_age, local_sources=config.db.sources)
-    revision = read_revision(revision_request(args))
+    from kubegate.publish import Snapshot, db_updated
+
+    # --publish keeps a copy of exactly the tree that is judged (docs/publish.md).
+    snapshot = Snapshot() if publishing else None
+    revision = read_revision(
+        revision_request(args), on_checkout=snapshot.capture if snapshot else None
+    )
     _logger.info(
         "rendered %s: %s image use(s) of %s image(s)",
         revision.info.location,
@@ -196,18 +209,22 @@ def run(args: argparse.Namespace) -> int:
                     deadline=deadline,
                     progress=progress,
                 )
+            updated = db_updated(db) if publishing else None
     finally:
         cache.close()
     _write_reports(result, outputs)
     if args.pin_digests is not None:
         _write_pins(result, args.pin_digests)
     _explain(result)
+    code = result.exit_code
+    if publishing is not None and snapshot is not None:
+        code = publish_verdict(result, snapshot, publishing, options, updated)
     if any(item.kind is UnseenKind.TIMEOUT for item in result.unseen):
         # Worker threads may still wait on a registry; do not let them hold the exit.
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(result.exit_code)
-    return result.exit_code
+        os._exit(code)
+    return code
 
 
 class _LogProgress:

@@ -134,6 +134,7 @@ def open_source(spec: SourceSpec) -> Iterator[Checkout]:
         root = base / "root"
         root.mkdir(mode=0o700)
         revision: str | None = None
+        fetched = None
         if plan.kind == "dir":
             staging = Path(plan.target).resolve()
         elif plan.kind == "git":
@@ -166,7 +167,13 @@ def open_source(spec: SourceSpec) -> Iterator[Checkout]:
             max_bytes=limits.max_extracted_bytes,
             label=plan.label,
         )
-        info = SourceInfo(kind=plan.kind, location=plan.label, revision=revision)
+        info = SourceInfo(
+            kind=plan.kind,
+            location=plan.label,
+            revision=revision,
+            ref_kind=fetched.kind if fetched else None,
+            commit=fetched.commit if fetched else None,
+        )
         _logger.debug("source %s ready in %s", plan.label, root)
         yield Checkout(root=root.resolve(), info=info)
 

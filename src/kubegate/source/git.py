@@ -25,6 +25,7 @@ import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from kubegate.errors import SourceError, UsageError
 from kubegate.source.location import redact_url
@@ -55,6 +56,8 @@ class GitRevision:
 
     commit: str
     revision: str
+    #: What the ref named: ``branch``, ``tag``, ``commit`` or another ``ref`` (``refs/pull/...``).
+    kind: Literal["branch", "tag", "commit", "ref"] = "branch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +168,7 @@ class GitFetcher:
         self._git("checkout", "-q", "--force", commit, what="cannot check out")
         revision = f"{target.display}@sha1:{commit}" if target.display else f"sha1:{commit}"
         _logger.info("%s: checked out %s", self._label, revision)
-        return GitRevision(commit=commit, revision=revision)
+        return GitRevision(commit=commit, revision=revision, kind=_kind(target.refname))
 
     def _rev_parse(self, rev: str) -> str:
         out = self._git(
@@ -224,6 +227,14 @@ class GitFetcher:
         raise SourceError(
             f"ref {ref!r} not found: no branch, tag or commit of that name", where=self._label
         )
+
+
+def _kind(refname: str | None) -> Literal["branch", "tag", "commit", "ref"]:
+    if refname is None:
+        return "commit"
+    if refname.startswith("refs/heads/"):
+        return "branch"
+    return "tag" if refname.startswith("refs/tags/") else "ref"
 
 
 def _short(refname: str) -> str:
