@@ -34,7 +34,7 @@ from kubegate.source.artifact import (
     download,
     extract,
 )
-from kubegate.source.git import fetch_git
+from kubegate.source.git import fetch_git, remote_head
 from kubegate.source.ignore import IgnoreRules
 from kubegate.source.limits import SourceLimits
 from kubegate.source.location import (
@@ -178,4 +178,17 @@ def open_source(spec: SourceSpec) -> Iterator[Checkout]:
         yield Checkout(root=root.resolve(), info=info)
 
 
-__all__ = ["Checkout", "SourceLimits", "SourceSpec", "open_source"]
+def head_commit(spec: SourceSpec) -> str:
+    """The commit the git source's ``ref`` points to now (``git ls-remote``, nothing fetched).
+
+    ``kubegate watch`` polls this; only git sources have a head to poll (UsageError otherwise).
+    """
+    plan = _plan(spec)
+    if plan.kind != "git":
+        raise UsageError("expected a git repository URL (or a local repository with --ref)")
+    return remote_head(
+        plan.target, spec.ref, label=plan.label, timeout=spec.limits.git_timeout, local=plan.local
+    )
+
+
+__all__ = ["Checkout", "SourceLimits", "SourceSpec", "head_commit", "open_source"]

@@ -282,3 +282,20 @@ def fetch_git(
         check_ref(ref)
     fetcher = GitFetcher(url, workdir, label=label, timeout=timeout, local=local)
     return fetcher.fetch(ref)
+
+
+def remote_head(url: str, ref: str | None, *, label: str, timeout: float, local: bool) -> str:
+    """The commit ``ref`` (a branch; the default branch when None) points to on the remote.
+
+    One ``git ls-remote``, nothing fetched: what ``kubegate watch`` polls.
+    """
+    if ref is not None:
+        check_ref(ref)
+    wanted = "HEAD" if ref is None else (ref if ref.startswith("refs/") else f"refs/heads/{ref}")
+    fetcher = GitFetcher(url, Path("/"), label=label, timeout=timeout, local=local)
+    out = fetcher._git("ls-remote", "--", url, wanted, what="cannot list remote refs")
+    for line in out.splitlines():
+        sha, _, name = line.partition("\t")
+        if name == wanted and _FULL_SHA_RE.match(sha):
+            return sha
+    raise SourceError(f"ref {ref or 'HEAD'!r} not found on the remote", where=label)
