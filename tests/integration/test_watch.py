@@ -360,3 +360,34 @@ def test_bad_watch_options_are_usage_errors(tmp_path: Path) -> None:
         )  # fmt: skip
         assert result.returncode == 3, (args, result.stderr)
         assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_sigterm_mid_scan_finishes_the_scan_and_publishes_nothing(
+    tmp_path: Path,
+    images: dict[str, str],
+    gate_dbs: dict[str, Path],
+    registry_plain: RegistryServer,
+) -> None:
+    gate = _Gate(registry_plain.url)
+    try:
+        image = images["fixed"].replace(registry_plain.host, gate.host)
+        work, _ = _fleet_repo(tmp_path, image)
+        cache = tmp_path / "cache"
+        target = f"oci://{registry_plain.host}/watch/stopped"
+        args = [work.as_uri(), "--ref", "main", "--publish", target, "--db", str(gate_dbs["osv"])]
+        watch = Watch(tmp_path, cache, args)
+        try:
+            assert gate.seen.wait(DEADLINE), watch.output()
+            watch.process.send_signal(signal.SIGTERM)
+            gate.release.set()
+            assert watch.process.wait(timeout=DEADLINE) == 0, watch.output()
+        finally:
+            watch.stop(signal.SIGKILL)
+        assert "nothing was published" in watch.output()
+        with registry_plain.http() as client:
+            assert flux.tags(client, "watch/stopped") == []
+        (state,) = cache.glob("watch-*.sqlite3")
+        with sqlite3.connect(state) as conn:
+            assert conn.execute("SELECT COUNT(*) FROM verdicts").fetchone() == (0,)
+    finally:
+        gate.stop()
