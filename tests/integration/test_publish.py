@@ -362,3 +362,32 @@ def test_bad_publish_options_are_usage_errors(run_cli: RunCli, tmp_path: Path) -
         assert result.returncode == 3, (args, result.stderr)
         assert message in result.stderr and "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("mode", ["token", "basic"])
+def test_pushes_with_the_docker_config_credentials_and_refuses_without(
+    mode: str,
+    request: pytest.FixtureRequest,
+    run_cli: RunCli,
+    tmp_path: Path,
+    images: dict[str, str],
+    gate_dbs: dict[str, Path],
+) -> None:
+    server: RegistryServer = request.getfixturevalue(f"registry_{mode}")
+    fleet = write_fleet(tmp_path / "fleet", images["fixed"])
+    target = f"oci://{server.host}/team/fleet-{mode}"
+    args = ["--publish", target, "--ca-file", str(server.ca_file)] if server.ca_file else []
+    args = args or ["--publish", target]
+    anonymous = _scan(run_cli, str(fleet), gate_dbs["osv"], *args)
+    assert anonymous.returncode == 2
+    assert "push failed" in anonymous.stderr and "nothing published" in anonymous.stderr
+    server.docker_config(tmp_path / "docker")
+    result = run_cli(
+        "scan", str(fleet), "--db", str(gate_dbs["osv"]), "-q", *args,
+        env={"DOCKER_CONFIG": str(tmp_path / "docker")},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert server.password not in result.stderr + result.stdout
+    with server.http(f"team/fleet-{mode}") as client:
+        artifact = flux.fetch_artifact(client, f"team/fleet-{mode}", "approved")
+    assert artifact["manifest"]["layers"][0]["mediaType"] == flux.CONTENT_MEDIA_TYPE

@@ -92,3 +92,10 @@ def test_flow_spec_is_refused() -> None:
     text = "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nspec: {path: x}\n"
     with pytest.raises(PublishError, match="block mapping"):
         pin_text(text, {0: (PinEntry("web", D1),)}, "ks.yaml")
+
+
+def test_aliases_are_refused_before_any_comparison() -> None:
+    bomb = "".join(f"x{i}: &x{i} [" + ", ".join([f"*x{i - 1}"] * 9) + "]\n" for i in range(1, 12))
+    text = HEAD + "  path: ./apps\n" + "---\nx0: &x0 [lol]\n" + bomb
+    with pytest.raises(PublishError, match="aliases"):
+        pin_text(text, {1: (PinEntry("web", D1),)}, "ks.yaml")

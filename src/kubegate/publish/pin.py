@@ -169,6 +169,10 @@ def _pin_file(path: Path, targets: list[tuple[_Doc, tuple[PinEntry, ...]]], root
 def pin_text(text: str, entries: dict[int, tuple[PinEntry, ...]], where: str) -> str:
     """``text`` with ``spec.images`` of document ``index`` pinning ``entries[index]``."""
     try:
+        # Anchors and aliases are refused: the check below compares the documents before and
+        # after, and aliases nested in aliases make that comparison exponential (a YAML bomb).
+        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text)):
+            raise PublishError(f"--publish-pin: {where}: YAML aliases are not supported")
         nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except yaml.YAMLError as exc:
         raise PublishError(f"--publish-pin: {where}: not YAML: {exc}") from exc
