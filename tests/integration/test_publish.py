@@ -357,6 +357,7 @@ def test_bad_publish_options_are_usage_errors(run_cli: RunCli, tmp_path: Path) -
         (["--publish", "oci://127.0.0.1:5000/x@sha256:" + "0" * 64], "digest"),
         (["--publish", "oci://127.0.0.1:5000/x", "--publish-tag", "a/b"], "invalid tag"),
         (["--publish-pin"], "needs --publish"),
+        (["--publish", "oci://127.0.0.1:5000/x", "--publish-tag", "approved"], "must differ"),
     ]:
         result = run_cli("scan", str(tmp_path), *args)
         assert result.returncode == 3, (args, result.stderr)
@@ -391,3 +392,34 @@ def test_pushes_with_the_docker_config_credentials_and_refuses_without(
     with server.http(f"team/fleet-{mode}") as client:
         artifact = flux.fetch_artifact(client, f"team/fleet-{mode}", "approved")
     assert artifact["manifest"]["layers"][0]["mediaType"] == flux.CONTENT_MEDIA_TYPE
+
+
+def test_a_flux_artifact_source_republishes_the_same_bytes(
+    run_cli: RunCli,
+    tmp_path: Path,
+    images: dict[str, str],
+    gate_dbs: dict[str, Path],
+    registry_plain: RegistryServer,
+    http_serve: Any,
+) -> None:
+    fleet = write_fleet(tmp_path / "fleet", images["fixed"])
+    first = _scan(
+        run_cli, str(fleet), gate_dbs["osv"], "--publish", f"oci://{registry_plain.host}/pub/a"
+    )
+    assert first.returncode == 0, first.stderr
+    with registry_plain.http() as client:
+        tarball = flux.fetch_artifact(client, "pub/a", "approved")["layers"][0]
+    digest = "sha256:" + hashlib.sha256(tarball).hexdigest()
+    # The published layer served as a source-controller artifact, judged and published again:
+    # the third kind of source, and the same tree gives the same bytes.
+    url = http_serve.add("gitrepository/flux-system/fleet/latest.tar.gz", tarball)
+    second = _scan(
+        run_cli, "", gate_dbs["osv"], "--artifact-url", url, "--artifact-digest", digest,
+        "--publish", f"oci://{registry_plain.host}/pub/b",
+    )  # fmt: skip
+    assert second.returncode == 0, second.stderr
+    with registry_plain.http() as client:
+        again = flux.fetch_artifact(client, "pub/b", "approved")
+        assert flux.tags(client, "pub/b") == ["approved", f"sha256-{digest[7:19]}"]
+    assert again["layers"][0] == tarball
+    assert again["manifest"]["annotations"]["org.opencontainers.image.revision"] == digest

@@ -353,6 +353,7 @@ def test_bad_watch_options_are_usage_errors(tmp_path: Path) -> None:
         (["file:///nowhere.git", "--interval", "soon"], "--interval"),
         (["file:///nowhere.git", "--listen", "8080"], "--listen"),
         (["file:///nowhere.git", "--notify", "ftp://x"], "--notify"),
+        (["file:///nowhere.git", "--publish-tag", "x"], "--publish-tag"),
     ]:
         result = subprocess.run(
             [sys.executable, "-m", "kubegate", "watch", *args],

@@ -68,6 +68,9 @@ def publish_options(args: argparse.Namespace, config: Config) -> PublishOptions 
         raise ConfigError(exc.diagnostics(), where=str(config.path)) from exc
     if args.publish_tag is not None:
         check_tag(args.publish_tag, "--publish-tag")
+        if args.publish_tag == target.tag:
+            # The per-revision tag never moves; the moving tag must be another one.
+            raise UsageError(f"must differ from the moving tag {target.tag}", where="--publish-tag")
     return PublishOptions(
         target=target,
         revision_tag=args.publish_tag,

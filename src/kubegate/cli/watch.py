@@ -137,6 +137,10 @@ def run(args: argparse.Namespace) -> int:
     host, port = _listen(args.listen)
     if args.concurrency < 1:
         raise UsageError("must be at least 1", where="--concurrency")
+    if args.publish_tag is not None:
+        raise UsageError(
+            "watch publishes many revisions, each under its own tag", where="--publish-tag"
+        )
     for url in args.notify:
         if not url.startswith(("http://", "https://")):
             raise UsageError(f"expected an http(s) URL, got {url!r}", where="--notify")
