@@ -12,6 +12,7 @@ import http.server
 import io
 import json
 import re
+import shutil
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -423,3 +424,21 @@ def test_a_flux_artifact_source_republishes_the_same_bytes(
         assert flux.tags(client, "pub/b") == ["approved", f"sha256-{digest[7:19]}"]
     assert again["layers"][0] == tarball
     assert again["manifest"]["annotations"]["org.opencontainers.image.revision"] == digest
+
+
+def test_publish_pin_refuses_what_it_cannot_pin_and_publishes_nothing(
+    run_cli: RunCli,
+    tmp_path: Path,
+    images: dict[str, str],
+    gate_dbs: dict[str, Path],
+    registry_plain: RegistryServer,
+) -> None:
+    fleet = write_fleet(tmp_path / "fleet", images["fixed"])
+    shutil.rmtree(fleet / "clusters")  # plain YAML: no Flux Kustomization renders the image
+    target = f"oci://{registry_plain.host}/pub/unpinnable"
+    result = _scan(run_cli, str(fleet), gate_dbs["osv"], "--publish", target, "--publish-pin")
+    assert result.returncode == 2
+    assert "rendered by no Flux Kustomization" in result.stderr
+    assert "nothing published" in result.stderr
+    with registry_plain.http() as client:
+        assert flux.tags(client, "pub/unpinnable") == []
