@@ -160,7 +160,8 @@ def test_new_commit_one_scan_publish_unchanged_head_no_scan_restart_remembers(
     cache = tmp_path / "cache"
     target = f"oci://{registry_plain.host}/watch/one"
     args = [work.as_uri(), "--ref", "main", "--publish", target, "--db", str(gate_dbs["osv"])]
-    args += ["--notify", receiver.url]
+    # A second receiver that is down: warnings and a metric, never a stalled gate.
+    args += ["--notify", receiver.url, "--notify", "http://127.0.0.1:9/"]
     watch = Watch(tmp_path, cache, args)
     try:
         wait_for("the first verdict", lambda: receiver.events)
@@ -205,10 +206,15 @@ def test_new_commit_one_scan_publish_unchanged_head_no_scan_restart_remembers(
             assert (
                 flux.fetch_artifact(client, "watch/one", "approved")["digest"] == approved["digest"]
             )
+        wait_for(
+            "the failed deliveries",
+            lambda: watch.metrics()["kubegate_watch_notifications_failed_total"] >= 2,
+        )
         assert watch.stop() == 0, watch.output()
     finally:
         watch.stop(signal.SIGKILL)
     assert "Traceback" not in watch.output()
+    assert "notification to http://127.0.0.1:9/ failed" in watch.output()
     # A restart neither re-judges nor forgets: no scan, and it still knows what is approved.
     again = Watch(tmp_path, cache, args)
     try:
