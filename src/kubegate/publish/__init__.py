@@ -6,7 +6,9 @@ cluster's OCIRepository follows; nothing else is ever pushed. Module map: ``targ
 ``oci://`` grammar and tag names), ``archive`` (the deterministic tarball), ``artifact`` (Flux's
 manifest, config and annotations), ``push`` (upload order, tags), ``pin`` (``--publish-pin``),
 ``publisher`` (the judged tree's copy and :func:`publish_result`), ``watch`` (the daemon:
-poll, judge, publish, state, metrics, notifications). Never imports ``kubegate.cli``.
+poll, judge, publish, state, metrics, notifications; ``state``, ``notify``). Imports neither
+``kubegate.cli`` nor ``kubegate.scan``: the CLI hands the watch loop a ``Judge`` built from the
+scan pipeline.
 Documented in docs/publish.md.
 """
 
