@@ -35,6 +35,7 @@ pytest_plugins: list[str] = [
     "tests.fixtures.gobuild",
     # Imports tests.fixtures.layers: listed after it so pytest rewrites that module first.
     "tests.fixtures.gatefleet",
+    "tests.fixtures.fluxartifact",
 ]
 
 REPO = Path(__file__).resolve().parent.parent

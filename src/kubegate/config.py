@@ -69,6 +69,17 @@ class RenderConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PublishConfig:
+    """``publish:``: where ``scan``/``watch`` push passing revisions (docs/publish.md)."""
+
+    #: ``oci://HOST/REPO[:TAG]``.
+    url: str | None = None
+    #: ``org.opencontainers.image.source`` when the revision has no Git URL.
+    source: str | None = None
+    pin: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole file (every section optional)."""
 
@@ -79,6 +90,7 @@ class Config:
     render: RenderConfig = field(default_factory=RenderConfig)
     #: Canonical image reference -> local image (``oci:PATH[:TAG]``, ...), for air-gapped use.
     image_sources: Mapping[str, str] = field(default_factory=dict)
+    publish: PublishConfig = field(default_factory=PublishConfig)
 
     def named_paths(self) -> tuple[tuple[str, Path], ...]:
         """``(key, path)`` of every file or directory the configuration makes kubegate read.
@@ -129,7 +141,9 @@ def load_config(path: Path) -> Config:
     if document is None:
         document = {}
     base = path.resolve().parent
-    top = _section(document, "", {"policy", "registry", "db", "render", "imageSources"}, where)
+    top = _section(
+        document, "", {"policy", "registry", "db", "render", "imageSources", "publish"}, where
+    )
     return Config(
         path=path,
         policy=_policy(_section(top.get("policy"), "policy", _POLICY_KEYS, where), base, where),
@@ -147,12 +161,14 @@ def load_config(path: Path) -> Config:
             )
         ),
         image_sources=_image_sources(top.get("imageSources"), base, where),
+        publish=_publish(_section(top.get("publish"), "publish", _PUBLISH_KEYS, where), where),
     )
 
 
 _POLICY_KEYS = {"severity", "severityThreshold", "ignoreUnfixed", "failOpen", "ignorefile"}
 _REGISTRY_KEYS = {"insecureRegistries", "caFile", "platforms", "allowedRegistries"}
 _DB_KEYS = {"path", "maxAge", "import"}
+_PUBLISH_KEYS = {"url", "source", "pin"}
 
 
 def _section(value: Any, name: str, allowed: set[str], where: str) -> Mapping[str, Any]:
@@ -207,6 +223,14 @@ def _db(section: Mapping[str, Any], base: Path, where: str) -> DBConfig:
         path=_opt_path(section.get("path"), "db.path", base, where),
         max_age=_opt_str(section.get("maxAge"), "db.maxAge", where),
         sources=sources,
+    )
+
+
+def _publish(section: Mapping[str, Any], where: str) -> PublishConfig:
+    return PublishConfig(
+        url=_opt_str(section.get("url"), "publish.url", where),
+        source=_opt_str(section.get("source"), "publish.source", where),
+        pin=_opt_bool(section.get("pin"), "publish.pin", where),
     )
 
 

@@ -109,3 +109,7 @@ class VulnDBError(KubegateError):
 
 class PolicyError(KubegateError):
     """A policy decision could not be made."""
+
+
+class PublishError(KubegateError):
+    """A passing revision could not be published (``--publish``), or ``watch`` failed."""

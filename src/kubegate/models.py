@@ -49,6 +49,10 @@ class SourceInfo:
     kind: Literal["dir", "git", "artifact"]
     location: str
     revision: str | None = None
+    #: For git: what ``--ref`` named (``branch``, ``tag``, ``commit`` or another ``ref``) and the
+    #: commit checked out; ``kubegate scan --publish`` names its per-revision tag from them.
+    ref_kind: Literal["branch", "tag", "commit", "ref"] | None = None
+    commit: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

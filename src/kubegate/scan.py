@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass, field
@@ -53,7 +53,7 @@ from kubegate.vex import VexSet
 if TYPE_CHECKING:
     from kubegate.images import ImagePath
     from kubegate.match.matcher import Matcher
-    from kubegate.source import SourceSpec
+    from kubegate.source import Checkout, SourceSpec
     from kubegate.vulndb import VulnDB
 
 _logger = logging.getLogger(__name__)
@@ -201,8 +201,14 @@ class RevisionRequest:
     deadline: float | None = None
 
 
-def read_revision(request: RevisionRequest) -> Revision:
-    """source -> render -> images, collecting every problem instead of stopping at the first."""
+def read_revision(
+    request: RevisionRequest, *, on_checkout: Callable[[Checkout], None] | None = None
+) -> Revision:
+    """source -> render -> images, collecting every problem instead of stopping at the first.
+
+    ``on_checkout`` sees the materialised tree before it is removed (``--publish`` keeps a
+    copy of exactly what was judged).
+    """
     # Imported here: ``kubegate image``/``sbom`` use this module without rendering anything,
     # and start-up time counts (STYLE.md).
     from kubegate.images import find_images
@@ -211,6 +217,8 @@ def read_revision(request: RevisionRequest) -> Revision:
 
     with open_source(request.source) as checkout:
         checkout.resolve_path(request.path)
+        if on_checkout is not None:
+            on_checkout(checkout)
         result = render(
             checkout.root,
             request.path,

@@ -23,13 +23,21 @@ from kubegate.cli import image as image_cmd
 from kubegate.cli import images as images_cmd
 from kubegate.cli import sbom as sbom_cmd
 from kubegate.cli import scan as scan_cmd
+from kubegate.cli import watch as watch_cmd
 from kubegate.display import visible
 from kubegate.errors import EXIT_UNPROVEN, EXIT_USAGE, KubegateError, UsageError, redact_urls
 
 _logger = logging.getLogger("kubegate")
 
 #: Every sub-command module, in the order ``--help`` lists them.
-COMMANDS: tuple[ModuleType, ...] = (scan_cmd, images_cmd, image_cmd, sbom_cmd, db_cmd)
+COMMANDS: tuple[ModuleType, ...] = (
+    scan_cmd,
+    watch_cmd,
+    images_cmd,
+    image_cmd,
+    sbom_cmd,
+    db_cmd,
+)
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -39,6 +39,11 @@ from kubegate.cli.common import (
     source_spec,
     transfer_limits,
 )
+from kubegate.cli.publish_options import (
+    add_publish_arguments,
+    publish_options,
+    publish_verdict,
+)
 from kubegate.cli.scan_options import (
     add_db_arguments,
     add_db_update_arguments,
@@ -169,6 +174,7 @@ def register(subparsers: Any) -> None:
         timeout_help="bound the whole scan; images not done by then are reported as not proven",
     )
     add_registry_arguments(parser)
+    add_publish_arguments(parser)
     add_output_arguments(parser)
     parser.set_defaults(run=run)
 
@@ -232,6 +238,7 @@ def run(args: argparse.Namespace) -> int:
             timeout=args.timeout or None,
         )
         options = _registry_options(args, config, limits)
+        publishing = publish_options(args, config)
         db_path = Path(args.db) if args.db else config.db.path or resolve_db_path(None)
         judged.check_input(db_path, "--db" if args.db else "advisory database")
         # A local source named in the config is the update (imported first, no network); else
@@ -242,19 +249,28 @@ def run(args: argparse.Namespace) -> int:
             allow_remote_bases=args.allow_remote_bases or bool(config.render.allow_remote_bases),
             deadline=limits.deadline,
         )
-        revision = read_revision(request)
-        result = _judge(args, revision, settings, config, options, db_path, limits)
+        from kubegate.publish import Snapshot
+
+        # --publish keeps a copy of exactly the tree that is judged (docs/publish.md).
+        snapshot = Snapshot() if publishing else None
+        revision = read_revision(request, on_checkout=snapshot.capture if snapshot else None)
+        result, updated = _judge(
+            args, revision, settings, config, options, db_path, limits, publishing is not None
+        )
     result = dataclasses.replace(result, policy_source=source)
     _write_reports(result, outputs)
     if args.pin_digests is not None:
         _write_pins(result, args.pin_digests)
     _explain(result)
+    code = result.exit_code
+    if publishing is not None and snapshot is not None:
+        code = publish_verdict(result, snapshot, publishing, options, updated)
     if any(item.kind is UnseenKind.TIMEOUT for item in result.unseen):
         # Worker threads may still wait on a registry; do not let them hold the exit.
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(result.exit_code)
-    return result.exit_code
+        os._exit(code)
+    return code
 
 
 def _judge(
@@ -265,9 +281,12 @@ def _judge(
     options: RegistryOptions,
     db_path: Path,
     limits: TransferLimits,
-) -> GateResult:
-    """Resolve, inventory and match every image of ``revision``; the verdict."""
+    publishing: bool,
+) -> tuple[GateResult, str | None]:
+    """Resolve, inventory and match every image of ``revision``: the verdict, and when
+    ``publishing`` the database's update time for the artifact's annotation."""
     from kubegate.inventory import InventoryCache
+    from kubegate.publish import db_updated
     from kubegate.registry import RegistryClient
     from kubegate.scan import ImageInspector, scan_revision
     from kubegate.vulndb import VulnDB
@@ -289,7 +308,7 @@ def _judge(
                 workers=1 if args.concurrency > 1 else None,
             )
             with _progress(args) as progress:
-                return scan_revision(
+                result = scan_revision(
                     revision,
                     settings,
                     inspector=inspector,
@@ -297,6 +316,7 @@ def _judge(
                     deadline=deadline,
                     progress=progress,
                 )
+            return result, db_updated(db) if publishing else None
     finally:
         cache.close()
 

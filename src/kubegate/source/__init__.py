@@ -36,7 +36,7 @@ from kubegate.source.artifact import (
     download,
     extract,
 )
-from kubegate.source.git import fetch_git
+from kubegate.source.git import fetch_git, remote_head
 from kubegate.source.ignore import IgnoreRules
 from kubegate.source.limits import SourceLimits
 from kubegate.source.location import (
@@ -136,6 +136,7 @@ def open_source(spec: SourceSpec) -> Iterator[Checkout]:
         root = base / "root"
         root.mkdir(mode=0o700)
         revision: str | None = None
+        fetched = None
         if plan.kind == "dir":
             staging = Path(plan.target).resolve()
         elif plan.kind == "git":
@@ -168,7 +169,13 @@ def open_source(spec: SourceSpec) -> Iterator[Checkout]:
             max_bytes=limits.max_extracted_bytes,
             label=plan.label,
         )
-        info = SourceInfo(kind=plan.kind, location=plan.label, revision=revision)
+        info = SourceInfo(
+            kind=plan.kind,
+            location=plan.label,
+            revision=revision,
+            ref_kind=fetched.kind if fetched else None,
+            commit=fetched.commit if fetched else None,
+        )
         _logger.debug("source %s ready in %s", plan.label, root)
         yield Checkout(root=root.resolve(), info=info)
 
@@ -242,11 +249,25 @@ def _enclosing_repository(directory: Path) -> Path | None:
     return None
 
 
+def head_commit(spec: SourceSpec) -> str:
+    """The commit the git source's ``ref`` points to now (``git ls-remote``, nothing fetched).
+
+    ``kubegate watch`` polls this; only git sources have a head to poll (UsageError otherwise).
+    """
+    plan = _plan(spec)
+    if plan.kind != "git":
+        raise UsageError("expected a git repository URL (or a local repository with --ref)")
+    return remote_head(
+        plan.target, spec.ref, label=plan.label, timeout=spec.limits.git_timeout, local=plan.local
+    )
+
+
 __all__ = [
     "Checkout",
     "PolicyCheckout",
     "SourceLimits",
     "SourceSpec",
+    "head_commit",
     "local_root",
     "open_policy_ref",
     "open_source",
