@@ -174,14 +174,17 @@ def import_nvd(
     *,
     now: datetime | None = None,
     full: bool = False,
+    stamp: bool = True,
     meta: Mapping[str, str] | None = None,
     on_cves: Callable[[int], None] | None = None,
 ) -> NvdImportStats:
     """Import NVD feed files in one transaction; any error leaves the database unchanged.
 
-    Each feed's sha256 is checked (when known) before the commit. ``full`` (``db update`` after
-    checking every yearly feed) stamps the last full fetch; ``meta`` rows are written in the
-    same transaction. ``on_cves`` is told every few thousand CVEs how many were read.
+    Each feed's sha256 is checked (when known) before the commit and kept as its cursor.
+    ``stamp`` writes the last-import time (``db update`` stamps once, after its last feed);
+    ``full`` (``db update`` after checking every yearly feed) also the last full fetch. ``meta``
+    rows are written in the same transaction. ``on_cves`` is told every few thousand CVEs how
+    many were read.
     """
     stats = NvdImportStats()
     conn = connect(db_path, create=True)
@@ -215,7 +218,9 @@ def import_nvd(
             stats.files += 1
             stats.digests[feed.name] = reader.sha256
         text = utc_text(now or datetime.now(UTC))
-        rows = {NVD_LAST_IMPORT: text, **{NVD_SHA + n: d for n, d in stats.digests.items()}}
+        rows = {NVD_SHA + name: digest for name, digest in stats.digests.items()}
+        if stamp:
+            rows[NVD_LAST_IMPORT] = text
         if full:
             rows[NVD_LAST_FULL] = text
         old_newest = conn.execute("SELECT value FROM meta WHERE key=?", (NVD_NEWEST,)).fetchone()

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from kubegate.errors import VulnDBError
+from kubegate.errors import UsageError, VulnDBError
 from kubegate.vulndb.fetch import Bucket, FetchOptions, NotInBucket, open_bucket
 from kubegate.vulndb.nvd import parse_meta
 from kubegate.vulndb.nvdimport import (
@@ -87,6 +87,31 @@ def severity_sources(
         nvd_derived=not nvd,
         tracker_derived=not tracker,
     )
+
+
+def check_sources(sources: SeveritySources) -> None:
+    """Refuse explicit sources that can never work (exit 3), before anything is fetched."""
+    for value, option, want_dir in (
+        (None if sources.nvd_derived else sources.nvd, "--nvd-source", True),
+        (None if sources.tracker_derived else sources.tracker, "--debian-tracker-source", False),
+    ):
+        if value is None:
+            continue
+        parts = urlsplit(value)
+        if parts.scheme in {"http", "https"}:
+            if not parts.hostname or parts.query or parts.fragment:
+                raise UsageError("not a usable URL", where=f"{option} {value}")
+            continue
+        if parts.scheme not in {"", "file"}:
+            raise UsageError(
+                "must be an http(s) URL or a local " + ("directory" if want_dir else "file"),
+                where=f"{option} {value}",
+            )
+        local = Path(parts.path if parts.scheme == "file" else value)
+        if not (local.is_dir() if want_dir else local.is_file()):
+            raise UsageError(
+                "no such " + ("directory" if want_dir else "file"), where=f"{option} {value}"
+            )
 
 
 @dataclass(slots=True)
@@ -197,7 +222,8 @@ class _NvdRun:
                     lambda n, label=label: self.on_amount(label, n),  # type: ignore[misc]
                 )
             self.on_stage(label, "import", None)
-            stats = import_nvd(self.db_path, [NvdFeedFile(path, name, sha)], now=self.now)
+            feed = NvdFeedFile(path, name, sha)
+            stats = import_nvd(self.db_path, [feed], now=self.now, stamp=False)
             path.unlink()
             _merge(outcome.stats, stats)
             outcome.fetched.append(name)

@@ -59,6 +59,7 @@ from kubegate.vulndb.nvdupdate import (
     DEFAULT_NVD_SOURCE,
     DEFAULT_TRACKER_SOURCE,
     SeveritySources,
+    check_sources,
     severity_sources,
     update_nvd,
     update_tracker,
@@ -461,9 +462,8 @@ class _SeverityRun:
                 if outcome.mode != "absent"
                 else "no NVD feeds in the mirror"
             )
-            result = EcosystemResult(
-                "NVD", outcome.mode, outcome.stats, outcome.downloaded, note=note
-            )
+            stats = None if outcome.mode == "absent" else outcome.stats
+            result = EcosystemResult("NVD", outcome.mode, stats, outcome.downloaded, note=note)
         except VulnDBError as exc:
             result = EcosystemResult("NVD", "failed", error=exc)
         except OSError as exc:
@@ -521,6 +521,8 @@ def update(
     data problem only fails its feed (an unreachable source fails all that remain without
     further waiting).
     """
+    if severity is not None:
+        check_sources(severity)
     bucket = open_bucket(source, options)
     try:
         with _update_lock(db_path):
