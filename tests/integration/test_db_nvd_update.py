@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from kubegate.vulndb import VulnDB
-from kubegate.vulndb.update import EcosystemResult, SeveritySources, update
+from kubegate.vulndb.update import EcosystemResult, SeveritySources, ensure_updated, update
 from tests.conftest import RunCli
 from tests.fixtures.httpserve import HTTPServe
 from tests.fixtures.nvdfeed import NvdTree, nvd_cve, tracker_document, tracker_entry, v31
@@ -248,3 +248,78 @@ def test_cli_bad_nvd_source_is_usage_error(run_cli: RunCli, tmp_path: Path, sour
     assert result.returncode == 3
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"kubegate: error: --nvd-source {source}: ")
+
+
+def test_scan_refresh_updates_held_stale_nvd_only(http_serve: HTTPServe, tmp_path: Path) -> None:
+    db = tmp_path / "osv.db"
+    BucketTree().put("Debian", osv_record("DSA-1-1", "2004-01-01T00:00:00Z")).publish(http_serve)
+    _tree().publish(http_serve)
+    sources = SeveritySources(http_serve.url("nvd/"), None)
+    url = http_serve.url("/")
+    ensure_updated(db, ecosystems=["Debian"], source=url, max_age=timedelta(hours=120), now=NOW)
+    # Without NVD data held, the scans' refresh never fetches it for the first time.
+    later = NOW + timedelta(hours=1)
+    ensure_updated(db, source=url, max_age=timedelta(hours=120), now=later, severity=sources)
+    assert http_serve.requests["/nvd/nvdcve-2.0-modified.meta"] == 0
+    _run(http_serve, NOW, db)  # db update: full run
+    assert http_serve.requests["/nvd/nvdcve-2.0-modified.meta"] == 1
+    # Held and fresh: nothing asked; held and 13 h old: the modified feed is checked.
+    ensure_updated(db, source=url, max_age=timedelta(hours=120), now=later, severity=sources)
+    assert http_serve.requests["/nvd/nvdcve-2.0-modified.meta"] == 1
+    stale = NOW + timedelta(hours=13)
+    results = ensure_updated(
+        db, source=url, max_age=timedelta(hours=120), now=stale, severity=sources
+    )
+    assert [(r.ecosystem, r.mode) for r in results] == [
+        ("Debian", "unchanged"),
+        ("NVD", "incremental"),
+    ]
+    assert http_serve.requests["/nvd/nvdcve-2.0-modified.meta"] == 2
+    with VulnDB(db) as held:
+        status = held.nvd_status()
+        assert status is not None and status.last_import == stale
+
+
+def test_scan_refresh_nvd_failure_only_warns(
+    http_serve: HTTPServe, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "osv.db"
+    BucketTree().put("Debian", osv_record("DSA-1-1", "2004-01-01T00:00:00Z")).publish(http_serve)
+    _tree().publish(http_serve)
+    _run(http_serve, NOW, db)
+    url = http_serve.url("/")
+    ensure_updated(db, ecosystems=["Debian"], source=url, max_age=timedelta(hours=120), now=NOW)
+    http_serve.add("nvd/nvdcve-2.0-modified.meta", b"", status=404)
+    sources = SeveritySources(http_serve.url("nvd/"), None)
+    stale = NOW + timedelta(hours=13)
+    results = ensure_updated(
+        db, source=url, max_age=timedelta(hours=120), now=stale, severity=sources
+    )
+    (nvd,) = [r for r in results if r.ecosystem == "NVD"]
+    assert nvd.error is not None
+    assert "could not update NVD, going on with the data held" in caplog.text
+
+
+def test_config_local_sources_take_nvd_dirs_and_tracker(tmp_path: Path) -> None:
+    # config db.import: an examples/nvd/-like directory of feeds + .meta, and the tracker.
+    nvd_dir = NvdTree().put("2021", nvd_cve("CVE-2021-3711")).write_dir(tmp_path / "nvd")
+    tracker = tmp_path / "tracker.json"
+    tracker.write_bytes(
+        tracker_document({"openssl": {"CVE-2021-3711": tracker_entry({"bullseye": "high"})}})
+    )
+    db = tmp_path / "osv.db"
+    ensure_updated(db, max_age=timedelta(hours=1), local_sources=[nvd_dir, tracker], now=NOW)
+    with VulnDB(db) as held:
+        status = held.nvd_status()
+        assert status is not None and status.last_import == NOW and status.cves == 1
+        assert held.debian_urgency("CVE-2021-3711", "openssl", "11") == "high"
+    # Unchanged .meta sha256: not parsed again (a CVE slipped into the file stays unseen),
+    # but NVD is stamped fresh again.
+    other = NvdTree().put("2021", nvd_cve("CVE-2021-9999")).files()["nvdcve-2.0-2021.json.gz"]
+    (nvd_dir / "nvdcve-2.0-2021.json.gz").write_bytes(other)
+    later = NOW + timedelta(hours=2)
+    ensure_updated(db, max_age=timedelta(hours=1), local_sources=[nvd_dir], now=later)
+    with VulnDB(db) as held:
+        status = held.nvd_status()
+        assert status is not None and status.last_import == later
+        assert held.nvd(["CVE-2021-9999"]) == {}

@@ -111,22 +111,42 @@ def is_tracker(head: bytes) -> bool:
     return _TRACKER_SNIFF.match(head) is not None
 
 
+def _kind(path: Path) -> str:
+    if path.name.endswith((".json", ".json.gz")):
+        head = sniff(path)
+        if is_nvd_feed(head):
+            return "nvd"
+        if is_tracker(head):
+            return "tracker"
+    return "osv"
+
+
 def classify(paths: Sequence[Path]) -> Classified:
-    """Tell NVD feeds and tracker JSON (files, by content) from OSV input (everything else)."""
+    """Tell NVD feeds and tracker JSON from OSV input (everything else), by content.
+
+    A file is sniffed; a directory whose top-level ``.json``/``.json.gz`` files include NVD
+    feeds or tracker JSON (``examples/nvd/``, a mirror's ``nvd/``) stands for those files
+    alone; any other directory is OSV input.
+    """
     osv: list[Path] = []
     nvd: list[Path] = []
     tracker: list[Path] = []
     for path in paths:
-        name = path.name
-        if path.is_file() and name.endswith((".json", ".json.gz")):
-            head = sniff(path)
-            if is_nvd_feed(head):
-                nvd.append(path)
+        if path.is_dir():
+            kinds = {
+                file: _kind(file)
+                for file in sorted(path.iterdir())
+                if file.is_file() and not file.is_symlink()
+            }
+            found = [file for file, kind in kinds.items() if kind != "osv"]
+            if not found:
+                osv.append(path)
                 continue
-            if is_tracker(head):
-                tracker.append(path)
-                continue
-        osv.append(path)
+            nvd.extend(file for file in found if kinds[file] == "nvd")
+            tracker.extend(file for file in found if kinds[file] == "tracker")
+            continue
+        kind = _kind(path) if path.is_file() else "osv"
+        {"nvd": nvd, "tracker": tracker, "osv": osv}[kind].append(path)
     return Classified(tuple(osv), tuple(nvd), tuple(tracker))
 
 

@@ -130,7 +130,8 @@ OnStage = Callable[[str, str, int | None], None]
 OnAmount = Callable[[str, int], None]
 
 
-def _held(db_path: Path) -> tuple[datetime | None, dict[str, str]]:
+def nvd_held(db_path: Path) -> tuple[datetime | None, dict[str, str]]:
+    """The last full check and the sha256 cursor of each feed (empty for a missing database)."""
     if not db_path.is_file():
         return None, {}
     with VulnDB(db_path) as db:
@@ -194,7 +195,7 @@ class _NvdRun:
         return parse_meta(data.decode("utf-8", "replace"), f"{self.bucket.where}{name}.meta").sha256
 
     def run(self, derived: bool) -> NvdOutcome:
-        last_full, held = _held(self.db_path)
+        last_full, held = nvd_held(self.db_path)
         full = full_due(last_full, self.now)
         try:
             modified_sha = self._meta(MODIFIED_FEED)

@@ -54,12 +54,20 @@ from kubegate.vulndb.importer import (
     import_records,
     iter_sources,
 )
-from kubegate.vulndb.nvdimport import NvdImportStats, TrackerImportStats
+from kubegate.vulndb.nvdimport import (
+    NvdImportStats,
+    TrackerImportStats,
+    classify,
+    feed_file,
+    import_nvd,
+    import_tracker,
+)
 from kubegate.vulndb.nvdupdate import (
     DEFAULT_NVD_SOURCE,
     DEFAULT_TRACKER_SOURCE,
     SeveritySources,
     check_sources,
+    nvd_held,
     severity_sources,
     update_nvd,
     update_tracker,
@@ -704,17 +712,32 @@ def _fingerprint(path: Path) -> str:
 def import_local_sources(
     db_path: Path, paths: Sequence[Path], *, now: datetime | None = None
 ) -> ImportStats:
-    """Import configured local OSV zips/directories: at every scan, they are the update.
+    """Import configured local sources (config ``db.import``): at every scan, they are the update.
 
-    No network. Unchanged records are counted as unchanged and not rewritten, but the import
-    stamps their ecosystems as updated now, as the issue's demo requires ("fresh by
-    construction"); a large mirror is better served by ``kubegate db update --source DIR``,
-    which is incremental (docs/db.md).
+    No network. OSV zips/directories, NVD feed files (or directories of them) and the Debian
+    tracker JSON are told apart as ``db import`` does. Unchanged records are counted as
+    unchanged and not rewritten, but the import stamps their ecosystems (and NVD) as updated
+    now, as the issue's demo requires ("fresh by construction"); a large mirror is better
+    served by ``kubegate db update --source DIR``, which is incremental (docs/db.md). NVD feeds
+    whose ``.meta`` sha256 was already imported are not parsed again.
     """
     check_paths(paths)
-    prints = {f"{_LOCAL}{path.resolve()}": _fingerprint(path) for path in paths}
+    kinds = classify(paths)
+    prints = {f"{_LOCAL}{path.resolve()}": _fingerprint(path) for path in kinds.osv}
     with _update_lock(db_path):
-        return import_records(db_path, iter_sources(paths), now=now, meta=prints)
+        stats = (
+            import_records(db_path, iter_sources(kinds.osv), now=now, meta=prints)
+            if kinds.osv
+            else ImportStats()
+        )
+        if kinds.nvd:
+            _, held = nvd_held(db_path)
+            feeds = [feed_file(path) for path in kinds.nvd]
+            changed = [f for f in feeds if f.sha256 is None or held.get(f.name) != f.sha256]
+            import_nvd(db_path, changed, now=now)
+        for path in kinds.tracker:
+            import_tracker(db_path, path, now=now)
+        return stats
 
 
 __all__ = [
