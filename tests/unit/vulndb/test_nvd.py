@@ -116,7 +116,7 @@ def test_unusable_cve_is_invalid(item: object) -> None:
 def test_row_encoding_round_trips() -> None:
     cve = parse_cve(_real_shaped())
     blob = encode(cve)
-    assert decode(cve.id, blob) == cve
+    assert decode(cve.id, cve.last_modified, blob) == cve
     assert len(blob) < len(json.dumps(_real_shaped()))
 
 
