@@ -323,3 +323,30 @@ def test_config_local_sources_take_nvd_dirs_and_tracker(tmp_path: Path) -> None:
         status = held.nvd_status()
         assert status is not None and status.last_import == later
         assert held.nvd(["CVE-2021-9999"]) == {}
+
+
+def test_cli_config_names_the_sources(run_cli: RunCli, tmp_path: Path) -> None:
+    mirror = _osv_mirror(tmp_path / "mirror")  # no nvd/ in it: the config's sources are used
+    _all_years(_tree()).write_dir(tmp_path / "conf" / "feeds")
+    (tmp_path / "conf" / "tracker.json").write_bytes(
+        tracker_document({"demo": {"CVE-2002-0001": tracker_entry({"trixie": "medium"})}})
+    )
+    config = tmp_path / "conf" / "kubegate.yaml"
+    config.write_text("db:\n  nvdSource: feeds\n  debianTrackerSource: tracker.json\n")
+    db = tmp_path / "osv.db"
+    result = run_cli(
+        "db",
+        "update",
+        "--source",
+        str(mirror),
+        "--ecosystem",
+        "Debian",
+        "--config",
+        str(config),
+        "--db",
+        str(db),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1].startswith("NVD: full: 4 added")
+    with VulnDB(db) as held:
+        assert held.debian_urgency("CVE-2002-0001", "demo", "13") == "medium"
