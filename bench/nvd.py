@@ -60,12 +60,12 @@ class Run:
     stdout: str
 
 
-def _run(argv: list[str], *, shell: bool = False) -> Run:
+def _run(argv: list[str]) -> Run:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT.parent / "src"), env.get("PYTHONPATH", "")])
     start = time.perf_counter()
-    proc = subprocess.Popen(  # noqa: S603 - our own fixed commands
-        argv if not shell else ["/bin/sh", "-c", argv[0]],
+    proc = subprocess.Popen(
+        argv,
         stdout=subprocess.PIPE,
         env=env,
     )
@@ -118,7 +118,7 @@ def main() -> int:
     parse = "import json,sys; json.load(sys.stdin)"
     base_wall = base_cpu = 0.0
     for feed in files:
-        run = _run([f"gzip -dc '{feed}' | {sys.executable} -c '{parse}'"], shell=True)
+        run = _run(["/bin/sh", "-c", f"gzip -dc '{feed}' | {sys.executable} -c '{parse}'"])
         base_wall += run.wall
         base_cpu += run.cpu
     print(

@@ -107,15 +107,14 @@ def test_meta_sha_mismatch_fails_and_applies_nothing(http_serve: HTTPServe, tmp_
     result = _run(http_serve, NOW, db)
     assert result.error is not None and "its .meta says" in result.error.diagnostics()
     with VulnDB(db) as held:
-        # 2002 was committed (one transaction per feed); no 2003 data, and no run stamp:
-        # the NVD data does not count as imported (nor fresh) until a run completes.
+        # One transaction for the run: nothing of it applied, NVD not imported at all.
         assert held.nvd_status() is None
-        assert set(held.nvd(["CVE-2002-0001", "CVE-2003-0001"])) == {"CVE-2002-0001"}
-    # Fixed upstream: the next run fetches what is missing, not 2002 again.
+        assert held.nvd(["CVE-2002-0001", "CVE-2003-0001"]) == {}
+    # Fixed upstream: the next run applies everything.
     tree.publish(http_serve)
     again = _run(http_serve, NOW, db)
-    assert again.error is None and again.note == "3 feed(s) fetched, 1 unchanged"
-    assert _gets(http_serve, "2002") == (2, 1)
+    assert again.error is None and again.note == "4 feed(s) fetched, 0 unchanged"
+    assert _gets(http_serve, "2002") == (2, 2)
 
 
 def test_truncated_download_fails_and_keeps_db(http_serve: HTTPServe, tmp_path: Path) -> None:

@@ -221,6 +221,24 @@ def parse_cve(item: object) -> NvdCve:
     )
 
 
+def _zlib_deflate() -> Any:
+    # Level 1: measured within 2% of level 6's size on these rows, and faster.
+    return zlib.compressobj(1, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, _ZDICT)
+
+
+def _deflate_factory() -> Callable[[], Any]:
+    """ISA-L's deflate (same raw deflate stream, any zlib inflates it) when available: setting
+    up a zlib compressor dominates the cost of one small row (measured 22 us vs 10 us)."""
+    try:
+        from isal import isal_zlib
+    except ImportError:  # pragma: no cover - python-isal has wheels for every supported platform
+        return _zlib_deflate
+    return lambda: isal_zlib.compressobj(1, isal_zlib.DEFLATED, -15, 9, 0, _ZDICT)
+
+
+_new_deflate = _deflate_factory()
+
+
 def encode(cve: NvdCve) -> bytes:
     """The ``nvd.data`` blob: a format byte, then deflated compact JSON (without the id and
     ``lastModified``: they are the row's ``id`` and ``modified`` columns)."""
@@ -233,9 +251,8 @@ def encode(cve: NvdCve) -> bytes:
             for m in cve.metrics
         ],
     ]
-    # Level 1: measured as small as level 6 on these rows (within 2%), and faster.
-    deflate = zlib.compressobj(1, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, _ZDICT)
-    body = deflate.compress(_ENCODER.encode(doc).encode()) + deflate.flush()
+    deflate = _new_deflate()
+    body: bytes = deflate.compress(_ENCODER.encode(doc).encode()) + deflate.flush()
     return bytes((_ROW_FORMAT,)) + body
 
 

@@ -446,7 +446,7 @@ class _SeverityRun:
     def _stage(self, label: str, stage: str, total: int | None) -> None:
         self.progress.started(label, stage, total)
         if stage == "done":
-            self.progress.finished(EcosystemResult(label, "imported"))
+            self.progress.finished(EcosystemResult(label, "downloaded"))
 
     def nvd(self, source: str, derived: bool) -> EcosystemResult:
         if derived and self.unreachable is not None:
