@@ -19,7 +19,6 @@ import multiprocessing
 import os
 import re
 import sqlite3
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -434,7 +433,7 @@ def import_tracker(db_path: Path, path: Path, *, now: datetime | None = None) ->
     except sqlite3.DatabaseError as exc:
         _rollback(conn)
         raise VulnDBError(f"advisory database write failed: {exc}", where=str(db_path)) from exc
-    except (OSError, EOFError, zlib.error) as exc:
+    except nvd_format.INFLATE_ERRORS as exc:
         _rollback(conn)
         raise VulnDBError(f"cannot read the Debian tracker JSON: {exc}", where=where) from exc
     except BaseException:

@@ -241,6 +241,19 @@ def test_truncated_gzip_leaves_db_unchanged(tmp_path: Path) -> None:
         assert held.nvd_status() is None
 
 
+@pytest.mark.parametrize("offset", [10, 11, 12, 200, -6])
+def test_corrupt_gzip_is_one_error(tmp_path: Path, offset: int) -> None:
+    # Bad deflate data (ISA-L raises its own error class), a bad CRC: never a traceback.
+    data = bytearray(
+        gzip.compress(feed_document([nvd_cve(f"CVE-2024-{n:04d}") for n in range(1, 60)]))
+    )
+    data[offset] ^= 0xFF
+    path = tmp_path / "nvdcve-2.0-2024.json.gz"
+    path.write_bytes(bytes(data))
+    with pytest.raises(VulnDBError):
+        list(FeedReader(path))
+
+
 def test_classify_by_content(tmp_path: Path) -> None:
     tree = NvdTree().put("2024", nvd_cve("CVE-2024-0001"))
     feeds = tree.write_dir(tmp_path / "feeds")
