@@ -148,6 +148,17 @@ def classify(paths: Sequence[Path]) -> Classified:
                 continue
             nvd.extend(file for file in found if kinds[file] == "nvd")
             tracker.extend(file for file in found if kinds[file] == "tracker")
+            others = [
+                file.name
+                for file, kind in kinds.items()
+                if kind == "osv" and file.suffix in {".json", ".zip", ".gz"}
+            ]
+            if others or any(child.is_dir() for child in path.iterdir()):
+                _logger.warning(
+                    "%s holds NVD feeds or tracker JSON: only those are imported from it (not %s)",
+                    path,
+                    ", ".join(others[:3]) or "its subdirectories",
+                )
             continue
         kind = _kind(path) if path.is_file() else "osv"
         {"nvd": nvd, "tracker": tracker, "osv": osv}[kind].append(path)

@@ -390,3 +390,14 @@ def test_parallel_parse_same_result(tmp_path: Path, workers: int) -> None:
     with pytest.raises(VulnDBError, match="cannot read NVD feed") as info:
         import_nvd(tmp_path / "other.db", broken, workers=workers)
     assert info.value.where == str(feeds / "nvdcve-2.0-2023.json.gz")
+
+
+def test_directory_of_feeds(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    feeds = NvdTree().put("2024", nvd_cve("CVE-2024-0001")).write_dir(tmp_path / "nvd")
+    kinds = classify([feeds])
+    assert kinds == type(kinds)((), (feeds / "nvdcve-2.0-2024.json.gz",), ())
+    assert not caplog.records
+    # An OSV record mixed in is not imported from such a directory, and that is said.
+    (feeds / "DSA-1-1.json").write_text("{}")
+    assert classify([feeds]).osv == ()
+    assert "only those are imported from it (not DSA-1-1.json)" in caplog.text
