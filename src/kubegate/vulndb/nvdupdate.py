@@ -78,7 +78,7 @@ def severity_sources(
     tracker: str | None = None,
 ) -> SeveritySources:
     """Explicit sources win; else the public ones with the public OSV bucket; else the OSV
-    mirror's ``nvd/`` and ``debian-tracker.json`` (docs/db.md "Air-gapped mirror layout")."""
+    mirror's ``nvd/`` and ``debian-tracker.json`` (docs/db.md "Where they come from")."""
     if osv_source == osv_default:
         return SeveritySources(nvd or DEFAULT_NVD_SOURCE, tracker or DEFAULT_TRACKER_SOURCE)
     return SeveritySources(
