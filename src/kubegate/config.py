@@ -58,6 +58,10 @@ class DBConfig:
     max_age: str | None = None
     #: Local OSV zips/directories imported before each scan; they are the update (no network).
     sources: tuple[Path, ...] = ()
+    #: ``db.nvdSource``: NVD feeds URL or directory (else derived, docs/db.md).
+    nvd_source: str | None = None
+    #: ``db.debianTrackerSource``: the Debian tracker JSON's URL or file.
+    debian_tracker_source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +110,12 @@ class Config:
         if self.db.path is not None:
             paths.append(("db.path", self.db.path))
         paths.extend(("db.import", source) for source in self.db.sources)
+        for key, text in (
+            ("db.nvdSource", self.db.nvd_source),
+            ("db.debianTrackerSource", self.db.debian_tracker_source),
+        ):
+            if text is not None and "://" not in text:
+                paths.append((key, Path(text)))
         for reference, target in self.image_sources.items():
             location = target.partition(":")[2]
             candidates = [location] + [
@@ -167,7 +177,7 @@ def load_config(path: Path) -> Config:
 
 _POLICY_KEYS = {"severity", "severityThreshold", "ignoreUnfixed", "failOpen", "ignorefile"}
 _REGISTRY_KEYS = {"insecureRegistries", "caFile", "platforms", "allowedRegistries"}
-_DB_KEYS = {"path", "maxAge", "import"}
+_DB_KEYS = {"path", "maxAge", "import", "nvdSource", "debianTrackerSource"}
 _PUBLISH_KEYS = {"url", "source", "pin"}
 
 
@@ -223,6 +233,10 @@ def _db(section: Mapping[str, Any], base: Path, where: str) -> DBConfig:
         path=_opt_path(section.get("path"), "db.path", base, where),
         max_age=_opt_str(section.get("maxAge"), "db.maxAge", where),
         sources=sources,
+        nvd_source=_local_or_url(section.get("nvdSource"), "db.nvdSource", base, where),
+        debian_tracker_source=_local_or_url(
+            section.get("debianTrackerSource"), "db.debianTrackerSource", base, where
+        ),
     )
 
 
@@ -232,6 +246,14 @@ def _publish(section: Mapping[str, Any], where: str) -> PublishConfig:
         source=_opt_str(section.get("source"), "publish.source", where),
         pin=_opt_bool(section.get("pin"), "publish.pin", where),
     )
+
+
+def _local_or_url(value: Any, key: str, base: Path, where: str) -> str | None:
+    """A URL as written; a path relative to the config file's directory."""
+    text = _opt_str(value, key, where)
+    if text is None or "://" in text:
+        return text
+    return str(base / text)
 
 
 def _image_sources(value: Any, base: Path, where: str) -> dict[str, str]:

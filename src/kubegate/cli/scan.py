@@ -243,7 +243,15 @@ def run(args: argparse.Namespace) -> int:
         judged.check_input(db_path, "--db" if args.db else "advisory database")
         # A local source named in the config is the update (imported first, no network); else
         # the OSV feeds are refreshed when older than 12 h, unless --skip-db-update (docs/db.md).
-        refresh_db(args, db_path, settings.max_age, local_sources=config.db.sources, limits=limits)
+        refresh_db(
+            args,
+            db_path,
+            settings.max_age,
+            local_sources=config.db.sources,
+            limits=limits,
+            nvd_source=config.db.nvd_source,
+            tracker_source=config.db.debian_tracker_source,
+        )
         request = dataclasses.replace(
             revision_request(args),
             allow_remote_bases=args.allow_remote_bases or bool(config.render.allow_remote_bases),
