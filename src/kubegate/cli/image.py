@@ -2,7 +2,8 @@
 
 registry -> inventory -> match -> policy -> report, through ``kubegate.scan``'s shared pieces.
 Exit 0 nothing blocks, 1 a finding blocks, 2 the image could not be proven clean (registry,
-inventory or database trouble, a package that could not be matched), 3 usage.
+inventory or database trouble, a package that could not be matched, findings that cannot be
+rated without fresh NVD data), 3 usage.
 """
 
 from __future__ import annotations
@@ -58,9 +59,9 @@ def run(args: argparse.Namespace) -> int:
     from kubegate.cli.dbupdate import refresh_db
     from kubegate.inventory import InventoryCache
     from kubegate.match.matcher import Matcher
-    from kubegate.policy import exit_code, judge
+    from kubegate.policy import exit_code, judge, missing_severity, missing_severity_message
     from kubegate.registry import RegistryClient
-    from kubegate.scan import ImageInspector, match_image
+    from kubegate.scan import ImageInspector, match_image, severity_sources
     from kubegate.vulndb import VulnDB, resolve_db_path
 
     policy = policy_from_args(args)
@@ -77,7 +78,9 @@ def run(args: argparse.Namespace) -> int:
             cache.close()
         matched = match_image(Matcher(db), image)
         db.check_fresh(matched.ecosystems, max_age)
+        sources = severity_sources(db, max_age)
     judged = judge(matched.findings, policy)
+    unrated = missing_severity(judged, policy, sources)
     info = ImageInfo(
         reference=image.reference,
         digest=image.digest,
@@ -88,11 +91,21 @@ def run(args: argparse.Namespace) -> int:
     print(render_image_report(info, judged, args.format, width=width), end="")
     for problem in matched.problems:
         print(f"kubegate: error: {image.reference}: cannot match {problem}", file=sys.stderr)
-    code = exit_code(judged, undecided=bool(matched.problems))
+    if unrated:
+        message = missing_severity_message(len(unrated), sources)
+        print(f"kubegate: error: {image.reference}: {message}", file=sys.stderr)
+    code = exit_code(judged, undecided=bool(matched.problems or unrated))
     if code == EXIT_UNPROVEN:
+        reasons = [
+            f"{count} {what}"
+            for count, what in (
+                (len(matched.problems), "package(s) could not be matched"),
+                (len(unrated), "finding(s) cannot be rated"),
+            )
+            if count
+        ]
         print(
-            f"kubegate: error: {image.reference}: not proven clean "
-            f"({len(matched.problems)} package(s) could not be matched)",
+            f"kubegate: error: {image.reference}: not proven clean ({'; '.join(reasons)})",
             file=sys.stderr,
         )
     return code

@@ -21,7 +21,7 @@ from kubegate.report.junit import junit_document
 from kubegate.report.markdown import markdown_comment
 from kubegate.report.revision import not_seen_object, problem_object, source_object, use_object
 from kubegate.report.sarif import sarif_document
-from kubegate.report.summary import summary, until, use_line
+from kubegate.report.summary import summary, until, use_line, without_severity
 from kubegate.report.table import HEADERS, aligned, finding_row
 
 SCHEMA_VERSION: Final = 1
@@ -118,6 +118,7 @@ def gate_table(result: GateResult, width: int | None = None) -> str:
             else ""
         )
         + (" (--fail-open: not proven does not block)" if result.fail_open else "")
+        + without_severity(counts["withoutSeverity"])
     ]
     for image in result.images:
         lines.append("")

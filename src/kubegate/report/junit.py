@@ -15,7 +15,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
 from kubegate.gate import GateFinding, GateResult, ImageResult, Unseen
-from kubegate.models import ImageUse
+from kubegate.models import ImageUse, Severity
 from kubegate.report.summary import until
 
 
@@ -93,6 +93,14 @@ def _properties(result: GateResult) -> ET.Element:
     ]
     if result.revision.info.revision:
         pairs.append(("revision", result.revision.info.revision))
+    unrated = sum(
+        1
+        for image in result.images
+        for item in image.findings
+        if item.finding.severity is Severity.UNKNOWN
+    )
+    if unrated:
+        pairs.append(("withoutSeverity", str(unrated)))
     pairs.extend(("permanentException", entry) for entry in result.permanent_exceptions)
     pairs.extend(("exceptionProblem", problem) for problem in result.exception_problems)
     for name, value in pairs:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from kubegate.gate import GateFinding, GateResult, ImageResult, Verdict
 from kubegate.models import ImageUse
-from kubegate.report.summary import summary, until, use_line
+from kubegate.report.summary import rated, summary, until, use_line, without_severity
 
 _ICON = {Verdict.PASS: "✅", Verdict.BLOCKED: "❌", Verdict.UNPROVEN: "⚠️"}
 
@@ -51,7 +51,7 @@ def _blocking_rows(result: GateResult) -> list[str]:
             rows.append(
                 _row(
                     [
-                        finding.severity.name,
+                        rated(finding),
                         finding.id,
                         finding.package.name,
                         finding.package.version,
@@ -102,7 +102,7 @@ def _image_details(image: ImageResult) -> list[str]:
             lines.append(
                 _row(
                     [
-                        finding.severity.name,
+                        rated(finding),
                         finding.id,
                         finding.package.name,
                         finding.package.version,
@@ -132,7 +132,8 @@ def markdown_comment(result: GateResult) -> str:
             if counts["policyViolations"]
             else ""
         )
-        + (" (`--fail-open`: not proven does not block)" if result.fail_open else ""),
+        + (" (`--fail-open`: not proven does not block)" if result.fail_open else "")
+        + without_severity(counts["withoutSeverity"]),
         "",
     ]
     rows = _blocking_rows(result)
