@@ -32,8 +32,16 @@ def register(subparsers: Any) -> None:
     """Add the ``db`` command and its sub-commands."""
     parser = subparsers.add_parser("db", help="manage the OSV advisory database")
     actions = parser.add_subparsers(dest="db_command", metavar="ACTION", required=True)
-    importer = actions.add_parser("import", help="import OSV zips or directories of OSV JSON")
-    importer.add_argument("paths", nargs="+", metavar="PATH", help="zip, directory or .json file")
+    importer = actions.add_parser(
+        "import",
+        help="import OSV zips or directories of OSV JSON, NVD 2.0 feeds, the Debian tracker",
+        description="Files are told apart by content: an NVD CVE 2.0 feed (.json or .json.gz, "
+        '"format": "NVD_CVE"; a .meta beside it is checked), the Debian security tracker JSON, '
+        "else OSV (zips, directories of OSV JSON, single records).",
+    )
+    importer.add_argument(
+        "paths", nargs="+", metavar="PATH", help="zip, directory, .json or .json.gz file"
+    )
     _add_db_argument(importer)
     add_output_arguments(importer)
     importer.set_defaults(run=run_import)
@@ -68,18 +76,37 @@ def register(subparsers: Any) -> None:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    """Import and print the counts."""
+    """Import and print the counts (OSV, NVD feeds and the Debian tracker told by content)."""
     from kubegate.vulndb import import_paths, resolve_db_path
+    from kubegate.vulndb.importer import check_paths
+    from kubegate.vulndb.nvdimport import classify, feed_file, import_nvd, import_tracker
 
     db_path = resolve_db_path(args.db)
-    stats = import_paths(db_path, [Path(p) for p in args.paths])
-    print(
-        f"imported {stats.read} records into {db_path}: {stats.added} added, "
-        f"{stats.replaced} replaced, {stats.unchanged} unchanged, {stats.withdrawn} withdrawn, "
-        f"{stats.invalid} invalid (skipped)"
-    )
-    for ecosystem, count in sorted(stats.ecosystems.items()):
-        print(f"  {ecosystem}: {count}")
+    paths = [Path(p) for p in args.paths]
+    check_paths(paths)
+    kinds = classify(paths)
+    if kinds.osv:
+        stats = import_paths(db_path, list(kinds.osv))
+        print(
+            f"imported {stats.read} records into {db_path}: {stats.added} added, "
+            f"{stats.replaced} replaced, {stats.unchanged} unchanged, {stats.withdrawn} withdrawn, "
+            f"{stats.invalid} invalid (skipped)"
+        )
+        for ecosystem, count in sorted(stats.ecosystems.items()):
+            print(f"  {ecosystem}: {count}")
+    if kinds.nvd:
+        nvd = import_nvd(db_path, [feed_file(path) for path in kinds.nvd])
+        print(
+            f"imported {nvd.read} NVD CVEs from {nvd.files} feed(s) into {db_path}: "
+            f"{nvd.added} added, {nvd.replaced} replaced, {nvd.unchanged} unchanged, "
+            f"{nvd.invalid} invalid (skipped)"
+        )
+    for path in kinds.tracker:
+        tracker = import_tracker(db_path, path)
+        print(
+            f"imported the Debian security tracker into {db_path}: {tracker.packages} packages, "
+            f"{tracker.entries} CVE entries with an urgency"
+        )
     return EXIT_OK
 
 
@@ -125,6 +152,27 @@ def status_document(status: DBStatus) -> dict[str, Any]:
             }
             for eco in status.ecosystems
         ],
+        "nvd": _nvd_document(status),
+        "debianTracker": (
+            None
+            if status.debian_tracker is None
+            else {
+                "lastImport": status.debian_tracker.last_import.isoformat(),
+                "entries": status.debian_tracker.entries,
+            }
+        ),
+    }
+
+
+def _nvd_document(status: DBStatus) -> dict[str, Any] | None:
+    nvd = status.nvd
+    if nvd is None:
+        return None
+    return {
+        "cves": nvd.cves,
+        "newestModified": nvd.newest_modified.isoformat() if nvd.newest_modified else None,
+        "lastImport": nvd.last_import.isoformat(),
+        "lastFullFetch": nvd.last_full.isoformat() if nvd.last_full else None,
     }
 
 
@@ -151,7 +199,44 @@ def run_status(args: argparse.Namespace) -> int:
         )
         for eco in status.ecosystems
     ]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    _print_table([header, *rows])
+    print()
+    source_header = (
+        "SEVERITY SOURCE",
+        "ENTRIES",
+        "LAST IMPORT (UTC)",
+        "NEWEST MODIFIED (UTC)",
+        "FULL FETCH",
+    )
+    sources = [("NVD", "-", "never imported", "-", "-")]
+    if status.nvd is not None:
+        nvd = status.nvd
+        sources = [
+            (
+                "NVD",
+                str(nvd.cves),
+                f"{nvd.last_import:%Y-%m-%d %H:%M:%S}",
+                f"{nvd.newest_modified:%Y-%m-%d %H:%M:%S}" if nvd.newest_modified else "-",
+                f"{nvd.last_full:%Y-%m-%d %H:%M:%S}" if nvd.last_full else "-",
+            )
+        ]
+    tracker = status.debian_tracker
+    sources.append(
+        ("Debian tracker", "-", "never imported", "-", "-")
+        if tracker is None
+        else (
+            "Debian tracker",
+            str(tracker.entries),
+            f"{tracker.last_import:%Y-%m-%d %H:%M:%S}",
+            "-",
+            "-",
+        )
+    )
+    _print_table([source_header, *sources])
     return EXIT_OK
+
+
+def _print_table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
