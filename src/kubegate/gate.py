@@ -34,7 +34,7 @@ from kubegate.models import (
 from kubegate.policy import (
     JudgedFinding,
     Policy,
-    SeveritySources,
+    RatingData,
     judge_one,
     missing_severity,
     missing_severity_message,
@@ -232,11 +232,11 @@ def decide(
     today: dt.date,
     database: str | None = None,
     vex: VexSet | None = None,
-    severity_sources: SeveritySources | None = None,
+    rating_data: RatingData | None = None,
 ) -> GateResult:
     """Judge every finding for every use, accept not-seen items, and reach the verdict.
 
-    ``severity_sources`` is the state of the database's NVD data (None: not checked, as for
+    ``rating_data`` is the state of the database's NVD data (None: not checked, as for
     results built without a database).
     """
     vex = vex or VexSet()
@@ -249,15 +249,15 @@ def decide(
         for facts in images
     )
     pending = list(unseen)
-    if severity_sources is not None:
+    if rating_data is not None:
         # Findings every use of which an exception or VEX statement covers need no severity.
         unrated = missing_severity(
             (item.judged for image in results for item in image.findings if item.blocking_uses),
             policy,
-            severity_sources,
+            rating_data,
         )
         if unrated:
-            message = missing_severity_message(len(unrated), severity_sources)
+            message = missing_severity_message(len(unrated), rating_data)
             pending.append(Unseen(UnseenKind.DATABASE, message))
     accepted = tuple(_accept(item, ignore, today) for item in pending)
     problems = list(ignore.problems)

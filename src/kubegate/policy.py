@@ -164,7 +164,7 @@ def exit_code(judged: Sequence[JudgedFinding], *, undecided: bool = False) -> in
     return EXIT_OK
 
 
-class SeverityData(enum.StrEnum):
+class RatingState(enum.StrEnum):
     """The state of the data that rates CVEs no vendor rated (NVD's feeds in the database)."""
 
     FRESH = "fresh"
@@ -173,10 +173,10 @@ class SeverityData(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class SeveritySources:
+class RatingData:
     """Whether the database can rate findings; ``problem`` says why not, as a clause."""
 
-    state: SeverityData = SeverityData.FRESH
+    state: RatingState = RatingState.FRESH
     problem: str | None = None
 
 
@@ -187,7 +187,7 @@ def rests_on_nvd(finding: Finding) -> bool:
 
 
 def missing_severity(
-    judged: Iterable[JudgedFinding], policy: Policy, sources: SeveritySources
+    judged: Iterable[JudgedFinding], policy: Policy, sources: RatingData
 ) -> tuple[Finding, ...]:
     """Findings whose verdict rests on severity data the database lacks or holds too old.
 
@@ -196,7 +196,7 @@ def missing_severity(
     severity, UNKNOWN included) or no severity could make it block (unfixed under
     ``--ignore-unfixed``), it cannot be proven harmless.
     """
-    if sources.state is SeverityData.FRESH:
+    if sources.state is RatingState.FRESH:
         return ()
     missing: list[Finding] = []
     for item in judged:
@@ -204,12 +204,12 @@ def missing_severity(
         if item.blocking or (policy.ignore_unfixed and not finding.fixable):
             continue
         unrated = finding.severity is Severity.UNKNOWN and finding.id.startswith("CVE-")
-        if unrated or (sources.state is SeverityData.STALE and rests_on_nvd(finding)):
+        if unrated or (sources.state is RatingState.STALE and rests_on_nvd(finding)):
             missing.append(finding)
     return tuple(missing)
 
 
-def missing_severity_message(count: int, sources: SeveritySources) -> str:
+def missing_severity_message(count: int, sources: RatingData) -> str:
     """The one line that says why ``count`` findings are not proven, and the fix."""
     return (
         f"{count} finding(s) cannot be rated: {sources.problem}; "

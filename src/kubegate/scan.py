@@ -42,7 +42,7 @@ from kubegate.models import (
     ImageRef,
     ImageUse,
 )
-from kubegate.policy import DEFAULT_DB_MAX_AGE, Policy, SeverityData, SeveritySources
+from kubegate.policy import DEFAULT_DB_MAX_AGE, Policy, RatingData, RatingState
 from kubegate.reference import parse_reference
 from kubegate.registry import RegistryClient, is_local_reference, open_image
 from kubegate.vex import VexSet
@@ -321,29 +321,27 @@ def scan_revision(
         today=settings.today or dt.datetime.now(dt.UTC).date(),
         database=str(db.path),
         vex=settings.vex,
-        severity_sources=severity_sources(db, settings.max_age),
+        rating_data=rating_data(db, settings.max_age),
     )
 
 
-def severity_sources(
-    db: VulnDB, max_age: timedelta, now: dt.datetime | None = None
-) -> SeveritySources:
+def rating_data(db: VulnDB, max_age: timedelta, now: dt.datetime | None = None) -> RatingData:
     """Whether the database's NVD data can rate findings: imported, and within ``max_age``.
 
     Stale NVD data counts as none, as a stale OSV ecosystem does (``VulnDB.check_fresh``).
     """
     status = db.nvd_status()
     if status is None:
-        return SeveritySources(SeverityData.ABSENT, "the advisory database holds no NVD data")
+        return RatingData(RatingState.ABSENT, "the advisory database holds no NVD data")
     age = (now or dt.datetime.now(dt.UTC)) - status.last_import
     if age > max_age:
-        return SeveritySources(
-            SeverityData.STALE,
+        return RatingData(
+            RatingState.STALE,
             f"its NVD data is {age.total_seconds() / 3600:.1f}h old "
             f"(last import {status.last_import:%Y-%m-%d %H:%M} UTC), "
             f"more than --db-max-age {max_age.total_seconds() / 3600:.1f}h",
         )
-    return SeveritySources()
+    return RatingData()
 
 
 _TIMEOUT_MESSAGE = "not resolved and inventoried before --timeout"

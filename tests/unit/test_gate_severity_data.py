@@ -15,7 +15,7 @@ from kubegate.gate import GateResult, ImageFacts, Revision, UnseenKind, Verdict,
 from kubegate.ignorefile import IgnoreFile, VulnerabilityException
 from kubegate.images import ImageScan
 from kubegate.models import CVSS, Finding, ImageUse, Origin, Severity, SourceInfo
-from kubegate.policy import Policy, SeverityData, SeveritySources
+from kubegate.policy import Policy, RatingData, RatingState
 from kubegate.reference import parse_reference
 from kubegate.report.gate import GateFormat, render_gate_report
 from tests.fixtures.osvdb import deb
@@ -23,9 +23,9 @@ from tests.fixtures.osvdb import deb
 TODAY = dt.date(2026, 12, 3)
 REF = parse_reference("registry.example/app:1.0")
 USE = ImageUse(REF, Origin("apps/web.yaml", 7), "Deployment", "apps", "web", "app")
-ABSENT = SeveritySources(SeverityData.ABSENT, "the advisory database holds no NVD data")
-STALE = SeveritySources(
-    SeverityData.STALE, "its NVD data is 200.0h old (last import ...), more than --db-max-age"
+ABSENT = RatingData(RatingState.ABSENT, "the advisory database holds no NVD data")
+STALE = RatingData(
+    RatingState.STALE, "its NVD data is 200.0h old (last import ...), more than --db-max-age"
 )
 
 
@@ -47,7 +47,7 @@ def _finding(cve: str, severity: Severity, source: str) -> Finding:
 
 def _decide(
     findings: list[Finding],
-    sources: SeveritySources | None,
+    sources: RatingData | None,
     *,
     policy: Policy | None = None,
     fail_open: bool = False,
@@ -63,7 +63,7 @@ def _decide(
         ignore=ignore or IgnoreFile(),
         fail_open=fail_open,
         today=TODAY,
-        severity_sources=sources,
+        rating_data=sources,
     )
 
 
@@ -91,7 +91,7 @@ def test_policy_blocking_unknown_already_blocks() -> None:
 
 
 def test_fresh_nvd_data_unknown_follows_the_policy_and_is_counted() -> None:
-    result = _decide(UNRATED, SeveritySources())
+    result = _decide(UNRATED, RatingData())
     assert (result.verdict, result.exit_code) == (Verdict.PASS, EXIT_OK)
     table = render_gate_report(result, GateFormat.TABLE)
     assert table.splitlines()[0].endswith("; 3 finding(s) without any severity")
@@ -106,7 +106,7 @@ def test_fresh_nvd_data_unknown_follows_the_policy_and_is_counted() -> None:
 
 def test_stale_nvd_rating_is_no_rating() -> None:
     medium = [_finding("CVE-2021-4160", Severity.MEDIUM, "nvd")]
-    assert _decide(medium, SeveritySources()).exit_code == EXIT_OK
+    assert _decide(medium, RatingData()).exit_code == EXIT_OK
     result = _decide(medium, STALE)
     assert result.exit_code == EXIT_UNPROVEN
     assert "its NVD data is 200.0h old" in result.blocking_unseen[0].message
@@ -127,6 +127,6 @@ def test_fully_suppressed_finding_needs_no_rating() -> None:
 
 @pytest.mark.parametrize("fmt", list(GateFormat))
 def test_no_count_when_every_finding_is_rated(fmt: GateFormat) -> None:
-    result = _decide([_finding("CVE-2021-4160", Severity.MEDIUM, "nvd")], SeveritySources())
+    result = _decide([_finding("CVE-2021-4160", Severity.MEDIUM, "nvd")], RatingData())
     assert "without any severity" not in render_gate_report(result, fmt)
     assert 'withoutSeverity" value' not in render_gate_report(result, fmt)

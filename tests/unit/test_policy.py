@@ -11,8 +11,8 @@ from kubegate.models import Finding, ImageRef, Severity
 from kubegate.policy import (
     DEFAULT_BLOCKING,
     Policy,
-    SeverityData,
-    SeveritySources,
+    RatingData,
+    RatingState,
     exit_code,
     judge,
     missing_severity,
@@ -104,8 +104,8 @@ def test_allowed_registries() -> None:
 
 
 # -- severities need data (docs/scan.md "Severities need data") ------------------------------
-ABSENT = SeveritySources(SeverityData.ABSENT, "the advisory database holds no NVD data")
-STALE = SeveritySources(SeverityData.STALE, "its NVD data is 200.0h old")
+ABSENT = RatingData(RatingState.ABSENT, "the advisory database holds no NVD data")
+STALE = RatingData(RatingState.STALE, "its NVD data is 200.0h old")
 
 
 def _rated(severity: Severity, source: str, fixed: tuple[str, ...] = ("1.0-2",)) -> Finding:
@@ -123,7 +123,7 @@ def _rated(severity: Severity, source: str, fixed: tuple[str, ...] = ("1.0-2",))
         (_rated(Severity.UNKNOWN, "none", ()), Policy(ignore_unfixed=True), ABSENT, False),
         (_rated(Severity.UNKNOWN, "none"), Policy(ignore_unfixed=True), ABSENT, True),
         # Fresh NVD data: an UNKNOWN follows --severity, as any other severity.
-        (_rated(Severity.UNKNOWN, "none"), Policy(), SeveritySources(), False),
+        (_rated(Severity.UNKNOWN, "none"), Policy(), RatingData(), False),
         # A vendor's rating needs no NVD data, fresh or not.
         (_rated(Severity.LOW, "debian"), Policy(), STALE, False),
         # NVD's own rating from stale data is no rating.
@@ -135,7 +135,7 @@ def _rated(severity: Severity, source: str, fixed: tuple[str, ...] = ("1.0-2",))
     ],
 )
 def test_missing_severity_table(
-    finding: Finding, policy: Policy, sources: SeveritySources, missing: bool
+    finding: Finding, policy: Policy, sources: RatingData, missing: bool
 ) -> None:
     assert bool(missing_severity(judge([finding], policy), policy, sources)) is missing
 

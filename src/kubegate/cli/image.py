@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from kubegate.match.matcher import Matcher
     from kubegate.policy import exit_code, judge, missing_severity, missing_severity_message
     from kubegate.registry import RegistryClient
-    from kubegate.scan import ImageInspector, match_image, severity_sources
+    from kubegate.scan import ImageInspector, match_image, rating_data
     from kubegate.vulndb import VulnDB, resolve_db_path
 
     policy = policy_from_args(args)
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
             cache.close()
         matched = match_image(Matcher(db), image)
         db.check_fresh(matched.ecosystems, max_age)
-        sources = severity_sources(db, max_age)
+        sources = rating_data(db, max_age)
     judged = judge(matched.findings, policy)
     unrated = missing_severity(judged, policy, sources)
     info = ImageInfo(
