@@ -285,7 +285,7 @@ def scan_revision(
 
     from kubegate.match.matcher import Matcher
 
-    matcher = Matcher(db)
+    matcher = Matcher(db, tracker=tracker_fresh(db, settings.max_age))
     progress.stage("matching", len(by_image))
     facts: list[ImageFacts] = []
     ecosystems: dict[str, None] = {}
@@ -391,3 +391,19 @@ def _inspect_all(
         # Do not wait for images still running past the deadline; cancel what has not started.
         pool.shutdown(wait=False, cancel_futures=True)
     return inspected, errors
+
+
+def tracker_fresh(db: VulnDB, max_age: timedelta, now: dt.datetime | None = None) -> bool:
+    """Whether Debian tracker urgencies may rate findings: imported within ``max_age``.
+
+    The tracker is optional: when absent or stale the matcher skips it and NVD rates instead.
+    """
+    last = db.debian_tracker_status()
+    if last is None:
+        return False
+    if (now or dt.datetime.now(dt.UTC)) - last > max_age:
+        _logger.warning(
+            "the Debian tracker data is older than --db-max-age: its urgencies are not used"
+        )
+        return False
+    return True

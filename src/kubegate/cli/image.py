@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from kubegate.match.matcher import Matcher
     from kubegate.policy import exit_code, judge, missing_severity, missing_severity_message
     from kubegate.registry import RegistryClient
-    from kubegate.scan import ImageInspector, match_image, rating_data
+    from kubegate.scan import ImageInspector, match_image, rating_data, tracker_fresh
     from kubegate.vulndb import VulnDB, resolve_db_path
 
     policy = policy_from_args(args)
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
                 image = ImageInspector(client, cache).inspect(args.reference)
         finally:
             cache.close()
-        matched = match_image(Matcher(db), image)
+        matched = match_image(Matcher(db, tracker=tracker_fresh(db, max_age)), image)
         db.check_fresh(matched.ecosystems, max_age)
         sources = rating_data(db, max_age)
     judged = judge(matched.findings, policy)

@@ -13,6 +13,7 @@ NVD lists as Rejected yields no finding.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 
 _logger = logging.getLogger(__name__)
 _TITLE_MAX = 160
+#: The end of a sentence in a description: a full stop before a capital (not "1.1.1l.").
+_SENTENCE_END = re.compile(r"\.\s+(?=[A-Z])")
 #: NVD's ``vulnStatus`` of a CVE withdrawn by its CNA: it is no flaw at all.
 _REJECTED = "Rejected"
 #: Id prefixes of distro update bulletins (one advisory per package update, any number of flaws).
@@ -71,10 +74,17 @@ def _text(record: dict[str, Any] | None, key: str) -> str | None:
     return None
 
 
-def _first_line(text: str | None) -> str | None:
-    if text and text.strip():
-        return text.strip().splitlines()[0][:_TITLE_MAX]
-    return None
+def _first_sentence(text: str | None) -> str | None:
+    """A title from a CVE description: NVD's are one paragraph, so its first sentence, cut at
+    a word (with an ellipsis) when even that is longer than a title."""
+    if not text or not text.strip():
+        return None
+    line = " ".join(text.split())
+    found = _SENTENCE_END.search(line)
+    sentence = line[: found.start() + 1] if found else line
+    if len(sentence) <= _TITLE_MAX:
+        return sentence
+    return sentence[: _TITLE_MAX - 1].rsplit(" ", 1)[0] + "…"
 
 
 def _title(
@@ -92,7 +102,7 @@ def _title(
         *(_text(r, "summary") for r in single),
         _text(nvd, "summary"),
         _text(nvd, "details"),
-        _first_line(description),
+        _first_sentence(description),
         *(_text(r, "details") for r in single),
         *(_text(r, "summary") for r in multi),
         *(_text(r, "details") for r in multi),
@@ -120,8 +130,11 @@ class _FlawInfo:
 class Matcher:
     """Matches inventories against one open database; caches survive between calls (warm)."""
 
-    def __init__(self, db: VulnDB) -> None:
+    def __init__(self, db: VulnDB, *, tracker: bool = True) -> None:
+        """``tracker`` False: Debian tracker urgencies are not read (older than --db-max-age:
+        like an absent tracker, the next source in the precedence decides)."""
         self.db = db
+        self._use_tracker = tracker
         self._flaws: dict[_Key, tuple[_FlawInfo, ...]] = {}
         self._undecided: dict[_Key, str] = {}
         self._records: dict[str, dict[str, Any] | None] = {}
@@ -200,7 +213,7 @@ class Matcher:
     def _tracker_urgency(self, flaw: str, package: tuple[str, str]) -> str | None:
         ecosystem, name = package
         base, _, release = ecosystem.partition(":")
-        if base != "Debian" or not release or not flaw.startswith("CVE-"):
+        if not self._use_tracker or base != "Debian" or not release or not flaw.startswith("CVE-"):
             return None
         return self.db.debian_urgency(flaw, name, release)
 

@@ -522,9 +522,28 @@ def import_local_sources(
     which is incremental (docs/db.md).
     """
     check_paths(paths)
-    prints = {f"{_LOCAL}{path.resolve()}": _fingerprint(path) for path in paths}
+    # NVD feeds and the Debian tracker are told by content, as by ``db import``; a directory
+    # holding ``nvdcve-2.0-*`` feeds is a feed directory (as for ``--nvd-source DIR``).
+    from kubegate.vulndb.nvdimport import classify, feed_file, import_nvd, import_tracker
+
+    kinds = classify(paths)
+    feed_dirs = {p: _nvd_feeds(p) for p in kinds.osv if p.is_dir()}
+    feeds = [*kinds.nvd, *(f for found in feed_dirs.values() for f in found)]
+    osv = [p for p in kinds.osv if not feed_dirs.get(p)]
+    prints = {f"{_LOCAL}{path.resolve()}": _fingerprint(path) for path in osv}
     with _update_lock(db_path):
-        return import_records(db_path, iter_sources(paths), now=now, meta=prints)
+        stats = import_records(db_path, iter_sources(osv), now=now, meta=prints)
+        if feeds:
+            import_nvd(db_path, [feed_file(f) for f in feeds], now=now)
+        for tracker in kinds.tracker:
+            import_tracker(db_path, tracker, now=now)
+        return stats
+
+
+def _nvd_feeds(directory: Path) -> list[Path]:
+    return sorted(
+        f for f in directory.glob("nvdcve-2.0-*") if f.name.endswith((".json", ".json.gz"))
+    )
 
 
 __all__ = [
