@@ -17,7 +17,8 @@ What it does, in one run:
    mounted across repositories instead of uploaded again.
 3. Writes a Flux fleet: ``clusters/bench`` holds six Flux Kustomizations, each rendering an
    ``apps/teamN`` directory of 50 Deployments; the 300 containers name the 60 images by tag.
-4. Imports ``examples/osv`` and ``examples/nvd`` into a private advisory database with kubegate's importers.
+4. Imports ``examples/osv`` and ``examples/nvd`` into a private advisory database with
+   kubegate's importers.
 5. Times ``python -m kubegate scan FLEET --db DB --format json --skip-db-update`` as a
    subprocess (PYTHONPATH=src), rounds interleaved, best of ``--runs``: cold (a fresh
    ``KUBEGATE_CACHE_DIR``), cold with ``--concurrency 1``, warm (the cache of the cold run: only
