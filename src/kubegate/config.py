@@ -55,6 +55,10 @@ class DBConfig:
     max_age: str | None = None
     #: Local OSV zips/directories imported before each scan; they are the update (no network).
     sources: tuple[Path, ...] = ()
+    #: ``db.nvdSource``: NVD feeds URL or directory (else derived, docs/db.md).
+    nvd_source: str | None = None
+    #: ``db.debianTrackerSource``: the Debian tracker JSON's URL or file.
+    debian_tracker_source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +109,7 @@ def load_config(path: Path) -> Config:
 
 _POLICY_KEYS = {"severity", "severityThreshold", "ignoreUnfixed", "failOpen", "ignorefile"}
 _REGISTRY_KEYS = {"insecureRegistries", "caFile", "platforms", "allowedRegistries"}
-_DB_KEYS = {"path", "maxAge", "import"}
+_DB_KEYS = {"path", "maxAge", "import", "nvdSource", "debianTrackerSource"}
 
 
 def _section(value: Any, name: str, allowed: set[str], where: str) -> Mapping[str, Any]:
@@ -160,7 +164,19 @@ def _db(section: Mapping[str, Any], base: Path, where: str) -> DBConfig:
         path=_opt_path(section.get("path"), "db.path", base, where),
         max_age=_opt_str(section.get("maxAge"), "db.maxAge", where),
         sources=sources,
+        nvd_source=_local_or_url(section.get("nvdSource"), "db.nvdSource", base, where),
+        debian_tracker_source=_local_or_url(
+            section.get("debianTrackerSource"), "db.debianTrackerSource", base, where
+        ),
     )
+
+
+def _local_or_url(value: Any, key: str, base: Path, where: str) -> str | None:
+    """A URL as written; a path relative to the config file's directory."""
+    text = _opt_str(value, key, where)
+    if text is None or "://" in text:
+        return text
+    return str(base / text)
 
 
 def _image_sources(value: Any, base: Path, where: str) -> dict[str, str]:

@@ -47,10 +47,12 @@ def register(subparsers: Any) -> None:
     importer.set_defaults(run=run_import)
     updater = actions.add_parser(
         "update",
-        help="download or refresh OSV advisories from the OSV bucket or a mirror",
+        help="download or refresh OSV advisories, NVD feeds and the Debian security tracker",
         description="Per ecosystem: a first full all.zip download, then incremental updates "
         "from modified_id.csv. Default ecosystems: those of images seen in the inventory cache, "
-        f"then {', '.join(DEFAULT_ECOSYSTEMS)}.",
+        f"then {', '.join(DEFAULT_ECOSYSTEMS)}. Then the NVD 2.0 feeds (every yearly feed "
+        "first and weekly, else the modified feed; unchanged .meta skips a download) and the "
+        "Debian security tracker (optional: a failure only warns).",
     )
     updater.add_argument(
         "--ecosystem",
@@ -64,6 +66,25 @@ def register(subparsers: Any) -> None:
         metavar="URL|DIR",
         help="mirror with the bucket's layout (default: $KUBEGATE_DB_SOURCE, else the public "
         "OSV bucket)",
+    )
+    updater.add_argument(
+        "--nvd-source",
+        metavar="URL|DIR",
+        help="NVD 2.0 feeds (default: $KUBEGATE_NVD_SOURCE, else config db.nvdSource, else "
+        "<mirror>/nvd/ with a mirror, else the public NVD feeds)",
+    )
+    updater.add_argument(
+        "--debian-tracker-source",
+        metavar="URL|FILE",
+        help="Debian security tracker JSON (default: $KUBEGATE_DEBIAN_TRACKER_SOURCE, else "
+        "config db.debianTrackerSource, else <mirror>/debian-tracker.json with a mirror, else "
+        "the public tracker)",
+    )
+    updater.add_argument(
+        "--config",
+        type=Path,
+        help="configuration file for db.nvdSource/db.debianTrackerSource (default "
+        "kubegate.yaml in the working dir)",
     )
     _add_db_argument(updater)
     add_output_arguments(updater)
@@ -111,21 +132,37 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_update(args: argparse.Namespace) -> int:
-    """Update, print one line per ecosystem; exit 2 if any ecosystem failed."""
-    from kubegate.cli.dbupdate import default_source, describe, ordered_defaults, update_progress
+    """Update, print one line per feed; exit 2 if any feed failed (the tracker only warns)."""
+    from kubegate.cli.dbupdate import (
+        default_source,
+        describe,
+        ordered_defaults,
+        resolve_severity_sources,
+        update_progress,
+    )
+    from kubegate.config import find_config
     from kubegate.vulndb import resolve_db_path
     from kubegate.vulndb.update import parse_ecosystems, update
 
     ecosystems = parse_ecosystems(args.ecosystem) if args.ecosystem else ordered_defaults()
+    config = find_config(args.config, Path.cwd())
     db_path = resolve_db_path(args.db)
+    source = args.source or default_source()
+    severity = resolve_severity_sources(
+        source,
+        nvd=args.nvd_source,
+        tracker=args.debian_tracker_source,
+        config_nvd=config.db.nvd_source,
+        config_tracker=config.db.debian_tracker_source,
+    )
     with update_progress(args.quiet) as progress:
-        results = update(
-            db_path, ecosystems, source=args.source or default_source(), progress=progress
-        )
-    failed = [r for r in results if r.error is not None]
+        results = update(db_path, ecosystems, source=source, progress=progress, severity=severity)
+    failed = [r for r in results if r.error is not None and not r.optional]
     for result in results:
         if result.error is None:
             print(describe(result))
+        elif result.optional:
+            print(f"{result.ecosystem}: update failed (optional): {result.error.diagnostics()}")
     # One line per distinct problem: an unreachable source fails every ecosystem the same way.
     problems: dict[str, list[str]] = {}
     for result in failed:

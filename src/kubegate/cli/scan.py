@@ -169,7 +169,14 @@ def run(args: argparse.Namespace) -> int:
     db_path = Path(args.db) if args.db else config.db.path or resolve_db_path(None)
     # A local source named in the config is the update (imported first, no network); else the
     # OSV feeds are refreshed when older than 12 h, unless --skip-db-update (docs/db.md).
-    refresh_db(args, db_path, settings.max_age, local_sources=config.db.sources)
+    refresh_db(
+        args,
+        db_path,
+        settings.max_age,
+        local_sources=config.db.sources,
+        nvd_source=config.db.nvd_source,
+        tracker_source=config.db.debian_tracker_source,
+    )
     revision = read_revision(revision_request(args))
     _logger.info(
         "rendered %s: %s image use(s) of %s image(s)",

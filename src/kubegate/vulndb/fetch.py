@@ -83,26 +83,31 @@ class Bucket(Protocol):
         """Release connections."""
 
 
-def open_bucket(source: str, options: FetchOptions | None = None) -> Bucket:
-    """An HTTP(S) URL or a local directory (path or ``file://``); anything else is exit 3."""
+def open_bucket(
+    source: str, options: FetchOptions | None = None, *, option: str = "--source"
+) -> Bucket:
+    """An HTTP(S) URL or a local directory (path or ``file://``); anything else is exit 3.
+
+    ``option`` names the flag in the error (``--nvd-source`` for the NVD feeds).
+    """
     parts = urlsplit(source)
     if parts.scheme in {"http", "https"}:
         if not parts.hostname or parts.query or parts.fragment:
-            raise UsageError("not a usable bucket URL", where=f"--source {source}")
+            raise UsageError("not a usable bucket URL", where=f"{option} {source}")
         try:
             return HTTPBucket(source, options or FetchOptions())
         except ValueError as exc:
-            raise UsageError(f"not a usable bucket URL: {exc}", where=f"--source {source}") from exc
+            raise UsageError(f"not a usable bucket URL: {exc}", where=f"{option} {source}") from exc
     if parts.scheme == "file":
         directory = Path(parts.path)
     elif not parts.scheme or (len(parts.scheme) == 1 and source[1:3] in {":\\", ":/"}):
         directory = Path(source)
     else:
         raise UsageError(
-            "the mirror must be an http(s) URL or a local directory", where=f"--source {source}"
+            "the mirror must be an http(s) URL or a local directory", where=f"{option} {source}"
         )
     if not directory.is_dir():
-        raise UsageError("no such directory", where=f"--source {source}")
+        raise UsageError("no such directory", where=f"{option} {source}")
     return DirBucket(directory)
 
 
