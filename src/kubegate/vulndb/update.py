@@ -702,7 +702,8 @@ def _fingerprint(path: Path) -> str:
 def import_local_sources(
     db_path: Path, paths: Sequence[Path], *, now: datetime | None = None
 ) -> ImportStats:
-    """Import configured local OSV zips/directories: at every scan, they are the update.
+    """Import configured local sources (OSV zips/directories, NVD feeds or a directory of
+    them, Debian tracker JSON): at every scan, they are the update.
 
     No network. Unchanged records are counted as unchanged and not rewritten, but the import
     stamps their ecosystems as updated now, as the issue's demo requires ("fresh by
