@@ -242,3 +242,24 @@ def test_stale_nvd_rating_is_no_rating(run_cli: RunCli, tmp_path: Path) -> None:
     assert "its NVD data is 240." in line and "more than --db-max-age 120.0h" in line
     fresh = _image(run_cli, db, "--severity", "LOW", "--db-max-age", "30d")
     assert fresh.returncode == 0, fresh.stderr
+
+
+def test_tracker_older_than_max_age_is_not_used(run_cli: RunCli, tmp_path: Path) -> None:
+    from kubegate.vulndb.nvdimport import import_tracker
+
+    db = _osv_db(run_cli, tmp_path)
+    assert run_cli("db", "import", *map(str, NVD_FEEDS), "--db", str(db)).returncode == 0
+    tracker = tmp_path / "tracker.json"
+    tracker.write_bytes(
+        tracker_document({"openssl": {"CVE-2022-0778": tracker_entry({"buster": "low"})}})
+    )
+    import_tracker(db, tracker, now=datetime.now(UTC) - timedelta(days=10))
+
+    def rating(*args: str) -> tuple[str, str]:
+        report = json.loads(_image(run_cli, db, *args).stdout)
+        found = next(f for f in report["findings"] if f["id"] == "CVE-2022-0778")
+        return found["severity"], found["severitySource"]
+
+    assert rating("--db-max-age", "30d") == ("LOW", "debian")
+    # Stale: like an absent tracker, NVD's own score decides.
+    assert rating("--db-max-age", "120h") == ("HIGH", "nvd")
