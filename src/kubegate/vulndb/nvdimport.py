@@ -11,12 +11,17 @@ import replaces every urgency held before.
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import json
 import logging
+import multiprocessing
+import os
 import re
 import sqlite3
 import zlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +29,7 @@ from pathlib import Path
 from kubegate.errors import VulnDBError
 from kubegate.vulndb import nvd as nvd_format
 from kubegate.vulndb.jsonstream import JSONStream
-from kubegate.vulndb.nvd import FeedReader, NvdCve, is_nvd_feed, meta_path, parse_meta, sniff
+from kubegate.vulndb.nvd import FeedReader, is_nvd_feed, meta_path, parse_meta, sniff
 from kubegate.vulndb.records import InvalidRecord, utc_text
 from kubegate.vulndb.store import (
     NVD_COUNT,
@@ -111,23 +116,47 @@ def is_tracker(head: bytes) -> bool:
     return _TRACKER_SNIFF.match(head) is not None
 
 
+def _kind(path: Path) -> str:
+    if path.name.endswith((".json", ".json.gz")):
+        head = sniff(path)
+        if is_nvd_feed(head):
+            return "nvd"
+        if is_tracker(head):
+            return "tracker"
+    return "osv"
+
+
 def classify(paths: Sequence[Path]) -> Classified:
-    """Tell NVD feeds and tracker JSON (files, by content) from OSV input (everything else)."""
+    """Tell NVD feeds and tracker JSON from OSV input (everything else), by content.
+
+    A file is sniffed; a directory whose top-level ``.json``/``.json.gz`` files include NVD
+    feeds or tracker JSON (``examples/nvd/``, a mirror's ``nvd/``) stands for those files
+    alone; any other directory is OSV input.
+    """
     osv: list[Path] = []
     nvd: list[Path] = []
     tracker: list[Path] = []
     for path in paths:
-        name = path.name
-        if path.is_file() and name.endswith((".json", ".json.gz")):
-            head = sniff(path)
-            if is_nvd_feed(head):
-                nvd.append(path)
+        if path.is_dir():
+            kinds = {
+                file: _kind(file)
+                for file in sorted(path.iterdir())
+                if file.is_file() and not file.is_symlink()
+            }
+            found = [file for file, kind in kinds.items() if kind != "osv"]
+            if not found:
+                osv.append(path)
                 continue
-            if is_tracker(head):
-                tracker.append(path)
-                continue
-        osv.append(path)
+            nvd.extend(file for file in found if kinds[file] == "nvd")
+            tracker.extend(file for file in found if kinds[file] == "tracker")
+            continue
+        kind = _kind(path) if path.is_file() else "osv"
+        {"nvd": nvd, "tracker": tracker, "osv": osv}[kind].append(path)
     return Classified(tuple(osv), tuple(nvd), tuple(tracker))
+
+
+#: A row of the ``nvd`` table: (id, lastModified, encoded data).
+_Row = tuple[str, str, bytes]
 
 
 class _NvdWriter:
@@ -137,9 +166,17 @@ class _NvdWriter:
         self.newest = ""
         conn.execute("PRAGMA cache_size=-65536")
 
-    def flush(self, batch: dict[str, NvdCve]) -> None:
-        if not batch:
+    def flush(self, rows: Sequence[_Row]) -> None:
+        if not rows:
             return
+        batch: dict[str, _Row] = {}
+        for row in rows:
+            queued = batch.get(row[0])
+            if queued is not None:
+                self.stats.unchanged += 1  # the same CVE twice in the input: newest wins
+                if queued[1] > row[1]:
+                    continue
+            batch[row[0]] = row
         ids = list(batch)
         held: dict[str, str] = {}
         for start in range(0, len(ids), 500):
@@ -151,21 +188,97 @@ class _NvdWriter:
                     chunk,
                 ).fetchall()
             )
-        rows = []
-        for cve_id, cve in batch.items():
+        write = []
+        for cve_id, row in batch.items():
             old = held.get(cve_id)
-            if old is not None and old >= cve.last_modified:
+            if old is not None and old >= row[1]:
                 self.stats.unchanged += 1
                 continue
             if old is None:
                 self.stats.added += 1
             else:
                 self.stats.replaced += 1
-            rows.append((cve_id, cve.last_modified, nvd_format.encode(cve)))
-            if cve.last_modified > self.newest:
-                self.newest = cve.last_modified
-        self.conn.executemany("INSERT OR REPLACE INTO nvd VALUES (?, ?, ?)", rows)
-        batch.clear()
+            write.append(row)
+            if row[1] > self.newest:
+                self.newest = row[1]
+        self.conn.executemany("INSERT OR REPLACE INTO nvd VALUES (?, ?, ?)", write)
+
+
+@dataclass(slots=True)
+class _Parsed:
+    """One feed parsed into rows (by a worker process for multi-feed imports)."""
+
+    rows: list[_Row]
+    read: int = 0
+    invalid: int = 0
+    #: The first few invalid CVEs' messages (logged by the importing process).
+    messages: list[str] = field(default_factory=list)
+    sha256: str = ""
+    #: (message, where) of a fatal problem (bad gzip, malformed JSON): the import fails.
+    error: tuple[str, str] | None = None
+
+
+def _rows(reader: FeedReader, parsed: _Parsed) -> Iterator[_Row]:
+    for item in reader:
+        parsed.read += 1
+        if isinstance(item, InvalidRecord):
+            parsed.invalid += 1
+            if len(parsed.messages) < _LOGGED_INVALID:
+                parsed.messages.append(item.diagnostics())
+            continue
+        yield item.id, item.last_modified, nvd_format.encode(item)
+
+
+def _parse_feed(path: str) -> _Parsed:
+    """Worker: read a whole feed into compact rows (about a tenth of its JSON)."""
+    parsed = _Parsed([])
+    reader = FeedReader(Path(path))
+    try:
+        parsed.rows = list(_rows(reader, parsed))
+    except VulnDBError as exc:
+        parsed.error = (exc.message, exc.where or path)
+        return parsed
+    parsed.sha256 = reader.sha256
+    return parsed
+
+
+#: Multi-feed imports parse feeds in worker processes when there is this much gzip to read:
+#: parsing JSON is the bound (measured: the C scanner alone is half of a CVE's cost).
+_PARALLEL_BYTES = 32 << 20
+_MAX_WORKERS = 4
+
+
+def _workers(feeds: Sequence[NvdFeedFile], requested: int | None) -> int:
+    if requested is not None:
+        return max(1, min(requested, len(feeds)))
+    try:
+        size = sum(feed.path.stat().st_size for feed in feeds)
+    except OSError:
+        return 1
+    if len(feeds) < 2 or size < _PARALLEL_BYTES:
+        return 1
+    return max(1, min(os.cpu_count() or 1, len(feeds), _MAX_WORKERS))
+
+
+def _parsed_feeds(feeds: Sequence[NvdFeedFile], workers: int) -> Iterator[_Parsed]:
+    """Each feed parsed, in order: streamed batch by batch in this process, or whole per feed
+    in ``workers`` processes (``spawn``: nothing of this process's threads or locks is copied)."""
+    if workers <= 1:
+        for feed in feeds:
+            parsed = _Parsed([])
+            reader = FeedReader(feed.path)
+            rows = _rows(reader, parsed)
+            while True:
+                parsed.rows = list(itertools.islice(rows, _BATCH))
+                if not parsed.rows:
+                    break
+                yield dataclasses.replace(parsed)  # a batch (same counters so far)
+            parsed.sha256 = reader.sha256
+            yield parsed
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        yield from pool.map(_parse_feed, [str(feed.path) for feed in feeds])
 
 
 def import_nvd(
@@ -174,48 +287,44 @@ def import_nvd(
     *,
     now: datetime | None = None,
     full: bool = False,
+    stamp: bool = True,
     meta: Mapping[str, str] | None = None,
     on_cves: Callable[[int], None] | None = None,
+    workers: int | None = None,
 ) -> NvdImportStats:
     """Import NVD feed files in one transaction; any error leaves the database unchanged.
 
-    Each feed's sha256 is checked (when known) before the commit. ``full`` (``db update`` after
-    checking every yearly feed) stamps the last full fetch; ``meta`` rows are written in the
-    same transaction. ``on_cves`` is told every few thousand CVEs how many were read.
+    Each feed's sha256 is checked (when known) before the commit and kept as its cursor.
+    ``stamp`` writes the last-import time (``db update`` stamps once, after its last feed);
+    ``full`` (``db update`` after checking every yearly feed) also the last full fetch. ``meta``
+    rows are written in the same transaction. ``on_cves`` is told every few thousand CVEs how
+    many were read. ``workers``: parse processes (default: one per core, up to 4, when there
+    are several feeds and at least 32 MiB of them; else this process, streaming).
     """
     stats = NvdImportStats()
     conn = connect(db_path, create=True)
     try:
         conn.execute("BEGIN IMMEDIATE")
         writer = _NvdWriter(conn, stats)
-        batch: dict[str, NvdCve] = {}
+        parsed_feeds = _parsed_feeds(feeds, _workers(feeds, workers))
         for feed in feeds:
-            reader = FeedReader(feed.path)
-            for item in reader:
-                stats.read += 1
-                if isinstance(item, InvalidRecord):
-                    stats.invalid += 1
-                    if stats.invalid <= _LOGGED_INVALID:
-                        _logger.warning("skipping invalid NVD CVE in %s: %s", feed.path, item)
-                    continue
-                queued = batch.get(item.id)
-                if queued is None or item.last_modified >= queued.last_modified:
-                    batch[item.id] = item
-                if len(batch) >= _BATCH:
-                    writer.flush(batch)
-                    if on_cves is not None:
-                        on_cves(stats.read)
-            writer.flush(batch)
-            if feed.sha256 is not None and reader.sha256 != feed.sha256:
+            parsed = _apply(writer, parsed_feeds, feed, on_cves)
+            stats.read += parsed.read
+            stats.invalid += parsed.invalid
+            for message in parsed.messages:
+                _logger.warning("skipping invalid NVD CVE in %s: %s", feed.path, message)
+            if feed.sha256 is not None and parsed.sha256 != feed.sha256:
                 raise VulnDBError(
-                    f"sha256 of the uncompressed feed is {reader.sha256}, its .meta says "
+                    f"sha256 of the uncompressed feed is {parsed.sha256}, its .meta says "
                     f"{feed.sha256}; nothing imported",
                     where=str(feed.path),
                 )
             stats.files += 1
-            stats.digests[feed.name] = reader.sha256
+            stats.digests[feed.name] = parsed.sha256
         text = utc_text(now or datetime.now(UTC))
-        rows = {NVD_LAST_IMPORT: text, **{NVD_SHA + n: d for n, d in stats.digests.items()}}
+        rows = {NVD_SHA + name: digest for name, digest in stats.digests.items()}
+        if stamp:
+            rows[NVD_LAST_IMPORT] = text
         if full:
             rows[NVD_LAST_FULL] = text
         old_newest = conn.execute("SELECT value FROM meta WHERE key=?", (NVD_NEWEST,)).fetchone()
@@ -238,6 +347,26 @@ def import_nvd(
     if stats.invalid > _LOGGED_INVALID:
         _logger.warning("%s invalid NVD CVEs skipped in all", stats.invalid)
     return stats
+
+
+def _apply(
+    writer: _NvdWriter,
+    parsed_feeds: Iterator[_Parsed],
+    feed: NvdFeedFile,
+    on_cves: Callable[[int], None] | None,
+) -> _Parsed:
+    """Write one feed's rows (its batches, or its whole parse); returns its final counters."""
+    while True:
+        parsed = next(parsed_feeds)
+        if parsed.error is not None:
+            message, where = parsed.error
+            raise VulnDBError(message, where=where)
+        for start in range(0, len(parsed.rows), _BATCH):
+            writer.flush(parsed.rows[start : start + _BATCH])
+        if on_cves is not None:
+            on_cves(writer.stats.added + writer.stats.replaced + writer.stats.unchanged)
+        if parsed.sha256:
+            return parsed
 
 
 @dataclass(slots=True)

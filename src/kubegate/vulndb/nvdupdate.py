@@ -4,11 +4,11 @@ Called by :mod:`kubegate.vulndb.update` (inside its lock and private temp dir, a
 feeds). NVD: the ``.meta`` of each feed is read first; a feed whose sha256 equals the one last
 imported is not downloaded. Every yearly feed (``nvdcve-2.0-2002`` .. the current year) is
 checked when the last full check is 7 days old or more (or never happened), otherwise only
-``nvdcve-2.0-modified`` (NVD's modified feed covers the last 8 days). Each changed feed is
-downloaded into the temp dir, then imported in **one transaction** with its sha256 cursor (the
-importer checks the sha256 of the uncompressed JSON before committing); the run's timestamps
-(last import, last full check) are stamped last, only when every feed succeeded. The Debian
-tracker is one JSON document, downloaded and imported as a full snapshot.
+``nvdcve-2.0-modified`` (NVD's modified feed covers the last 8 days). Every changed feed is
+downloaded into the temp dir first, then all are imported in **one transaction** with their
+sha256 cursors and the run's timestamps (the importer checks the sha256 of each uncompressed
+JSON before committing): a run applies whole or not at all. The Debian tracker is one JSON
+document, downloaded and imported as a full snapshot.
 
 Sources (:class:`SeveritySources`): explicit ones (flag, environment, config) are mandatory;
 those derived from an OSV mirror (``<mirror>/nvd/``, ``<mirror>/debian-tracker.json``) may be
@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from kubegate.errors import VulnDBError
+from kubegate.errors import UsageError, VulnDBError
 from kubegate.vulndb.fetch import Bucket, FetchOptions, NotInBucket, open_bucket
 from kubegate.vulndb.nvd import parse_meta
 from kubegate.vulndb.nvdimport import (
@@ -89,6 +89,31 @@ def severity_sources(
     )
 
 
+def check_sources(sources: SeveritySources) -> None:
+    """Refuse explicit sources that can never work (exit 3), before anything is fetched."""
+    for value, option, want_dir in (
+        (None if sources.nvd_derived else sources.nvd, "--nvd-source", True),
+        (None if sources.tracker_derived else sources.tracker, "--debian-tracker-source", False),
+    ):
+        if value is None:
+            continue
+        parts = urlsplit(value)
+        if parts.scheme in {"http", "https"}:
+            if not parts.hostname or parts.query or parts.fragment:
+                raise UsageError("not a usable URL", where=f"{option} {value}")
+            continue
+        if parts.scheme not in {"", "file"}:
+            raise UsageError(
+                "must be an http(s) URL or a local " + ("directory" if want_dir else "file"),
+                where=f"{option} {value}",
+            )
+        local = Path(parts.path if parts.scheme == "file" else value)
+        if not (local.is_dir() if want_dir else local.is_file()):
+            raise UsageError(
+                "no such " + ("directory" if want_dir else "file"), where=f"{option} {value}"
+            )
+
+
 @dataclass(slots=True)
 class NvdOutcome:
     """What an NVD run did: ``full``/``incremental`` (feeds checked), or ``absent``."""
@@ -105,7 +130,8 @@ OnStage = Callable[[str, str, int | None], None]
 OnAmount = Callable[[str, int], None]
 
 
-def _held(db_path: Path) -> tuple[datetime | None, dict[str, str]]:
+def nvd_held(db_path: Path) -> tuple[datetime | None, dict[str, str]]:
+    """The last full check and the sha256 cursor of each feed (empty for a missing database)."""
     if not db_path.is_file():
         return None, {}
     with VulnDB(db_path) as db:
@@ -169,7 +195,7 @@ class _NvdRun:
         return parse_meta(data.decode("utf-8", "replace"), f"{self.bucket.where}{name}.meta").sha256
 
     def run(self, derived: bool) -> NvdOutcome:
-        last_full, held = _held(self.db_path)
+        last_full, held = nvd_held(self.db_path)
         full = full_due(last_full, self.now)
         try:
             modified_sha = self._meta(MODIFIED_FEED)
@@ -182,6 +208,7 @@ class _NvdRun:
         wanted = [(f"nvdcve-2.0-{year}", self._meta(f"nvdcve-2.0-{year}")) for year in years]
         wanted.append((MODIFIED_FEED, modified_sha))
         outcome = NvdOutcome("full" if full else "incremental")
+        changed: list[NvdFeedFile] = []
         for name, sha in wanted:
             if held.get(name) == sha:
                 outcome.unchanged.append(name)
@@ -196,24 +223,16 @@ class _NvdRun:
                     self.max_bytes,
                     lambda n, label=label: self.on_amount(label, n),  # type: ignore[misc]
                 )
-            self.on_stage(label, "import", None)
-            stats = import_nvd(self.db_path, [NvdFeedFile(path, name, sha)], now=self.now)
-            path.unlink()
-            _merge(outcome.stats, stats)
+            self.on_stage(label, "done", None)
+            changed.append(NvdFeedFile(path, name, sha))
             outcome.fetched.append(name)
-        # Stamped only now: every feed of this run is applied (or was unchanged).
-        import_nvd(self.db_path, [], now=self.now, full=full)
+        # Every changed feed in one transaction (parsed in parallel when large), with the
+        # cursors and the run's timestamps: all of it applies, or none.
+        self.on_stage("NVD", "import", None)
+        outcome.stats = import_nvd(self.db_path, changed, now=self.now, full=full)
+        for feed in changed:
+            feed.path.unlink()
         return outcome
-
-
-def _merge(total: NvdImportStats, part: NvdImportStats) -> None:
-    total.read += part.read
-    total.added += part.added
-    total.replaced += part.replaced
-    total.unchanged += part.unchanged
-    total.invalid += part.invalid
-    total.files += part.files
-    total.digests.update(part.digests)
 
 
 def update_tracker(

@@ -300,11 +300,11 @@ class VulnDB:
         found: dict[str, NvdCve] = {}
         for chunk in _chunks(sorted({i for i in ids if i.startswith("CVE-")})):
             marks = ",".join("?" * len(chunk))
-            for cve_id, data in self._query(
-                f"SELECT id, data FROM nvd WHERE id IN ({marks})",  # noqa: S608 - only '?'s
+            for cve_id, modified, data in self._query(
+                f"SELECT id, modified, data FROM nvd WHERE id IN ({marks})",  # noqa: S608
                 chunk,
             ):
-                found[cve_id] = nvd_format.decode(cve_id, data)
+                found[cve_id] = nvd_format.decode(cve_id, modified, data)
         return found
 
     def nvd_status(self) -> NvdStatus | None:

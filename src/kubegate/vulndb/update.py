@@ -54,11 +54,20 @@ from kubegate.vulndb.importer import (
     import_records,
     iter_sources,
 )
-from kubegate.vulndb.nvdimport import NvdImportStats, TrackerImportStats
+from kubegate.vulndb.nvdimport import (
+    NvdImportStats,
+    TrackerImportStats,
+    classify,
+    feed_file,
+    import_nvd,
+    import_tracker,
+)
 from kubegate.vulndb.nvdupdate import (
     DEFAULT_NVD_SOURCE,
     DEFAULT_TRACKER_SOURCE,
     SeveritySources,
+    check_sources,
+    nvd_held,
     severity_sources,
     update_nvd,
     update_tracker,
@@ -437,7 +446,7 @@ class _SeverityRun:
     def _stage(self, label: str, stage: str, total: int | None) -> None:
         self.progress.started(label, stage, total)
         if stage == "done":
-            self.progress.finished(EcosystemResult(label, "imported"))
+            self.progress.finished(EcosystemResult(label, "downloaded"))
 
     def nvd(self, source: str, derived: bool) -> EcosystemResult:
         if derived and self.unreachable is not None:
@@ -461,9 +470,8 @@ class _SeverityRun:
                 if outcome.mode != "absent"
                 else "no NVD feeds in the mirror"
             )
-            result = EcosystemResult(
-                "NVD", outcome.mode, outcome.stats, outcome.downloaded, note=note
-            )
+            stats = None if outcome.mode == "absent" else outcome.stats
+            result = EcosystemResult("NVD", outcome.mode, stats, outcome.downloaded, note=note)
         except VulnDBError as exc:
             result = EcosystemResult("NVD", "failed", error=exc)
         except OSError as exc:
@@ -521,6 +529,8 @@ def update(
     data problem only fails its feed (an unreachable source fails all that remain without
     further waiting).
     """
+    if severity is not None:
+        check_sources(severity)
     bucket = open_bucket(source, options)
     try:
         with _update_lock(db_path):
@@ -702,37 +712,32 @@ def _fingerprint(path: Path) -> str:
 def import_local_sources(
     db_path: Path, paths: Sequence[Path], *, now: datetime | None = None
 ) -> ImportStats:
-    """Import configured local sources (OSV zips/directories, NVD feeds or a directory of
-    them, Debian tracker JSON): at every scan, they are the update.
+    """Import configured local sources (config ``db.import``): at every scan, they are the update.
 
-    No network. Unchanged records are counted as unchanged and not rewritten, but the import
-    stamps their ecosystems as updated now, as the issue's demo requires ("fresh by
-    construction"); a large mirror is better served by ``kubegate db update --source DIR``,
-    which is incremental (docs/db.md).
+    No network. OSV zips/directories, NVD feed files (or directories of them) and the Debian
+    tracker JSON are told apart as ``db import`` does. Unchanged records are counted as
+    unchanged and not rewritten, but the import stamps their ecosystems (and NVD) as updated
+    now, as the issue's demo requires ("fresh by construction"); a large mirror is better
+    served by ``kubegate db update --source DIR``, which is incremental (docs/db.md). NVD feeds
+    whose ``.meta`` sha256 was already imported are not parsed again.
     """
     check_paths(paths)
-    # NVD feeds and the Debian tracker are told by content, as by ``db import``; a directory
-    # holding ``nvdcve-2.0-*`` feeds is a feed directory (as for ``--nvd-source DIR``).
-    from kubegate.vulndb.nvdimport import classify, feed_file, import_nvd, import_tracker
-
     kinds = classify(paths)
-    feed_dirs = {p: _nvd_feeds(p) for p in kinds.osv if p.is_dir()}
-    feeds = [*kinds.nvd, *(f for found in feed_dirs.values() for f in found)]
-    osv = [p for p in kinds.osv if not feed_dirs.get(p)]
-    prints = {f"{_LOCAL}{path.resolve()}": _fingerprint(path) for path in osv}
+    prints = {f"{_LOCAL}{path.resolve()}": _fingerprint(path) for path in kinds.osv}
     with _update_lock(db_path):
-        stats = import_records(db_path, iter_sources(osv), now=now, meta=prints)
-        if feeds:
-            import_nvd(db_path, [feed_file(f) for f in feeds], now=now)
-        for tracker in kinds.tracker:
-            import_tracker(db_path, tracker, now=now)
+        stats = (
+            import_records(db_path, iter_sources(kinds.osv), now=now, meta=prints)
+            if kinds.osv
+            else ImportStats()
+        )
+        if kinds.nvd:
+            _, held = nvd_held(db_path)
+            feeds = [feed_file(path) for path in kinds.nvd]
+            changed = [f for f in feeds if f.sha256 is None or held.get(f.name) != f.sha256]
+            import_nvd(db_path, changed, now=now)
+        for path in kinds.tracker:
+            import_tracker(db_path, path, now=now)
         return stats
-
-
-def _nvd_feeds(directory: Path) -> list[Path]:
-    return sorted(
-        f for f in directory.glob("nvdcve-2.0-*") if f.name.endswith((".json", ".json.gz"))
-    )
 
 
 __all__ = [

@@ -116,7 +116,7 @@ def test_unusable_cve_is_invalid(item: object) -> None:
 def test_row_encoding_round_trips() -> None:
     cve = parse_cve(_real_shaped())
     blob = encode(cve)
-    assert decode(cve.id, blob) == cve
+    assert decode(cve.id, cve.last_modified, blob) == cve
     assert len(blob) < len(json.dumps(_real_shaped()))
 
 
@@ -343,3 +343,37 @@ def test_nvdcve_dataclass_contract() -> None:
         "score",
         "severity",
     ]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_parallel_parse_same_result(tmp_path: Path, workers: int) -> None:
+    # Several feeds parsed by worker processes land exactly as a streamed import does,
+    # including "newest lastModified wins" across feeds and a bad .meta failing the whole.
+    tree = NvdTree()
+    tree.put("2022", _real_shaped(), nvd_cve("CVE-2022-0002", "2024-01-01T00:00:00.000"))
+    tree.put("modified", nvd_cve("CVE-2022-0002", "2024-05-01T00:00:00.000", status="Modified"))
+    tree.put("2023", *(nvd_cve(f"CVE-2023-{n:04d}") for n in range(1, 50)))
+    feeds = tree.write_dir(tmp_path / "feeds")
+    names = ["2022", "modified", "2023"]
+    files = [feed_file(feeds / f"nvdcve-2.0-{name}.json.gz") for name in names]
+    db = tmp_path / "osv.db"
+    stats = import_nvd(db, files, workers=workers)
+    assert (stats.read, stats.added, stats.replaced, stats.unchanged) == (52, 51, 1, 0)
+    with VulnDB(db) as held:
+        assert held.nvd(["CVE-2022-0002"])["CVE-2022-0002"].status == "Modified"
+        assert held.nvd(["CVE-2022-1292"])["CVE-2022-1292"] == parse_cve(_real_shaped())
+    (feeds / "nvdcve-2.0-2023.meta").write_text("sha256:" + "1" * 64 + "\n")
+    bad = [feed_file(feeds / f"nvdcve-2.0-{name}.json.gz") for name in names]
+    with pytest.raises(VulnDBError, match=r"its \.meta says"):
+        import_nvd(tmp_path / "other.db", bad, workers=workers)
+    with VulnDB(tmp_path / "other.db") as other:
+        assert other.nvd_status() is None
+        assert other.nvd(["CVE-2022-0002"]) == {}
+    # A broken feed in a worker process is reported with its file, one line, nothing applied.
+    data = (feeds / "nvdcve-2.0-2023.json.gz").read_bytes()
+    (feeds / "nvdcve-2.0-2023.json.gz").write_bytes(data[: len(data) // 2])
+    (feeds / "nvdcve-2.0-2023.meta").unlink()
+    broken = [feed_file(feeds / f"nvdcve-2.0-{name}.json.gz") for name in names]
+    with pytest.raises(VulnDBError, match="cannot read NVD feed") as info:
+        import_nvd(tmp_path / "other.db", broken, workers=workers)
+    assert info.value.where == str(feeds / "nvdcve-2.0-2023.json.gz")
