@@ -349,3 +349,14 @@ def test_cli_config_names_the_sources(run_cli: RunCli, tmp_path: Path) -> None:
     assert result.stdout.splitlines()[1].startswith("NVD: full: 4 added")
     with VulnDB(db) as held:
         assert held.debian_urgency("CVE-2002-0001", "demo", "13") == "medium"
+
+
+def test_missing_year_fails_except_the_current_one(http_serve: HTTPServe, tmp_path: Path) -> None:
+    tree = _tree()
+    tree.publish(http_serve)
+    http_serve.add("nvd/nvdcve-2.0-2004.meta", b"", status=404)
+    current = _run(http_serve, NOW, tmp_path / "a.db")  # 2004 is NOW's year: not yet out
+    assert current.error is None and current.note == "3 feed(s) fetched, 0 unchanged"
+    http_serve.add("nvd/nvdcve-2.0-2003.meta", b"", status=404)
+    past = _run(http_serve, NOW, tmp_path / "b.db")
+    assert past.error is not None and "nvdcve-2.0-2003.meta" in past.error.diagnostics()

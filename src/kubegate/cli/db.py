@@ -243,7 +243,7 @@ def run_status(args: argparse.Namespace) -> int:
         "ENTRIES",
         "LAST IMPORT (UTC)",
         "NEWEST MODIFIED (UTC)",
-        "FULL FETCH",
+        "LAST FULL FETCH (UTC)",
     )
     sources = [("NVD", "-", "never imported", "-", "-")]
     if status.nvd is not None:

@@ -276,6 +276,20 @@ def decode(cve_id: str, last_modified: str, blob: bytes) -> NvdCve:
     )
 
 
+def _inflate_errors() -> tuple[type[BaseException], ...]:
+    errors: tuple[type[BaseException], ...] = (OSError, EOFError, zlib.error)
+    try:
+        from isal import isal_zlib
+    except ImportError:  # pragma: no cover - python-isal has wheels for every supported platform
+        return errors
+    # ISA-L reports bad deflate data with its own exception class, not OSError.
+    return (*errors, cast(type[BaseException], isal_zlib.error))
+
+
+#: What reading a corrupt or truncated gzip stream can raise.
+INFLATE_ERRORS = _inflate_errors()
+
+
 def open_decompressed(handle: BinaryIO) -> BinaryIO:
     """``handle`` itself, or a gunzipping reader over it when it starts with the gzip magic."""
     head = handle.peek(2)[:2] if hasattr(handle, "peek") else b""
@@ -296,7 +310,7 @@ def sniff(path: Path) -> bytes:
         with path.open("rb", buffering=1 << 16) as raw:
             stream = open_decompressed(raw)
             return stream.read(1 << 16)
-    except (OSError, EOFError, zlib.error):
+    except INFLATE_ERRORS:
         return b""
 
 
@@ -308,17 +322,17 @@ def is_nvd_feed(head: bytes) -> bool:
 class FeedReader:
     """Streams the CVEs of one feed file, hashing the uncompressed JSON as it goes.
 
-    Iterate it for ``(where, NvdCve | InvalidRecord)``; after the iteration :attr:`sha256` and
-    :attr:`size` describe the uncompressed document, which has then been checked to be an
-    ``NVD_CVE`` feed. Read errors (truncated gzip, bad CRC, malformed JSON) raise VulnDBError.
+    Iterate it for ``NvdCve`` (or ``InvalidRecord`` for an unusable CVE); after the iteration
+    :attr:`sha256` and :attr:`size` describe the uncompressed document, which has then been
+    checked to be an ``NVD_CVE`` feed. Read errors (truncated gzip, bad CRC, malformed JSON)
+    raise VulnDBError.
     """
 
-    def __init__(self, path: Path, on_cve: Callable[[], None] | None = None) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
         self.sha256 = ""
         self.size = 0
         self.count = 0
-        self._on_cve = on_cve
 
     def __iter__(self) -> Iterator[NvdCve | InvalidRecord]:
         where = str(self.path)
@@ -334,7 +348,7 @@ class FeedReader:
                     return data
 
                 yield from self._walk(JSONStream(read, where, MAX_CVE_CHARS))
-        except (OSError, EOFError, zlib.error) as exc:
+        except INFLATE_ERRORS as exc:
             raise VulnDBError(f"cannot read NVD feed: {exc}", where=where) from exc
         self.sha256 = digest.hexdigest().upper()
 

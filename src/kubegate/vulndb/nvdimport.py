@@ -19,7 +19,6 @@ import multiprocessing
 import os
 import re
 import sqlite3
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -149,6 +148,17 @@ def classify(paths: Sequence[Path]) -> Classified:
                 continue
             nvd.extend(file for file in found if kinds[file] == "nvd")
             tracker.extend(file for file in found if kinds[file] == "tracker")
+            others = [
+                file.name
+                for file, kind in kinds.items()
+                if kind == "osv" and file.suffix in {".json", ".zip", ".gz"}
+            ]
+            if others or any(child.is_dir() for child in path.iterdir()):
+                _logger.warning(
+                    "%s holds NVD feeds or tracker JSON: only those are imported from it (not %s)",
+                    path,
+                    ", ".join(others[:3]) or "its subdirectories",
+                )
             continue
         kind = _kind(path) if path.is_file() else "osv"
         {"nvd": nvd, "tracker": tracker, "osv": osv}[kind].append(path)
@@ -434,7 +444,7 @@ def import_tracker(db_path: Path, path: Path, *, now: datetime | None = None) ->
     except sqlite3.DatabaseError as exc:
         _rollback(conn)
         raise VulnDBError(f"advisory database write failed: {exc}", where=str(db_path)) from exc
-    except (OSError, EOFError, zlib.error) as exc:
+    except nvd_format.INFLATE_ERRORS as exc:
         _rollback(conn)
         raise VulnDBError(f"cannot read the Debian tracker JSON: {exc}", where=where) from exc
     except BaseException:

@@ -205,7 +205,17 @@ class _NvdRun:
                 return NvdOutcome("absent")
             raise
         years = range(FIRST_YEAR, self.now.year + 1) if full else range(0)
-        wanted = [(f"nvdcve-2.0-{year}", self._meta(f"nvdcve-2.0-{year}")) for year in years]
+        wanted: list[tuple[str, str]] = []
+        for year in years:
+            name = f"nvdcve-2.0-{year}"
+            try:
+                wanted.append((name, self._meta(name)))
+            except NotInBucket:
+                # On New Year's Day the new year's feed may not exist yet; its CVEs come
+                # through the modified feed meanwhile. Any other missing year is an error.
+                if year != self.now.year:
+                    raise
+                _logger.info("%s: not published yet", name)
         wanted.append((MODIFIED_FEED, modified_sha))
         outcome = NvdOutcome("full" if full else "incremental")
         changed: list[NvdFeedFile] = []

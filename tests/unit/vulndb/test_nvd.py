@@ -241,6 +241,19 @@ def test_truncated_gzip_leaves_db_unchanged(tmp_path: Path) -> None:
         assert held.nvd_status() is None
 
 
+@pytest.mark.parametrize("offset", [10, 11, 12, 200, -6])
+def test_corrupt_gzip_is_one_error(tmp_path: Path, offset: int) -> None:
+    # Bad deflate data (ISA-L raises its own error class), a bad CRC: never a traceback.
+    data = bytearray(
+        gzip.compress(feed_document([nvd_cve(f"CVE-2024-{n:04d}") for n in range(1, 60)]))
+    )
+    data[offset] ^= 0xFF
+    path = tmp_path / "nvdcve-2.0-2024.json.gz"
+    path.write_bytes(bytes(data))
+    with pytest.raises(VulnDBError):
+        list(FeedReader(path))
+
+
 def test_classify_by_content(tmp_path: Path) -> None:
     tree = NvdTree().put("2024", nvd_cve("CVE-2024-0001"))
     feeds = tree.write_dir(tmp_path / "feeds")
@@ -377,3 +390,14 @@ def test_parallel_parse_same_result(tmp_path: Path, workers: int) -> None:
     with pytest.raises(VulnDBError, match="cannot read NVD feed") as info:
         import_nvd(tmp_path / "other.db", broken, workers=workers)
     assert info.value.where == str(feeds / "nvdcve-2.0-2023.json.gz")
+
+
+def test_directory_of_feeds(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    feeds = NvdTree().put("2024", nvd_cve("CVE-2024-0001")).write_dir(tmp_path / "nvd")
+    kinds = classify([feeds])
+    assert kinds == type(kinds)((), (feeds / "nvdcve-2.0-2024.json.gz",), ())
+    assert not caplog.records
+    # An OSV record mixed in is not imported from such a directory, and that is said.
+    (feeds / "DSA-1-1.json").write_text("{}")
+    assert classify([feeds]).osv == ()
+    assert "only those are imported from it (not DSA-1-1.json)" in caplog.text
