@@ -44,7 +44,7 @@ from kubegate.models import (
     NotSeen,
     Origin,
 )
-from kubegate.policy import DEFAULT_DB_MAX_AGE, Policy
+from kubegate.policy import DEFAULT_DB_MAX_AGE, Policy, RatingData, RatingState
 from kubegate.reference import parse_reference
 from kubegate.registry import PLATFORM_RULES, RegistryClient, is_local_reference, open_image
 from kubegate.transfer import DEADLINE_REASON
@@ -316,7 +316,7 @@ def scan_revision(
 
     from kubegate.match.matcher import Matcher
 
-    matcher = Matcher(db)
+    matcher = Matcher(db, tracker=tracker_fresh(db, settings.max_age))
     progress.stage("matching", len(by_image))
     facts: list[ImageFacts] = []
     ecosystems: dict[str, None] = {}
@@ -353,6 +353,7 @@ def scan_revision(
         today=settings.today or dt.datetime.now(dt.UTC).date(),
         database=str(db.path),
         vex=settings.vex,
+        rating_data=rating_data(db, settings.max_age),
     )
 
 
@@ -369,6 +370,25 @@ def _gap_unseen(reference: str, origin: Origin, gaps: Sequence[tuple[str, str]])
         )
         for platform, reason in gaps
     ]
+
+
+def rating_data(db: VulnDB, max_age: timedelta, now: dt.datetime | None = None) -> RatingData:
+    """Whether the database's NVD data can rate findings: imported, and within ``max_age``.
+
+    Stale NVD data counts as none, as a stale OSV ecosystem does (``VulnDB.check_fresh``).
+    """
+    status = db.nvd_status()
+    if status is None:
+        return RatingData(RatingState.ABSENT, "the advisory database holds no NVD data")
+    age = (now or dt.datetime.now(dt.UTC)) - status.last_import
+    if age > max_age:
+        return RatingData(
+            RatingState.STALE,
+            f"its NVD data is {age.total_seconds() / 3600:.1f}h old "
+            f"(last import {status.last_import:%Y-%m-%d %H:%M} UTC), "
+            f"more than --db-max-age {max_age.total_seconds() / 3600:.1f}h",
+        )
+    return RatingData()
 
 
 _TIMEOUT_MESSAGE = "not resolved and inventoried before --timeout"
@@ -419,3 +439,19 @@ def _inspect_all(
         # Do not wait for images still running past the deadline; cancel what has not started.
         pool.shutdown(wait=False, cancel_futures=True)
     return inspected, errors
+
+
+def tracker_fresh(db: VulnDB, max_age: timedelta, now: dt.datetime | None = None) -> bool:
+    """Whether Debian tracker urgencies may rate findings: imported within ``max_age``.
+
+    The tracker is optional: when absent or stale the matcher skips it and NVD rates instead.
+    """
+    last = db.debian_tracker_status()
+    if last is None:
+        return False
+    if (now or dt.datetime.now(dt.UTC)) - last > max_age:
+        _logger.warning(
+            "the Debian tracker data is older than --db-max-age: its urgencies are not used"
+        )
+        return False
+    return True

@@ -2,7 +2,8 @@
 
 registry -> inventory -> match -> policy -> report, through ``kubegate.scan``'s shared pieces.
 Exit 0 nothing blocks, 1 a finding blocks, 2 the image could not be proven clean (registry,
-inventory or database trouble, a package that could not be matched), 3 usage.
+inventory or database trouble, a package that could not be matched, findings that cannot be
+rated without fresh NVD data), 3 usage.
 """
 
 from __future__ import annotations
@@ -68,9 +69,9 @@ def run(args: argparse.Namespace) -> int:
     from kubegate.cli.dbupdate import refresh_db
     from kubegate.inventory import InventoryCache
     from kubegate.match.matcher import Matcher
-    from kubegate.policy import exit_code, judge
+    from kubegate.policy import exit_code, judge, missing_severity, missing_severity_message
     from kubegate.registry import RegistryClient
-    from kubegate.scan import ImageInspector, match_image
+    from kubegate.scan import ImageInspector, match_image, rating_data, tracker_fresh
     from kubegate.vulndb import VulnDB, resolve_db_path
 
     limits = transfer_limits(args, time.monotonic())
@@ -86,9 +87,11 @@ def run(args: argparse.Namespace) -> int:
                 image = ImageInspector(client, cache).inspect(args.reference)
         finally:
             cache.close()
-        matched = match_image(Matcher(db), image)
+        matched = match_image(Matcher(db, tracker=tracker_fresh(db, max_age)), image)
         db.check_fresh(matched.ecosystems, max_age)
+        sources = rating_data(db, max_age)
     judged = judge(matched.findings, policy)
+    unrated = missing_severity(judged, policy, sources)
     info = ImageInfo(
         reference=image.reference,
         digest=image.digest,
@@ -103,13 +106,20 @@ def run(args: argparse.Namespace) -> int:
     for platform, reason in matched.gaps:
         line = visible(f"{image.reference}: {platform}: {reason}")
         print(f"kubegate: error: {line}", file=sys.stderr)
-    code = exit_code(judged, undecided=bool(matched.problems or matched.gaps))
+    if unrated:
+        message = missing_severity_message(len(unrated), sources)
+        print(f"kubegate: error: {visible(image.reference)}: {message}", file=sys.stderr)
+    code = exit_code(judged, undecided=bool(matched.problems or matched.gaps or unrated))
     if code == EXIT_UNPROVEN:
-        why = (
-            f"{len(matched.problems)} package(s) could not be matched"
-            if matched.problems
-            else "its inventory proves nothing"
-        )
+        reasons = [
+            f"{count} {what}"
+            for count, what in (
+                (len(matched.problems), "package(s) could not be matched"),
+                (len(unrated), "finding(s) cannot be rated"),
+            )
+            if count
+        ]
+        why = "; ".join(reasons) or "its inventory proves nothing"
         line = visible(f"{image.reference}: not proven clean ({why})")
         print(f"kubegate: error: {line}", file=sys.stderr)
     return code

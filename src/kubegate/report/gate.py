@@ -35,6 +35,7 @@ from kubegate.report.summary import (
     summary,
     until,
     use_line,
+    without_severity,
 )
 from kubegate.report.table import HEADERS, aligned, finding_row
 
@@ -134,6 +135,7 @@ def gate_table(result: GateResult, width: int | None = None) -> str:
             else ""
         )
         + (" (--fail-open: not proven does not block)" if result.fail_open else "")
+        + without_severity(counts["withoutSeverity"])
     ]
     if (policy := policy_source_line(result.policy_source)) is not None:
         lines.append(policy)

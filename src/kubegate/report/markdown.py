@@ -14,7 +14,14 @@ from __future__ import annotations
 from kubegate.display import visible
 from kubegate.gate import GateFinding, GateResult, ImageResult, Verdict
 from kubegate.models import ImageUse
-from kubegate.report.summary import policy_source_line, summary, until, use_line
+from kubegate.report.summary import (
+    policy_source_line,
+    rated,
+    summary,
+    until,
+    use_line,
+    without_severity,
+)
 
 _ICON = {Verdict.PASS: "✅", Verdict.BLOCKED: "❌", Verdict.UNPROVEN: "⚠️"}
 
@@ -54,7 +61,7 @@ def _blocking_rows(result: GateResult) -> list[str]:
             rows.append(
                 _row(
                     [
-                        finding.severity.name,
+                        rated(finding),
                         finding.id,
                         finding.package.name,
                         finding.package.version,
@@ -105,7 +112,7 @@ def _image_details(image: ImageResult) -> list[str]:
             lines.append(
                 _row(
                     [
-                        finding.severity.name,
+                        rated(finding),
                         finding.id,
                         finding.package.name,
                         finding.package.version,
@@ -135,7 +142,8 @@ def markdown_comment(result: GateResult) -> str:
             if counts["policyViolations"]
             else ""
         )
-        + (" (`--fail-open`: not proven does not block)" if result.fail_open else ""),
+        + (" (`--fail-open`: not proven does not block)" if result.fail_open else "")
+        + without_severity(counts["withoutSeverity"]),
         "",
     ]
     if (policy := policy_source_line(result.policy_source)) is not None:

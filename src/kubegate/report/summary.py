@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubegate.gate import GateResult, PolicySource, Suppression
-from kubegate.models import ImageUse, Severity
+from kubegate.models import Finding, ImageUse, Severity
 
 
 def policy_source_line(source: PolicySource) -> str | None:
@@ -43,7 +43,14 @@ def summary(result: GateResult) -> dict[str, Any]:
         "suppressed": sum(1 for f in findings if f.suppressed and not f.blocking_uses),
         "unseen": len(result.blocking_unseen),
         "policyViolations": sum(len(image.violations) for image in result.images),
+        # Findings no source rates at all (UNKNOWN): the policy's --severity decides them.
+        "withoutSeverity": by_severity[Severity.UNKNOWN.name],
     }
+
+
+def without_severity(count: int) -> str:
+    """``; 3 findings without any severity`` when some are, else nothing."""
+    return f"; {count} finding(s) without any severity" if count else ""
 
 
 def until(suppression: Suppression) -> str:
@@ -59,3 +66,8 @@ def use_line(use: ImageUse) -> str:
     namespace = f"{use.namespace}/" if use.namespace else ""
     via = f" via {use.kustomization}" if use.kustomization else ""
     return f"{use.kind} {namespace}{use.name} container {use.container} at {where}{via}"
+
+
+def rated(finding: Finding) -> str:
+    """``CRITICAL (nvd)``: the severity and the source that decided it."""
+    return f"{finding.severity.name} ({finding.severity_source})"
