@@ -7,13 +7,18 @@ is decoded incrementally into a sliding window; each value is parsed with the C 
 ``json.JSONDecoder.raw_decode`` once it is complete in the window, so memory is bounded by the
 largest single value plus one read. A value that does not parse although more text follows is
 retried with a larger window; at the end of input it is an error (a truncated document).
+
+:meth:`JSONStream.element_runs` is the fast path for arrays whose elements all begin with the
+same key (NVD's ``{"cve": ...}``): it cuts the window at the last element start and hands the
+caller the text of many whole elements at once, to decode with a faster decoder than the
+standard library's.
 """
 
 from __future__ import annotations
 
 import codecs
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from kubegate.errors import VulnDBError
@@ -145,6 +150,78 @@ class JSONStream:
                 return
             if following != ",":
                 raise self._unexpected("',' or ']'", following)
+
+    def element_runs(
+        self, first_key: str, decode: Callable[[str], Sequence[Any] | None]
+    ) -> Iterator[Sequence[Any]]:
+        """Iterate an array's elements (at ``[``) in runs of whole elements.
+
+        Each element is expected to be an object whose first key is ``first_key``. The window
+        is cut just before the last ``,{"first_key":`` it holds (blanks allowed); the text from
+        the cursor to that comma, wrapped in ``[...]``, goes to ``decode``, which returns its
+        elements, or None for text it does not take.
+
+        Why such a cut is safe: ``{`` followed by blanks and a raw ``"`` cannot lie inside a
+        JSON string (that ``"`` would close the string, and ``first_key"`` after a closed string
+        is not JSON), so a match is a real object whose first key is ``first_key``. If it is an
+        object nested *inside* an element rather than the next element, the run ends inside an
+        unclosed element and cannot decode. Whenever ``decode`` returns None (that, or a value
+        it does not accept), and for an element no cut follows in the window (the last one, or
+        one larger than the window), elements are parsed one at a time as :meth:`elements`
+        does and yielded as one-element lists of plain values: the values never depend on
+        where cuts fall.
+        """
+        self.expect("[")
+        if self.peek() == "]":
+            self._pos += 1
+            return
+        marker = f'"{first_key}"'
+        while True:
+            while len(self._buf) - self._pos < _READ and self._fill():
+                pass
+            cut = self._last_cut(marker)
+            items = decode("[" + self._buf[self._pos : cut] + "]") if cut > 0 else None
+            if items is not None:
+                self._pos = cut + 1  # after the comma: at the next element
+                yield items
+                continue
+            # One element the standard library's way, then the same separator check.
+            stop = cut if cut > 0 else -1
+            while True:
+                yield [self.value()]
+                following = self.peek()
+                self._pos += 1
+                if following == "]":
+                    return
+                if following != ",":
+                    raise self._unexpected("',' or ']'", following)
+                if stop < 0 or self._pos > stop:
+                    break
+
+    def _last_cut(self, marker: str) -> int:
+        """Index of the comma before the last ``,{marker:`` after the cursor, or -1."""
+        buf, low = self._buf, self._pos + 1
+        high = len(buf)
+        while True:
+            found = buf.rfind(marker, low, high)
+            if found < 0:
+                return -1
+            high = found + len(marker) - 1  # the next search ends before this match
+            after = found + len(marker)
+            while after < len(buf) and buf[after] in _WHITESPACE:
+                after += 1
+            if after >= len(buf) or buf[after] != ":":
+                continue
+            before = found - 1
+            while before > low and buf[before] in _WHITESPACE:
+                before -= 1
+            if buf[before] != "{":
+                continue
+            before -= 1
+            while before > low and buf[before] in _WHITESPACE:
+                before -= 1
+            if before > self._pos and buf[before] == ",":
+                return before
 
     def end(self) -> None:
         """Only blanks may follow the document."""

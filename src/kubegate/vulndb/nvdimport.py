@@ -166,7 +166,7 @@ def classify(paths: Sequence[Path]) -> Classified:
 
 
 #: A row of the ``nvd`` table: (id, lastModified, encoded data).
-_Row = tuple[str, str, bytes]
+_Row = nvd_format.Row
 
 
 class _NvdWriter:
@@ -229,14 +229,14 @@ class _Parsed:
 
 
 def _rows(reader: FeedReader, parsed: _Parsed) -> Iterator[_Row]:
-    for item in reader:
+    for item in reader.rows():
         parsed.read += 1
         if isinstance(item, InvalidRecord):
             parsed.invalid += 1
             if len(parsed.messages) < _LOGGED_INVALID:
                 parsed.messages.append(item.diagnostics())
             continue
-        yield item.id, item.last_modified, nvd_format.encode(item)
+        yield item
 
 
 def _parse_feed(path: str) -> _Parsed:
