@@ -177,10 +177,12 @@ class JSONStream:
             return
         marker = f'"{first_key}"'
         while True:
-            while len(self._buf) - self._pos < _READ and self._fill():
+            # Half a read ahead is enough for a run: one refill per run, not two (each refill
+            # copies the window).
+            while len(self._buf) - self._pos < _READ // 2 and self._fill():
                 pass
             cut = self._last_cut(marker)
-            items = decode("[" + self._buf[self._pos : cut] + "]") if cut > 0 else None
+            items = decode("".join(("[", self._buf[self._pos : cut], "]"))) if cut > 0 else None
             if items is not None:
                 self._pos = cut + 1  # after the comma: at the next element
                 yield items
