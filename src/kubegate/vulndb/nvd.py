@@ -379,7 +379,7 @@ _RUN_DECODER = msgspec.json.Decoder(list[_Item])
 _RUN_ENCODER = msgspec.json.Encoder()
 
 
-def _decode_run(text: str) -> list[_Item] | None:
+def _decode_run(text: bytes) -> list[_Item] | None:
     try:
         return _RUN_DECODER.decode(text)
     except msgspec.MsgspecError:  # malformed for msgspec, or a value of an unexpected type

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from kubegate.errors import VulnDBError
 from kubegate.vulndb import jsonstream, nvd
 from kubegate.vulndb.nvd import FeedReader, encode, parse_cve
 from kubegate.vulndb.records import InvalidRecord
@@ -144,7 +145,7 @@ def test_fast_path_stores_exactly_what_the_stdlib_path_stores(
     monkeypatch.setattr(jsonstream, "_READ", window)
     decoded: list[bool] = []
 
-    def counting(text: str) -> object:
+    def counting(text: bytes) -> object:
         items = decode_run(text)
         decoded.append(items is not None)
         return items
@@ -191,3 +192,19 @@ def test_lone_surrogate_escape_takes_the_stdlib_path(tmp_path: Path) -> None:
     path.write_bytes(document)
     assert _fast(path) == _reference(document)
     assert len(_reference(document)) == 4
+
+
+@pytest.mark.parametrize("window", [1 << 20, 300], ids=["1MiB", "300"])
+def test_invalid_utf8_in_a_skipped_field_is_still_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, window: int
+) -> None:
+    # msgspec does not look inside the strings it skips; the window is checked as UTF-8 as it
+    # is read, so a bad byte in a dropped reference fails the feed as the standard library did.
+    monkeypatch.setattr(jsonstream, "_READ", window)
+    items = [nvd_cve(f"CVE-2024-{n:04d}") for n in range(1, 40)]
+    items[20]["cve"]["references"].append({"url": "BADBYTE"})
+    document = _document(items, "pretty").replace(b"BADBYTE", b"bad \xff byte")
+    path = tmp_path / "nvdcve-2.0-2024.json"
+    path.write_bytes(document)
+    with pytest.raises(VulnDBError, match="not UTF-8 JSON"):
+        list(FeedReader(path).rows())
