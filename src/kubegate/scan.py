@@ -19,6 +19,7 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from concurrent.futures import TimeoutError as FuturesTimeout
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Final, Protocol
@@ -178,6 +179,10 @@ class RevisionRequest:
     kustomization: str | None = None
     variables: Mapping[str, str] = field(default_factory=dict)
     image_paths: tuple[ImagePath, ...] = ()
+    #: ``--cluster`` selections (none: every cluster of the revision).
+    clusters: tuple[str, ...] = ()
+    #: Other GitRepositories (``namespace/name``) supplied by the user (``--source``).
+    sources: Mapping[str, SourceSpec] = field(default_factory=dict)
 
 
 def read_revision(request: RevisionRequest) -> Revision:
@@ -188,13 +193,20 @@ def read_revision(request: RevisionRequest) -> Revision:
     from kubegate.render import render
     from kubegate.source import open_source
 
-    with open_source(request.source) as checkout:
+    with open_source(request.source) as checkout, ExitStack() as others:
         checkout.resolve_path(request.path)
+        # Only sources the user named are read: a URL found in the revision is never fetched.
+        supplied = {
+            key: others.enter_context(open_source(spec)).root
+            for key, spec in request.sources.items()
+        }
         result = render(
             checkout.root,
             request.path,
             kustomization=request.kustomization,
             variables=dict(request.variables),
+            clusters=request.clusters,
+            sources=supplied,
         )
         images = find_images(result.objects, request.image_paths)
         info = checkout.info

@@ -305,15 +305,30 @@ def test_sops_encrypted_secret_needs_var(run_cli: RunCli, fleet_copy: Path) -> N
     assert result.returncode == 0, result.stderr
 
 
-def test_two_clusters_with_one_bootstrap_name_warn(run_cli: RunCli, fleet_copy: Path) -> None:
+def test_a_second_bootstrapped_cluster_is_rendered_on_its_own(
+    run_cli: RunCli, fleet_copy: Path
+) -> None:
     staging = fleet_copy / "clusters" / "staging"
     shutil.copytree(fleet_copy / "clusters" / "prod", staging)
     sync = staging / "flux-system" / "gotk-sync.yaml"
     sync.write_text(sync.read_text().replace("./clusters/prod", "./clusters/staging"))
-    result = run_cli("images", str(fleet_copy), "--format", "json")
-    assert result.returncode == 0, result.stderr
-    assert "flux-system/flux-system is defined in" in result.stderr
-    assert "--path" in result.stderr
-    result = run_cli("images", str(fleet_copy), "--path", "clusters/staging", "--format", "json")
-    assert result.returncode == 0
-    assert "defined in" not in result.stderr
+    variables = staging / "cluster-vars.yaml"
+    variables.write_text(variables.read_text().replace("registry.example.com", "stage.example"))
+    code, document, stderr = _images(run_cli, str(fleet_copy), cwd=fleet_copy.parent)
+    assert code == 0, stderr
+    assert stderr == ""
+    api = {
+        u["cluster"]: i["image"]
+        for i in document["images"]
+        for u in i["uses"]
+        if u["name"] == "api"
+    }
+    assert api == {
+        "clusters/prod": "registry.example.com/acme/api:2.0.1",
+        "clusters/staging": "stage.example/acme/api:2.0.1",
+    }
+    code, document, _ = _images(
+        run_cli, str(fleet_copy), "--path", "clusters/staging", cwd=fleet_copy.parent
+    )
+    assert code == 0
+    assert {u["cluster"] for i in document["images"] for u in i["uses"]} == {"clusters/staging"}

@@ -1,0 +1,171 @@
+"""``kubegate images`` on multi-cluster fleet repositories, with the real kustomize.
+
+Layouts come from ``tests.fixtures.fleets`` (shaped like fluxcd/flux2-kustomize-helm-example
+and fluxcd/flux2-multi-tenancy). Each cluster is rendered on its own: the same Kustomization and
+ConfigMap names in two clusters must give each cluster its own images.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import RunCli
+from tests.fixtures.fleets import APPS_KS, CLUSTER_VARS, WEB, two_clusters, write
+
+STAGING = "docker.io/library/nginx:1.27.0-rc"
+PROD = "docker.io/library/nginx:1.26.2"
+
+
+def _images(run_cli: RunCli, root: Path, *args: str) -> tuple[int, dict[str, Any], str]:
+    result = run_cli("images", str(root), "--format", "json", *args)
+    assert "Traceback" not in result.stderr
+    return result.returncode, json.loads(result.stdout or "null"), result.stderr
+
+
+def _by_cluster(document: dict[str, Any]) -> dict[str | None, list[str]]:
+    found: dict[str | None, list[str]] = {}
+    for image in document["images"]:
+        for use in image["uses"]:
+            found.setdefault(use["cluster"], []).append(image["image"])
+    return found
+
+
+def test_each_bootstrapped_cluster_renders_with_its_own_variables(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    # Issue 12 point 1: prod used to be rendered with staging's ConfigMap (and exit 0).
+    fleet = two_clusters(tmp_path / "fleet", {"staging": STAGING, "prod": PROD})
+    code, document, stderr = _images(run_cli, fleet)
+    assert code == 0, stderr
+    assert document["errors"] == []
+    assert _by_cluster(document) == {"clusters/prod": [PROD], "clusters/staging": [STAGING]}
+    uses = [use for image in document["images"] for use in image["uses"]]
+    assert {(u["file"], u["line"], u["kustomization"]) for u in uses} == {
+        ("apps/web.yaml", 13, "flux-system/apps")
+    }
+    assert stderr == ""
+
+
+def test_cluster_option_selects_by_name_or_path(run_cli: RunCli, tmp_path: Path) -> None:
+    fleet = two_clusters(tmp_path / "fleet", {"staging": STAGING, "prod": PROD})
+    code, document, _ = _images(run_cli, fleet, "--cluster", "prod")
+    assert code == 0
+    assert _by_cluster(document) == {"clusters/prod": [PROD]}
+    code, document, _ = _images(run_cli, fleet, "--cluster", "./clusters/staging/")
+    assert _by_cluster(document) == {"clusters/staging": [STAGING]}
+    code, document, _ = _images(run_cli, fleet, "--cluster", "prod", "--cluster", "staging")
+    assert set(_by_cluster(document)) == {"clusters/prod", "clusters/staging"}
+
+    result = run_cli("images", str(fleet), "--cluster", "dev")
+    assert result.returncode == 3
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "kubegate: error: --cluster dev: no such cluster (found: clusters/prod, clusters/staging)"
+    ]
+
+
+def test_table_names_the_cluster_of_each_use(run_cli: RunCli, tmp_path: Path) -> None:
+    fleet = two_clusters(tmp_path / "fleet", {"staging": STAGING, "prod": PROD})
+    result = run_cli("images", str(fleet))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == [
+        "IMAGE",
+        "CLUSTER",
+        "WORKLOAD",
+        "CONTAINER",
+        "DECLARED",
+        "AT",
+        "KUSTOMIZATION",
+    ]
+    rows = {line.split()[0]: line.split()[1] for line in lines[2:4]}
+    assert rows == {PROD: "clusters/prod", STAGING: "clusters/staging"}
+    assert lines[4] == "2 image(s) in 2 use(s)"
+
+
+def test_cluster_directories_without_bootstrap(run_cli: RunCli, tmp_path: Path) -> None:
+    # No gotk-sync.yaml: each clusters/NAME holding Flux Kustomizations is a cluster, and the
+    # `flux-system` GitRepository (defined nowhere in the revision) is the scanned source.
+    fleet = write(
+        tmp_path / "fleet",
+        {
+            "apps/web.yaml": WEB,
+            "clusters/a/apps.yaml": APPS_KS,
+            "clusters/a/vars.yaml": CLUSTER_VARS.replace("IMAGE", STAGING),
+            "clusters/b/apps.yaml": APPS_KS,
+            "clusters/b/vars.yaml": CLUSTER_VARS.replace("IMAGE", PROD),
+            "clusters/README.yaml": "# not a cluster\n",
+        },
+    )
+    code, document, stderr = _images(run_cli, fleet)
+    assert code == 0, stderr
+    assert _by_cluster(document) == {"clusters/a": [STAGING], "clusters/b": [PROD]}
+
+
+def test_a_tree_without_clusters_is_one_implicit_cluster(run_cli: RunCli, tmp_path: Path) -> None:
+    fleet = write(
+        tmp_path / "fleet",
+        {
+            "apps/web.yaml": WEB,
+            "flux/apps.yaml": APPS_KS,
+            "flux/vars.yaml": CLUSTER_VARS.replace("IMAGE", PROD),
+        },
+    )
+    code, document, _ = _images(run_cli, fleet)
+    assert code == 0
+    assert _by_cluster(document) == {None: [PROD]}
+    result = run_cli("images", str(fleet))
+    assert "CLUSTER" not in result.stdout
+
+
+def test_two_definitions_of_one_kustomization_in_a_cluster_are_an_error(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    fleet = two_clusters(tmp_path / "fleet", {"staging": STAGING, "prod": PROD})
+    # `more` applies a second, different `flux-system/apps` (one build holding both would fail
+    # in kustomize itself).
+    more = APPS_KS.replace("name: apps", "name: more").replace("path: ./apps", "path: ./more")
+    other = APPS_KS.replace("path: ./apps", "path: ./other")
+    write(
+        fleet,
+        {"clusters/prod/more.yaml": more, "more/apps.yaml": other, "other/web.yaml": WEB},
+    )
+    code, document, _ = _images(run_cli, fleet)
+    assert code == 2
+    (error,) = document["errors"]
+    assert error["cluster"] == "clusters/prod"
+    assert error["message"].startswith(
+        "Kustomization flux-system/apps is defined twice in cluster clusters/prod (also at "
+    )
+    files = {"clusters/prod/apps.yaml", "more/apps.yaml"}
+    assert error["file"] in files
+    assert f"(also at {(files - {error['file']}).pop()}:1)" in error["message"]
+    # The other cluster, with one definition, is fine and still rendered.
+    assert STAGING in [i["image"] for i in document["images"]]
+
+
+def test_one_object_reached_by_two_paths_is_not_a_conflict(run_cli: RunCli, tmp_path: Path) -> None:
+    # `extra` applies clusters/prod/shared, which the bootstrap Kustomization applies too: the
+    # Kustomization and ConfigMap there are the same objects, met twice.
+    fleet = two_clusters(tmp_path / "fleet", {"prod": PROD})
+    extra = (
+        APPS_KS.replace("name: apps", "name: extra")
+        .replace("path: ./apps", "path: ./clusters/prod/shared")
+        .split("  postBuild:")[0]
+    )
+    nested = APPS_KS.replace("name: apps", "name: nested")
+    write(
+        fleet,
+        {
+            "clusters/prod/extra.yaml": extra,
+            "clusters/prod/shared/nested.yaml": nested,
+            "clusters/prod/shared/vars.yaml": CLUSTER_VARS.replace("cluster-vars", "more-vars"),
+        },
+    )
+    code, document, stderr = _images(run_cli, fleet)
+    assert code == 0, stderr
+    assert document["errors"] == []
+    kustomizations = {u["kustomization"] for i in document["images"] for u in i["uses"]}
+    assert kustomizations == {"flux-system/apps", "flux-system/nested"}
