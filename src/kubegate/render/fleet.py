@@ -592,13 +592,15 @@ def _loose_files(
 ) -> list[Path]:
     # Objects beside the root Kustomizations that no Kustomization covers are applied with
     # them (by `flux bootstrap` or kubectl): their ConfigMaps/Secrets feed substituteFrom.
+    # A Kustomization without spec.path covers nothing here, as in roots_of().
     home = cluster.directory or "."
     bases = [
-        base_of(ks)
+        base
         for ks in scanned
         if ks.source_kind in SCANNED_SOURCE_KINDS
         and ks.origin.file is not None
         and under(home, ks.origin.file)
+        and (base := base_of(ks)) != "."
     ]
     loose = []
     for file in files:
