@@ -67,6 +67,8 @@ class Config:
     db: DBConfig = field(default_factory=DBConfig)
     #: Canonical image reference -> local image (``oci:PATH[:TAG]``, ...), for air-gapped use.
     image_sources: Mapping[str, str] = field(default_factory=dict)
+    #: GitRepository ``NS/NAME`` -> ``DIR|GIT-URL[@REF]`` (``--source``; relative DIRs resolved).
+    sources: Mapping[str, str] = field(default_factory=dict)
 
 
 def find_config(explicit: Path | None, cwd: Path) -> Config:
@@ -91,7 +93,7 @@ def load_config(path: Path) -> Config:
     if document is None:
         document = {}
     base = path.resolve().parent
-    top = _section(document, "", {"policy", "registry", "db", "imageSources"}, where)
+    top = _section(document, "", {"policy", "registry", "db", "imageSources", "sources"}, where)
     return Config(
         path=path,
         policy=_policy(_section(top.get("policy"), "policy", _POLICY_KEYS, where), base, where),
@@ -100,6 +102,7 @@ def load_config(path: Path) -> Config:
         ),
         db=_db(_section(top.get("db"), "db", _DB_KEYS, where), base, where),
         image_sources=_image_sources(top.get("imageSources"), base, where),
+        sources=_git_sources(top.get("sources"), base, where),
     )
 
 
@@ -182,6 +185,23 @@ def _image_sources(value: Any, base: Path, where: str) -> dict[str, str]:
             )
         prefix, _, rest = target.partition(":")
         sources[canonical] = target if rest.startswith("/") else f"{prefix}:{_shown(base / rest)}"
+    return sources
+
+
+def _git_sources(value: Any, base: Path, where: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError("sources must be a mapping of NS/NAME: DIR|GIT-URL[@REF]", where=where)
+    sources: dict[str, str] = {}
+    for key, target in value.items():
+        if not isinstance(target, str) or not target.strip():
+            raise ConfigError(f"sources[{key}]: expected DIR|GIT-URL[@REF]", where=where)
+        local = base / target
+        # A directory is relative to the file, like every other path in it.
+        sources[str(key)] = (
+            str(local) if not Path(target).is_absolute() and local.is_dir() else target
+        )
     return sources
 
 

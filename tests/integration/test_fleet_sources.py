@@ -297,3 +297,30 @@ def test_binary_secret_value_used_by_a_variable_is_an_error(
         "not base64 UTF-8 text in Deployment apps/web (Kustomization flux-system/apps)"
     )
     assert (error["file"], error["line"]) == ("apps/web.yaml", 14)
+
+
+def test_scan_reads_sources_from_its_config(
+    run_cli: RunCli, tmp_path: Path, gate_dbs: dict[str, Path]
+) -> None:
+    # `sources:` in kubegate.yaml is --source from the config (a relative DIR is the config's).
+    fleet = _tenant_fleet(tmp_path / "fleet")
+    unreachable = TENANT_APP.replace("ghcr.io/stefanprodan", "127.0.0.1:9/stefanprodan")
+    write(tmp_path / "cfg" / "tenant", {"staging/podinfo.yaml": unreachable})
+    config = tmp_path / "cfg" / "kubegate.yaml"
+    config.write_text("sources:\n  apps/dev-team: tenant\n")
+    args = ["--config", str(config), "--db", str(gate_dbs["osv"]), "--skip-db-update"]
+    result = run_cli("scan", str(fleet), "--format", "json", *args)
+    assert "Traceback" not in result.stderr
+    report = json.loads(result.stdout)
+    assert report["notSeen"] == []
+    uses = [u for i in report["images"] for u in i["uses"]]
+    assert [(u["kustomization"], u["file"]) for u in uses] == [
+        ("apps/dev-team", "staging/podinfo.yaml")
+    ]
+    # The image itself cannot be reached: not proven, exit 2.
+    assert result.returncode == 2
+
+    config.write_text("sources:\n  apps/dev-team: [not, a, location]\n")
+    result = run_cli("scan", str(fleet), *args)
+    assert result.returncode == 3
+    assert "sources[apps/dev-team]: expected DIR|GIT-URL[@REF]" in result.stderr

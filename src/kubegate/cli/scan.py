@@ -29,6 +29,7 @@ from kubegate.cli.common import (
     add_registry_arguments,
     add_render_arguments,
     add_source_arguments,
+    parse_source,
     registry_options,
     revision_request,
 )
@@ -54,7 +55,7 @@ if TYPE_CHECKING:
 
     from kubegate.gate import GateResult
     from kubegate.registry import RegistryOptions
-    from kubegate.scan import Progress
+    from kubegate.scan import Progress, RevisionRequest
 
 _logger = logging.getLogger(__name__)
 
@@ -170,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
     # A local source named in the config is the update (imported first, no network); else the
     # OSV feeds are refreshed when older than 12 h, unless --skip-db-update (docs/db.md).
     refresh_db(args, db_path, settings.max_age, local_sources=config.db.sources)
-    revision = read_revision(revision_request(args))
+    revision = read_revision(_with_config_sources(revision_request(args), config))
     _logger.info(
         "rendered %s: %s image use(s) of %s image(s)",
         revision.info.location,
@@ -269,6 +270,15 @@ def _outputs(args: argparse.Namespace) -> list[tuple[GateFormat, Path | None]]:
             where="--format",
         )
     return list(zip(formats, files, strict=True))
+
+
+def _with_config_sources(request: RevisionRequest, config: Config) -> RevisionRequest:
+    """The config's ``sources:`` under the ``--source`` flags (a flag wins for one name)."""
+    if not config.sources:
+        return request
+    where = f"{config.path}: sources"
+    sources = dict(parse_source(f"{key}={value}", where) for key, value in config.sources.items())
+    return dataclasses.replace(request, sources={**sources, **request.sources})
 
 
 def _policy(args: argparse.Namespace, config: Config) -> Policy:
