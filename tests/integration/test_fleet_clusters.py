@@ -169,3 +169,32 @@ def test_one_object_reached_by_two_paths_is_not_a_conflict(run_cli: RunCli, tmp_
     assert document["errors"] == []
     kustomizations = {u["kustomization"] for i in document["images"] for u in i["uses"]}
     assert kustomizations == {"flux-system/apps", "flux-system/nested"}
+
+
+def test_kustomization_selection_keeps_only_its_own_errors(run_cli: RunCli, tmp_path: Path) -> None:
+    # Issue 12 point 6: a broken `other` Kustomization must not fail a run that selects `apps`.
+    fleet = two_clusters(tmp_path / "fleet", {"prod": PROD})
+    broken = APPS_KS.replace("name: apps", "name: other").replace("path: ./apps", "path: ./gone")
+    write(fleet, {"clusters/prod/other.yaml": broken})
+    code, document, _ = _images(run_cli, fleet)
+    assert code == 2
+    assert ["flux-system/other" in e["message"] for e in document["errors"]] == [True]
+    code, document, stderr = _images(run_cli, fleet, "--kustomization", "flux-system/apps")
+    assert code == 0, stderr
+    assert document["errors"] == []
+    assert _by_cluster(document) == {"clusters/prod": [PROD]}
+
+
+def test_unknown_kustomization_error_stays_one_short_line(run_cli: RunCli, tmp_path: Path) -> None:
+    fleet = two_clusters(tmp_path / "fleet", {"prod": PROD})
+    many = {
+        f"clusters/prod/app-{n:02}.yaml": APPS_KS.replace("name: apps", f"name: app-{n:02}")
+        for n in range(30)
+    }
+    write(fleet, many)
+    result = run_cli("images", str(fleet), "--kustomization", "flux-system/nope")
+    assert result.returncode == 3
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("kubegate: error: --kustomization flux-system/nope: not rendered")
+    assert line.endswith("... (32 in all))")
+    assert len(line) < 300

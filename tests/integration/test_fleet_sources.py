@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import RunCli
-from tests.fixtures.fleets import APPS_KS, CLUSTER_VARS, WEB, bootstrap, write
+from tests.fixtures.fleets import (
+    APPS_KS,
+    BOOTSTRAP_KUSTOMIZATION,
+    CLUSTER_VARS,
+    GOTK_SYNC,
+    WEB,
+    bootstrap,
+    write,
+)
 
 TENANT_SYNC = """apiVersion: source.toolkit.fluxcd.io/v1
 kind: GitRepository
@@ -324,3 +332,69 @@ def test_scan_reads_sources_from_its_config(
     result = run_cli("scan", str(fleet), *args)
     assert result.returncode == 3
     assert "sources[apps/dev-team]: expected DIR|GIT-URL[@REF]" in result.stderr
+
+
+# source-controller's GitRepositorySpec: `ignore` is a gitignore-syntax string, `include` a list of
+# {repository: {name}, fromPath, toPath} (fluxcd/source-controller docs/api/v1/source.md).
+IGNORING_SYNC = GOTK_SYNC.replace(
+    "  url: ssh://git@github.com/acme/fleet\n",
+    "  url: ssh://git@github.com/acme/fleet\n"
+    "  ignore: |\n"
+    "    # old experiments, kept for reference\n"
+    "    .archive/\n"
+    "  include:\n"
+    "    - repository:\n"
+    "        name: shared\n"
+    "      fromPath: deploy\n"
+    "      toPath: vendor/shared\n",
+).replace("CLUSTER", "prod")
+ARCHIVED = APPS_KS.replace("name: apps", "name: old").replace("path: ./apps", "path: ./gone")
+SHARED_KS = (
+    APPS_KS.replace("name: apps", "name: shared")
+    .replace("path: ./apps", "path: ./vendor/shared/app")
+    .split("  postBuild:")[0]
+)
+
+
+def _ignoring_fleet(root: Path) -> Path:
+    return write(
+        root,
+        {
+            "clusters/prod/flux-system/gotk-sync.yaml": IGNORING_SYNC,
+            "clusters/prod/flux-system/kustomization.yaml": BOOTSTRAP_KUSTOMIZATION,
+            "clusters/prod/shared.yaml": SHARED_KS,
+            "clusters/prod/.archive/old.yaml": ARCHIVED,
+            "apps/.archive/broken.yaml": "not: [valid\n",
+        },
+    )
+
+
+def test_git_repository_ignore_of_the_scanned_source_is_honoured(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    fleet = _ignoring_fleet(tmp_path / "fleet")
+    code, document, stderr = _images(run_cli, fleet)
+    # Without spec.ignore the archived Kustomization (a path that is gone) and the broken file
+    # would be errors; Flux never sees them.
+    assert code == 0, stderr
+    assert document["errors"] == []
+    kinds = {(n["kind"], n["namespace"], n["name"]): n for n in document["notSeen"]}
+    included = kinds[("GitRepository", "flux-system", "shared")]
+    assert included["reason"].startswith(
+        "included by GitRepository flux-system/flux-system at vendor/shared; supply it with "
+        "--source flux-system/shared="
+    )
+    assert included["file"] == "clusters/prod/flux-system/gotk-sync.yaml"
+    shared = kinds[("Kustomization", "flux-system", "shared")]
+    assert "GitRepository flux-system/shared, included at vendor/shared" in shared["reason"]
+
+
+def test_git_repository_include_is_rendered_when_supplied(run_cli: RunCli, tmp_path: Path) -> None:
+    fleet = _ignoring_fleet(tmp_path / "fleet")
+    shared = write(tmp_path / "shared", {"deploy/app/podinfo.yaml": TENANT_APP})
+    code, document, stderr = _images(run_cli, fleet, "--source", f"flux-system/shared={shared}")
+    assert code == 0, stderr
+    assert document["notSeen"] == []
+    ((image, use),) = [(i["image"], u) for i in document["images"] for u in i["uses"]]
+    assert image == "ghcr.io/stefanprodan/podinfo:6.7.1"
+    assert (use["file"], use["line"]) == ("vendor/shared/app/podinfo.yaml", 13)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import posixpath
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -60,6 +60,7 @@ from kubegate.render.substitute import (
 )
 from kubegate.render.workspace import Workspace, workspace
 from kubegate.render.yamlfile import read_text
+from kubegate.source.ignore import IgnoreRules
 from kubegate.source.location import url_without_credentials
 
 _logger = logging.getLogger(__name__)
@@ -130,6 +131,8 @@ class _Walk:
     scanned_sources: frozenset[str] = frozenset()
     #: Other GitRepositories supplied with ``--source`` (``namespace/name`` -> tree).
     supplied: Mapping[str, Path] = field(default_factory=dict)
+    #: Directories of the scanned source that an unsupplied ``spec.include`` would fill.
+    missing_includes: Mapping[str, str] = field(default_factory=dict)
     objects: list[RenderedObject] = field(default_factory=list)
     not_seen: list[NotSeen] = field(default_factory=list)
     problems: list[_Owned] = field(default_factory=list)
@@ -170,7 +173,7 @@ class _Walk:
         if key in self.supplied:
             return self.supplied[key]
         if key in self.scanned_sources:
-            return self.source_root
+            return self._scanned(ks)
         repo = self.git_repos.get(key)
         if repo is not None:
             # A URL found in the judged revision is never fetched (DESIGN.md invariant 5).
@@ -186,6 +189,18 @@ class _Walk:
             self.deferred.append(ks)
             return None
         # Not defined in the revision (typically flux-system, made by bootstrap): the scanned one.
+        return self._scanned(ks)
+
+    def _scanned(self, ks: FluxKustomization) -> Path | None:
+        base = base_of(ks)
+        for directory, key in self.missing_includes.items():
+            if under(directory, base):
+                self._not_seen(
+                    ks,
+                    f"its path {base} is GitRepository {key}, included at {directory}; supply "
+                    f"it with --source {key}=DIR|GIT-URL[@REF]",
+                )
+                return None
         return self.source_root
 
     def build_round(self, batch: Sequence[FluxKustomization]) -> list[_Pending]:
@@ -540,9 +555,7 @@ def render(
         plan = select_clusters(find_clusters(scanned, repos, path), clusters)
         return _render_fleet(
             root,
-            plan,
-            scanned,
-            [*flux_files, *other_files],
+            _Plan(plan, scanned, repos, [*flux_files, *other_files]),
             kustomization,
             variables or {},
             sources or {},
@@ -588,7 +601,11 @@ def _render_kustomize(root: Path, path: str) -> RenderResult:
 
 
 def _loose_files(
-    root: Path, cluster: Cluster, scanned: Sequence[FluxKustomization], files: Sequence[Path]
+    root: Path,
+    cluster: Cluster,
+    scanned: Sequence[FluxKustomization],
+    files: Sequence[Path],
+    keep: Callable[[str], bool],
 ) -> list[Path]:
     # Objects beside the root Kustomizations that no Kustomization covers are applied with
     # them (by `flux bootstrap` or kubectl): their ConfigMaps/Secrets feed substituteFrom.
@@ -605,16 +622,109 @@ def _loose_files(
     loose = []
     for file in files:
         rel = file.relative_to(root).as_posix()
-        if under(home, rel) and not any(under(base, rel) for base in bases):
+        if under(home, rel) and keep(rel) and not any(under(base, rel) for base in bases):
             loose.append(file)
     return loose
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What the quick scan of the tree found: clusters, Kustomizations, GitRepositories, files."""
+
+    clusters: Sequence[Cluster]
+    scanned: Sequence[FluxKustomization]
+    repos: Sequence[GitSource]
+    files: Sequence[Path]
+
+
+@dataclass(frozen=True, slots=True)
+class _Tree:
+    """The files a cluster's scanned source holds, as its GitRepository spec shapes them."""
+
+    root: Path
+    keep: Callable[[str], bool]
+    not_seen: tuple[NotSeen, ...] = ()
+    problems: tuple[Problem, ...] = ()
+    #: toPath -> ``namespace/name`` of includes nobody supplied.
+    missing: Mapping[str, str] = field(default_factory=dict)
+
+
+def _keep_all(rel: str) -> bool:
+    return True
+
+
+def _cluster_tree(
+    ws: Workspace, cluster: Cluster, repos: Sequence[GitSource], supplied: Mapping[str, Path]
+) -> _Tree:
+    """Apply the cluster's GitRepository ``spec.ignore`` and ``spec.include`` to the tree.
+
+    source-controller adds ``spec.ignore`` (gitignore syntax, relative to the root) after the
+    default exclusions and ``.sourceignore`` files, which the checkout already applied; an
+    ``include`` copies another GitRepository's ``fromPath`` (default the root) to ``toPath``
+    (default its name), so it is seen only when ``--source`` supplies that repository.
+    """
+    home = cluster.directory or "."
+    repo = next(
+        (
+            r
+            for r in repos
+            if r.key == cluster.source and r.origin.file is not None and under(home, r.origin.file)
+        ),
+        None,
+    )
+    if repo is None:
+        return _Tree(ws.root, _keep_all)
+    namespace = repo.key.partition("/")[0]
+    grafts: dict[str, Path] = {}
+    missing: dict[str, str] = {}
+    not_seen: list[NotSeen] = []
+    problems: list[Problem] = []
+    for entry in repo.spec.get("include") or []:
+        ref = entry.get("repository") if isinstance(entry, dict) else None
+        name = str(ref.get("name") or "") if isinstance(ref, dict) else ""
+        if not name:
+            continue
+        key = f"{namespace}/{name}"
+        from_path = posixpath.normpath(str(entry.get("fromPath") or ".").lstrip("/"))
+        to_path = posixpath.normpath(str(entry.get("toPath") or name).lstrip("/"))
+        if any(p == ".." or p.startswith("../") for p in (from_path, to_path)) or to_path == ".":
+            problems.append(
+                Problem(
+                    f"GitRepository {repo.key}: include of {key} leaves the source "
+                    f"(fromPath {from_path!r}, toPath {to_path!r})",
+                    repo.origin,
+                    cluster.path,
+                )
+            )
+        elif key in supplied:
+            grafts[to_path] = supplied[key] / from_path
+        else:
+            missing[to_path] = key
+            not_seen.append(
+                NotSeen(
+                    "GitRepository",
+                    namespace,
+                    name,
+                    repo.origin,
+                    f"included by GitRepository {repo.key} at {to_path}; supply it with "
+                    f"--source {key}=DIR|GIT-URL[@REF]",
+                    cluster.path,
+                )
+            )
+    ignore = repo.spec.get("ignore")
+    if not isinstance(ignore, str) and not grafts:
+        return _Tree(ws.root, _keep_all, tuple(not_seen), tuple(problems), missing)
+    rules = IgnoreRules.from_text(ignore) if isinstance(ignore, str) else None
+
+    def keep(rel: str) -> bool:
+        return rules is None or not rules.ignored(rel)
+
+    return _Tree(ws.mirror(keep, grafts), keep, tuple(not_seen), tuple(problems), missing)
+
+
 def _render_fleet(
     root: Path,
-    plan: Sequence[Cluster],
-    scanned: Sequence[FluxKustomization],
-    files: Sequence[Path],
+    plan: _Plan,
     selection: str | None,
     cli_vars: Mapping[str, str],
     sources: Mapping[str, Path],
@@ -625,17 +735,20 @@ def _render_fleet(
     problems: list[Problem] = []
     known: set[str] = set()
     with workspace(root) as ws:
-        for cluster in plan:
+        for cluster in plan.clusters:
+            tree = _cluster_tree(ws, cluster, plan.repos, sources)
             walk = _Walk(
-                workspace=ws,
+                workspace=replace(ws, root=tree.root),
                 kustomize=kustomize,
                 cli_vars=cli_vars,
                 cluster=cluster.path,
                 scanned_sources=frozenset({cluster.source} if cluster.source else ()),
                 supplied=sources,
-                source_root=root,
+                missing_includes=tree.missing,
+                source_root=tree.root,
             )
-            for obj in scan_files(root, _loose_files(root, cluster, scanned, files)).objects:
+            loose = _loose_files(root, cluster, plan.scanned, plan.files, tree.keep)
+            for obj in scan_files(root, loose, quiet=True).objects:
                 walk.index(obj)
             walk.run(cluster.roots)
             found, missing, owned = walk.objects, walk.not_seen, walk.problems
@@ -647,6 +760,9 @@ def _render_fleet(
                 found = [o for o in found if o.kustomization in keep]
                 missing = [n for n in missing if f"{n.namespace}/{n.name}" in keep]
                 owned = [(owner, p) for owner, p in owned if owner in keep]
+            else:
+                missing = [*tree.not_seen, *missing]
+                problems.extend(tree.problems)
             objects.extend(found)
             not_seen.extend(missing)
             problems.extend(replace(p, cluster=cluster.path) for _, p in owned)
