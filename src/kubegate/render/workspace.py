@@ -53,10 +53,7 @@ class Workspace:
             raise RenderError(f"cannot prepare a build tree: {exc}", where=rel or ".") from exc
         return target
 
-
-    def mirror(
-        self, keep: Callable[[str], bool], grafts: Mapping[str, Path] | None = None
-    ) -> Path:
+    def mirror(self, keep: Callable[[str], bool], grafts: Mapping[str, Path] | None = None) -> Path:
         """A tree of links to the files of ``root`` that ``keep`` accepts (by POSIX path).
 
         ``grafts`` maps a source-relative directory to another tree whose files appear there
