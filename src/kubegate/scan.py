@@ -343,6 +343,12 @@ def _timed_out(messages: Sequence[str]) -> bool:
     return any(_TIMEOUT_MESSAGE in message for message in messages)
 
 
+def _image_error(reference: str, exc: KubegateError) -> str:
+    """The error text without the reference: every report prints it in front already."""
+    text = exc.diagnostics()
+    return text.removeprefix(f"{reference}: ")
+
+
 def _inspect_all(
     references: Sequence[str],
     inspector: ImageInspector,
@@ -366,8 +372,8 @@ def _inspect_all(
                 try:
                     image = future.result()
                 except KubegateError as exc:
-                    errors[reference] = (exc.diagnostics(),)
-                    progress.advance("images", f"{reference}: {exc.diagnostics()}")
+                    errors[reference] = (_image_error(reference, exc),)
+                    progress.advance("images", f"{reference}: {errors[reference][0]}")
                     continue
                 except Exception as exc:  # a bug must not pass an image: it becomes unproven
                     _logger.debug("inspecting %s failed", reference, exc_info=True)

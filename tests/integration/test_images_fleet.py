@@ -332,3 +332,18 @@ def test_a_second_bootstrapped_cluster_is_rendered_on_its_own(
     )
     assert code == 0
     assert {u["cluster"] for i in document["images"] for u in i["uses"]} == {"clusters/staging"}
+
+
+def test_kustomize_error_is_one_line_without_klog_noise(run_cli: RunCli, fleet_copy: Path) -> None:
+    # Issue 12 point 10: kubectl's klog wrapper (`E1203 ... run.go:72] "command failed"`) is
+    # not part of the message, which names the broken file.
+    (fleet_copy / "apps" / "base" / "api.yaml").write_text("apiVersion: v1\nkind: [oops\n")
+    result = run_cli("images", str(fleet_copy), "--format", "json")
+    assert result.returncode == 2
+    (error,) = json.loads(result.stdout)["errors"]
+    assert error["message"].startswith("Kustomization flux-system/apps: kustomize build failed: ")
+    assert "api.yaml" in error["message"]
+    assert "run.go" not in error["message"] and "command failed" not in error["message"]
+    assert "\n" not in error["message"]
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("kubegate: error: clusters/prod/apps.yaml:1: Kustomization")

@@ -284,3 +284,20 @@ def test_each_cluster_is_judged_on_its_own_images(
     assert result.returncode == 0, result.stderr
     assert report["verdict"] == "PASS"
     assert [i["image"] for i in report["images"]] == [images["fixed"]]
+
+
+def test_an_image_error_names_the_reference_once(
+    run_cli: RunCli, tmp_path: Path, gate_dbs: dict[str, Path]
+) -> None:
+    # Issue 12 point 10: `REF: REF: cannot reach` became `REF: cannot reach`.
+    reference = "127.0.0.1:9/gate/web:1.0"
+    fleet = write_fleet(tmp_path / "fleet", reference)
+    result = run_cli("scan", str(fleet), "--db", str(gate_dbs["osv"]))
+    assert result.returncode == 2
+    text = result.stdout + result.stderr
+    assert reference in text
+    assert f"{reference}: {reference}" not in text
+    report = json.loads(
+        run_cli("scan", str(fleet), "--db", str(gate_dbs["osv"]), "--format", "json").stdout
+    )
+    assert all(not e.startswith(reference) for e in report["images"][0]["errors"])

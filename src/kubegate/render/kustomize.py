@@ -104,15 +104,52 @@ def _build_env() -> dict[str, str]:
 
 # kubectl wraps its error in a klog line:
 #   E1126 16:25:57.297 17524 run.go:72] "command failed" err="..."
-_KLOG = re.compile(r'^[EWIF]\d{4} [\d:.]+\s+\d+ \S+\] "command failed" err="(.*)"$')
+# and, when the error text holds newlines, in klog's multi-line form (k8s.io/klog textlogger):
+#   E1126 16:25:57.297 17524 run.go:72] "command failed" err=<
+#   <TAB>first line
+#   <TAB>second line
+#    >
+_KLOG_PREFIX = re.compile(r"^[EWIF]\d{4} [\d:.]+\s+\d+ \S+\] ")
+_KLOG_FAILED = '"command failed" err='
+
+_GO_ESCAPES = {"\\n": " ", "\\t": " ", '\\"': '"', "\\\\": "\\"}
+
+
+def _unquote(text: str) -> str:
+    # A Go %q string: keep it on one line.
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        text = text[1:-1]
+    return re.sub(r'\\[nt"\\]', lambda m: _GO_ESCAPES[m.group(0)], text)
 
 
 def _one_line(stderr: bytes) -> str:
-    text = stderr.decode("utf-8", errors="replace").strip()
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    lines = [(m.group(1) if (m := _KLOG.match(line)) else line) for line in lines]
-    joined = "; ".join(line.removeprefix("Error: ").removeprefix("error: ") for line in lines)
-    return joined or "no error text"
+    """kustomize's error text as one line, without klog's prefix (messages must be one line)."""
+    text = stderr.decode("utf-8", errors="replace")
+    parts: list[str] = []
+    block: list[str] | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if block is not None:
+            if line == ">":
+                parts.append(" ".join(block))
+                block = None
+            elif line:
+                block.append(line)
+            continue
+        match = _KLOG_PREFIX.match(line)
+        rest = line[match.end() :] if match else line
+        if rest.startswith(_KLOG_FAILED):
+            rest = rest.removeprefix(_KLOG_FAILED)
+            if rest == "<":
+                block = []
+            else:
+                parts.append(_unquote(rest))
+        elif rest:
+            parts.append(rest)
+    if block:
+        parts.append(" ".join(block))
+    joined = "; ".join(p.removeprefix("Error: ").removeprefix("error: ") for p in parts if p)
+    return re.sub(r"\s+", " ", joined).strip() or "no error text"
 
 
 def find_kustomize() -> Kustomize:
