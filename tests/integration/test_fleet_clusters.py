@@ -7,11 +7,19 @@ ConfigMap names in two clusters must give each cluster its own images.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import pty
+import re
+import struct
+import subprocess
+import sys
+import termios
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import RunCli
+from tests.conftest import RunCli, cli_env
 from tests.fixtures.fleets import APPS_KS, CLUSTER_VARS, WEB, two_clusters, write
 
 STAGING = "docker.io/library/nginx:1.27.0-rc"
@@ -198,3 +206,65 @@ def test_unknown_kustomization_error_stays_one_short_line(run_cli: RunCli, tmp_p
     assert line.startswith("kubegate: error: --kustomization flux-system/nope: not rendered")
     assert line.endswith("... (32 in all))")
     assert len(line) < 300
+
+
+HELM_RELEASE = """apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: NAME
+  namespace: infra
+spec:
+  interval: 1h
+  chart:
+    spec: {chart: NAME, sourceRef: {kind: HelmRepository, name: charts}}
+"""
+
+
+def test_table_without_images_and_with_a_long_not_seen_list(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    releases = {
+        f"apps/release-{n:02}.yaml": HELM_RELEASE.replace("NAME", f"chart-{n:02}")
+        for n in range(12)
+    }
+    fleet = write(tmp_path / "fleet", {"flux/apps.yaml": APPS_KS.split("  postBuild:")[0]})
+    write(fleet, releases)
+    result = run_cli("images", str(fleet))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    # No empty IMAGE table: the count line alone says there is nothing.
+    assert lines[0] == "0 image(s) in 0 use(s)"
+    assert "IMAGE" not in result.stdout
+    assert lines[-1] == "12 object(s) not seen"
+
+
+def test_narrow_terminal_never_cuts_a_reference(tmp_path: Path) -> None:
+    # On a 60-column terminal the table does not fit: each use becomes a block and references
+    # and paths stay whole (issue 12 point 10: the table wrapped them mid-token).
+    fleet = two_clusters(tmp_path / "fleet", {"staging": STAGING, "prod": PROD})
+    primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 60, 0, 0))
+    env = cli_env({"KUBEGATE_CACHE_DIR": str(tmp_path / "cache"), "COLUMNS": "60"})
+    with subprocess.Popen(
+        [sys.executable, "-m", "kubegate", "images", str(fleet)],
+        stdout=secondary,
+        stderr=subprocess.PIPE,
+        env=env,
+    ) as proc:
+        os.close(secondary)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert proc.wait(timeout=90) == 0
+    os.close(primary)
+    text = re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode())
+    lines = [line.rstrip() for line in text.splitlines()]
+    assert STAGING in lines and PROD in lines
+    assert "apps/web.yaml:13" in text
+    assert all(len(line) <= 60 for line in lines)
