@@ -268,3 +268,77 @@ def test_narrow_terminal_never_cuts_a_reference(tmp_path: Path) -> None:
     assert STAGING in lines and PROD in lines
     assert "apps/web.yaml:13" in text
     assert all(len(line) <= 60 for line in lines)
+
+
+# Flux Operator objects, shaped like controlplaneio-fluxcd/d1-fleet
+# `clusters/staging/flux-system/flux-instance.yaml` and the flux-operator docs' ResourceSet and
+# ResourceSetInputProvider examples (`fluxcd.controlplane.io/v1`).
+FLUX_INSTANCE = """apiVersion: fluxcd.controlplane.io/v1
+kind: FluxInstance
+metadata:
+  name: flux
+  namespace: flux-system
+spec:
+  distribution:
+    version: 2.7.x
+    registry: ghcr.io/fluxcd
+  sync:
+    kind: GitRepository
+    url: https://github.com/acme/fleet.git
+    ref: refs/heads/main
+    path: clusters/prod
+"""
+RESOURCE_SET = """apiVersion: fluxcd.controlplane.io/v1
+kind: ResourceSet
+metadata:
+  name: apps
+  namespace: apps
+spec:
+  inputsFrom:
+    - kind: ResourceSetInputProvider
+      name: podinfo-image
+  resources:
+    - apiVersion: apps/v1
+      kind: Deployment
+      metadata: {name: podinfo, namespace: apps}
+---
+apiVersion: fluxcd.controlplane.io/v1
+kind: ResourceSetInputProvider
+metadata:
+  name: podinfo-image
+  namespace: apps
+spec:
+  type: OCIArtifactTag
+  url: oci://ghcr.io/stefanprodan/podinfo
+"""
+
+
+def test_flux_operator_objects_are_not_seen_with_a_reason(run_cli: RunCli, tmp_path: Path) -> None:
+    fleet = two_clusters(tmp_path / "fleet", {"prod": PROD})
+    write(
+        fleet,
+        {
+            "clusters/prod/flux-system/flux-instance.yaml": FLUX_INSTANCE,
+            "clusters/prod/flux-system/kustomization.yaml": (
+                "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+                "resources:\n  - gotk-sync.yaml\n  - flux-instance.yaml\n"
+            ),
+            "apps/resource-set.yaml": RESOURCE_SET,
+        },
+    )
+    code, document, stderr = _images(run_cli, fleet)
+    assert code == 0, stderr
+    found = {(n["kind"], n["name"]): n for n in document["notSeen"]}
+    assert set(found) == {
+        ("FluxInstance", "flux"),
+        ("ResourceSet", "apps"),
+        ("ResourceSetInputProvider", "podinfo-image"),
+    }
+    assert found[("FluxInstance", "flux")]["file"] == "clusters/prod/flux-system/flux-instance.yaml"
+    assert all(n["reason"].startswith("Flux Operator ") for n in found.values())
+    assert {n["cluster"] for n in found.values()} == {"clusters/prod"}
+    # Without any Flux Kustomization (plain YAML) they are reported the same way.
+    plain = write(tmp_path / "plain", {"flux-instance.yaml": FLUX_INSTANCE})
+    code, document, _ = _images(run_cli, plain)
+    assert code == 0
+    assert [(n["kind"], n["cluster"]) for n in document["notSeen"]] == [("FluxInstance", None)]

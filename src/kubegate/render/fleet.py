@@ -497,23 +497,45 @@ def _descendants(children: Mapping[str, list[str]], start: str) -> set[str]:
     return found
 
 
+#: Flux Operator (controlplaneio-fluxcd/flux-operator, ``fluxcd.controlplane.io/v1``) kinds whose
+#: objects only the operator, in the cluster, turns into what runs.
+_OPERATOR_GROUP = "fluxcd.controlplane.io"
+_OPERATOR_REASONS = {
+    "FluxInstance": "Flux Operator installs Flux and its sync from it in the cluster; "
+    "not rendered (scan what spec.sync points at)",
+    "ResourceSet": "Flux Operator generates its resources from inputs in the cluster; not rendered",
+    "ResourceSetInputProvider": "Flux Operator fetches its inputs from an external service; "
+    "not rendered",
+}
+
+
+def _unseen_reason(obj: RenderedObject) -> str | None:
+    group = str(obj.value.get("apiVersion", "")).partition("/")[0]
+    if obj.kind == "HelmRelease" and group == HELM_GROUP:
+        return "charts are not rendered yet"
+    if group == _OPERATOR_GROUP:
+        return _OPERATOR_REASONS.get(obj.kind)
+    return None
+
+
 def _split_helm(objects: Sequence[RenderedObject]) -> tuple[list[RenderedObject], list[NotSeen]]:
+    """Objects kubegate can look into, and the others (HelmRelease, Flux Operator) as not seen."""
     kept, not_seen = [], []
     for obj in objects:
-        group = str(obj.value.get("apiVersion", "")).partition("/")[0]
-        if obj.kind == "HelmRelease" and group == HELM_GROUP:
-            not_seen.append(
-                NotSeen(
-                    "HelmRelease",
-                    obj.namespace,
-                    obj.name,
-                    obj.locator.document(),
-                    "charts are not rendered yet",
-                    obj.cluster,
-                )
-            )
-        else:
+        reason = _unseen_reason(obj)
+        if reason is None:
             kept.append(obj)
+            continue
+        not_seen.append(
+            NotSeen(
+                obj.kind,
+                obj.namespace,
+                obj.name,
+                obj.locator.document(),
+                reason,
+                obj.cluster,
+            )
+        )
     return kept, not_seen
 
 
