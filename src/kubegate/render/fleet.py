@@ -409,10 +409,21 @@ class _Walk:
     def _child(self, obj: RenderedObject) -> FluxKustomization:
         origin = obj.locator.document()
         node = None
-        if isinstance(obj.locator, KustomizeLocator) and origin.file is not None:
-            docs = obj.locator.context.documents(origin.file) or []
-            node = next((d.node for d in docs if d.line == origin.line), None)
-        return parse_kustomization(obj.value, origin, node, DEFAULT_NAMESPACE)
+        origins: tuple[Origin, ...] = ()
+        if isinstance(obj.locator, KustomizeLocator):
+            if origin.file is not None:
+                docs = obj.locator.context.documents(origin.file) or []
+                node = next((d.node for d in docs if d.line == origin.line), None)
+            spec = obj.value.get("spec")
+            images = spec.get("images") if isinstance(spec, dict) else None
+            if isinstance(images, list):
+                # An entry may come from a parent's patch: point at the patch, not the child.
+                origins = tuple(
+                    obj.locator.locate(("spec", "images", index)).origin
+                    for index in range(len(images))
+                )
+        child = parse_kustomization(obj.value, origin, node, DEFAULT_NAMESPACE)
+        return replace(child, image_origins=origins) if origins else child
 
     def _index_pending(self, waiting: Sequence[_Pending]) -> bool:
         """Index the ConfigMaps/Secrets of builds still waiting for variables, as built.
