@@ -150,8 +150,12 @@ class _Walk:
     #: Kustomizations whose GitRepository may still be rendered by another Kustomization.
     deferred: list[FluxKustomization] = field(default_factory=list)
     settled: set[str] = field(default_factory=set)
-    #: The source root itself: provenance only reads it, and it outlives the workspace.
+    #: The tree the scanned source renders from (the source root, or a filtered mirror of it).
     source_root: Path = Path()
+    #: The source root itself: provenance reads it lazily, and it outlives the workspace (a
+    #: mirror does not), with ``spec.include`` directories read from their own trees.
+    pristine: Path = Path()
+    grafts: Mapping[str, Path] = field(default_factory=dict)
 
     def problem(self, owner: str | None, problem: Problem) -> None:
         self.problems.append((owner, problem))
@@ -232,11 +236,13 @@ class _Walk:
         try:
             prepared: PreparedBuild = prepare_build(tree, farm, rel, ks)
             output = self.kustomize.build(prepared.directory, ks_where(ks), trees=(farm, tree))
+            scanned = tree == self.source_root
             context = BuildContext(
-                pristine=tree,
+                pristine=self.pristine if scanned else tree,
                 build_dir=prepared.rel,
                 flux_images=prepared.flux_images,
                 flux_patches=prepared.flux_patches,
+                grafts=self.grafts if scanned else {},
             )
             return _Pending(ks, context, split_documents(output))
         except RenderError as exc:
@@ -680,6 +686,8 @@ class _Tree:
     problems: tuple[Problem, ...] = ()
     #: toPath -> ``namespace/name`` of includes nobody supplied.
     missing: Mapping[str, str] = field(default_factory=dict)
+    #: toPath -> the tree (``fromPath`` of a supplied source) whose files appear there.
+    grafts: Mapping[str, Path] = field(default_factory=dict)
 
 
 def _keep_all(rel: str) -> bool:
@@ -746,13 +754,14 @@ def _cluster_tree(
             )
     ignore = repo.spec.get("ignore")
     if not isinstance(ignore, str) and not grafts:
-        return _Tree(ws.root, _keep_all, tuple(not_seen), tuple(problems), missing)
+        return _Tree(ws.root, _keep_all, tuple(not_seen), tuple(problems), missing, grafts)
     rules = IgnoreRules.from_text(ignore) if isinstance(ignore, str) else None
 
     def keep(rel: str) -> bool:
         return rules is None or not rules.ignored(rel)
 
-    return _Tree(ws.mirror(keep, grafts), keep, tuple(not_seen), tuple(problems), missing)
+    mirror = ws.mirror(keep, grafts)
+    return _Tree(mirror, keep, tuple(not_seen), tuple(problems), missing, grafts)
 
 
 def _render_fleet(
@@ -779,6 +788,8 @@ def _render_fleet(
                 supplied=sources,
                 missing_includes=tree.missing,
                 source_root=tree.root,
+                pristine=root,
+                grafts=tree.grafts,
             )
             loose = _loose_files(root, cluster, plan.scanned, plan.files, tree.keep)
             for obj in scan_files(root, loose, quiet=True).objects:

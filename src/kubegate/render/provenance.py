@@ -74,6 +74,8 @@ class BuildContext:
     #: kustomization.
     flux_images: Mapping[str, tuple[Mapping[str, Any], Origin]] = field(default_factory=dict)
     flux_patches: tuple[FluxPatch, ...] = ()
+    #: Directories (source-relative) whose files come from another tree (``spec.include``).
+    grafts: Mapping[str, Path] = field(default_factory=dict)
     _files: dict[str, list[Document] | None] = field(default_factory=dict)
     #: configuredIn -> the patches it names (parsed once per build, not once per container).
     patch_cache: dict[str, list[PatchSource]] = field(default_factory=dict)
@@ -81,8 +83,12 @@ class BuildContext:
     def documents(self, rel: str) -> list[Document] | None:
         """Parsed documents of a source-relative file (cached), None if unreadable."""
         if rel not in self._files:
+            path = self.pristine / rel
+            for directory, tree in self.grafts.items():
+                if rel.startswith(directory + "/"):
+                    path = tree / rel[len(directory) + 1 :]
             try:
-                self._files[rel] = load_documents(self.pristine / rel, rel, values=False)
+                self._files[rel] = load_documents(path, rel, values=False)
             except RenderError as exc:
                 _logger.debug("provenance: cannot read %s: %s", rel, exc)
                 self._files[rel] = None
