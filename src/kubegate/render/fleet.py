@@ -156,6 +156,9 @@ class _Walk:
     #: mirror does not), with ``spec.include`` directories read from their own trees.
     pristine: Path = Path()
     grafts: Mapping[str, Path] = field(default_factory=dict)
+    #: kustomize output by (tree, built directory, kustomization text): shared by the clusters
+    #: of one render, which often build the same path with the same Flux spec.
+    build_cache: dict[tuple[str, str, str], str] = field(default_factory=dict)
 
     def problem(self, owner: str | None, problem: Problem) -> None:
         self.problems.append((owner, problem))
@@ -235,7 +238,16 @@ class _Walk:
             return _in_kustomization(exc, ks)
         try:
             prepared: PreparedBuild = prepare_build(tree, farm, rel, ks)
-            output = self.kustomize.build(prepared.directory, ks_where(ks), trees=(farm, tree))
+            written = kustomization_file(prepared.directory)
+            key = (
+                str(tree),
+                prepared.rel,
+                written.read_text(encoding="utf-8") if written is not None else "",
+            )
+            output = self.build_cache.get(key)
+            if output is None:
+                output = self.kustomize.build(prepared.directory, ks_where(ks), trees=(farm, tree))
+                self.build_cache[key] = output
             scanned = tree == self.source_root
             context = BuildContext(
                 pristine=self.pristine if scanned else tree,
@@ -776,6 +788,7 @@ def _render_fleet(
     not_seen: list[NotSeen] = []
     problems: list[Problem] = []
     known: set[str] = set()
+    builds: dict[tuple[str, str, str], str] = {}
     with workspace(root) as ws:
         for cluster in plan.clusters:
             tree = _cluster_tree(ws, cluster, plan.repos, sources)
@@ -790,6 +803,7 @@ def _render_fleet(
                 source_root=tree.root,
                 pristine=root,
                 grafts=tree.grafts,
+                build_cache=builds,
             )
             loose = _loose_files(root, cluster, plan.scanned, plan.files, tree.keep)
             for obj in scan_files(root, loose, quiet=True).objects:
