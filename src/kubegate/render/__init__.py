@@ -6,7 +6,8 @@ be seen (HelmReleases, Kustomizations from other sources) and every problem foun
 ``yamlfile`` (YAML with line marks), ``plain`` (plain YAML directories), ``kustomize`` (the
 kustomize runner), ``fluxks`` (Flux Kustomization semantics and generator), ``substitute``
 (postBuild), ``provenance`` (file:line through kustomize), ``workspace`` (private copies) and
-``fleet`` (mode choice and the Kustomization walker).
+``clusters`` (which clusters a fleet describes) and ``fleet`` (mode choice and the Kustomization
+walker, one walk per cluster).
 """
 
 from kubegate.render.fleet import render

@@ -1,12 +1,14 @@
 """Render a revision as Flux would: the mode choice and the Flux Kustomization walker.
 
-:func:`render` is the render stage's entry point (called by ``kubegate.cli.images`` and later
-``kubegate.scan``). Mode (docs/images.md): when Flux Kustomizations are found under the path,
-only what they render counts: each is built once (keyed by namespace/name), the Kustomizations
-they apply are followed, and their ``postBuild`` variables come from ConfigMaps/Secrets the same
-revision renders (plus ``--var`` values for those that live only in the cluster). Otherwise a
-directory with a kustomization file is built with kustomize, and anything else is read as plain
-YAML. HelmReleases and Kustomizations whose source is not the scanned tree are listed as not seen.
+:func:`render` is the render stage's entry point (called by ``kubegate.scan``). Mode
+(docs/images.md): when Flux Kustomizations are found under the path, only what they render
+counts, cluster by cluster (``clusters.py``): each cluster gets its own walk, in which each
+Kustomization is built once (keyed by namespace/name), the Kustomizations it applies are followed,
+and their ``postBuild`` variables come from ConfigMaps/Secrets the same cluster renders (plus
+``--var`` values for those that live only in the cluster). A Kustomization reads the scanned
+source, a tree the user supplied for its GitRepository (``--source``), or is listed as not seen.
+Otherwise a directory with a kustomization file is built with kustomize, and anything else is
+read as plain YAML. HelmReleases and Flux Operator objects are listed as not seen.
 """
 
 from __future__ import annotations
