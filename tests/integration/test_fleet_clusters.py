@@ -342,3 +342,25 @@ def test_flux_operator_objects_are_not_seen_with_a_reason(run_cli: RunCli, tmp_p
     code, document, _ = _images(run_cli, plain)
     assert code == 0
     assert [(n["kind"], n["cluster"]) for n in document["notSeen"]] == [("FluxInstance", None)]
+
+
+def test_flux_instance_beside_a_cluster_without_bootstrap_is_not_seen(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    # controlplaneio-fluxcd/d1-fleet today: no gotk-sync.yaml, the Flux Operator's FluxInstance
+    # in clusters/NAME/flux-system syncs clusters/NAME; nothing renders that file.
+    fleet = write(
+        tmp_path / "fleet",
+        {
+            "clusters/staging/flux-system/flux-instance.yaml": FLUX_INSTANCE,
+            "clusters/staging/apps.yaml": APPS_KS,
+            "clusters/staging/vars.yaml": CLUSTER_VARS.replace("IMAGE", STAGING),
+            "apps/web.yaml": WEB,
+        },
+    )
+    code, document, stderr = _images(run_cli, fleet)
+    assert code == 0, stderr
+    assert _by_cluster(document) == {"clusters/staging": [STAGING]}
+    assert [(n["kind"], n["file"], n["cluster"]) for n in document["notSeen"]] == [
+        ("FluxInstance", "clusters/staging/flux-system/flux-instance.yaml", "clusters/staging")
+    ]

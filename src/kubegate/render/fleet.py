@@ -810,6 +810,10 @@ def _render_fleet(
             loose = _loose_files(root, cluster, plan.scanned, plan.files, tree.keep)
             for obj in scan_files(root, loose, quiet=True).objects:
                 walk.index(obj)
+                if _unseen_reason(obj) is not None:
+                    # Applied beside the cluster's Kustomizations (by bootstrap or the Flux
+                    # Operator): a FluxInstance there is never silently dropped.
+                    walk.objects.append(replace(obj, cluster=cluster.path))
             walk.run(cluster.roots)
             found, missing, owned = walk.objects, walk.not_seen, walk.problems
             if selection is not None:
