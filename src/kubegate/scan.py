@@ -275,12 +275,14 @@ def scan_revision(
     """
     progress = progress or _SILENT
     unseen: list[Unseen] = [
-        Unseen(UnseenKind.RENDER, problem.message, problem.origin) for problem in revision.problems
+        Unseen(UnseenKind.RENDER, problem.message + _in_cluster(problem.cluster), problem.origin)
+        for problem in revision.problems
     ]
     unseen.extend(
         Unseen(
             UnseenKind.NOT_SEEN,
-            f"{item.kind} {item.namespace or '-'}/{item.name}: {item.reason}",
+            f"{item.kind} {item.namespace or '-'}/{item.name}: {item.reason}"
+            + _in_cluster(item.cluster),
             item.origin,
             item=item,
         )
@@ -341,6 +343,11 @@ _TIMEOUT_MESSAGE = "not resolved and inventoried before --timeout"
 
 def _timed_out(messages: Sequence[str]) -> bool:
     return any(_TIMEOUT_MESSAGE in message for message in messages)
+
+
+def _in_cluster(cluster: str | None) -> str:
+    # The same file can fail, or hold a not-seen object, in several clusters of one fleet.
+    return f" (cluster {cluster})" if cluster else ""
 
 
 def _image_error(reference: str, exc: KubegateError) -> str:

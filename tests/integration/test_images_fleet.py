@@ -196,7 +196,8 @@ def test_non_kubernetes_yaml_inside_a_flux_path_fails_the_build(
     # The other Kustomizations still render: all errors in one run, images kept.
     assert any("nginx" in i["image"] for i in json.loads(result.stdout)["images"])
     assert result.stderr.strip().splitlines() == [
-        f"kubegate: error: infrastructure/ingress/values.yaml:1: {errors[0]['message']}"
+        f"kubegate: error: infrastructure/ingress/values.yaml:1: {errors[0]['message']} "
+        "(cluster clusters/prod)"
     ]
 
 

@@ -59,10 +59,14 @@ def run(args: argparse.Namespace) -> int:
 
 def _problem_line(problem: Problem) -> str:
     origin = problem.origin
+    # The same file can fail in several clusters of one fleet: say which.
+    message = (
+        f"{problem.message} (cluster {problem.cluster})" if problem.cluster else problem.message
+    )
     if origin.file is None:
-        return problem.message
+        return message
     where = f"{origin.file}:{origin.line}" if origin.line else origin.file
-    return f"{where}: {problem.message}"
+    return f"{where}: {message}"
 
 
 def _console() -> Console:
