@@ -17,7 +17,8 @@ What it does, in one run:
    mounted across repositories instead of uploaded again.
 3. Writes a Flux fleet: ``clusters/bench`` holds six Flux Kustomizations, each rendering an
    ``apps/teamN`` directory of 50 Deployments; the 300 containers name the 60 images by tag.
-4. Imports ``examples/osv`` into a private advisory database with kubegate's importer.
+4. Imports ``examples/osv`` and ``examples/nvd`` into a private advisory database with
+   kubegate's importers.
 5. Times ``python -m kubegate scan FLEET --db DB --format json --skip-db-update`` as a
    subprocess (PYTHONPATH=src), rounds interleaved, best of ``--runs``: cold (a fresh
    ``KUBEGATE_CACHE_DIR``), cold with ``--concurrency 1``, warm (the cache of the cold run: only
@@ -295,11 +296,15 @@ def write_fleet(root: Path, references: Sequence[str]) -> None:
 
 
 def write_db(work: Path) -> Path:
-    """examples/osv imported by kubegate's own importer into a private database."""
+    """examples/osv and the NVD excerpt examples/nvd (the severities: OSV's Debian records rate
+    nothing) imported by kubegate's own importers into a private database."""
     from kubegate.vulndb import import_paths
+    from kubegate.vulndb.nvdimport import feed_file, import_nvd
 
     db = work / "osv.sqlite3"
     import_paths(db, [ROOT / "examples" / "osv"])
+    feeds = sorted((ROOT / "examples" / "nvd").glob("nvdcve-2.0-*.json.gz"))
+    import_nvd(db, [feed_file(path, require_meta=True) for path in feeds])
     return db
 
 

@@ -35,6 +35,7 @@ pytest_plugins: list[str] = [
     "tests.fixtures.gobuild",
     # Imports tests.fixtures.layers: listed after it so pytest rewrites that module first.
     "tests.fixtures.gatefleet",
+    "tests.fixtures.fluxartifact",
 ]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -66,7 +67,11 @@ RunCli = Callable[..., subprocess.CompletedProcess[str]]
 
 @pytest.fixture
 def run_cli(tmp_path: Path) -> RunCli:
-    """Run ``kubegate ARGS...``; a private cache dir per test unless ``env`` overrides it."""
+    """Run ``kubegate ARGS...``; a private cache dir per test unless ``env`` overrides it.
+
+    The user config directory is ``tmp_path/xdg-config/kubegate`` (:func:`user_config`), so
+    the developer's own ``~/.config/kubegate`` never reaches a test.
+    """
 
     def _run(
         *args: str,
@@ -75,7 +80,11 @@ def run_cli(tmp_path: Path) -> RunCli:
         stdin: str | None = None,
         timeout: float = 90,
     ) -> subprocess.CompletedProcess[str]:
-        base = {"KUBEGATE_CACHE_DIR": str(tmp_path / "kubegate-cache"), "NO_COLOR": "1"}
+        base = {
+            "KUBEGATE_CACHE_DIR": str(tmp_path / "kubegate-cache"),
+            "XDG_CONFIG_HOME": str(tmp_path / "xdg-config"),
+            "NO_COLOR": "1",
+        }
         base.update(env or {})
         return subprocess.run(
             [sys.executable, "-m", "kubegate", *args],
@@ -89,3 +98,10 @@ def run_cli(tmp_path: Path) -> RunCli:
         )
 
     return _run
+
+
+def user_config(tmp_path: Path) -> Path:
+    """The kubegate user config directory ``run_cli`` gives the command (created)."""
+    directory = tmp_path / "xdg-config" / "kubegate"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory

@@ -1,10 +1,13 @@
 """The ``kubegate.yaml`` configuration file: policy, registry, database and image sources.
 
-Found with ``--config FILE`` or as ``kubegate.yaml`` in the working directory (never inside the
-revision being judged). Relative paths in it are relative to the file's own directory. Command
-line flags override it; the CLI merges the two. Every key is validated: an unknown key, a wrong
-type or a missing file is a :class:`~kubegate.errors.ConfigError` (exit 3) naming the file and
-the key. Documented in docs/config.md.
+Found with ``--config FILE``, else as ``kubegate.yaml`` in the user config directory
+(:func:`user_config_dir`, ``$XDG_CONFIG_HOME/kubegate``), or at the root of ``--config-ref``;
+never implicitly from the working directory, which may be the revision being judged
+(``kubegate.trust`` refuses an explicit file inside it). Relative paths in it are relative to the
+file's own directory. Command line flags override it; the CLI merges the two. Every key is
+validated: an unknown key, a wrong type or a missing file is a
+:class:`~kubegate.errors.ConfigError` (exit 3) naming the file and the key. Documented in
+docs/config.md.
 """
 
 from __future__ import annotations
@@ -14,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+import platformdirs
 
 from kubegate.errors import ConfigError, KubegateError
 from kubegate.reference import parse_reference
-from kubegate.textfile import read_text
+from kubegate.textfile import parse_yaml, read_text
 
 DEFAULT_NAME = "kubegate.yaml"
 _MAX_BYTES = 1024 * 1024
@@ -55,6 +58,29 @@ class DBConfig:
     max_age: str | None = None
     #: Local OSV zips/directories imported before each scan; they are the update (no network).
     sources: tuple[Path, ...] = ()
+    #: ``db.nvdSource``: NVD feeds URL or directory (else derived, docs/db.md).
+    nvd_source: str | None = None
+    #: ``db.debianTrackerSource``: the Debian tracker JSON's URL or file.
+    debian_tracker_source: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RenderConfig:
+    """``render:``: how the judged revision is rendered."""
+
+    #: Fetch remote kustomize resources instead of refusing them (``--allow-remote-bases``).
+    allow_remote_bases: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PublishConfig:
+    """``publish:``: where ``scan``/``watch`` push passing revisions (docs/publish.md)."""
+
+    #: ``oci://HOST/REPO[:TAG]``.
+    url: str | None = None
+    #: ``org.opencontainers.image.source`` when the revision has no Git URL.
+    source: str | None = None
+    pin: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,17 +91,60 @@ class Config:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
     db: DBConfig = field(default_factory=DBConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)
     #: Canonical image reference -> local image (``oci:PATH[:TAG]``, ...), for air-gapped use.
     image_sources: Mapping[str, str] = field(default_factory=dict)
     #: GitRepository ``NS/NAME`` -> ``DIR|GIT-URL[@REF]`` (``--source``; relative DIRs resolved).
     sources: Mapping[str, str] = field(default_factory=dict)
+    publish: PublishConfig = field(default_factory=PublishConfig)
+
+    def named_paths(self) -> tuple[tuple[str, Path], ...]:
+        """``(key, path)`` of every file or directory the configuration makes kubegate read.
+
+        For a local image source ``oci:PATH:TAG`` every prefix before a ``:`` is listed, since
+        which one is the path is decided when the image is opened.
+        """
+        paths: list[tuple[str, Path]] = []
+        if self.policy.ignorefile is not None:
+            paths.append(("policy.ignorefile", self.policy.ignorefile))
+        if self.registry.ca_file is not None:
+            paths.append(("registry.caFile", self.registry.ca_file))
+        if self.db.path is not None:
+            paths.append(("db.path", self.db.path))
+        paths.extend(("db.import", source) for source in self.db.sources)
+        paths.extend(
+            (f"sources[{key}]", Path(target.rsplit("@", 1)[0]))
+            for key, target in self.sources.items()
+            if "://" not in target
+        )
+        for key, text in (
+            ("db.nvdSource", self.db.nvd_source),
+            ("db.debianTrackerSource", self.db.debian_tracker_source),
+        ):
+            if text is not None and "://" not in text:
+                paths.append((key, Path(text)))
+        for reference, target in self.image_sources.items():
+            location = target.partition(":")[2]
+            candidates = [location] + [
+                location[:i] for i, char in enumerate(location) if char == ":" and i
+            ]
+            paths.extend((f"imageSources[{reference}]", Path(c)) for c in candidates)
+        return tuple(paths)
 
 
-def find_config(explicit: Path | None, cwd: Path) -> Config:
-    """Load ``explicit`` (it must exist), else ``cwd/kubegate.yaml`` if present, else defaults."""
+def user_config_dir() -> Path:
+    """Where the implicit ``kubegate.yaml`` and exceptions file live (``$XDG_CONFIG_HOME``)."""
+    return Path(platformdirs.user_config_dir("kubegate"))
+
+
+def find_config(explicit: Path | None, directory: Path) -> Config:
+    """Load ``explicit`` (it must exist), else ``directory/kubegate.yaml`` if present, else
+    defaults. ``directory`` is the user config dir or the ``--config-ref`` checkout, never the
+    working directory.
+    """
     if explicit is not None:
         return load_config(explicit)
-    candidate = cwd / DEFAULT_NAME
+    candidate = directory / DEFAULT_NAME
     # Anything by that name is read (and refused if it is not a small regular file).
     present = candidate.exists() or candidate.is_symlink()
     return load_config(candidate) if present else Config()
@@ -85,15 +154,16 @@ def load_config(path: Path) -> Config:
     """Parse and validate one configuration file."""
     where = str(path)
     text = read_text(path, _MAX_BYTES, "configuration file")
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"invalid YAML: {first}", where=where) from exc
+    document = parse_yaml(text, where)
     if document is None:
         document = {}
     base = path.resolve().parent
-    top = _section(document, "", {"policy", "registry", "db", "imageSources", "sources"}, where)
+    top = _section(
+        document,
+        "",
+        {"policy", "registry", "db", "render", "imageSources", "publish", "sources"},
+        where,
+    )
     return Config(
         path=path,
         policy=_policy(_section(top.get("policy"), "policy", _POLICY_KEYS, where), base, where),
@@ -101,14 +171,25 @@ def load_config(path: Path) -> Config:
             _section(top.get("registry"), "registry", _REGISTRY_KEYS, where), base, where
         ),
         db=_db(_section(top.get("db"), "db", _DB_KEYS, where), base, where),
+        render=RenderConfig(
+            allow_remote_bases=_opt_bool(
+                _section(top.get("render"), "render", {"allowRemoteBases"}, where).get(
+                    "allowRemoteBases"
+                ),
+                "render.allowRemoteBases",
+                where,
+            )
+        ),
         image_sources=_image_sources(top.get("imageSources"), base, where),
         sources=_git_sources(top.get("sources"), base, where),
+        publish=_publish(_section(top.get("publish"), "publish", _PUBLISH_KEYS, where), where),
     )
 
 
 _POLICY_KEYS = {"severity", "severityThreshold", "ignoreUnfixed", "failOpen", "ignorefile"}
 _REGISTRY_KEYS = {"insecureRegistries", "caFile", "platforms", "allowedRegistries"}
-_DB_KEYS = {"path", "maxAge", "import"}
+_DB_KEYS = {"path", "maxAge", "import", "nvdSource", "debianTrackerSource"}
+_PUBLISH_KEYS = {"url", "source", "pin"}
 
 
 def _section(value: Any, name: str, allowed: set[str], where: str) -> Mapping[str, Any]:
@@ -163,7 +244,27 @@ def _db(section: Mapping[str, Any], base: Path, where: str) -> DBConfig:
         path=_opt_path(section.get("path"), "db.path", base, where),
         max_age=_opt_str(section.get("maxAge"), "db.maxAge", where),
         sources=sources,
+        nvd_source=_local_or_url(section.get("nvdSource"), "db.nvdSource", base, where),
+        debian_tracker_source=_local_or_url(
+            section.get("debianTrackerSource"), "db.debianTrackerSource", base, where
+        ),
     )
+
+
+def _publish(section: Mapping[str, Any], where: str) -> PublishConfig:
+    return PublishConfig(
+        url=_opt_str(section.get("url"), "publish.url", where),
+        source=_opt_str(section.get("source"), "publish.source", where),
+        pin=_opt_bool(section.get("pin"), "publish.pin", where),
+    )
+
+
+def _local_or_url(value: Any, key: str, base: Path, where: str) -> str | None:
+    """A URL as written; a path relative to the config file's directory."""
+    text = _opt_str(value, key, where)
+    if text is None or "://" in text:
+        return text
+    return str(base / text)
 
 
 def _image_sources(value: Any, base: Path, where: str) -> dict[str, str]:

@@ -7,6 +7,8 @@ boundary where they occur, ``raise ... from exc``). Only ``kubegate.cli`` catche
 
 from __future__ import annotations
 
+import re
+
 #: Exit codes shared by every command (README "Exit codes").
 EXIT_OK = 0
 EXIT_BLOCKED = 1
@@ -29,10 +31,40 @@ class KubegateError(Exception):
         self.where = where
 
     def diagnostics(self) -> str:
-        """One human line: what went wrong and where."""
+        """One human line: what went wrong and where (URL credentials and queries redacted)."""
         if self.where:
-            return f"{self.where}: {self.message}"
-        return self.message
+            return redact_urls(f"{self.where}: {self.message}")
+        return redact_urls(self.message)
+
+
+# scheme://[userinfo@]rest[?query][#fragment] inside free text; a quote, space or angle bracket
+# ends it. The userinfo may not contain "/" (an "@" later in the path is not userinfo).
+_URL_IN_TEXT_RE = re.compile(
+    r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?:[^/@\s'\"<>]*@)?"
+    r"(?P<rest>[^\s?#'\"<>]*)(?P<query>[?#][^\s'\"<>]*)?"
+)
+
+#: What replaces a URL's query string and fragment.
+REDACTED_QUERY = "?REDACTED"
+
+
+def _redact_match(match: re.Match[str]) -> str:
+    query = match.group("query") or ""
+    # Punctuation that ends the sentence ("URL: message") is not part of the URL.
+    tail = query[len(query.rstrip(".,:;)]}")) :] if query else ""
+    redacted = REDACTED_QUERY + tail if query else ""
+    return f"{match.group('scheme')}{match.group('rest')}{redacted}"
+
+
+def redact_urls(text: str) -> str:
+    """``text`` with the userinfo (``user:password@``) and the query string and fragment of every
+    URL in it removed: tokens hide in both (presigned artifact URLs, ``https://user:token@``
+    git remotes, a mirror given with ``?key=``). Every message, log line and report that may
+    echo a user's or a server's URL goes through this (README "Exit codes", docs/security.md).
+    """
+    if "://" not in text:
+        return text
+    return _URL_IN_TEXT_RE.sub(_redact_match, text)
 
 
 class UsageError(KubegateError):
@@ -77,3 +109,7 @@ class VulnDBError(KubegateError):
 
 class PolicyError(KubegateError):
     """A policy decision could not be made."""
+
+
+class PublishError(KubegateError):
+    """A passing revision could not be published (``--publish``), or ``watch`` failed."""

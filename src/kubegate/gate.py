@@ -6,7 +6,9 @@ allow-list), the exceptions file, VEX statements and ``--fail-open`` and returns
 :class:`GateResult` with the verdict and exit code. Report writers
 (``kubegate.report``) read only these values. Invariant (DESIGN.md 3.1): a revision passes only
 if every use was resolved, inventoried and matched against a fresh database and no finding
-violates the policy; anything unknown makes it UNPROVEN (exit 2), unless ``fail_open``.
+violates the policy; anything unknown makes it UNPROVEN (exit 2), unless ``fail_open``: this
+includes findings that cannot be rated because the database lacks fresh NVD data
+(:func:`kubegate.policy.missing_severity`).
 """
 
 from __future__ import annotations
@@ -27,9 +29,17 @@ from kubegate.models import (
     NotSeen,
     Origin,
     Problem,
+    RemoteBase,
     SourceInfo,
 )
-from kubegate.policy import JudgedFinding, Policy, judge_one
+from kubegate.policy import (
+    JudgedFinding,
+    Policy,
+    RatingData,
+    judge_one,
+    missing_severity,
+    missing_severity_message,
+)
 from kubegate.vex import ImageSubject, VexSet, VexStatement
 
 if TYPE_CHECKING:
@@ -45,6 +55,8 @@ class Revision:
     images: ImageScan
     not_seen: tuple[NotSeen, ...]
     problems: tuple[Problem, ...]
+    #: Remote resources fetched with ``--allow-remote-bases``: part of what was judged.
+    remote_bases: tuple[RemoteBase, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +196,19 @@ class Verdict(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class PolicySource:
+    """Where the policy that judged the revision was read; every report names it."""
+
+    #: The configuration file read (None: flags and defaults only).
+    config: str | None = None
+    #: The exceptions file read, if any.
+    exceptions: str | None = None
+    #: ``--config-ref``: the ref of the judged git source both were read from, and its commit.
+    ref: str | None = None
+    commit: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class GateResult:
     """Everything a scan report shows."""
 
@@ -200,6 +225,8 @@ class GateResult:
     policy: Policy = field(default_factory=Policy)
     #: Exceptions without expiry (Trivy ignore entries), one line each: every report lists them.
     permanent_exceptions: tuple[str, ...] = ()
+    #: Where the configuration and exceptions came from (set by the caller of :func:`decide`).
+    policy_source: PolicySource = field(default_factory=PolicySource)
 
     @property
     def blocking_unseen(self) -> tuple[Unseen, ...]:
@@ -223,8 +250,13 @@ def decide(
     today: dt.date,
     database: str | None = None,
     vex: VexSet | None = None,
+    rating_data: RatingData | None = None,
 ) -> GateResult:
-    """Judge every finding for every use, accept not-seen items, and reach the verdict."""
+    """Judge every finding for every use, accept not-seen items, and reach the verdict.
+
+    ``rating_data`` is the state of the database's NVD data (None: not checked, as for
+    results built without a database).
+    """
     vex = vex or VexSet()
     results = tuple(
         ImageResult(
@@ -234,7 +266,18 @@ def decide(
         )
         for facts in images
     )
-    accepted = tuple(_accept(item, ignore, today) for item in unseen)
+    pending = list(unseen)
+    if rating_data is not None:
+        # Findings every use of which an exception or VEX statement covers need no severity.
+        unrated = missing_severity(
+            (item.judged for image in results for item in image.findings if item.blocking_uses),
+            policy,
+            rating_data,
+        )
+        if unrated:
+            message = missing_severity_message(len(unrated), rating_data)
+            pending.append(Unseen(UnseenKind.DATABASE, message))
+    accepted = tuple(_accept(item, ignore, today) for item in pending)
     problems = list(ignore.problems)
     problems.extend(
         f"{entry.where}: expired on {entry.expires.isoformat()} (suppresses nothing)"

@@ -1,13 +1,15 @@
 """Exceptions a team grants on purpose: the ``.kubegateignore.yaml`` file.
 
-Read from the working directory or ``--ignorefile`` (never from inside the revision being judged:
-a commit must not be able to exempt itself). Two kinds of entries, both with a required expiry
-and reason:
+Read from ``--ignorefile``, the configuration's ``policy.ignorefile``, the user config directory or
+the ``--config-ref`` checkout (never from inside the revision being judged: a commit must not be
+able to exempt itself; ``kubegate.trust`` enforces it). Two kinds of entries, both with a required
+expiry and reason:
 
 - ``vulnerabilities``: suppress a flaw, optionally scoped to image globs, packages (names or
   purls) and workloads (``namespace/Kind/name`` globs). A CVE id covers that flaw; an advisory
   id (``DSA-...``, ``GHSA-...``) covers every flaw the advisory names.
-- ``notSeen``: accept, for a while, a workload kubegate cannot look inside (a HelmRelease).
+- ``notSeen``: accept, for a while, a workload kubegate cannot look inside (a HelmRelease), or
+  (kind ``Image``, name a glob over the reference) an image whose inventory proves nothing.
 
 An expired or malformed entry suppresses nothing and is reported (:attr:`IgnoreFile.problems`,
 :meth:`IgnoreFile.expired`). Called by ``kubegate.scan`` when judging findings and not-seen items.
@@ -20,19 +22,21 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from kubegate.errors import ConfigError
 from kubegate.models import Finding, ImageRef, ImageUse, NotSeen
-from kubegate.textfile import read_text
+from kubegate.textfile import parse_yaml, read_text
 
 DEFAULT_NAME = ".kubegateignore.yaml"
 _MAX_BYTES = 4 * 1024 * 1024
+# CVE-2024-1234, GHSA-xxxx-xxxx-xxxx, DSA-5678-1, RHSA-2024:1234, openSUSE-SU-2024:0001-1,
+# GO-2024-0001, PYSEC-2024-1: letters and digits joined by - _ . : (no glob characters).
+_ID_RE = re.compile(r"^[A-Za-z0-9]+(?:[-_.:][A-Za-z0-9]+)*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,16 +135,15 @@ class IgnoreFile:
         return None
 
 
-def load_ignore_file(path: Path) -> IgnoreFile:
+def load_ignore_file(path: Path, shown: Path | None = None) -> IgnoreFile:
     """Parse ``path``; an unreadable file or a non-mapping document is a ConfigError (exit 3).
 
     Malformed entries do not fail the load: they are kept as problems and suppress nothing.
+    ``shown`` names the file in messages and reports when ``path`` is a private copy.
     """
     text = read_text(path, _MAX_BYTES, "ignore file")
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid YAML: {_first_line(exc)}", where=str(path)) from exc
+    path = shown or path
+    document = parse_yaml(text, str(path))
     if document is None:
         return IgnoreFile(path=str(path))
     if not isinstance(document, Mapping):
@@ -175,7 +178,7 @@ def _entries(document: Mapping[str, Any], key: str, path: Path, problems: list[s
 def _vulnerability(raw: Any, where: str) -> VulnerabilityException:
     entry = _mapping(raw, {"id", "images", "packages", "workloads", "expires", "reason"})
     return VulnerabilityException(
-        id=_text(entry, "id"),
+        id=vulnerability_id(entry.get("id")),
         expires=_date(entry.get("expires")),
         reason=_text(entry, "reason"),
         images=_globs(entry, "images"),
@@ -277,5 +280,18 @@ def _workload_matches(globs: tuple[str, ...], use: ImageUse | None) -> bool:
     return any(fnmatch.fnmatchcase(workload, glob) for glob in globs)
 
 
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+def vulnerability_id(value: Any) -> str:
+    """A vulnerability or advisory id as an exception names it (ValueError when it cannot be).
+
+    Ids are compared exactly, so ``*`` or ``CVE-2024-*`` would match nothing; such an entry is
+    refused (reported as malformed) rather than kept as one that looks like it suppresses all.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("id is required (a non-empty string)")
+    text = value.strip()
+    if not _ID_RE.match(text):
+        raise ValueError(
+            f"id {text!r} is not a vulnerability id (such as CVE-2024-1234 or GHSA-xxxx-xxxx-xxxx;"
+            " patterns are not supported)"
+        )
+    return text

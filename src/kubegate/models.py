@@ -49,6 +49,10 @@ class SourceInfo:
     kind: Literal["dir", "git", "artifact"]
     location: str
     revision: str | None = None
+    #: For git: what ``--ref`` named (``branch``, ``tag``, ``commit`` or another ``ref``) and the
+    #: commit checked out; ``kubegate scan --publish`` names its per-revision tag from them.
+    ref_kind: Literal["branch", "tag", "commit", "ref"] | None = None
+    commit: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +105,18 @@ class Problem:
     origin: Origin = field(default_factory=lambda: Origin(None))
     #: Source-relative directory of the Flux cluster it was found in (None: not cluster-bound).
     cluster: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteBase:
+    """A remote kustomize resource fetched with ``--allow-remote-bases`` (the verdict covers it)."""
+
+    url: str
+    #: ``sha256:<hex>`` of the bytes fetched and rendered.
+    digest: str
+    #: The kustomization file (and its field) that names it.
+    origin: Origin
+    field: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,10 +7,17 @@ block (default ``CRITICAL,HIGH``), ``--severity-threshold X`` is shorthand for X
 reported). ``--db-max-age`` durations are parsed here too; the check itself is the database's.
 ``allowed_registries`` (``--allowed-registries``, ``registry.allowedRegistries``) blocks every
 image from another registry; ``kubegate.scan`` checks it before anything is pulled.
+
+Severities need data: OSV's Debian and Alpine records rate nothing, so a finding of a CVE is
+rated by NVD's feeds when no vendor did. :func:`missing_severity` names the findings whose
+verdict rests on NVD data the database does not have (never imported, or older than
+``--db-max-age``): the gate cannot prove them harmless (exit 2), whatever the policy, unless the
+policy already blocks them (docs/scan.md "Severities need data").
 """
 
 from __future__ import annotations
 
+import enum
 import fnmatch
 import re
 from collections.abc import Iterable, Sequence
@@ -155,3 +162,56 @@ def exit_code(judged: Sequence[JudgedFinding], *, undecided: bool = False) -> in
     if undecided:
         return EXIT_UNPROVEN
     return EXIT_OK
+
+
+class RatingState(enum.StrEnum):
+    """The state of the data that rates CVEs no vendor rated (NVD's feeds in the database)."""
+
+    FRESH = "fresh"
+    ABSENT = "absent"
+    STALE = "stale"
+
+
+@dataclass(frozen=True, slots=True)
+class RatingData:
+    """Whether the database can rate findings; ``problem`` says why not, as a clause."""
+
+    state: RatingState = RatingState.FRESH
+    problem: str | None = None
+
+
+def rests_on_nvd(finding: Finding) -> bool:
+    """Whether NVD data decided the finding's severity (``nvd``, ``secondary:<source>``)."""
+    source = finding.severity_source
+    return source == "nvd" or source.startswith("secondary:")
+
+
+def missing_severity(
+    judged: Iterable[JudgedFinding], policy: Policy, sources: RatingData
+) -> tuple[Finding, ...]:
+    """Findings whose verdict rests on severity data the database lacks or holds too old.
+
+    A CVE finding left UNKNOWN without NVD data, or rated by NVD data older than
+    ``--db-max-age``, could be CRITICAL: unless it blocks anyway (the policy blocks its
+    severity, UNKNOWN included) or no severity could make it block (unfixed under
+    ``--ignore-unfixed``), it cannot be proven harmless.
+    """
+    if sources.state is RatingState.FRESH:
+        return ()
+    missing: list[Finding] = []
+    for item in judged:
+        finding = item.finding
+        if item.blocking or (policy.ignore_unfixed and not finding.fixable):
+            continue
+        unrated = finding.severity is Severity.UNKNOWN and finding.id.startswith("CVE-")
+        if unrated or (sources.state is RatingState.STALE and rests_on_nvd(finding)):
+            missing.append(finding)
+    return tuple(missing)
+
+
+def missing_severity_message(count: int, sources: RatingData) -> str:
+    """The one line that says why ``count`` findings are not proven, and the fix."""
+    return (
+        f"{count} finding(s) cannot be rated: {sources.problem}; "
+        "run `kubegate db update` (or import NVD feeds with `--nvd-source URL|DIR`)"
+    )

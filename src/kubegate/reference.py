@@ -25,18 +25,27 @@ _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = re.compile(
     rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
 )
-_TAG = re.compile(r"[\w][\w.-]{0,127}")
+# ASCII only: the grammar's ``\w`` is ``[a-zA-Z0-9_]``; Python's would admit any letter.
+_TAG = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
 _DIGEST = re.compile(r"(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})")
+
+
+def _shown(text: str) -> str:
+    # A reference may come from anywhere in the judged revision (a replacement can put a whole
+    # file there): quoted, control characters escaped, and cut short in messages.
+    return repr(text[:_MAX_NAME]) + ("..." if len(text) > _MAX_NAME else "")
 
 
 def parse_reference(text: str) -> ImageRef:
     """Parse ``text`` into a normalised :class:`ImageRef`; raise ImageReferenceError if invalid."""
     original = text
     if not text or text != text.strip():
-        raise ImageReferenceError("empty reference or surrounding whitespace", where=repr(original))
+        raise ImageReferenceError(
+            "empty reference or surrounding whitespace", where=_shown(original)
+        )
     if "${" in text:
         raise ImageReferenceError(
-            "reference still holds an unsubstituted variable", where=repr(original)
+            "reference still holds an unsubstituted variable", where=_shown(original)
         )
 
     digest: Digest | None = None
@@ -44,7 +53,8 @@ def parse_reference(text: str) -> ImageRef:
         text, _, digest_text = text.partition("@")
         if not _DIGEST.fullmatch(digest_text):
             raise ImageReferenceError(
-                f"invalid digest {digest_text!r} (expected sha256:<64 hex>)", where=repr(original)
+                f"invalid digest {_shown(digest_text)} (expected sha256:<64 hex>)",
+                where=_shown(original),
             )
         digest = Digest(digest_text)
 
@@ -54,19 +64,19 @@ def parse_reference(text: str) -> ImageRef:
     if colon > last_slash:
         text, tag = text[:colon], text[colon + 1 :]
         if not _TAG.fullmatch(tag):
-            raise ImageReferenceError(f"invalid tag {tag!r}", where=repr(original))
+            raise ImageReferenceError(f"invalid tag {_shown(tag)}", where=_shown(original))
 
     registry, path = _split_domain(text, original)
     if len(registry) + 1 + len(path) > _MAX_NAME:
         raise ImageReferenceError(
-            "repository name longer than 255 characters", where=repr(original)
+            "repository name longer than 255 characters", where=_shown(original)
         )
     for component in path.split("/"):
         if not _PATH_COMPONENT.fullmatch(component):
             raise ImageReferenceError(
-                f"invalid repository path component {component!r} (lowercase letters, digits, "
-                "separators)",
-                where=repr(original),
+                f"invalid repository path component {_shown(component)} "
+                "(lowercase letters, digits, separators)",
+                where=_shown(original),
             )
     if tag is None and digest is None:
         tag = "latest"
@@ -77,13 +87,15 @@ def _split_domain(name: str, original: str) -> tuple[str, str]:
     first, sep, rest = name.partition("/")
     if sep and ("." in first or ":" in first or first == "localhost" or first != first.lower()):
         if not _DOMAIN.fullmatch(first):
-            raise ImageReferenceError(f"invalid registry host {first!r}", where=repr(original))
+            raise ImageReferenceError(
+                f"invalid registry host {_shown(first)}", where=_shown(original)
+            )
         registry = DOCKER_HUB if first.lower() in _HUB_ALIASES else first
         path = rest
     else:
         registry, path = DOCKER_HUB, name
     if not path:
-        raise ImageReferenceError("missing repository name", where=repr(original))
+        raise ImageReferenceError("missing repository name", where=_shown(original))
     if registry == DOCKER_HUB and "/" not in path:
         path = f"library/{path}"
     return registry, path

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from concurrent.futures import TimeoutError as FuturesTimeout
 from contextlib import ExitStack
@@ -36,25 +36,32 @@ from kubegate.gate import (
     decide,
 )
 from kubegate.ignorefile import IgnoreFile
-from kubegate.inventory import InventoryCache, cached_inventory, inventory_image
+from kubegate.inventory import InventoryCache, cached_inventory, inventory_gap, inventory_image
 from kubegate.models import (
     Digest,
     Finding,
     ImageRef,
     ImageUse,
+    NotSeen,
+    Origin,
 )
-from kubegate.policy import DEFAULT_DB_MAX_AGE, Policy
+from kubegate.policy import DEFAULT_DB_MAX_AGE, Policy, RatingData, RatingState
 from kubegate.reference import parse_reference
-from kubegate.registry import RegistryClient, is_local_reference, open_image
+from kubegate.registry import PLATFORM_RULES, RegistryClient, is_local_reference, open_image
+from kubegate.transfer import DEADLINE_REASON
 from kubegate.vex import VexSet
 
 if TYPE_CHECKING:
     from kubegate.images import ImagePath
     from kubegate.match.matcher import Matcher
-    from kubegate.source import SourceSpec
+    from kubegate.source import Checkout, SourceSpec
     from kubegate.vulndb import VulnDB
 
 _logger = logging.getLogger(__name__)
+
+#: The ``kind`` of the not-seen item an image with an empty inventory becomes (``notSeen``
+#: exceptions of this kind name the image reference).
+IMAGE_KIND: Final = "Image"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +69,15 @@ class ImageMatch:
     """Findings of every platform of one image, and what could not be matched."""
 
     findings: tuple[Finding, ...]
-    #: Base ecosystems the verdict relied on (checked against ``--db-max-age``).
+    #: Release-qualified ecosystems the verdict relied on (``Debian:12``: each must be covered
+    #: by the database and younger than ``--db-max-age``).
     ecosystems: tuple[str, ...]
     #: One line per package that could not be matched (the image is then unproven).
     problems: tuple[str, ...] = ()
+    #: ``(platform, reason)`` per platform whose inventory proves nothing (no layers, no OS and
+    #: no package, an OS without its package database): unproven unless a ``notSeen``
+    #: exception of kind ``Image`` accepts the image.
+    gaps: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -98,7 +110,8 @@ class ImageInspector:
         return self._inventory_all(str(pinned), canonical, substituted=None)
 
     def _selection(self) -> str:
-        return ",".join(sorted(str(p) for p in self.client.options.platforms)) or "linux/*"
+        chosen = ",".join(sorted(str(p) for p in self.client.options.platforms)) or "linux/*"
+        return f"{chosen}|{PLATFORM_RULES}"
 
     def _from_cache(self, canonical: str, digest: Digest) -> InspectedImage | None:
         if self.cache is None:
@@ -157,7 +170,11 @@ def match_image(matcher: Matcher, image: InspectedImage) -> ImageMatch:
     findings: list[Finding] = []
     ecosystems: dict[str, None] = {}
     problems: list[str] = []
+    gaps: list[tuple[str, str]] = []
     for platform in image.platforms:
+        gap = inventory_gap(platform.inventory)
+        if gap is not None:
+            gaps.append((platform.platform, gap))
         result = matcher.match(
             platform.inventory.packages, platform.inventory.os, platform=platform.platform
         )
@@ -167,7 +184,7 @@ def match_image(matcher: Matcher, image: InspectedImage) -> ImageMatch:
             f"{platform.platform}: {skip.package.name} {skip.package.version}: {skip.reason}"
             for skip in result.problems
         )
-    return ImageMatch(tuple(findings), tuple(ecosystems), tuple(problems))
+    return ImageMatch(tuple(findings), tuple(ecosystems), tuple(problems), tuple(gaps))
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,10 +200,20 @@ class RevisionRequest:
     clusters: tuple[str, ...] = ()
     #: Other GitRepositories (``namespace/name``) supplied by the user (``--source``).
     sources: Mapping[str, SourceSpec] = field(default_factory=dict)
+    #: Fetch remote kustomize resources (``--allow-remote-bases``) instead of refusing them.
+    allow_remote_bases: bool = False
+    #: ``time.monotonic()`` by which rendering must be done (the command's ``--timeout``).
+    deadline: float | None = None
 
 
-def read_revision(request: RevisionRequest) -> Revision:
-    """source -> render -> images, collecting every problem instead of stopping at the first."""
+def read_revision(
+    request: RevisionRequest, *, on_checkout: Callable[[Checkout], None] | None = None
+) -> Revision:
+    """source -> render -> images, collecting every problem instead of stopping at the first.
+
+    ``on_checkout`` sees the materialised tree before it is removed (``--publish`` keeps a
+    copy of exactly what was judged).
+    """
     # Imported here: ``kubegate image``/``sbom`` use this module without rendering anything,
     # and start-up time counts (STYLE.md).
     from kubegate.images import find_images
@@ -200,6 +227,8 @@ def read_revision(request: RevisionRequest) -> Revision:
             key: others.enter_context(open_source(spec)).root
             for key, spec in request.sources.items()
         }
+        if on_checkout is not None:
+            on_checkout(checkout)
         result = render(
             checkout.root,
             request.path,
@@ -207,6 +236,8 @@ def read_revision(request: RevisionRequest) -> Revision:
             variables=dict(request.variables),
             clusters=request.clusters,
             sources=supplied,
+            allow_remote_bases=request.allow_remote_bases,
+            deadline=request.deadline,
         )
         images = find_images(result.objects, request.image_paths)
         info = checkout.info
@@ -218,7 +249,7 @@ def read_revision(request: RevisionRequest) -> Revision:
         result.not_seen,
         key=lambda n: (n.origin.file or "", n.origin.line or 0, n.kind, n.namespace or "", n.name),
     )
-    return Revision(info, images, tuple(not_seen), tuple(problems))
+    return Revision(info, images, tuple(not_seen), tuple(problems), result.remote_bases)
 
 
 class Progress(Protocol):
@@ -299,7 +330,7 @@ def scan_revision(
 
     from kubegate.match.matcher import Matcher
 
-    matcher = Matcher(db)
+    matcher = Matcher(db, tracker=tracker_fresh(db, settings.max_age))
     progress.stage("matching", len(by_image))
     facts: list[ImageFacts] = []
     ecosystems: dict[str, None] = {}
@@ -313,6 +344,7 @@ def scan_revision(
             findings = matched.findings
             ecosystems.update(dict.fromkeys(matched.ecosystems))
             image_errors.extend(f"cannot match {problem}" for problem in matched.problems)
+            unseen.extend(_gap_unseen(reference, uses[0].origin, matched.gaps))
         facts.append(
             ImageFacts(reference, uses[0].ref, tuple(uses), image, findings, tuple(image_errors))
         )
@@ -335,14 +367,50 @@ def scan_revision(
         today=settings.today or dt.datetime.now(dt.UTC).date(),
         database=str(db.path),
         vex=settings.vex,
+        rating_data=rating_data(db, settings.max_age),
     )
+
+
+def _gap_unseen(reference: str, origin: Origin, gaps: Sequence[tuple[str, str]]) -> list[Unseen]:
+    """An image whose inventory proves nothing: unproven, acceptable by a ``notSeen``
+    exception of kind ``Image`` naming the image reference (a glob)."""
+    return [
+        Unseen(
+            UnseenKind.IMAGE,
+            f"{reference}: {platform}: {reason}",
+            origin,
+            reference,
+            item=NotSeen(IMAGE_KIND, None, reference, origin, f"{platform}: {reason}"),
+        )
+        for platform, reason in gaps
+    ]
+
+
+def rating_data(db: VulnDB, max_age: timedelta, now: dt.datetime | None = None) -> RatingData:
+    """Whether the database's NVD data can rate findings: imported, and within ``max_age``.
+
+    Stale NVD data counts as none, as a stale OSV ecosystem does (``VulnDB.check_fresh``).
+    """
+    status = db.nvd_status()
+    if status is None:
+        return RatingData(RatingState.ABSENT, "the advisory database holds no NVD data")
+    age = (now or dt.datetime.now(dt.UTC)) - status.last_import
+    if age > max_age:
+        return RatingData(
+            RatingState.STALE,
+            f"its NVD data is {age.total_seconds() / 3600:.1f}h old "
+            f"(last import {status.last_import:%Y-%m-%d %H:%M} UTC), "
+            f"more than --db-max-age {max_age.total_seconds() / 3600:.1f}h",
+        )
+    return RatingData()
 
 
 _TIMEOUT_MESSAGE = "not resolved and inventoried before --timeout"
 
 
 def _timed_out(messages: Sequence[str]) -> bool:
-    return any(_TIMEOUT_MESSAGE in message for message in messages)
+    # A transfer cut by the deadline (kubegate.transfer) is a timeout too, not a registry fault.
+    return any(_TIMEOUT_MESSAGE in message or DEADLINE_REASON in message for message in messages)
 
 
 def _in_cluster(cluster: str | None) -> str:
@@ -396,3 +464,19 @@ def _inspect_all(
         # Do not wait for images still running past the deadline; cancel what has not started.
         pool.shutdown(wait=False, cancel_futures=True)
     return inspected, errors
+
+
+def tracker_fresh(db: VulnDB, max_age: timedelta, now: dt.datetime | None = None) -> bool:
+    """Whether Debian tracker urgencies may rate findings: imported within ``max_age``.
+
+    The tracker is optional: when absent or stale the matcher skips it and NVD rates instead.
+    """
+    last = db.debian_tracker_status()
+    if last is None:
+        return False
+    if (now or dt.datetime.now(dt.UTC)) - last > max_age:
+        _logger.warning(
+            "the Debian tracker data is older than --db-max-age: its urgencies are not used"
+        )
+        return False
+    return True

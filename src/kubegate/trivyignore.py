@@ -1,7 +1,8 @@
 """Which exceptions file a scan reads, and Trivy's two ignore formats mapped onto kubegate's.
 
-The CLI calls :func:`find_exceptions_file` (the working directory's ``.kubegateignore.yaml``,
-else ``.trivyignore.yaml``, else ``.trivyignore``) and :func:`load_exceptions`, which picks the
+The CLI calls :func:`find_exceptions_file` (``.kubegateignore.yaml``, else ``.trivyignore.yaml``,
+else ``.trivyignore`` in the user config directory or the ``--config-ref`` checkout, never the
+working directory) and :func:`load_exceptions`, which picks the
 format by the file's name: a name starting with ``.trivyignore`` is Trivy's (YAML when it ends in
 ``.yaml``/``.yml``, else the line format), any other name is kubegate's (``kubegate.ignorefile``).
 
@@ -23,23 +24,27 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-import yaml
-
 from kubegate.errors import ConfigError
-from kubegate.ignorefile import DEFAULT_NAME, IgnoreFile, VulnerabilityException, load_ignore_file
-from kubegate.textfile import read_text
+from kubegate.ignorefile import (
+    DEFAULT_NAME,
+    IgnoreFile,
+    VulnerabilityException,
+    load_ignore_file,
+    vulnerability_id,
+)
+from kubegate.textfile import parse_yaml, read_text
 
 TRIVY_PREFIX: Final = ".trivyignore"
-#: Looked up in the working directory in this order; the first found is read.
+#: Looked up in the user config directory (or --config-ref) in this order; the first is read.
 DEFAULT_NAMES: Final = (DEFAULT_NAME, ".trivyignore.yaml", ".trivyignore")
 _MAX_BYTES: Final = 4 * 1024 * 1024
 _NOT_VULNERABILITIES: Final = ("misconfigurations", "secrets", "licenses")
 
 
-def find_exceptions_file(cwd: Path) -> Path | None:
-    """The first of :data:`DEFAULT_NAMES` present in ``cwd``, if any."""
+def find_exceptions_file(directory: Path) -> Path | None:
+    """The first of :data:`DEFAULT_NAMES` present in ``directory``, if any."""
     for name in DEFAULT_NAMES:
-        candidate = cwd / name
+        candidate = directory / name
         if candidate.exists() or candidate.is_symlink():  # refused later unless a regular file
             return candidate
     return None
@@ -50,14 +55,18 @@ def is_trivy_file(path: Path) -> bool:
     return path.name.startswith(TRIVY_PREFIX)
 
 
-def load_exceptions(path: Path) -> IgnoreFile:
-    """Read ``path`` in the format its name says (ConfigError, exit 3, if unreadable)."""
+def load_exceptions(path: Path, shown: Path | None = None) -> IgnoreFile:
+    """Read ``path`` in the format its name says (ConfigError, exit 3, if unreadable).
+
+    ``shown`` is how reports name the file when ``path`` is a private copy (``--config-ref``:
+    ``origin/main:.kubegateignore.yaml``).
+    """
     if not is_trivy_file(path):
-        return load_ignore_file(path)
+        return load_ignore_file(path, shown)
     text = _read(path)
     if path.name.endswith((".yaml", ".yml")):
-        return _load_yaml(path, text)
-    return _load_lines(path, text)
+        return _load_yaml(shown or path, text)
+    return _load_lines(shown or path, text)
 
 
 def _read(path: Path) -> str:
@@ -81,6 +90,7 @@ def _load_lines(path: Path, text: str) -> IgnoreFile:
         reason = " ".join(c for c in comments if c) or f"listed in {path.name}"
         comments = []
         try:
+            ident = vulnerability_id(fields[0])
             expires = None
             for extra in fields[1:]:
                 if not extra.startswith("exp:"):
@@ -89,16 +99,12 @@ def _load_lines(path: Path, text: str) -> IgnoreFile:
         except ValueError as exc:
             problems.append(f"{where}: {exc} (entry ignored: it suppresses nothing)")
             continue
-        entries.append(VulnerabilityException(fields[0], expires, reason, where=where))
+        entries.append(VulnerabilityException(ident, expires, reason, where=where))
     return IgnoreFile(str(path), tuple(entries), (), tuple(problems))
 
 
 def _load_yaml(path: Path, text: str) -> IgnoreFile:
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"invalid YAML: {first}", where=str(path)) from exc
+    document = parse_yaml(text, str(path))
     if document is None:
         return IgnoreFile(path=str(path))
     if not isinstance(document, Mapping):
@@ -129,9 +135,7 @@ def _yaml_entry(raw: Any, where: str, name: str) -> VulnerabilityException:
     unknown = set(map(str, raw)) - {"id", "purls", "paths", "expired_at", "statement"}
     if unknown:
         raise ValueError(f"unknown field(s) {', '.join(sorted(unknown))}")
-    ident = raw.get("id")
-    if not isinstance(ident, str) or not ident.strip():
-        raise ValueError("id is required (a non-empty string)")
+    ident = vulnerability_id(raw.get("id"))
     statement = raw.get("statement")
     if statement is not None and (not isinstance(statement, str) or not statement.strip()):
         raise ValueError("statement must be a non-empty string")
@@ -140,7 +144,7 @@ def _yaml_entry(raw: Any, where: str, name: str) -> VulnerabilityException:
         raise ValueError("purls must be package URLs (pkg:...)")
     expired_at = raw.get("expired_at")
     return VulnerabilityException(
-        id=ident.strip(),
+        id=ident,
         expires=None if expired_at is None else _trivy_expiry(expired_at),
         reason=statement.strip() if isinstance(statement, str) else f"listed in {name}",
         packages=purls,

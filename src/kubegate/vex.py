@@ -156,6 +156,10 @@ def _load_one(path: Path) -> VexSet:
         document = json.loads(text)
     except ValueError as exc:
         raise ConfigError(f"not a JSON document: {exc}", where=where) from exc
+    except RecursionError as exc:
+        # A VEX document is a few levels deep; thousands of nested arrays are an attack on the
+        # parser, not a statement.
+        raise ConfigError("not a JSON document: nested too deeply", where=where) from exc
     if not isinstance(document, Mapping) or not isinstance(document.get("statements"), list):
         raise ConfigError("not an OpenVEX document (no statements list)", where=where)
     try:
@@ -233,12 +237,29 @@ def _products(value: Any) -> tuple[VexProduct, ...]:
             raise ValueError("subcomponents must be a list of objects with an @id")
         product = VexProduct(str(item["@id"]).strip(), tuple(str(s["@id"]).strip() for s in subs))
         _check_product_id(product.id)
+        for sub in product.subcomponents:
+            _check_purl(sub, "subcomponent")
         products.append(product)
     return tuple(products)
 
 
+def _check_purl(text: str, what: str) -> None:
+    """A package URL naming one package: parsed, without glob characters (compared exactly)."""
+    from packageurl import PackageURL
+
+    try:
+        parsed = PackageURL.from_string(text)
+    except ValueError as exc:
+        raise ValueError(f"{what} {text!r} is not a valid package URL") from exc
+    if any(c in f"{parsed.namespace or ''}/{parsed.name}" for c in "*?[]"):
+        # purl has no wildcards: pkg:deb/debian/* would match no package while reading as if it
+        # covered all of them.
+        raise ValueError(f"{what} {text!r}: package URLs have no wildcards")
+
+
 def _check_product_id(text: str) -> None:
     if text.startswith("pkg:"):
+        _check_purl(text, "product")
         return
     try:
         parse_reference(text)

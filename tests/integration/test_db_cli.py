@@ -39,7 +39,7 @@ def test_import_zip_into_default_cache_location(run_cli: RunCli, tmp_path: Path)
     status = run_cli("db", "status", "--format", "json")
     assert status.returncode == 0, status.stderr
     document = json.loads(status.stdout)
-    assert document["schemaVersion"] == 1
+    assert document["schemaVersion"] == 2
     assert document["records"] == 4
     assert document["sizeBytes"] > 0
     (debian,) = document["ecosystems"]
@@ -55,7 +55,7 @@ def test_kubegate_db_env_and_table_status(run_cli: RunCli, tmp_path: Path) -> No
     status = run_cli("db", "status", env=env)
     assert status.returncode == 0
     assert f"database: {db}" in status.stdout
-    assert "schema version: 1" in status.stdout
+    assert "schema version: 2" in status.stdout
     assert any(line.split()[:2] == ["PyPI", "2"] for line in status.stdout.splitlines())
 
 

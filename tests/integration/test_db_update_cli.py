@@ -4,12 +4,15 @@ bucket-shaped tree on 127.0.0.1, the real loopback registry for ``kubegate image
 
 from __future__ import annotations
 
+import gzip
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 from kubegate.vulndb import import_paths
 from tests.conftest import REPO, RunCli
 from tests.fixtures.httpserve import HTTPServe
+from tests.fixtures.nvdfeed import NvdTree
 from tests.fixtures.oci import build_image
 from tests.fixtures.osvbucket import BucketTree, osv_record
 from tests.fixtures.registry import RegistryServer
@@ -105,6 +108,15 @@ def test_image_scan_builds_missing_db_from_mirror(
         "dbupdate/web", "1.0", build_image([_image("1.1.1d-0+deb10u6", "1:1.2.11.dfsg-1")])
     )
     url = _tree().publish(http_serve)
+    # The mirror's NVD feeds (NVD's layout under nvd/, every yearly feed and the modified one):
+    # the demo's excerpt (examples/nvd) rates the findings, OSV's Debian records rate nothing.
+    nvd = NvdTree().put("modified")
+    for year in range(2002, datetime.now(UTC).year + 1):
+        nvd.put(str(year))
+    for path in sorted((REPO / "examples" / "nvd").glob("nvdcve-2.0-*.json.gz")):
+        items = json.loads(gzip.decompress(path.read_bytes()))["vulnerabilities"]
+        nvd.put(path.name.removeprefix("nvdcve-2.0-").removesuffix(".json.gz"), *items)
+    nvd.publish(http_serve, "nvd/")
     db = tmp_path / "scan.db"
     result = run_cli("image", ref, "--db", str(db), "--db-source", url, "--format", "json")
     assert result.returncode == 1, result.stderr  # built, then the image was judged

@@ -11,6 +11,7 @@ import jsonschema
 import pytest
 
 from tests.conftest import REPO, RunCli
+from tests.fixtures.gatefleet import import_demo_nvd
 from tests.fixtures.layers import Layer
 from tests.fixtures.oci import Blob, build_image
 from tests.fixtures.registry import RegistryServer
@@ -54,11 +55,12 @@ def _image(openssl: str, zlib: str) -> Blob:
 
 @pytest.fixture(scope="module")
 def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo's OSV snapshot imported with the real CLI."""
+    """The demo's OSV snapshot and NVD feed excerpt imported by the real importers."""
     from kubegate.vulndb import import_paths
 
     path = tmp_path_factory.mktemp("db") / "osv.sqlite3"
     import_paths(path, [REPO / "examples" / "osv"])
+    import_demo_nvd(path)
     return path
 
 

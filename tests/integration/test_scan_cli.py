@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunCli
+from tests.conftest import RunCli, user_config
 from tests.fixtures.fleets import two_clusters
 from tests.fixtures.gatefleet import FIXED, VULNERABLE, gate_layer, write_fleet
 from tests.fixtures.oci import build_image
@@ -107,14 +107,13 @@ def test_exceptions_scope_and_expiry(
     code: int,
 ) -> None:
     fleet = write_fleet(tmp_path / "fleet", images["fixed"])
-    work = tmp_path / "work"
-    work.mkdir()
+    # The implicit exceptions file lives in the user config directory.
     _exceptions(
-        work / ".kubegateignore.yaml",
+        user_config(tmp_path) / ".kubegateignore.yaml",
         f"vulnerabilities:\n  - id: CVE-2099-1000\n    workloads: {workloads}\n"
         f"    expires: {expires}\n    reason: zlib gzip headers never parsed here\n",
     )
-    result, report = _scan(run_cli, fleet, gate_dbs["unfixed"], cwd=work)
+    result, report = _scan(run_cli, fleet, gate_dbs["unfixed"])
     assert result.returncode == code, result.stderr
     (finding,) = report["images"][0]["findings"]
     if code == 0:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO, RunCli
+from tests.conftest import REPO, RunCli, user_config
 from tests.fixtures.gatefleet import DEPLOYMENT, FIXED, VULNERABLE, gate_layer, write_fleet
 from tests.fixtures.golden import Golden
 from tests.fixtures.httpserve import HTTPServe
@@ -45,9 +45,9 @@ def pushed(registry_plain: RegistryServer) -> dict[str, str]:
 
 
 def _work(tmp_path: Path) -> Path:
-    work = tmp_path / "work"
-    work.mkdir(exist_ok=True)
-    return work
+    # Implicit exceptions files are read from the user config directory (never from the
+    # working directory); tests also run there so that relative --ignorefile names resolve.
+    return user_config(tmp_path)
 
 
 def _scan(run_cli: RunCli, fleet: Path, db: Path, *args: str, cwd: Path | None = None):  # type: ignore[no-untyped-def]
@@ -626,4 +626,6 @@ def test_pin_file_that_cannot_be_written_is_a_usage_error(
         str(tmp_path / "no" / "such" / "pins.yaml"),
     )
     assert result.returncode == 3
-    assert "cannot write pins" in result.stderr
+    # Refused before the scan starts: nothing is pulled for a report that cannot be written.
+    assert "--pin-digests " in result.stderr and "no such directory" in result.stderr
+    assert "image 1/1" not in result.stderr

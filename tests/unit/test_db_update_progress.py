@@ -12,6 +12,7 @@ from rich.progress import Progress
 from kubegate.cli.dbupdate import PlainProgress, RichProgress, describe
 from kubegate.errors import VulnDBError
 from kubegate.vulndb.importer import ImportStats
+from kubegate.vulndb.nvdimport import NvdImportStats, TrackerImportStats
 from kubegate.vulndb.update import EcosystemResult
 
 
@@ -52,3 +53,30 @@ def test_plain_progress_lines(caplog: pytest.LogCaptureFixture) -> None:
     ]
     failed = EcosystemResult("Go", "failed", error=VulnDBError("down", where="x"))
     assert describe(failed) == "Go: update failed: x: down"
+
+
+def test_rich_progress_for_nvd_feed_files() -> None:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=120, color_system=None)
+    with Progress(console=console, transient=True) as bars:
+        progress = RichProgress(bars)
+        progress.started("NVD 2024", "file", None)
+        progress.advanced("NVD 2024", 4096)
+        assert [t.description for t in bars.tasks] == ["NVD 2024 download"]
+        progress.started("NVD 2024", "done", None)  # no new bar for the end of a stage
+        progress.finished(EcosystemResult("NVD 2024", "downloaded"))
+        progress.started("NVD", "import", None)
+        progress.finished(EcosystemResult("NVD", "full", NvdImportStats(added=3), note="x"))
+        assert bars.tasks == []
+
+
+def test_describe_severity_sources() -> None:
+    nvd = EcosystemResult(
+        "NVD", "full", NvdImportStats(added=3, unchanged=2), 2 << 20, note="2 feed(s) fetched"
+    )
+    assert describe(nvd) == (
+        "NVD: full: 3 added, 0 replaced, 2 unchanged, 0 invalid (skipped); 2 feed(s) fetched "
+        "(2.0 MiB fetched)"
+    )
+    tracker = EcosystemResult("Debian tracker", "full", TrackerImportStats(4, 9), optional=True)
+    assert describe(tracker) == "Debian tracker: full: 9 CVE entries of 4 packages"

@@ -7,7 +7,7 @@ import inspect
 import pkgutil
 
 import kubegate.inventory
-from kubegate.inventory.dpkg import DpkgExtractor, paragraphs
+from kubegate.inventory.dpkg import DpkgExtractor, stanzas
 from kubegate.inventory.extractor import introducing_layers
 from kubegate.inventory.extractors import EXTRACTORS, SNIFFERS
 from kubegate.inventory.osrelease import parse_os_release
@@ -48,10 +48,16 @@ def test_dpkg_required_paths() -> None:
 
 
 def test_deb822_continuations_and_missing_final_newline() -> None:
-    text = "Package: a\nDescription: x\n more\n .\nVersion: 1\n\n\nPackage: b\nVersion: 2"
-    assert list(paragraphs(text)) == [
-        {"Package": "a", "Description": "x\nmore\n.", "Version": "1"},
-        {"Package": "b", "Version": "2"},
+    data = b"Package: a\nDescription: x\n more\n .\nVersion: 1\n\n\nPackage: b\nVersion: 2"
+    keep = frozenset({"package", "version", "description"})
+    assert [(s.line, s.fields) for s in stanzas(data, keep)] == [
+        (1, {"package": "a", "description": "x\nmore\n.", "version": "1"}),
+        (8, {"package": "b", "version": "2"}),
+    ]
+    # Only the fields asked for are kept (a status file's descriptions are never held).
+    assert [s.fields for s in stanzas(data)] == [
+        {"package": "a", "version": "1"},
+        {"package": "b", "version": "2"},
     ]
 
 

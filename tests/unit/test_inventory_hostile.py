@@ -16,7 +16,7 @@ from typing import BinaryIO
 import pytest
 
 from kubegate.errors import EXIT_UNPROVEN, InventoryError, RegistryError
-from kubegate.inventory import InventoryLimits, inventory_image
+from kubegate.inventory import InventoryCache, InventoryLimits, inventory_image
 from kubegate.models import Descriptor, Digest
 from tests.conftest import REPO, cli_env
 from tests.fixtures.layers import (
@@ -295,3 +295,58 @@ def test_refusal_stops_the_other_layers_walks() -> None:
         )
     assert time.monotonic() - start < 5
     assert info.value.where == bad_layer.digest and "truncated" in info.value.message
+
+
+def test_kept_bytes_are_charged_per_image_across_layers_and_the_cache(
+    inventory_cache: InventoryCache,
+) -> None:
+    # Each layer alone fits the image's budget; together they do not, whether walked in
+    # parallel, one by one, or read back from the per-layer cache.
+    status = DPKG_STATUS.encode()
+    limit = len(status) + 500
+    limits = InventoryLimits(max_captured_bytes=limit)
+    lower = Layer().file("var/lib/dpkg/status", status).build()
+    upper = Layer().file("var/lib/dpkg/info/bash.list", "/bin/bash\n" * 90).build()
+    for workers in (1, 2):
+        with pytest.raises(InventoryError, match=f"exceeds {limit} bytes") as info:
+            inventory_image(
+                MANIFEST,
+                descriptors(lower, upper),
+                Blobs(lower, upper).open,
+                cache=None,
+                limits=limits,
+                workers=workers,
+            )
+        assert info.value.exit_code == EXIT_UNPROVEN
+    other = Digest("sha256:" + "ef" * 32)
+    inventory_image(
+        other, descriptors(lower, upper), Blobs(lower, upper).open, cache=inventory_cache
+    )
+    blobs = Blobs(lower, upper)
+    with pytest.raises(InventoryError, match=f"exceeds {limit} bytes"):
+        inventory_image(
+            MANIFEST, descriptors(lower, upper), blobs.open, cache=inventory_cache, limits=limits
+        )
+    assert not blobs.opened, "refused from the cached layers, without opening a blob"
+
+
+def test_layer_list_limits_apply_before_any_blob_is_opened() -> None:
+    built = Layer().file("etc/os-release", "ID=debian\n").build()
+    blobs = Blobs(built)
+    limits = InventoryLimits(max_layers=3, max_layer_repeats=2)
+    for count, message in ((3, "is listed 3 times, more than the 2 allowed"), (4, "4 layers")):
+        with pytest.raises(InventoryError, match=message) as info:
+            inventory_image(
+                MANIFEST, [built.descriptor] * count, blobs.open, cache=None, limits=limits
+            )
+        assert info.value.where == MANIFEST
+    assert not blobs.opened
+
+
+def test_entries_are_counted_per_image_across_layers() -> None:
+    lower = Layer().file("srv/a/1", "x").file("srv/a/2", "x").build()  # srv, srv/a, 2 files
+    upper = Layer().file("srv/b/1", "x").file("srv/b/2", "x").build()
+    limits = InventoryLimits(max_image_entries=6)
+    inventory_image(MANIFEST, descriptors(lower), Blobs(lower).open, cache=None, limits=limits)
+    error = refuse(lower, upper, limits=limits)
+    assert error.message == "the image's layers have more than 6 entries in all"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kubegate.errors import InventoryError
-from kubegate.inventory import ImageInventory, inventory_image
+from kubegate.inventory import ImageInventory, inventory_gap, inventory_image
 from kubegate.models import Digest
 from tests.fixtures.layers import (
     ALPINE_OS_RELEASE,
@@ -273,3 +273,57 @@ def test_symlink_cannot_escape_root() -> None:
     )
     inv = run(layer)
     assert inv.os is not None and inv.os.id == "debian"
+
+
+def test_no_databases_gives_the_gap_that_makes_it_unproven() -> None:
+    static = run(Layer().file("app/main", b"binary").build())
+    assert inventory_gap(static) is not None
+    assert "no operating system and no package" in (inventory_gap(static) or "")
+    empty = inventory_image(MANIFEST, [], Blobs().open, cache=None)
+    assert inventory_gap(empty) == "the image has no layers: nothing to inventory"
+    # An OS whose package database is missing (here: whited out) proves nothing either.
+    gone = run(debian_base().build(), Layer().whiteout("var/lib/dpkg/status").build())
+    assert gone.os is not None and "debian 12 image without any deb package" in (
+        inventory_gap(gone) or ""
+    )
+    # Distroless keeps its database in status.d/ alone: complete, no gap.
+    assert inventory_gap(run(distroless(Layer()).build())) is None
+    assert inventory_gap(run(debian_base().build())) is None
+    # An ID_LIKE derivative is held to its family's database.
+    mint = run(Layer().file("etc/os-release", "ID=linuxmint\nID_LIKE='ubuntu debian'\n").build())
+    assert "linuxmint" in (inventory_gap(mint) or "")
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        ("Package: a\nStatus: install ok wobbly\nVersion: 1\n", "unknown package status"),
+        ("Package: a\nStatus: install ok\nVersion: 1\n", "unknown package status"),
+        ("Package: a\nVersion: 1\n", "line 1: package without a Status field"),
+        ("Version: 1\nStatus: install ok installed\n", "stanza without a Package field"),
+        ("Package: a\nStatus: install ok unpacked\n", "installed 'a' has no Version"),
+        (" continued\nPackage: a\n", "line 1: continuation line outside a stanza"),
+        ("Package: a\nthis is no field\n", "line 2: not a 'Field: value' line"),
+        ("\n\n \n", "lists no package"),
+        (
+            "Package: a\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1\n\n"
+            "Package: a\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2\n",
+            "line 6: 'a' 'amd64' listed twice",
+        ),
+    ],
+)
+def test_untrustworthy_dpkg_status_is_refused(status: str, message: str) -> None:
+    layer = Layer().file("etc/os-release", DEBIAN_OS_RELEASE).file("var/lib/dpkg/status", status)
+    with pytest.raises(InventoryError, match=message) as info:
+        run(layer.build())
+    assert info.value.diagnostics().count("\n") == 0
+    assert "/var/lib/dpkg/status: " in info.value.diagnostics()
+
+
+def test_lower_layer_status_only_attributes_layers() -> None:
+    # A broken status in a lower layer, replaced above, does not hide the current one.
+    lower = Layer().file("var/lib/dpkg/status", b"\x00\xff garbage").build()
+    upper = debian_base().build()
+    inv = run(lower, upper)
+    assert {p.name for p in inv.packages} == {"bash", "liblzma5", "libssl3", "tzdata", "zlib1g"}
+    assert {p.layer for p in inv.packages} == {upper.digest}

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 
 from kubegate.errors import RenderError
-from kubegate.render.kustomize import _one_line, find_kustomize
+from kubegate.render.kustomize import MAX_ERROR_CHARS, _build_env, _one_line, find_kustomize
 
 
 def test_prefers_standalone_kustomize(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -66,6 +67,34 @@ def test_klog_noise_is_stripped_into_one_line() -> None:
     one = _one_line(BLOCK)
     assert one == 'first line of the error second line naming \\"x.yaml\\"'
     assert "\n" not in one and "run.go" not in one
-    assert _one_line(b'W1203 1:2:3.4 1 warnings.go:70] "x" is deprecated\nError: boom\n') == (
-        '"x" is deprecated; boom'
+    # A warning before the error is noise: only the error is passed on.
+    assert _one_line(b'W1203 1:2:3.4 1 warnings.go:70] "x" is deprecated\nError: boom\n') == "boom"
+
+
+def test_build_error_leaves_out_the_quoted_plugin_config(tmp_path: Path) -> None:
+    # kustomize quotes a builtin plugin's whole config in this error (kusttarget.go
+    # configureBuiltinPlugin); only the error itself is passed on.
+    (tmp_path / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+    (tmp_path / "kustomization.yaml").write_text(
+        "resources: [cm.yaml]\npatches:\n- path: missing.yaml\n  options: {allowNameChange: true}\n"
     )
+    with pytest.raises(RenderError) as info:
+        find_kustomize().build(tmp_path, "here")
+    message = info.value.message
+    assert "failed to get the patch file" in message
+    assert "allowNameChange" not in message  # the quoted config is left out
+    assert "\n" not in message and len(message) <= MAX_ERROR_CHARS + 40
+
+
+def test_build_environment_holds_nothing_of_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KUBEGATE_TEST_TOKEN", "canary-4411")
+    monkeypatch.setenv("GITHUB_TOKEN", "canary-4412")
+    env = _build_env()
+    assert "canary-4411" not in env.values() and "canary-4412" not in env.values()
+    assert set(env) <= {"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "HOME", "KUBECONFIG"}
+
+
+def test_a_passed_deadline_runs_nothing(tmp_path: Path) -> None:
+    (tmp_path / "kustomization.yaml").write_text("resources: []\n")
+    with pytest.raises(RenderError, match="not rendered before --timeout"):
+        find_kustomize().build(tmp_path, "here", deadline=time.monotonic() - 1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from kubegate.errors import UsageError
@@ -9,8 +11,12 @@ from kubegate.models import Finding, ImageRef, Severity
 from kubegate.policy import (
     DEFAULT_BLOCKING,
     Policy,
+    RatingData,
+    RatingState,
     exit_code,
     judge,
+    missing_severity,
+    missing_severity_message,
     parse_duration,
 )
 from tests.fixtures.osvdb import deb
@@ -95,3 +101,52 @@ def test_allowed_registries() -> None:
     for bad in (["https://ghcr.io"], ["a b"], [" "]):
         with pytest.raises(UsageError):
             parse_registries(bad)
+
+
+# -- severities need data (docs/scan.md "Severities need data") ------------------------------
+ABSENT = RatingData(RatingState.ABSENT, "the advisory database holds no NVD data")
+STALE = RatingData(RatingState.STALE, "its NVD data is 200.0h old")
+
+
+def _rated(severity: Severity, source: str, fixed: tuple[str, ...] = ("1.0-2",)) -> Finding:
+    return replace(_finding(severity, fixed), severity_source=source)
+
+
+@pytest.mark.parametrize(
+    ("finding", "policy", "sources", "missing"),
+    [
+        # No NVD data: an unrated CVE could be CRITICAL.
+        (_rated(Severity.UNKNOWN, "none"), Policy(), ABSENT, True),
+        # ... unless the policy blocks UNKNOWN already,
+        (_rated(Severity.UNKNOWN, "none"), Policy(frozenset(Severity)), ABSENT, False),
+        # ... or no severity could make it block (unfixed under --ignore-unfixed).
+        (_rated(Severity.UNKNOWN, "none", ()), Policy(ignore_unfixed=True), ABSENT, False),
+        (_rated(Severity.UNKNOWN, "none"), Policy(ignore_unfixed=True), ABSENT, True),
+        # Fresh NVD data: an UNKNOWN follows --severity, as any other severity.
+        (_rated(Severity.UNKNOWN, "none"), Policy(), RatingData(), False),
+        # A vendor's rating needs no NVD data, fresh or not.
+        (_rated(Severity.LOW, "debian"), Policy(), STALE, False),
+        # NVD's own rating from stale data is no rating.
+        (_rated(Severity.LOW, "nvd"), Policy(), STALE, True),
+        (_rated(Severity.MEDIUM, "secondary:CISA-ADP"), Policy(), STALE, True),
+        (_rated(Severity.UNKNOWN, "none"), Policy(), STALE, True),
+        # A stale rating that blocks still blocks: exit 1 says more than "not proven".
+        (_rated(Severity.CRITICAL, "nvd"), Policy(), STALE, False),
+    ],
+)
+def test_missing_severity_table(
+    finding: Finding, policy: Policy, sources: RatingData, missing: bool
+) -> None:
+    assert bool(missing_severity(judge([finding], policy), policy, sources)) is missing
+
+
+def test_a_flaw_without_cve_never_waits_for_nvd() -> None:
+    finding = replace(_rated(Severity.UNKNOWN, "none"), id="DSA-9999-1")
+    assert missing_severity(judge([finding], Policy()), Policy(), ABSENT) == ()
+
+
+def test_missing_severity_message_names_the_fix() -> None:
+    line = missing_severity_message(13, ABSENT)
+    assert "\n" not in line
+    assert line.startswith("13 finding(s) cannot be rated: the advisory database holds no NVD")
+    assert "`kubegate db update`" in line and "--nvd-source" in line

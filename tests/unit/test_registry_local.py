@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -18,6 +19,7 @@ from kubegate.models import Platform
 from kubegate.registry import RegistryClient, RegistryOptions, open_image
 from kubegate.registry.manifest import OCI_INDEX, OCI_MANIFEST
 from tests.fixtures.oci import (
+    Blob,
     build_attestation,
     build_image,
     build_index,
@@ -294,3 +296,72 @@ def test_paths_with_colons(tmp_path: Path, client: RegistryClient) -> None:
     archive = write_docker_archive(odd / "s.tar", IMAGE, ["registry.example:5000/team/app:1"])
     selected = open_image(f"docker-archive:{archive}:registry.example:5000/team/app:1", client)
     assert selected.digest == open_image(f"docker-archive:{archive}", client).digest
+
+
+def _selected(layout: Path, *platforms: Platform) -> list[str]:
+    with RegistryClient(
+        RegistryOptions(platforms=platforms, docker_config=Path("/nonexistent/config.json"))
+    ) as client:
+        image = open_image(f"oci:{layout}:latest", client)
+    return [p.manifest_digest for p in image.platforms]
+
+
+def test_index_platforms_matched_as_containerd_normalises_them(tmp_path: Path) -> None:
+    # Spellings a node's containerd still pulls (platforms.Normalize folds case, maps
+    # x86_64/aarch64/armhf, and an empty os is the node's own): none may be skipped.
+    shouting = build_image(LAYERS, os="Linux", architecture="x86_64")
+    aarch64 = build_image(LAYERS[:1], architecture="aarch64")
+    armhf = build_image(LAYERS[1:], architecture="armhf")
+    no_os = build_image(LAYERS[:1], os="", architecture="s390x")
+    layout = write_oci_layout(
+        tmp_path / "odd", {"latest": build_index([armhf, shouting, aarch64, no_os])}
+    )
+    everything = _selected(layout)
+    assert everything == [armhf.digest, shouting.digest, aarch64.digest, no_os.digest]
+    assert _selected(layout, Platform("linux", "amd64")) == [shouting.digest]
+    # A linux/arm64 node prefers arm64 over the arm/v7 entry listed before it.
+    assert _selected(layout, Platform("linux", "arm64", "v8")) == [aarch64.digest]
+    assert _selected(layout, Platform("linux", "arm", "v7")) == [armhf.digest]
+
+
+def test_platform_fallback_is_the_one_a_node_pulls(tmp_path: Path) -> None:
+    # containerd's platforms.Only: an arm64 node with no arm64 entry runs arm/v7; a v7 node
+    # with only v6 runs v6; an amd64 node runs 386. A gate asked for the node's platform must
+    # scan that image rather than fail to find one.
+    arm_v6 = build_image(LAYERS[:1], architecture="arm", variant="v6")
+    arm_v7 = build_image(LAYERS[1:], architecture="arm", variant="v7")
+    i386 = build_image(LAYERS, architecture="386")
+    layout = write_oci_layout(tmp_path / "old", {"latest": build_index([arm_v6, arm_v7, i386])})
+    assert _selected(layout, Platform("linux", "arm64")) == [arm_v7.digest]
+    assert _selected(layout, Platform("linux", "arm", "v7")) == [arm_v7.digest]
+    assert _selected(layout, Platform("linux", "amd64")) == [i386.digest]
+    with pytest.raises(RegistryError, match="platform linux/arm/v5 not in index"):
+        _selected(layout, Platform("linux", "arm", "v5"))
+
+
+def test_index_entries_without_platform_are_judged_by_their_config(tmp_path: Path) -> None:
+    # containerd's images.Manifest keeps entries without a platform (after the matching ones)
+    # and checks their config: an amd64 node runs this one although the index names only
+    # arm64. It must be scanned, not skipped.
+    arm64 = build_image(LAYERS[:1], architecture="arm64")
+    hidden = build_image(LAYERS, architecture="amd64")
+    hidden_no_os = build_image(LAYERS[1:], os="", architecture="s390x")
+    index = build_index([arm64])
+    doc = json.loads(index.index.data)
+    doc["manifests"].append(hidden.manifest.descriptor())  # no "platform" key
+    doc["manifests"].append(hidden_no_os.manifest.descriptor())
+    data = canonical_json(doc)
+    crafted = dataclasses.replace(
+        index, index=Blob(data, OCI_INDEX), images=(arm64, hidden, hidden_no_os)
+    )
+    layout = write_oci_layout(tmp_path / "hidden", {"latest": crafted})
+    # Every linux platform: the config of each entry without a platform decides (an empty os
+    # is the node's own, as containerd normalises it).
+    assert _selected(layout) == [arm64.digest, hidden.digest, hidden_no_os.digest]
+    assert _selected(layout, Platform("linux", "amd64")) == [hidden.digest]
+    assert _selected(layout, Platform("linux", "arm64")) == [arm64.digest]
+    # Only the first entry without a platform is tried, as containerd does.
+    with pytest.raises(RegistryError, match="platform linux/s390x not in index"):
+        _selected(layout, Platform("linux", "s390x"))
+    with pytest.raises(RegistryError, match="platform linux/ppc64le not in index"):
+        _selected(layout, Platform("linux", "amd64"), Platform("linux", "ppc64le"))

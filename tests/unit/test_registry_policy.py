@@ -21,7 +21,11 @@ from kubegate.registry.auth import (
     parse_challenges,
     registry_key,
 )
-from kubegate.registry.options import platform_matches
+from kubegate.registry.options import (
+    compatible_platforms,
+    normalize_platform,
+    platform_matches,
+)
 from kubegate.registry.transport import (
     api_host,
     is_loopback,
@@ -119,17 +123,93 @@ def test_token_cache_expiry() -> None:
 def test_parse_platform() -> None:
     assert parse_platform("linux/arm64/v8") == Platform("linux", "arm64", "v8")
     assert parse_platform("linux/amd64") == Platform("linux", "amd64")
+    assert parse_platform("Linux/X86-64") == Platform("linux", "x86-64")
+    # uname -m spellings are accepted from the user (never matched as index entries' names).
+    assert parse_platform("linux/armv7l") == Platform("linux", "arm", "v7")
+    assert parse_platform("linux/armv6l") == Platform("linux", "arm", "v6")
     for bad in ("linux", "linux/", "a/b/c/d", "linux amd64"):
         with pytest.raises(UsageError, match="expected os/arch"):
             parse_platform(bad)
 
 
-def test_platform_matches() -> None:
-    assert platform_matches(Platform("linux", "arm64"), Platform("linux", "arm64", "v8"))
-    assert platform_matches(Platform("linux", "arm64", "v8"), Platform("linux", "arm64"))
-    assert platform_matches(Platform("linux", "arm"), Platform("linux", "arm", "v6"))
-    assert not platform_matches(Platform("linux", "arm", "v7"), Platform("linux", "arm", "v6"))
-    assert not platform_matches(Platform("linux", "amd64"), Platform("windows", "amd64"))
+# containerd/platforms database.go normalizeOS/normalizeArch, case by case.
+@pytest.mark.parametrize(
+    ("given", "normal"),
+    [
+        (("Linux", "AMD64", None), ("linux", "amd64", None)),
+        (("linux", "x86_64", None), ("linux", "amd64", None)),
+        (("linux", "x86-64", "v1"), ("linux", "amd64", None)),
+        (("linux", "amd64", "v3"), ("linux", "amd64", "v3")),
+        (("linux", "aarch64", None), ("linux", "arm64", None)),
+        (("linux", "arm64", "v8"), ("linux", "arm64", None)),
+        (("linux", "arm64", "8"), ("linux", "arm64", None)),
+        (("linux", "arm64", "v8.0"), ("linux", "arm64", None)),
+        (("linux", "arm64", "9.0"), ("linux", "arm64", "v9")),
+        (("linux", "armhf", None), ("linux", "arm", "v7")),
+        (("linux", "armel", None), ("linux", "arm", "v6")),
+        (("linux", "arm", None), ("linux", "arm", "v7")),
+        (("linux", "arm", "7"), ("linux", "arm", "v7")),
+        (("linux", "arm", "6"), ("linux", "arm", "v6")),
+        (("linux", "arm", "V5"), ("linux", "arm", "v5")),
+        (("linux", "i386", "whatever"), ("linux", "386", None)),
+        (("", "amd64", None), ("linux", "amd64", None)),
+        (("macOS", "arm64", None), ("darwin", "arm64", None)),
+        (("linux", "s390x", None), ("linux", "s390x", None)),
+        (("linux", "armv7l", None), ("linux", "armv7l", None)),  # not a containerd alias
+    ],
+)
+def test_normalize_platform_as_containerd(
+    given: tuple[str, str, str | None], normal: tuple[str, str, str | None]
+) -> None:
+    assert normalize_platform(Platform(*given)) == Platform(*normal)
+
+
+# containerd/platforms compare.go platformVector (what platforms.Only accepts), in order.
+@pytest.mark.parametrize(
+    ("node", "accepts"),
+    [
+        ("linux/amd64", ["linux/amd64", "linux/386"]),
+        ("linux/amd64/v3", ["linux/amd64/v3", "linux/amd64/v2", "linux/amd64", "linux/386"]),
+        ("linux/arm/v7", ["linux/arm/v7", "linux/arm/v6", "linux/arm/v5"]),
+        ("linux/arm", ["linux/arm/v7", "linux/arm/v6", "linux/arm/v5"]),
+        ("linux/arm/v5", ["linux/arm/v5"]),
+        (
+            "linux/arm64",
+            ["linux/arm64", "linux/arm/v8", "linux/arm/v7", "linux/arm/v6", "linux/arm/v5"],
+        ),
+        (
+            "linux/arm64/v8.2",
+            ["linux/arm64/v8.2", "linux/arm64/v8.1", "linux/arm64", "linux/arm/v8"],
+        ),
+        ("linux/arm64/v9", ["linux/arm64/v9", "linux/arm64/v8.5", "linux/arm64/v8.4"]),
+        ("linux/arm64/v7", []),  # an unknown arm64 variant: containerd's vector is empty
+        ("linux/s390x", ["linux/s390x"]),
+    ],
+)
+def test_compatible_platforms_as_containerd_only(node: str, accepts: list[str]) -> None:
+    vector = [str(p) for p in compatible_platforms(parse_platform(node))]
+    assert vector[: len(accepts)] == accepts
+    if not accepts or node in ("linux/amd64", "linux/arm/v5", "linux/s390x"):
+        assert vector == accepts
+
+
+@pytest.mark.parametrize(
+    ("wanted", "offered", "matches"),
+    [
+        (("linux", "amd64"), ("Linux", "x86_64"), True),
+        (("linux", "arm64"), ("linux", "arm64", "v8"), True),
+        (("linux", "arm64", "v8"), ("linux", "aarch64"), True),
+        (("linux", "arm"), ("linux", "armhf"), True),
+        (("linux", "arm", "v7"), ("linux", "arm", "v6"), True),  # a v7 node runs v6
+        (("linux", "arm", "v6"), ("linux", "arm", "v7"), False),
+        (("linux", "arm64"), ("linux", "arm", "v7"), True),
+        (("linux", "amd64"), ("linux", "arm64"), False),
+        (("linux", "amd64"), ("windows", "amd64"), False),
+        (("linux", "arm", "v7"), ("linux", "armv7l"), False),  # containerd would not pull it
+    ],
+)
+def test_platform_matches(wanted: tuple[str, ...], offered: tuple[str, ...], matches: bool) -> None:
+    assert platform_matches(Platform(*wanted), Platform(*offered)) is matches
 
 
 def test_transport_policy() -> None:

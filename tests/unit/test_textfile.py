@@ -9,7 +9,7 @@ import pytest
 
 from kubegate.errors import ConfigError
 from kubegate.textfile import read_text
-from tests.conftest import RunCli
+from tests.conftest import RunCli, user_config
 
 
 def test_reads_a_small_file(tmp_path: Path) -> None:
@@ -37,7 +37,10 @@ def test_refusals(tmp_path: Path, setup, message: str) -> None:  # type: ignore[
 
 
 def test_config_pointing_at_a_device_is_a_usage_error(run_cli: RunCli, tmp_path: Path) -> None:
-    (tmp_path / "kubegate.yaml").symlink_to("/dev/zero")
-    result = run_cli("scan", str(tmp_path), cwd=tmp_path, timeout=30)
+    # The implicit configuration lives in the user config directory (see tests/conftest.py).
+    (user_config(tmp_path) / "kubegate.yaml").symlink_to("/dev/zero")
+    fleet = tmp_path / "fleet"
+    fleet.mkdir()
+    result = run_cli("scan", str(fleet), timeout=30)
     assert result.returncode == 3
     assert "not a regular file" in result.stderr and "Traceback" not in result.stderr

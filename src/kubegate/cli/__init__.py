@@ -3,7 +3,9 @@
 Each sub-command lives in its own module of this package and exposes ``register(subparsers)``
 and ``run(args) -> int``; :data:`COMMANDS` lists them explicitly (no registration by import side
 effect). ``main`` is the only place that turns a :class:`~kubegate.errors.KubegateError` (or any
-unexpected exception) into one line on stderr and an exit code (README "Exit codes").
+unexpected exception) into one line on stderr and an exit code (README "Exit codes"). Every
+stderr line, log records included, is escaped with :func:`kubegate.display.visible`: messages
+carry file names and references from the judged revision.
 """
 
 from __future__ import annotations
@@ -21,12 +23,21 @@ from kubegate.cli import image as image_cmd
 from kubegate.cli import images as images_cmd
 from kubegate.cli import sbom as sbom_cmd
 from kubegate.cli import scan as scan_cmd
-from kubegate.errors import EXIT_UNPROVEN, EXIT_USAGE, KubegateError, UsageError
+from kubegate.cli import watch as watch_cmd
+from kubegate.display import visible
+from kubegate.errors import EXIT_UNPROVEN, EXIT_USAGE, KubegateError, UsageError, redact_urls
 
 _logger = logging.getLogger("kubegate")
 
 #: Every sub-command module, in the order ``--help`` lists them.
-COMMANDS: tuple[ModuleType, ...] = (scan_cmd, images_cmd, image_cmd, sbom_cmd, db_cmd)
+COMMANDS: tuple[ModuleType, ...] = (
+    scan_cmd,
+    watch_cmd,
+    images_cmd,
+    image_cmd,
+    sbom_cmd,
+    db_cmd,
+)
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -52,10 +63,22 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
+class _SafeFormatter(logging.Formatter):
+    """Log lines safe to print: control characters in the message escaped (a traceback after it
+    is left as is) and URL userinfo and query strings removed, whoever logged the URL."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = visible(record.message)
+        return super().formatMessage(record)
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_urls(super().format(record))
+
+
 def _configure_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("kubegate: %(levelname)s: %(message)s"))
+    handler.setFormatter(_SafeFormatter("kubegate: %(levelname)s: %(message)s"))
     root = logging.getLogger("kubegate")
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -75,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KubegateError as exc:
         if verbose:
             _logger.debug("traceback", exc_info=True)
-        print(f"kubegate: error: {exc.diagnostics()}", file=sys.stderr)
+        print(f"kubegate: error: {visible(exc.diagnostics())}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("kubegate: error: interrupted", file=sys.stderr)
@@ -83,7 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the one place that turns any failure into an exit code
         if verbose:
             _logger.debug("traceback", exc_info=True)
-        print(f"kubegate: error: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        message = visible(redact_urls(f"internal error: {type(exc).__name__}: {exc}"))
+        print(f"kubegate: error: {message}", file=sys.stderr)
         return EXIT_UNPROVEN
 
 

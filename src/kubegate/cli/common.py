@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
 import posixpath
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kubegate.errors import ConfigError, UsageError
+from kubegate.errors import EXIT_UNPROVEN, ConfigError, UsageError
 from kubegate.reference import DOCKER_HUB
 from kubegate.textfile import read_text
+from kubegate.transfer import DEFAULT_IDLE_TIMEOUT, DEFAULT_MIN_RATE, TransferLimits
 
 # The pipeline's modules are imported where they are used: every command imports this module,
 # and ``kubegate --version`` or a usage error must not pay for httpx, kustomize glue or SQLite
@@ -58,6 +62,80 @@ def source_spec(args: argparse.Namespace) -> SourceSpec:
     )
 
 
+#: Default overall deadline of ``scan``, ``image`` and ``sbom`` (docs/security.md).
+DEFAULT_TIMEOUT = 900.0
+#: After the deadline, a command still running (CPU work, a stage that does not check the
+#: deadline) is ended this much later by :func:`transfer_limits`'s watchdog.
+WATCHDOG_GRACE = 30.0
+
+
+def add_limit_arguments(
+    parser: argparse.ArgumentParser, *, default_timeout: float | None, timeout_help: str
+) -> None:
+    """``--timeout``, ``--idle-timeout``, ``--min-rate``: how long a command may take."""
+    shown = "none" if default_timeout is None else f"{default_timeout:g}"
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=default_timeout,
+        metavar="SECONDS",
+        help=f"{timeout_help} (default {shown}; 0: no overall deadline)",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=DEFAULT_IDLE_TIMEOUT,
+        metavar="SECONDS",
+        help="give up on a connection that sends nothing for this long (default "
+        f"{DEFAULT_IDLE_TIMEOUT:g}); also the window of --min-rate",
+    )
+    parser.add_argument(
+        "--min-rate",
+        type=int,
+        default=DEFAULT_MIN_RATE,
+        metavar="BYTES",
+        help="give up on a response slower than BYTES/s over an --idle-timeout window "
+        f"(default {DEFAULT_MIN_RATE}; 0: no floor)",
+    )
+
+
+def transfer_limits(args: argparse.Namespace, started: float) -> TransferLimits:
+    """The limits of this command's transfers; arms the deadline's watchdog.
+
+    The deadline is checked by every transfer (:mod:`kubegate.transfer`) and by the scan's image
+    stage; the watchdog is the backstop for work that does not look at it: ``WATCHDOG_GRACE``
+    seconds after the deadline it prints one error line and ends the process with exit 2.
+    """
+    timeout = getattr(args, "timeout", None)
+    if timeout is not None and timeout < 0:
+        raise UsageError("must not be negative", where="--timeout")
+    if args.idle_timeout <= 0:
+        raise UsageError("must be positive", where="--idle-timeout")
+    if args.min_rate < 0:
+        raise UsageError("must not be negative", where="--min-rate")
+    deadline = None
+    if timeout:
+        deadline = started + timeout
+        _arm_watchdog(timeout, deadline + WATCHDOG_GRACE - time.monotonic())
+    return TransferLimits(min_rate=args.min_rate, rate_window=args.idle_timeout, deadline=deadline)
+
+
+def _arm_watchdog(timeout: float, delay: float) -> None:
+    def expire() -> None:
+        print(
+            f"kubegate: error: --timeout: not done {timeout:g}s after the start "
+            f"(+{WATCHDOG_GRACE:g}s grace); stopped, nothing proven",
+            file=sys.stderr,
+            flush=True,
+        )
+        sys.stdout.flush()
+        os._exit(EXIT_UNPROVEN)
+
+    timer = threading.Timer(max(0.0, delay), expire)
+    timer.daemon = True
+    timer.start()
+
+
 def add_registry_arguments(parser: argparse.ArgumentParser) -> None:
     """How images are pulled (docs/registry.md)."""
     parser.add_argument(
@@ -93,11 +171,16 @@ def add_registry_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def registry_options(args: argparse.Namespace, default_login: str | None = None) -> RegistryOptions:
+def registry_options(
+    args: argparse.Namespace,
+    default_login: str | None = None,
+    limits: TransferLimits | None = None,
+) -> RegistryOptions:
     """Build :class:`RegistryOptions` from parsed registry options.
 
     ``default_login`` is the registry ``--username`` applies to when ``--login-registry`` is not
-    given (the registry of the one image ``image``/``sbom`` look at).
+    given (the registry of the one image ``image``/``sbom`` look at); ``limits`` those of
+    :func:`transfer_limits` (with ``--idle-timeout`` as the client's timeout).
     """
     from kubegate.registry import RegistryOptions, parse_platform
 
@@ -109,6 +192,8 @@ def registry_options(args: argparse.Namespace, default_login: str | None = None)
         platforms=tuple(parse_platform(text) for text in args.platform),
         mirrors=_mirrors(args.registry_mirror),
         credentials=_login(args, default_login),
+        timeout=getattr(args, "idle_timeout", DEFAULT_IDLE_TIMEOUT),
+        limits=limits or TransferLimits(),
     )
 
 
@@ -198,6 +283,12 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="FILE",
         help="file of KEY=VALUE lines, read like --var",
+    )
+    parser.add_argument(
+        "--allow-remote-bases",
+        action="store_true",
+        help="fetch remote kustomize resources (http(s) URLs of YAML files) and report their "
+        "sha256, instead of refusing them as not proven (config render.allowRemoteBases)",
     )
     parser.add_argument(
         "--image-path",
@@ -301,4 +392,5 @@ def revision_request(args: argparse.Namespace) -> RevisionRequest:
         image_paths=tuple(parse_image_path(text) for text in args.image_path),
         clusters=tuple(args.cluster),
         sources=dict(parse_source(text) for text in args.sources),
+        allow_remote_bases=args.allow_remote_bases,
     )

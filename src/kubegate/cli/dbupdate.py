@@ -33,12 +33,18 @@ from rich.text import Text
 
 from kubegate.inventory.cache import seen_inventory
 from kubegate.match.ecosystems import LANGUAGE_ECOSYSTEMS
+from kubegate.transfer import DEFAULT_IDLE_TIMEOUT, TransferLimits
+from kubegate.vulndb.importer import ImportStats
+from kubegate.vulndb.nvdimport import NvdImportStats, TrackerImportStats
 from kubegate.vulndb.update import (
     DEFAULT_SOURCE,
     EcosystemResult,
+    FetchOptions,
+    SeveritySources,
     UpdateProgress,
     default_ecosystems,
     ensure_updated,
+    severity_sources,
 )
 
 _logger = logging.getLogger(__name__)
@@ -62,6 +68,27 @@ OS_FEEDS = {
 def default_source() -> str:
     """``$KUBEGATE_DB_SOURCE`` (a mirror), else the public OSV bucket."""
     return os.environ.get("KUBEGATE_DB_SOURCE") or DEFAULT_SOURCE
+
+
+def resolve_severity_sources(
+    osv_source: str,
+    *,
+    nvd: str | None = None,
+    tracker: str | None = None,
+    config_nvd: str | None = None,
+    config_tracker: str | None = None,
+) -> SeveritySources:
+    """NVD and tracker sources: flag, else environment, else config, else derived (docs/db.md).
+
+    Without any of them: the public NVD feeds and tracker with the public OSV bucket, and the
+    OSV mirror's ``nvd/`` and ``debian-tracker.json`` with a mirror (air-gapped).
+    """
+    return severity_sources(
+        osv_source,
+        DEFAULT_SOURCE,
+        nvd=nvd or os.environ.get("KUBEGATE_NVD_SOURCE") or config_nvd,
+        tracker=tracker or os.environ.get("KUBEGATE_DEBIAN_TRACKER_SOURCE") or config_tracker,
+    )
 
 
 def seen_feeds() -> list[str]:
@@ -88,18 +115,27 @@ def _size(count: int | None) -> str:
 
 
 def describe(result: EcosystemResult) -> str:
-    """One line for a finished ecosystem."""
+    """One line for a finished feed (an OSV ecosystem, NVD or the Debian tracker)."""
     if result.error is not None:
         return f"{result.ecosystem}: update failed: {result.error.diagnostics()}"
     stats = result.stats
-    counts = (
-        ""
-        if stats is None
-        else f": {stats.added} added, {stats.replaced} replaced, {stats.withdrawn} withdrawn, "
-        f"{stats.invalid} invalid (skipped)"
-    )
+    if isinstance(stats, ImportStats):
+        counts = (
+            f": {stats.added} added, {stats.replaced} replaced, {stats.withdrawn} withdrawn, "
+            f"{stats.invalid} invalid (skipped)"
+        )
+    elif isinstance(stats, NvdImportStats):
+        counts = (
+            f": {stats.added} added, {stats.replaced} replaced, {stats.unchanged} unchanged, "
+            f"{stats.invalid} invalid (skipped)"
+        )
+    elif isinstance(stats, TrackerImportStats):
+        counts = f": {stats.entries} CVE entries of {stats.packages} packages"
+    else:
+        counts = ""
+    note = f"; {result.note}" if result.note else ""
     fetched = f" ({_size(result.downloaded)} fetched)" if result.downloaded else ""
-    return f"{result.ecosystem}: {result.mode}{counts}{fetched}"
+    return f"{result.ecosystem}: {result.mode}{counts}{note}{fetched}"
 
 
 class PlainProgress:
@@ -115,6 +151,10 @@ class PlainProgress:
         """One line per transfer."""
         if what == "bytes":
             _logger.info("%s: downloading all.zip (%s)", ecosystem, _size(total))
+        elif what == "file":
+            _logger.info("%s: downloading", ecosystem)
+        elif what == "done":
+            pass
         elif what == "import":
             _logger.info("%s: importing", ecosystem)
         else:
@@ -134,7 +174,7 @@ class _Amount(ProgressColumn):
 
     def render(self, task: Task) -> Text:
         unit = task.fields.get("unit")
-        if unit == "bytes":
+        if unit in {"bytes", "file"}:
             total = "?" if task.total is None else _size(int(task.total))
             return Text(f"{_size(int(task.completed))} / {total}")
         if unit == "records":
@@ -164,7 +204,11 @@ class RichProgress:
         previous = self._tasks.pop(ecosystem, None)
         if previous is not None:
             self._progress.remove_task(previous)
-        label = {"bytes": "all.zip", "records": "records"}.get(what, "importing")
+        if what == "done":
+            return
+        label = {"bytes": "all.zip", "records": "records", "file": "download"}.get(
+            what, "importing"
+        )
         # The import reports no steps: a pulsing bar (no total) rather than one stuck at 0.
         self._tasks[ecosystem] = self._progress.add_task(
             f"{ecosystem} {label}", total=None if what == "import" else total, unit=what
@@ -202,11 +246,23 @@ def update_progress(quiet: bool = False) -> Iterator[UpdateProgress]:
         yield RichProgress(progress)
 
 
+def fetch_options(args: argparse.Namespace, limits: TransferLimits | None) -> FetchOptions:
+    """The command's idle timeout (``--idle-timeout``), rate floor and deadline for downloads."""
+    return FetchOptions(
+        timeout=getattr(args, "idle_timeout", DEFAULT_IDLE_TIMEOUT),
+        limits=limits or TransferLimits(),
+    )
+
+
 def refresh_db(
     args: argparse.Namespace,
     db_path: Path,
     max_age: timedelta,
     local_sources: Sequence[Path] = (),
+    limits: TransferLimits | None = None,
+    *,
+    nvd_source: str | None = None,
+    tracker_source: str | None = None,
 ) -> None:
     """The scans' update step (docs/db.md "Freshness"); VulnDBError (exit 2) when it must stop.
 
@@ -219,10 +275,14 @@ def refresh_db(
     with update_progress(getattr(args, "quiet", False)) as progress:
         ensure_updated(
             db_path,
+            options=fetch_options(args, limits),
             ecosystems=None if db_path.is_file() else ordered_defaults(),
             source=source,
             skip=bool(getattr(args, "skip_db_update", False)),
             max_age=max_age,
             local_sources=local_sources,
             progress=progress,
+            severity=resolve_severity_sources(
+                source, config_nvd=nvd_source, config_tracker=tracker_source
+            ),
         )

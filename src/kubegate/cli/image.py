@@ -2,7 +2,8 @@
 
 registry -> inventory -> match -> policy -> report, through ``kubegate.scan``'s shared pieces.
 Exit 0 nothing blocks, 1 a finding blocks, 2 the image could not be proven clean (registry,
-inventory or database trouble, a package that could not be matched), 3 usage.
+inventory or database trouble, a package that could not be matched, findings that cannot be
+rated without fresh NVD data), 3 usage.
 """
 
 from __future__ import annotations
@@ -10,13 +11,17 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+import time
 from typing import Any
 
 from kubegate.cli.common import (
+    DEFAULT_TIMEOUT,
+    add_limit_arguments,
     add_output_arguments,
     add_registry_arguments,
     login_registry_of,
     registry_options,
+    transfer_limits,
 )
 from kubegate.cli.scan_options import (
     add_db_arguments,
@@ -25,6 +30,7 @@ from kubegate.cli.scan_options import (
     db_max_age_from_args,
     policy_from_args,
 )
+from kubegate.display import visible
 from kubegate.errors import EXIT_UNPROVEN
 from kubegate.report import ImageInfo, OutputFormat, PlatformInfo, render_image_report
 
@@ -48,6 +54,11 @@ def register(subparsers: Any) -> None:
     add_db_arguments(parser)
     add_db_update_arguments(parser)
     add_registry_arguments(parser)
+    add_limit_arguments(
+        parser,
+        default_timeout=DEFAULT_TIMEOUT,
+        timeout_help="bound the whole command; a registry not done by then is exit 2",
+    )
     add_output_arguments(parser)
     parser.set_defaults(run=run)
 
@@ -58,16 +69,17 @@ def run(args: argparse.Namespace) -> int:
     from kubegate.cli.dbupdate import refresh_db
     from kubegate.inventory import InventoryCache
     from kubegate.match.matcher import Matcher
-    from kubegate.policy import exit_code, judge
+    from kubegate.policy import exit_code, judge, missing_severity, missing_severity_message
     from kubegate.registry import RegistryClient
-    from kubegate.scan import ImageInspector, match_image
+    from kubegate.scan import ImageInspector, match_image, rating_data, tracker_fresh
     from kubegate.vulndb import VulnDB, resolve_db_path
 
+    limits = transfer_limits(args, time.monotonic())
     policy = policy_from_args(args)
     max_age = db_max_age_from_args(args)
-    options = registry_options(args, login_registry_of(args.reference))
+    options = registry_options(args, login_registry_of(args.reference), limits)
     db_path = resolve_db_path(args.db)
-    refresh_db(args, db_path, max_age)
+    refresh_db(args, db_path, max_age, limits=limits)
     with VulnDB(db_path) as db:
         cache = InventoryCache()
         try:
@@ -75,9 +87,11 @@ def run(args: argparse.Namespace) -> int:
                 image = ImageInspector(client, cache).inspect(args.reference)
         finally:
             cache.close()
-        matched = match_image(Matcher(db), image)
+        matched = match_image(Matcher(db, tracker=tracker_fresh(db, max_age)), image)
         db.check_fresh(matched.ecosystems, max_age)
+        sources = rating_data(db, max_age)
     judged = judge(matched.findings, policy)
+    unrated = missing_severity(judged, policy, sources)
     info = ImageInfo(
         reference=image.reference,
         digest=image.digest,
@@ -87,12 +101,25 @@ def run(args: argparse.Namespace) -> int:
     width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
     print(render_image_report(info, judged, args.format, width=width), end="")
     for problem in matched.problems:
-        print(f"kubegate: error: {image.reference}: cannot match {problem}", file=sys.stderr)
-    code = exit_code(judged, undecided=bool(matched.problems))
+        line = visible(f"{image.reference}: cannot match {problem}")
+        print(f"kubegate: error: {line}", file=sys.stderr)
+    for platform, reason in matched.gaps:
+        line = visible(f"{image.reference}: {platform}: {reason}")
+        print(f"kubegate: error: {line}", file=sys.stderr)
+    if unrated:
+        message = missing_severity_message(len(unrated), sources)
+        print(f"kubegate: error: {visible(image.reference)}: {message}", file=sys.stderr)
+    code = exit_code(judged, undecided=bool(matched.problems or matched.gaps or unrated))
     if code == EXIT_UNPROVEN:
-        print(
-            f"kubegate: error: {image.reference}: not proven clean "
-            f"({len(matched.problems)} package(s) could not be matched)",
-            file=sys.stderr,
-        )
+        reasons = [
+            f"{count} {what}"
+            for count, what in (
+                (len(matched.problems), "package(s) could not be matched"),
+                (len(unrated), "finding(s) cannot be rated"),
+            )
+            if count
+        ]
+        why = "; ".join(reasons) or "its inventory proves nothing"
+        line = visible(f"{image.reference}: not proven clean ({why})")
+        print(f"kubegate: error: {line}", file=sys.stderr)
     return code

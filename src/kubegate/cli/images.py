@@ -20,7 +20,8 @@ from kubegate.cli.common import (
     add_source_arguments,
     revision_request,
 )
-from kubegate.errors import EXIT_OK, EXIT_UNPROVEN
+from kubegate.display import visible
+from kubegate.errors import EXIT_OK, EXIT_UNPROVEN, redact_urls
 from kubegate.models import NotSeen, Origin, Problem
 from kubegate.report.revision import grouped, images_document
 
@@ -49,11 +50,11 @@ def run(args: argparse.Namespace) -> int:
         document = images_document(
             revision.info, revision.images.uses, revision.not_seen, revision.problems
         )
-        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        sys.stdout.write(redact_urls(json.dumps(document, indent=2)) + "\n")
     else:
         print_table(revision.images, revision.not_seen)
     for problem in revision.problems:
-        print(f"kubegate: error: {_problem_line(problem)}", file=sys.stderr)
+        print(f"kubegate: error: {visible(redact_urls(_problem_line(problem)))}", file=sys.stderr)
     return EXIT_UNPROVEN if revision.problems else EXIT_OK
 
 
@@ -154,11 +155,11 @@ def _print_rows(console: Console, headers: Sequence[str], rows: Sequence[Sequenc
         table.add_column(header, no_wrap=True)
     for cells in rows:
         # File names and object names may hold `[`: never let rich read them as markup.
-        table.add_row(*(escape(cell) for cell in cells))
+        table.add_row(*(escape(visible(cell)) for cell in cells))
     unbounded = console.options.update_width(1_000_000)
     if Measurement.get(console, unbounded, table).maximum <= console.width:
         console.print(table)
         return
     for cells in rows:
-        console.print(escape(cells[0]), soft_wrap=True)
-        console.print("    " + "  ".join(escape(cell) for cell in cells[1:]))
+        console.print(escape(visible(cells[0])), soft_wrap=True)
+        console.print("    " + "  ".join(escape(visible(cell)) for cell in cells[1:]))

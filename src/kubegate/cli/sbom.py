@@ -7,13 +7,17 @@ manifest and per image digest) to the SBOM writers of ``kubegate.report.sbom``.
 from __future__ import annotations
 
 import argparse
+import time
 from typing import Any
 
 from kubegate.cli.common import (
+    DEFAULT_TIMEOUT,
+    add_limit_arguments,
     add_output_arguments,
     add_registry_arguments,
     login_registry_of,
     registry_options,
+    transfer_limits,
 )
 from kubegate.errors import EXIT_OK, UsageError
 from kubegate.reference import parse_reference
@@ -36,6 +40,11 @@ def register(subparsers: Any) -> None:
         help="output format (default table)",
     )
     add_registry_arguments(parser)
+    add_limit_arguments(
+        parser,
+        default_timeout=DEFAULT_TIMEOUT,
+        timeout_help="bound the whole command; a registry not done by then is exit 2",
+    )
     add_output_arguments(parser)
     parser.set_defaults(run=run)
 
@@ -47,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from kubegate.registry import RegistryClient, is_local_reference
     from kubegate.scan import ImageInspector
 
+    limits = transfer_limits(args, time.monotonic())
     fmt = SBOMFormat(args.format)
     if is_local_reference(args.reference):
         subject = Subject(args.reference, args.reference)
@@ -54,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         subject = Subject.of(parse_reference(args.reference))
     cache = InventoryCache()
     try:
-        with RegistryClient(registry_options(args, login_registry_of(args.reference))) as client:
+        options = registry_options(args, login_registry_of(args.reference), limits)
+        with RegistryClient(options) as client:
             # The shared inspector: a warm run resolves the tag and reads everything else
             # from the cache (no manifest or blob request).
             image = ImageInspector(client, cache).inspect(args.reference)

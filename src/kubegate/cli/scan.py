@@ -1,10 +1,13 @@
 """``kubegate scan``: may this GitOps revision be deployed? kubegate's main job.
 
 source -> render -> images -> digests -> inventory -> match -> policy -> report -> exit code,
-through ``kubegate.scan``. Policy and exceptions come from flags, ``--config``/``kubegate.yaml``,
-``--ignorefile`` (else ``.kubegateignore.yaml``, ``.trivyignore.yaml`` or ``.trivyignore`` in the
-working directory) and ``--vex``, never from the revision being judged. ``--pin-digests`` writes
-what was scanned as a kustomize ``images:`` list (docs/interop.md).
+through ``kubegate.scan``. Policy and exceptions come from flags, ``--config`` (else
+``kubegate.yaml``), ``--ignorefile`` (else ``.kubegateignore.yaml``, ``.trivyignore.yaml`` or
+``.trivyignore``) and ``--vex``; the implicit files are read from the user config directory, or
+from another ref of the judged git source with ``--config-ref``, never from the working
+directory. No file the policy reads may lie inside the judged source, and no report is written
+there (``kubegate.trust``; exit 3 unless ``--trust-source-config`` / ``--write-into-source``).
+``--pin-digests`` writes what was scanned as a kustomize ``images:`` list (docs/interop.md).
 Exit 0 PASS, 1 BLOCKED, 2 UNPROVEN (also blocks; 0 with ``--fail-open``), 3 usage.
 """
 
@@ -25,6 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kubegate.cli.common import (
+    DEFAULT_TIMEOUT,
+    add_limit_arguments,
     add_output_arguments,
     add_registry_arguments,
     add_render_arguments,
@@ -32,19 +37,31 @@ from kubegate.cli.common import (
     parse_source,
     registry_options,
     revision_request,
+    source_spec,
+    transfer_limits,
+)
+from kubegate.cli.publish_options import (
+    add_publish_arguments,
+    publish_options,
+    publish_verdict,
 )
 from kubegate.cli.scan_options import (
     add_db_arguments,
     add_db_update_arguments,
     add_policy_arguments,
 )
-from kubegate.config import Config, find_config
-from kubegate.errors import ConfigError, UsageError
+from kubegate.config import DEFAULT_NAME as DEFAULT_CONFIG_NAME
+from kubegate.config import Config, find_config, user_config_dir
+from kubegate.display import visible
+from kubegate.errors import ConfigError, UsageError, redact_urls
+from kubegate.gate import PolicySource
 from kubegate.ignorefile import IgnoreFile
+from kubegate.outfile import check_target, write_atomic
 from kubegate.policy import DEFAULT_DB_MAX_AGE, Policy, parse_duration, parse_registries
 from kubegate.report.interface import GateFormat
 from kubegate.trivyignore import DEFAULT_NAMES as IGNORE_NAMES
 from kubegate.trivyignore import find_exceptions_file, load_exceptions
+from kubegate.trust import JudgedTree
 from kubegate.vex import VexSet, load_vex
 
 # The pipeline is imported in ``run``: registering the command must stay cheap for every other
@@ -53,9 +70,11 @@ if TYPE_CHECKING:
     from rich.progress import Progress as RichProgress
     from rich.progress import TaskID
 
-    from kubegate.gate import GateResult
+    from kubegate.gate import GateResult, Revision
     from kubegate.registry import RegistryOptions
-    from kubegate.scan import Progress, RevisionRequest
+    from kubegate.scan import Progress, RevisionRequest, ScanSettings
+    from kubegate.source import SourceSpec
+    from kubegate.transfer import TransferLimits
 
 _logger = logging.getLogger(__name__)
 
@@ -77,7 +96,8 @@ def register(subparsers: Any) -> None:
         "--ignorefile",
         type=Path,
         help="exceptions file; a name starting with .trivyignore is read in Trivy's format "
-        f"(default: the first of {', '.join(IGNORE_NAMES)} in the working directory)",
+        f"(default: the first of {', '.join(IGNORE_NAMES)} in the user config directory or "
+        "at --config-ref)",
     )
     parser.add_argument(
         "--vex",
@@ -100,7 +120,27 @@ def register(subparsers: Any) -> None:
         help="write a kustomize images: list pinning every scanned image to its scanned digest",
     )
     parser.add_argument(
-        "--config", type=Path, help="configuration file (default kubegate.yaml in the working dir)"
+        "--config",
+        type=Path,
+        help="configuration file (default: kubegate.yaml in the user config directory, "
+        "$XDG_CONFIG_HOME/kubegate, or at --config-ref)",
+    )
+    parser.add_argument(
+        "--config-ref",
+        metavar="REF",
+        help="read kubegate.yaml and the exceptions file from this ref of the judged git "
+        "source (e.g. origin/main), so the approved revision's policy judges the new one",
+    )
+    parser.add_argument(
+        "--trust-source-config",
+        action="store_true",
+        help="allow policy files (config, exceptions, VEX, variables, database) that lie inside "
+        "the judged source; without it they are refused",
+    )
+    parser.add_argument(
+        "--write-into-source",
+        action="store_true",
+        help="allow --output and --pin-digests files inside the judged source",
     )
     add_db_arguments(parser)
     parser.set_defaults(db_max_age=None)  # unset: the config's db.maxAge, else 120h
@@ -129,13 +169,13 @@ def register(subparsers: Any) -> None:
         default=DEFAULT_CONCURRENCY,
         help=f"images resolved and inventoried at once (default {DEFAULT_CONCURRENCY})",
     )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        metavar="SECONDS",
-        help="bound the whole scan; images not done by then are reported as not proven",
+    add_limit_arguments(
+        parser,
+        default_timeout=DEFAULT_TIMEOUT,
+        timeout_help="bound the whole scan; images not done by then are reported as not proven",
     )
     add_registry_arguments(parser)
+    add_publish_arguments(parser)
     add_output_arguments(parser)
     parser.set_defaults(run=run)
 
@@ -144,41 +184,129 @@ def run(args: argparse.Namespace) -> int:
     """Scan the revision, write every report, return the verdict's exit code."""
     from kubegate.cli.dbupdate import refresh_db
     from kubegate.gate import UnseenKind
-    from kubegate.inventory import InventoryCache
-    from kubegate.registry import RegistryClient
-    from kubegate.scan import ImageInspector, ScanSettings, read_revision, scan_revision
-    from kubegate.vulndb import VulnDB, resolve_db_path
+    from kubegate.scan import ScanSettings, read_revision
+    from kubegate.source import local_root
+    from kubegate.vulndb import resolve_db_path
 
     started = time.monotonic()
     outputs = _outputs(args)
     if args.concurrency < 1:
         raise UsageError("must be at least 1", where="--concurrency")
-    if args.timeout is not None and args.timeout <= 0:
-        raise UsageError("must be positive", where="--timeout")
-    cwd = Path.cwd()
-    config = find_config(args.config, cwd)
-    settings = ScanSettings(
-        policy=_policy(args, config),
-        ignore=_ignore_file(args, config, cwd),
-        vex=load_vex(args.vex) if args.vex else VexSet(),
-        max_age=_max_age(args, config),
-        fail_open=args.fail_open or bool(config.policy.fail_open),
-        concurrency=args.concurrency,
-        timeout=args.timeout,
+    limits = transfer_limits(args, started)
+    spec = source_spec(args)
+    judged = JudgedTree(
+        root=local_root(spec),
+        trust_config=args.trust_source_config,
+        write_into=args.write_into_source,
     )
-    options = _registry_options(args, config)
-    db_path = Path(args.db) if args.db else config.db.path or resolve_db_path(None)
-    # A local source named in the config is the update (imported first, no network); else the
-    # OSV feeds are refreshed when older than 12 h, unless --skip-db-update (docs/db.md).
-    refresh_db(args, db_path, settings.max_age, local_sources=config.db.sources)
-    revision = read_revision(_with_config_sources(revision_request(args), config))
+    # Refused before anything is fetched or pulled: a wrong output path is a usage error.
+    for fmt, path in outputs:
+        if path is not None:
+            _check_output(judged, path, f"--output ({fmt.value})")
+    if args.pin_digests is not None:
+        _check_output(judged, args.pin_digests, "--pin-digests")
+    with contextlib.ExitStack() as stack:
+        defaults, source = _defaults_dir(args, spec, stack)
+        implicit = defaults / DEFAULT_CONFIG_NAME
+        if args.config is not None:
+            judged.check_input(args.config, "--config")
+        elif implicit.exists() or implicit.is_symlink():
+            judged.check_input(implicit, "configuration file")
+        config = find_config(args.config, defaults)
+        for key, named in config.named_paths():
+            judged.check_input(named, key, config=config.path)
+        ignore = _ignore_file(args, config, defaults, judged, source)
+        source = dataclasses.replace(
+            source,
+            config=source.config or (str(config.path) if config.path else None),
+            exceptions=source.exceptions or ignore.path,
+        )
+        for path in args.vex or ():
+            judged.check_input(path, "--vex")
+        for text in args.var_file:
+            judged.check_input(Path(text), "--var-file")
+        if args.ca_file is not None:
+            judged.check_input(args.ca_file, "--ca-file")
+        if args.db_source and "://" not in args.db_source:  # a local mirror directory
+            judged.check_input(Path(args.db_source), "--db-source")
+        settings = ScanSettings(
+            policy=_policy(args, config),
+            ignore=ignore,
+            vex=load_vex(args.vex) if args.vex else VexSet(),
+            max_age=_max_age(args, config),
+            fail_open=args.fail_open or bool(config.policy.fail_open),
+            concurrency=args.concurrency,
+            timeout=args.timeout or None,
+        )
+        options = _registry_options(args, config, limits)
+        publishing = publish_options(args, config)
+        db_path = Path(args.db) if args.db else config.db.path or resolve_db_path(None)
+        judged.check_input(db_path, "--db" if args.db else "advisory database")
+        # A local source named in the config is the update (imported first, no network); else
+        # the OSV feeds are refreshed when older than 12 h, unless --skip-db-update (docs/db.md).
+        refresh_db(
+            args,
+            db_path,
+            settings.max_age,
+            local_sources=config.db.sources,
+            limits=limits,
+            nvd_source=config.db.nvd_source,
+            tracker_source=config.db.debian_tracker_source,
+        )
+        request = dataclasses.replace(
+            _with_config_sources(revision_request(args), config),
+            allow_remote_bases=args.allow_remote_bases or bool(config.render.allow_remote_bases),
+            deadline=limits.deadline,
+        )
+        from kubegate.publish import Snapshot
+
+        # --publish keeps a copy of exactly the tree that is judged (docs/publish.md).
+        snapshot = Snapshot() if publishing else None
+        revision = read_revision(request, on_checkout=snapshot.capture if snapshot else None)
+        result, updated = _judge(
+            args, revision, settings, config, options, db_path, limits, publishing is not None
+        )
+    result = dataclasses.replace(result, policy_source=source)
+    _write_reports(result, outputs)
+    if args.pin_digests is not None:
+        _write_pins(result, args.pin_digests)
+    _explain(result)
+    code = result.exit_code
+    if publishing is not None and snapshot is not None:
+        code = publish_verdict(result, snapshot, publishing, options, updated)
+    if any(item.kind is UnseenKind.TIMEOUT for item in result.unseen):
+        # Worker threads may still wait on a registry; do not let them hold the exit.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _judge(
+    args: argparse.Namespace,
+    revision: Revision,
+    settings: ScanSettings,
+    config: Config,
+    options: RegistryOptions,
+    db_path: Path,
+    limits: TransferLimits,
+    publishing: bool,
+) -> tuple[GateResult, str | None]:
+    """Resolve, inventory and match every image of ``revision``: the verdict, and when
+    ``publishing`` the database's update time for the artifact's annotation."""
+    from kubegate.inventory import InventoryCache
+    from kubegate.publish import db_updated
+    from kubegate.registry import RegistryClient
+    from kubegate.scan import ImageInspector, scan_revision
+    from kubegate.vulndb import VulnDB
+
     _logger.info(
         "rendered %s: %s image use(s) of %s image(s)",
         revision.info.location,
         len(revision.images.uses),
         len({str(u.ref) for u in revision.images.uses}),
     )
-    deadline = None if args.timeout is None else started + args.timeout
+    deadline = limits.deadline
     cache = InventoryCache()
     try:
         with VulnDB.open(db_path) as db, RegistryClient(options) as client:
@@ -197,18 +325,41 @@ def run(args: argparse.Namespace) -> int:
                     deadline=deadline,
                     progress=progress,
                 )
+            return result, db_updated(db) if publishing else None
     finally:
         cache.close()
-    _write_reports(result, outputs)
-    if args.pin_digests is not None:
-        _write_pins(result, args.pin_digests)
-    _explain(result)
-    if any(item.kind is UnseenKind.TIMEOUT for item in result.unseen):
-        # Worker threads may still wait on a registry; do not let them hold the exit.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(result.exit_code)
-    return result.exit_code
+
+
+def _check_output(judged: JudgedTree, path: Path, what: str) -> None:
+    check_target(path, what)
+    judged.check_output(path, what)
+
+
+def _defaults_dir(
+    args: argparse.Namespace, spec: SourceSpec, stack: contextlib.ExitStack
+) -> tuple[Path, PolicySource]:
+    """Where implicit policy files are read: the ``--config-ref`` checkout or the user config
+    directory (kept for the whole scan: image sources in it are read while images are)."""
+    if args.config_ref is None:
+        return user_config_dir(), PolicySource()
+    from kubegate.source import open_policy_ref
+
+    checkout = stack.enter_context(open_policy_ref(spec, args.config_ref))
+    config = checkout.root / DEFAULT_CONFIG_NAME
+    found = find_exceptions_file(checkout.root)
+    for path in (config, found):
+        if path is not None and path.is_symlink():
+            raise ConfigError(
+                f"{path.name} is a symbolic link at {args.config_ref}: policy files must be "
+                "regular files",
+                where="--config-ref",
+            )
+    return checkout.root, PolicySource(
+        config=f"{args.config_ref}:{DEFAULT_CONFIG_NAME}" if config.exists() else None,
+        exceptions=f"{args.config_ref}:{found.name}" if found is not None else None,
+        ref=args.config_ref,
+        commit=checkout.commit,
+    )
 
 
 class _LogProgress:
@@ -242,7 +393,11 @@ class _BarProgress:
         self._tasks[name] = self._bars.add_task(name, total=total)
 
     def advance(self, name: str, item: str) -> None:
-        self._bars.update(self._tasks[name], advance=1, description=f"{name}: {item[:60]}")
+        from rich.markup import escape
+
+        # The item names an image of the revision: no markup, no control characters.
+        label = escape(visible(item)[:60])
+        self._bars.update(self._tasks[name], advance=1, description=f"{name}: {label}")
 
 
 @contextlib.contextmanager
@@ -323,9 +478,33 @@ def _max_age(args: argparse.Namespace, config: Config) -> timedelta:
     return DEFAULT_DB_MAX_AGE
 
 
-def _ignore_file(args: argparse.Namespace, config: Config, cwd: Path) -> IgnoreFile:
-    path = args.ignorefile or config.policy.ignorefile or find_exceptions_file(cwd)
-    return IgnoreFile() if path is None else load_exceptions(path)
+def _ignore_file(
+    args: argparse.Namespace,
+    config: Config,
+    defaults: Path,
+    judged: JudgedTree,
+    source: PolicySource,
+) -> IgnoreFile:
+    if args.ignorefile is not None:
+        return load_exceptions(judged.check_input(args.ignorefile, "--ignorefile"))
+    path = config.policy.ignorefile  # checked with the configuration's other paths
+    if path is None:
+        path = find_exceptions_file(defaults)
+        if path is None:
+            return IgnoreFile()
+        judged.check_input(path, "exceptions file")
+    return load_exceptions(path, _shown_in_ref(path, defaults, source))
+
+
+def _shown_in_ref(path: Path, checkout: Path, source: PolicySource) -> Path | None:
+    """``origin/main:.kubegateignore.yaml`` for a file of the ``--config-ref`` checkout."""
+    if source.ref is None:
+        return None
+    try:
+        relative = Path(os.path.realpath(path)).relative_to(os.path.realpath(checkout))
+    except ValueError:
+        return None
+    return Path(f"{source.ref}:{relative.as_posix()}")
 
 
 def _write_pins(result: GateResult, path: Path) -> None:
@@ -333,17 +512,17 @@ def _write_pins(result: GateResult, path: Path) -> None:
 
     document = pin_document(result)
     for warning in document.warnings:
-        print(f"kubegate: warning: --pin-digests: {warning}", file=sys.stderr)
-    try:
-        path.write_text(document.text, encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot write pins: {exc.strerror}", where=str(path)) from exc
+        line = visible(redact_urls(warning))
+        print(f"kubegate: warning: --pin-digests: {line}", file=sys.stderr)
+    write_atomic(path, document.text, "--pin-digests")
 
 
-def _registry_options(args: argparse.Namespace, config: Config) -> RegistryOptions:
+def _registry_options(
+    args: argparse.Namespace, config: Config, limits: TransferLimits
+) -> RegistryOptions:
     from kubegate.registry import parse_platform
 
-    options = registry_options(args)
+    options = registry_options(args, limits=limits)
     platforms = options.platforms or tuple(parse_platform(p) for p in config.registry.platforms)
     ca_file = options.ca_file or config.registry.ca_file
     if ca_file is not None and not ca_file.is_file():
@@ -365,10 +544,7 @@ def _write_reports(result: GateResult, outputs: list[tuple[GateFormat, Path | No
             width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
             sys.stdout.write(render_gate_report(result, fmt, width))
             continue
-        try:
-            path.write_text(render_gate_report(result, fmt), encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"cannot write report: {exc.strerror}", where=str(path)) from exc
+        write_atomic(path, render_gate_report(result, fmt), f"--output ({fmt.value})")
 
 
 def _explain(result: GateResult) -> None:
@@ -377,9 +553,10 @@ def _explain(result: GateResult) -> None:
         origin = item.origin
         where = f"{origin.file}:{origin.line}: " if origin and origin.file else ""
         level = "warning" if result.fail_open else "error"
-        print(f"kubegate: {level}: not proven: {where}{item.message}", file=sys.stderr)
+        line = visible(redact_urls(f"not proven: {where}{item.message}"))
+        print(f"kubegate: {level}: {line}", file=sys.stderr)
     for problem in result.exception_problems:
-        print(f"kubegate: warning: {problem}", file=sys.stderr)
+        print(f"kubegate: warning: {visible(redact_urls(problem))}", file=sys.stderr)
     if result.fail_open and result.blocking_unseen:
         print(
             f"kubegate: warning: --fail-open: {len(result.blocking_unseen)} thing(s) could not "

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
@@ -22,7 +23,7 @@ from kubegate.errors import InventoryError, KubegateError
 from kubegate.inventory.cache import InventoryCache, decode_packages, encode_packages
 from kubegate.inventory.extractors import EXTRACTORS, SNIFFERS
 from kubegate.inventory.filesystem import ImageView, Uncaptured
-from kubegate.inventory.limits import InventoryLimits
+from kubegate.inventory.limits import ImageBudget, InventoryLimits
 from kubegate.inventory.ownership import mark_os_owned
 from kubegate.inventory.walker import LayerContent, Reducer, walk_layer
 from kubegate.models import Descriptor, Digest, OSInfo, Package
@@ -83,11 +84,19 @@ def _walk(
     limits: InventoryLimits,
     extra: frozenset[str] = frozenset(),
     cancel: threading.Event | None = None,
+    budget: ImageBudget | None = None,
 ) -> LayerContent:
     try:
         with open_blob(descriptor) as raw:
             return walk_layer(
-                descriptor, raw, _wanted, limits, extra=extra, cancel=cancel, sniff=_sniff
+                descriptor,
+                raw,
+                _wanted,
+                limits,
+                extra=extra,
+                cancel=cancel,
+                sniff=_sniff,
+                budget=budget,
             )
     except KubegateError:
         raise
@@ -96,17 +105,23 @@ def _walk(
 
 
 def _walk_all(
-    missing: list[Descriptor], open_blob: BlobOpener, limits: InventoryLimits, workers: int | None
+    missing: list[Descriptor],
+    open_blob: BlobOpener,
+    limits: InventoryLimits,
+    workers: int | None,
+    budget: ImageBudget,
 ) -> dict[Digest, LayerContent]:
     if workers is None:
         workers = min(os.cpu_count() or 1, _MAX_WORKERS)
     workers = max(1, min(len(missing), workers))
     if workers == 1:
-        return {d.digest: _walk(d, open_blob, limits) for d in missing}
+        return {d.digest: _walk(d, open_blob, limits, budget=budget) for d in missing}
     cancel = threading.Event()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kubegate-layer") as pool:
         futures: dict[Future[LayerContent], Descriptor] = {
-            pool.submit(_walk, descriptor, open_blob, limits, frozenset(), cancel): descriptor
+            pool.submit(
+                _walk, descriptor, open_blob, limits, frozenset(), cancel, budget
+            ): descriptor
             for descriptor in missing
         }
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
@@ -162,27 +177,32 @@ def inventory_image(
     over-limit layers.
     """
     digests = tuple(layer.digest for layer in layers)
+    _check_layer_list(digests, limits, manifest_digest)
     if cache is not None:
         whole = cached_inventory(manifest_digest, cache, digests)
         if whole is not None:
             return whole
 
+    budget = ImageBudget(limits)
     contents: dict[Digest, LayerContent] = {}
     missing: list[Descriptor] = []
+    listed: set[Digest] = set()
     for layer in layers:
-        if layer.digest in contents or any(m.digest == layer.digest for m in missing):
-            continue
+        if layer.digest in listed:
+            continue  # walked once, applied as often as listed
+        listed.add(layer.digest)
         hit = cache.get_layer(layer.digest) if cache is not None else None
         if hit is not None:
+            _charge(budget, hit, manifest_digest)
             contents[layer.digest] = hit
         else:
             missing.append(layer)
     all_cached = not missing
     if missing and cache is not None:
-        missing = _share_walks(missing, contents, open_blob, cache, limits, workers)
+        missing = _share_walks(missing, contents, open_blob, cache, limits, workers, budget)
     if missing:
         _logger.debug("walking %s of %s layers of %s", len(missing), len(layers), manifest_digest)
-        walked = _walk_all(missing, open_blob, limits, workers)
+        walked = _walk_all(missing, open_blob, limits, workers, budget)
         contents.update(walked)
         if cache is not None:
             for content in walked.values():
@@ -203,6 +223,7 @@ def _share_walks(
     cache: InventoryCache,
     limits: InventoryLimits,
     workers: int | None,
+    budget: ImageBudget,
 ) -> list[Descriptor]:
     """Walk the layers no other thread is walking, wait for the others and read them from the
     cache. Returns the layers still missing (another thread's walk failed: walk them here, so
@@ -219,7 +240,9 @@ def _share_walks(
     try:
         # Own walks first, waits after: a thread never waits while holding a claim (no cycle).
         if mine:
-            walked = _walk_all([m for m in missing if m.digest in mine], open_blob, limits, workers)
+            walked = _walk_all(
+                [m for m in missing if m.digest in mine], open_blob, limits, workers, budget
+            )
             for content in walked.values():
                 cache.put_layer(content)
             contents.update(walked)
@@ -233,10 +256,42 @@ def _share_walks(
         event.wait()
         hit = cache.get_layer(layer.digest)
         if hit is not None:
+            _charge(budget, hit, layer.digest)
             contents[layer.digest] = hit
         else:
             still.append(layer)
     return still
+
+
+def _check_layer_list(digests: tuple[Digest, ...], limits: InventoryLimits, where: str) -> None:
+    """Refuse an image listing too many layers, or one layer too often, before any pull."""
+    if len(digests) > limits.max_layers:
+        raise InventoryError(
+            f"the image has {len(digests)} layers, more than the {limits.max_layers} allowed",
+            where=where,
+        )
+    counts = Counter(digests)
+    if counts:
+        digest, repeats = counts.most_common(1)[0]
+        if repeats > limits.max_layer_repeats:
+            raise InventoryError(
+                f"layer {digest} is listed {repeats} times, more than the "
+                f"{limits.max_layer_repeats} allowed",
+                where=where,
+            )
+
+
+def _captured(content: LayerContent) -> int:
+    return sum(len(entry.data) for entry in content.entries if entry.data is not None)
+
+
+def _charge(budget: ImageBudget, content: LayerContent, where: str) -> None:
+    """Charge a layer read from the cache whole (a walk charges as it goes)."""
+    try:
+        budget.charge(captured=_captured(content), entries=len(content.entries))
+    except InventoryError as exc:
+        exc.where = where
+        raise
 
 
 def _extract(
@@ -263,7 +318,12 @@ def _extract(
             paths.add(need.path)
             kept = {e.path for e in contents[descriptor.digest].entries if e.data is not None}
             _logger.debug("second pass over %s for /%s", descriptor.digest, need.path)
-            content = _walk(descriptor, open_blob, limits, frozenset(paths | kept))
+            # The other layers stay in memory: the new walk gets what they leave of the budget.
+            budget = ImageBudget(limits)
+            for digest, other in contents.items():
+                if digest != descriptor.digest:
+                    _charge(budget, other, manifest_digest)
+            content = _walk(descriptor, open_blob, limits, frozenset(paths | kept), budget=budget)
             contents[descriptor.digest] = content
             if cache is not None:
                 cache.put_layer(content)

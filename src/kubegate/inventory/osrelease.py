@@ -9,6 +9,7 @@ from __future__ import annotations
 import shlex
 from typing import Final
 
+from kubegate.errors import InventoryError
 from kubegate.inventory.extractor import Extracted
 from kubegate.inventory.filesystem import ImageView
 from kubegate.models import OSInfo
@@ -70,8 +71,17 @@ class OSReleaseExtractor:
             return Extracted(os=OSInfo(id="debian", version_id=version))
         alpine = view.read(_ALPINE_RELEASE)
         if alpine is not None:
-            return Extracted(os=OSInfo(id="alpine", version_id=alpine.decode().strip() or None))
+            return Extracted(os=OSInfo(id="alpine", version_id=_alpine_version(alpine)))
         return Extracted()
+
+
+def _alpine_version(data: bytes) -> str | None:
+    """``3.19.1``; bytes that are not text say nothing about the release: not proven (exit 2)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InventoryError(f"/{_ALPINE_RELEASE} is not UTF-8 text") from exc
+    return text.strip() or None
 
 
 def _debian_version(view: ImageView) -> str | None:

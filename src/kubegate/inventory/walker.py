@@ -17,7 +17,7 @@ from typing import BinaryIO, Final
 
 from kubegate.errors import InventoryError
 from kubegate.inventory import tar
-from kubegate.inventory.limits import InventoryLimits
+from kubegate.inventory.limits import ImageBudget, InventoryLimits
 from kubegate.inventory.stream import LayerStream
 from kubegate.inventory.tar import Header, TarReader
 from kubegate.models import Descriptor, Digest
@@ -39,6 +39,8 @@ OTHER: Final = "other"
 #: (see :class:`kubegate.inventory.extractor.Sniffer`).
 Reducer = Callable[[Iterator[bytes]], bytes | None]
 
+#: Entries counted locally before the image's shared budget is charged (it takes a lock).
+_CHARGE_EVERY: Final = 4096
 _WHITEOUT_PREFIX: Final = ".wh."
 _OPAQUE_NAME: Final = ".wh..wh..opq"
 
@@ -88,12 +90,14 @@ def walk_layer(
     extra: Collection[str] = (),
     cancel: threading.Event | None = None,
     sniff: Callable[[str, int, int], Reducer | None] | None = None,
+    budget: ImageBudget | None = None,
 ) -> LayerContent:
     """Stream ``raw`` (the compressed blob) once and record the layer's entries.
 
     ``wanted(path)`` selects the files whose content is read; ``extra`` adds exact paths (a
     second pass for a file reached only through a link); ``cancel`` stops the walk early (another
-    layer of the image was refused). The blob is always read to EOF.
+    layer of the image was refused); ``budget`` is charged with the entries and the bytes kept,
+    so that the image's layers together stay bounded. The blob is always read to EOF.
     """
     where = descriptor.digest
     entries: list[LayerEntry] = []
@@ -105,9 +109,13 @@ def walk_layer(
             count += 1
             if count > limits.max_entries:
                 raise InventoryError(f"layer has more than {limits.max_entries} entries")
-            entry = _entry(reader, header, wanted, extra, limits, where, sniff)
+            if budget is not None and count % _CHARGE_EVERY == 0:
+                budget.charge(entries=_CHARGE_EVERY)
+            entry = _entry(reader, header, wanted, extra, limits, where, sniff, budget)
             if entry is not None:
                 entries.append(entry)
+        if budget is not None:
+            budget.charge(entries=count % _CHARGE_EVERY)
         if count == 0 and not reader.ended:
             raise InventoryError("layer is truncated (no tar data)")
         if not reader.ended and not stream.proves_end:
@@ -135,6 +143,7 @@ def _entry(
     limits: InventoryLimits,
     where: str,
     sniff: Callable[[str, int, int], Reducer | None] | None = None,
+    budget: ImageBudget | None = None,
 ) -> LayerEntry | None:
     path = normalize(header.name, where=where)
     if not path:
@@ -163,10 +172,16 @@ def _entry(
         if reducer is None:
             return LayerEntry(path, FILE)
         # What the reducer leaves unread is skipped by the reader with the member's padding.
-        return LayerEntry(path, FILE, data=reducer(reader.iter_data(header.size)))
+        reduced = reducer(reader.iter_data(header.size))
+        if budget is not None and reduced is not None:
+            budget.charge(captured=len(reduced))
+        return LayerEntry(path, FILE, data=reduced)
     if header.size > limits.max_file_bytes:
         raise InventoryError(
             f"{path} is {header.size} bytes, over the {limits.max_file_bytes}-byte limit",
             where=where,
         )
+    if budget is not None:
+        # Charged from the header, before reading: the refusal comes before the memory is used.
+        budget.charge(captured=header.size)
     return LayerEntry(path, FILE, data=reader.read_data(header.size))

@@ -5,26 +5,35 @@ long-lived :class:`Matcher` with an image's inventory. For each package the data
 the records naming its (ecosystem, source name); only their affected entries are evaluated and
 only matched records are parsed whole. Matched records are grouped by flaw (one CVE; the GHSA or
 the record's own id when there is none) and never across packages; the finding's severity
-follows the precedence of DESIGN.md: the matched records' own vendor severity, then the same
-flaw's distro record, then the GHSA, then the highest NVD CVSS, else UNKNOWN.
+follows the precedence of :func:`kubegate.vulndb.severity.resolve_severity` (docs/image.md), fed
+with the flaw's NVD entry and Debian's tracker urgency when the database holds them. A CVE that
+NVD lists as Rejected yields no finding.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubegate.match.ecosystems import MatchTarget, Skip, target_for
 from kubegate.match.evaluate import EvaluationError, evaluate
 from kubegate.match.versions import VersionComparator, comparator_for
 from kubegate.models import CVSS, Finding, OSInfo, Package, Severity
-from kubegate.vulndb.severity import StatedSeverity, best_cvss, source_of, stated_severity
+from kubegate.vulndb.severity import SeverityEvidence, resolve_severity, source_of
 from kubegate.vulndb.store import VulnDB
+
+if TYPE_CHECKING:
+    from kubegate.vulndb.nvd import NvdCve
 
 _logger = logging.getLogger(__name__)
 _TITLE_MAX = 160
+#: The end of a sentence in a description: a full stop before a capital (not "1.1.1l.").
+_SENTENCE_END = re.compile(r"\.\s+(?=[A-Z])")
+#: NVD's ``vulnStatus`` of a CVE withdrawn by its CNA: it is no flaw at all.
+_REJECTED = "Rejected"
 #: Id prefixes of distro update bulletins (one advisory per package update, any number of flaws).
 _BULLETINS = ("DSA-", "DLA-", "DTSA-", "USN-", "LSN-", "RHSA-", "RHBA-", "RHEA-", "ALSA-", "RLSA-")
 
@@ -34,7 +43,9 @@ class MatchResult:
     """Findings of one inventory, what was not matched and which feeds the verdict relied on."""
 
     findings: tuple[Finding, ...]
-    #: Base ecosystems queried (``Debian``, ``PyPI``): the ones ``--db-max-age`` must check.
+    #: Release-qualified index ecosystems queried (``Debian:12``, ``PyPI``): each must be
+    #: covered by the database and its feed younger than ``--db-max-age``
+    #: (:meth:`kubegate.vulndb.store.VulnDB.check_fresh`).
     ecosystems: tuple[str, ...]
     skipped: tuple[Skip, ...]
 
@@ -65,8 +76,24 @@ def _text(record: dict[str, Any] | None, key: str) -> str | None:
     return None
 
 
-def _title(matched: Sequence[dict[str, Any]], nvd: dict[str, Any] | None) -> str | None:
-    """A one-line title: a summary about this flaw alone, else the CVE's own description.
+def _first_sentence(text: str | None) -> str | None:
+    """A title from a CVE description: NVD's are one paragraph, so its first sentence, cut at
+    a word (with an ellipsis) when even that is longer than a title."""
+    if not text or not text.strip():
+        return None
+    line = " ".join(text.split())
+    found = _SENTENCE_END.search(line)
+    sentence = line[: found.start() + 1] if found else line
+    if len(sentence) <= _TITLE_MAX:
+        return sentence
+    return sentence[: _TITLE_MAX - 1].rsplit(" ", 1)[0] + "…"
+
+
+def _title(
+    matched: Sequence[dict[str, Any]], nvd: dict[str, Any] | None, description: str | None
+) -> str | None:
+    """A one-line title: a summary about this flaw alone, else the CVE's own description
+    (the OSV CVE record's, else NVD's English description).
 
     Update bulletins (a DSA, a USN) carry one summary for the whole update ("openssl - security
     update"), whatever flaws it fixes: they come last.
@@ -77,19 +104,12 @@ def _title(matched: Sequence[dict[str, Any]], nvd: dict[str, Any] | None) -> str
         *(_text(r, "summary") for r in single),
         _text(nvd, "summary"),
         _text(nvd, "details"),
+        _first_sentence(description),
         *(_text(r, "details") for r in single),
         *(_text(r, "summary") for r in multi),
         *(_text(r, "details") for r in multi),
     )
     return next((text for text in candidates if text), None)
-
-
-def _worst(candidates: Iterable[StatedSeverity]) -> StatedSeverity | None:
-    best: StatedSeverity | None = None
-    for candidate in candidates:
-        if best is None or candidate.severity > best.severity:
-            best = candidate
-    return best
 
 
 _Key = tuple[str, str, str]
@@ -112,13 +132,17 @@ class _FlawInfo:
 class Matcher:
     """Matches inventories against one open database; caches survive between calls (warm)."""
 
-    def __init__(self, db: VulnDB) -> None:
+    def __init__(self, db: VulnDB, *, tracker: bool = True) -> None:
+        """``tracker`` False: Debian tracker urgencies are not read (older than --db-max-age:
+        like an absent tracker, the next source in the precedence decides)."""
         self.db = db
+        self._use_tracker = tracker
         self._flaws: dict[_Key, tuple[_FlawInfo, ...]] = {}
         self._undecided: dict[_Key, str] = {}
         self._records: dict[str, dict[str, Any] | None] = {}
         self._refs: dict[str, list[str]] = {}
         self._compare_cache: dict[tuple[str, str, str], int] = {}
+        self._nvd: dict[str, NvdCve | None] = {}
 
     # -- lookups -------------------------------------------------------------------------
     def _comparator(self, target: MatchTarget) -> VersionComparator | None:
@@ -176,42 +200,44 @@ class Matcher:
     def _record(self, record_id: str) -> dict[str, Any] | None:
         return self._records.get(record_id)
 
+    def _load_nvd(self, flaws: Iterable[str]) -> None:
+        missing = [f for f in flaws if f.startswith("CVE-") and f not in self._nvd]
+        if missing:
+            found = self.db.nvd(missing)
+            for flaw in missing:
+                self._nvd[flaw] = found.get(flaw)
+
+    def _rejected(self, flaw: str) -> bool:
+        entry = self._nvd.get(flaw)
+        return entry is not None and entry.status == _REJECTED
+
     # -- severity ------------------------------------------------------------------------
+    def _tracker_urgency(self, flaw: str, package: tuple[str, str]) -> str | None:
+        ecosystem, name = package
+        base, _, release = ecosystem.partition(":")
+        if not self._use_tracker or base != "Debian" or not release or not flaw.startswith("CVE-"):
+            return None
+        return self.db.debian_urgency(flaw, name, release)
+
     def _severity(
         self, flaw: str, matched: Sequence[dict[str, Any]], package: tuple[str, str]
     ) -> tuple[Severity, str, CVSS | None]:
-        nvd = self._record(flaw) if flaw.startswith("CVE-") else None
-        nvd_cvss = best_cvss(nvd) if nvd else None
         related = [r for r in map(self._record, self._refs.get(flaw, ())) if r is not None]
         vendor_sources = {source_of(str(record["id"])) for record in matched}
-        steps: tuple[Iterable[StatedSeverity | None], ...] = (
-            # 1. the matched records' own vendor severity
-            (stated_severity(record, package) for record in matched),
-            # 2. the same flaw's record of the same distro (a DSA's DEBIAN-CVE via upstream)
-            (
-                stated_severity(record, package)
-                for record in related
-                if source_of(str(record["id"])) in vendor_sources
-            ),
-            # 3. the GHSA of the flaw
-            (
-                stated_severity(record)
-                for record in related
-                if source_of(str(record["id"])) == "ghsa"
-            ),
+        decided = resolve_severity(
+            SeverityEvidence(
+                matched=matched,
+                same_distro=[
+                    r for r in related if source_of(str(r["id"])) in vendor_sources - {"ghsa"}
+                ],
+                tracker_urgency=self._tracker_urgency(flaw, package),
+                ghsa=[r for r in related if source_of(str(r["id"])) == "ghsa"],
+                nvd=self._nvd.get(flaw),
+                osv_cve=self._record(flaw) if flaw.startswith("CVE-") else None,
+                package=package,
+            )
         )
-        for step in steps:
-            decided = _worst(s for s in step if s is not None)
-            if decided is not None:
-                return (
-                    decided.severity,
-                    decided.source,
-                    decided.cvss or (nvd_cvss[0] if nvd_cvss else None),
-                )
-        # 4. the highest NVD CVSS among the CVE records of the flaw
-        if nvd_cvss is not None and nvd_cvss[1] is not Severity.UNKNOWN:
-            return nvd_cvss[1], "nvd", nvd_cvss[0]
-        return Severity.UNKNOWN, "none", None
+        return decided.severity, decided.source, decided.cvss
 
     # -- the one entry point -------------------------------------------------------------
     def match(
@@ -235,7 +261,7 @@ class Matcher:
             if comparator is None:
                 skipped.append(Skip(package, f"no version comparator for {target.ecosystem}", True))
                 continue
-            ecosystems[target.base] = None
+            ecosystems[target.index_ecosystem] = None
             key = (target.index_ecosystem, target.name, target.version)
             if key not in self._flaws and key not in fresh:
                 fresh[key] = self._matched(target, comparator)
@@ -278,12 +304,14 @@ class Matcher:
                     ids.append(record_id)
                     fixes.extend(fixed)
         flaws = {flaw for by_flaw in grouped.values() for flaw in by_flaw}
+        self._load_nvd(flaws)
         self._referencing(flaws)
         self._load([*flaws, *(ref for flaw in flaws for ref in self._refs[flaw])])
         for key, by_flaw in grouped.items():
             self._flaws[key] = tuple(
                 self._flaw(flaw, ids, fixes, (key[0], key[1]))
                 for flaw, (ids, fixes) in by_flaw.items()
+                if not self._rejected(flaw)
             )
 
     def _flaw(
@@ -298,7 +326,8 @@ class Matcher:
             aliases.update(record.get("upstream") or ())
         # Other CVEs a multi-CVE advisory names are other findings, not aliases of this one.
         aliases = {a for a in aliases if not a.startswith("CVE-")} - set(record_ids)
-        nvd = self._record(flaw)
+        osv_cve = self._record(flaw)
+        entry = self._nvd.get(flaw)
         return _FlawInfo(
             id=flaw,
             record_ids=record_ids,
@@ -307,7 +336,7 @@ class Matcher:
             source=source,
             fixed=tuple(sorted(set(fixes))),
             cvss=cvss,
-            title=_title(matched, nvd),
+            title=_title(matched, osv_cve, entry.description if entry else None),
         )
 
 

@@ -17,11 +17,12 @@ from kubegate.registry.auth import Credentials
 from kubegate.registry.client import RegistryClient
 from kubegate.registry.image import BlobSource, Image, PlatformImage
 from kubegate.registry.local import open_docker_archive, open_oci
-from kubegate.registry.options import RegistryOptions, parse_platform
+from kubegate.registry.options import PLATFORM_RULES, RegistryOptions, parse_platform
 from kubegate.registry.remote import open_remote
 
 __all__ = [
     "LOCAL_TRANSPORTS",
+    "PLATFORM_RULES",
     "BlobSource",
     "Credentials",
     "Image",

@@ -6,7 +6,9 @@ Every request goes through :meth:`RegistryClient._stream`: retries with backoff 
 transport errors (``Retry-After`` honoured, bounded), redirects followed here rather than by httpx
 so that ``Authorization`` is sent to the registry's own origin only, one re-authentication on
 401. ``httpx`` exceptions are turned into :class:`~kubegate.errors.RegistryError` here.
-Called by :func:`kubegate.registry.open_image` and by the scan pipeline (``resolve_digest``).
+Called by :func:`kubegate.registry.open_image` and by the scan pipeline (``resolve_digest``);
+``kubegate.publish`` pushes Flux artifacts with :meth:`RegistryClient.upload_blob` and
+:meth:`RegistryClient.put_manifest`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
+from urllib.parse import quote
 
 import httpx
 
@@ -42,6 +45,8 @@ from kubegate.registry.transport import (
     same_origin,
 )
 from kubegate.registry.verify import check_digest, read_limited, sha256_digest, split_digest
+from kubegate.transfer import limit_of
+from kubegate.transfer.http import bounded_transport
 
 _logger = logging.getLogger(__name__)
 
@@ -89,6 +94,9 @@ def _redact_httpx_logs() -> None:
 
 
 def _describe(exc: httpx.HTTPError, timeout: float) -> str:
+    limit = limit_of(exc)
+    if limit is not None:
+        return limit.reason
     if isinstance(exc, httpx.TimeoutException):
         return f"timed out after {timeout:g}s ({type(exc).__name__})"
     text = str(exc) or type(exc).__name__
@@ -109,8 +117,9 @@ class RegistryClient:
                     f"cannot load CA file: {exc}", where=str(self.options.ca_file)
                 ) from exc
         # trust_env=False: no proxies or netrc credentials picked up behind the user's back.
+        # Every socket operation goes through the bounded transport (idle, rate, deadline).
         self._http = httpx.Client(
-            verify=context,
+            transport=bounded_transport(self.options.limits, verify=context),
             timeout=httpx.Timeout(self.options.timeout),
             follow_redirects=False,
             trust_env=False,
@@ -191,6 +200,79 @@ class RegistryClient:
             self._raise_for_status(response, where, "blob")
             yield self._iter(response, where)
 
+    # -- pushing (``kubegate scan --publish``) -------------------------------------------------
+
+    def blob_exists(self, ref: ImageRef, digest: Digest, *, where: str) -> bool:
+        """Whether the repository already holds the blob (``HEAD``; 404 means no)."""
+        split_digest(digest, where=where)
+        path = f"/v2/{ref.repository}/blobs/{digest}"
+        with self._stream(ref, "HEAD", path, where, push=True) as response:
+            if response.status_code == 404:
+                return False
+            self._raise_for_status(response, where, "blob")
+        return True
+
+    def upload_blob(self, ref: ImageRef, data: bytes, *, where: str) -> Digest:
+        """Upload ``data`` unless the repository holds it already; return its digest.
+
+        A monolithic upload (distribution spec "POST then PUT"): ``POST .../blobs/uploads/``
+        opens a session, one ``PUT <Location>&digest=...`` sends the bytes. The registry checks
+        the digest itself; a different ``Docker-Content-Digest`` in its answer is refused too.
+        """
+        digest = sha256_digest(data)
+        if self.blob_exists(ref, digest, where=where):
+            _logger.debug("%s: blob %s already present", where, digest)
+            return digest
+        start = f"/v2/{ref.repository}/blobs/uploads/"
+        with self._stream(ref, "POST", start, where, push=True, content=b"") as response:
+            self._raise_for_status(response, where, "blob upload", ok=(202,))
+            location = response.headers.get("Location")
+        if not location:
+            raise RegistryError("blob upload started without a Location", where=where)
+        separator = "&" if "?" in location else "?"
+        target = f"{location}{separator}digest={quote(digest, safe=':')}"
+        with self._stream(
+            ref,
+            "PUT",
+            target,
+            where,
+            push=True,
+            content=data,
+            content_type="application/octet-stream",
+        ) as response:
+            self._raise_for_status(response, where, "blob upload", ok=(201, 204))
+            stored = response.headers.get("Docker-Content-Digest")
+        if stored and stored != digest:
+            raise RegistryError(f"registry stored blob {digest} as {stored}", where=where)
+        return digest
+
+    def find_manifest(
+        self, ref: ImageRef, reference: str, *, where: str
+    ) -> tuple[bytes, Digest] | None:
+        """The verified manifest ``reference`` names, or None when the registry has none (404)."""
+        path = f"/v2/{ref.repository}/manifests/{reference}"
+        with self._stream(ref, "HEAD", path, where, accept=ACCEPT, push=True) as response:
+            if response.status_code == 404:
+                return None
+            self._raise_for_status(response, where, "manifest")
+        data, _, digest = self.fetch_manifest(ref, reference, where=where)
+        return data, digest
+
+    def put_manifest(
+        self, ref: ImageRef, tag: str, data: bytes, media_type: str, *, where: str
+    ) -> Digest:
+        """``PUT`` a manifest under ``tag``; return its digest (checked against the answer)."""
+        digest = sha256_digest(data)
+        path = f"/v2/{ref.repository}/manifests/{tag}"
+        with self._stream(
+            ref, "PUT", path, where, push=True, content=data, content_type=media_type
+        ) as response:
+            self._raise_for_status(response, where, "manifest", ok=(201, 204))
+            stored = response.headers.get("Docker-Content-Digest")
+        if stored and stored != digest:
+            raise RegistryError(f"registry stored manifest {digest} as {stored}", where=where)
+        return digest
+
     # -- requests -----------------------------------------------------------------------------
 
     def _registry(self, ref: ImageRef) -> _Registry:
@@ -209,17 +291,31 @@ class RegistryClient:
 
     @contextlib.contextmanager
     def _stream(
-        self, ref: ImageRef, method: str, path: str, where: str, *, accept: str | None = None
+        self,
+        ref: ImageRef,
+        method: str,
+        path: str,
+        where: str,
+        *,
+        accept: str | None = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
+        push: bool = False,
     ) -> Iterator[httpx.Response]:
-        """One authenticated API request; the semaphore is held until the body is consumed."""
+        """One authenticated API request; the semaphore is held until the body is consumed.
+
+        ``push`` asks for a token with the ``push`` action too (uploads and manifest PUTs).
+        """
         registry = self._registry(ref)
         base = self._ping(registry, where)
-        scope = f"repository:{ref.repository}:pull"
+        scope = f"repository:{ref.repository}:{'pull,push' if push else 'pull'}"
         headers = {"Accept": accept} if accept else {}
+        if content_type:
+            headers["Content-Type"] = content_type
         with registry.semaphore:
             authorization = self._authorization(registry, registry.challenge, scope, where)
             response = self._follow(
-                registry, method, base.join(path), headers, authorization, where
+                registry, method, base.join(path), headers, authorization, where, content
             )
             if response.status_code == 401:
                 challenge = self._challenge_of(response) or registry.challenge
@@ -234,7 +330,7 @@ class RegistryClient:
                         where=where,
                     )
                 response = self._follow(
-                    registry, method, base.join(path), headers, authorization, where
+                    registry, method, base.join(path), headers, authorization, where, content
                 )
             try:
                 if response.status_code == 401:
@@ -257,6 +353,7 @@ class RegistryClient:
         headers: dict[str, str],
         authorization: str | None,
         where: str,
+        content: bytes | None = None,
     ) -> httpx.Response:
         """Send with retries, following redirects; credentials only to the registry origin."""
         origin = registry.base
@@ -264,7 +361,7 @@ class RegistryClient:
             hop = dict(headers)
             if authorization and origin is not None and same_origin(url, origin):
                 hop["Authorization"] = authorization
-            response = self._send(method, url, hop, where)
+            response = self._send(method, url, hop, where, content=content)
             if response.status_code not in _REDIRECT_STATUS:
                 return response
             location = response.headers.get("Location")
@@ -288,15 +385,19 @@ class RegistryClient:
         where: str,
         *,
         retries: int | None = None,
+        content: bytes | None = None,
     ) -> httpx.Response:
-        """One request with retries on transport errors, 429 and 5xx (backoff, Retry-After)."""
+        """One request with retries on transport errors, 429 and 5xx (backoff, Retry-After).
+
+        A body (``content``, uploads) is bytes in memory, so a retry can send it again.
+        """
         options = self.options
         attempts = max(0, options.retries if retries is None else retries) + 1
         for attempt in range(attempts):
             last = attempt == attempts - 1
             default_wait = min(options.backoff * (2**attempt), options.max_retry_after)
             try:
-                request = self._http.build_request(method, url, headers=headers)
+                request = self._http.build_request(method, url, headers=headers, content=content)
                 response = self._http.send(request, stream=True)
                 if method == "HEAD":
                     # No body follows a HEAD answer, but httpcore keeps the connection only
@@ -304,10 +405,13 @@ class RegistryClient:
                     # warm scan opened a new TCP (and TLS) connection.
                     response.read()
             except httpx.HTTPError as exc:
-                if last:
+                refused = None if last else self._retry_refused(exc, default_wait)
+                if last or refused:
+                    reason = _describe(exc, options.timeout)
+                    if refused and refused != reason:
+                        reason = f"{reason}; not retried: {refused}"
                     raise RegistryError(
-                        f"cannot reach {_safe_url(url)}: {_describe(exc, options.timeout)}",
-                        where=where,
+                        f"cannot reach {_safe_url(url)}: {reason}", where=where
                     ) from exc
                 _logger.debug(
                     "%s: %s %s failed (%s), retrying",
@@ -323,6 +427,14 @@ class RegistryClient:
                 wait = retry_after(
                     response.headers.get("Retry-After"), default_wait, options.max_retry_after
                 )
+                refused = options.retry_budget.take(wait, options.limits)
+                if refused:
+                    status = response.status_code
+                    response.close()
+                    raise RegistryError(
+                        f"{_safe_url(url)} answered {status}; not retried: {refused}",
+                        where=where,
+                    )
                 response.close()
                 _logger.info(
                     "%s: %s answered %s, retrying in %.1fs",
@@ -336,6 +448,13 @@ class RegistryClient:
             return response
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _retry_refused(self, exc: httpx.HTTPError, wait: float) -> str | None:
+        """Why a failed attempt is not retried (None: retry, the budget is charged)."""
+        limit = limit_of(exc)
+        if limit is not None and not limit.retryable:
+            return limit.reason
+        return self.options.retry_budget.take(wait, self.options.limits)
+
     def _iter(self, response: httpx.Response, where: str) -> Iterator[bytes]:
         try:
             yield from response.iter_bytes(1 << 16)
@@ -345,9 +464,11 @@ class RegistryClient:
                 where=where,
             ) from exc
 
-    def _raise_for_status(self, response: httpx.Response, where: str, what: str) -> None:
+    def _raise_for_status(
+        self, response: httpx.Response, where: str, what: str, *, ok: tuple[int, ...] = (200,)
+    ) -> None:
         status = response.status_code
-        if status == 200:
+        if status in ok:
             return
         message = ""
         if response.request.method != "HEAD":
@@ -379,6 +500,9 @@ class RegistryClient:
                     response = self._send("GET", base.join("/v2/"), {}, where, retries=retries)
                 except RegistryError as exc:
                     _logger.debug("%s: ping %s failed: %s", where, _safe_url(base), exc.message)
+                    if limit_of(exc) is not None:
+                        # It answered, too slowly (or time is up): no other scheme helps.
+                        raise
                     first_error = first_error or exc
                     continue
                 with contextlib.closing(response):

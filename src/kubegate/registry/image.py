@@ -27,7 +27,12 @@ from kubegate.registry.manifest import (
     parse_index,
     parse_manifest,
 )
-from kubegate.registry.options import RegistryOptions, platform_matches
+from kubegate.registry.options import (
+    RegistryOptions,
+    compatible_platforms,
+    normalize_platform,
+    platform_matches,
+)
 from kubegate.registry.verify import VerifyingReader, check_digest, read_limited
 
 _logger = logging.getLogger(__name__)
@@ -119,8 +124,7 @@ def assemble_image(
     """Build an :class:`Image` from its verified top-level document."""
     media_type = media_type_of(data, content_type, where=reference)
     if media_type in INDEX_TYPES:
-        entries = select_platforms(parse_index(data, where=reference), options, where=reference)
-        platforms = tuple(_platform_image(reference, entry, source, options) for entry in entries)
+        platforms = _index_platforms(reference, parse_index(data, where=reference), source, options)
     else:
         platforms = (_from_manifest(reference, digest, data, None, source, options),)
     return Image(
@@ -132,38 +136,88 @@ def assemble_image(
     )
 
 
+def _index_platforms(
+    reference: str, entries: tuple[IndexEntry, ...], source: BlobSource, options: RegistryOptions
+) -> tuple[PlatformImage, ...]:
+    """The images of the selected entries; every requested platform must get one."""
+    images: dict[IndexEntry, PlatformImage | None] = {}
+    for entry in select_platforms(entries, options, where=reference):
+        images[entry] = _platform_image(reference, entry, source, options)
+    for wanted in options.platforms:
+        # The entry a node of that platform pulls may lack a platform and name another in its
+        # config: then that node pulls nothing, and the request is not met.
+        pulled = _pulled_by(wanted, entries)
+        image = None if pulled is None else images.get(pulled)
+        if image is None or (
+            pulled is not None
+            and pulled.platform is None
+            and not _runs_on(image.config_json, (wanted,))
+        ):
+            raise RegistryError(_no_platform(entries, options, wanted), where=reference)
+    found = tuple(image for image in images.values() if image is not None)
+    if not found:
+        raise RegistryError(_no_platform(entries, options), where=reference)
+    return found
+
+
 def select_platforms(
     entries: tuple[IndexEntry, ...], options: RegistryOptions, *, where: str
 ) -> tuple[IndexEntry, ...]:
-    """The index entries to scan: ``options.platforms`` in order, else every linux platform."""
-    offered = ", ".join(sorted({str(e.platform) for e in entries if e.platform})) or "none"
+    """The index entries to scan: ``options.platforms`` in order, else every linux platform.
+
+    An entry without a platform is a candidate too (containerd's images.Manifest keeps such
+    entries, after the ones whose platform matches, and judges them by their config): its
+    config decides, in :func:`_platform_image`.
+    """
     if not options.platforms:
+        # Normalised as containerd does before it matches (``os: "Linux"`` is pulled by a
+        # linux node, so it is scanned); attestation manifests say unknown/unknown.
         chosen = tuple(
             entry
             for entry in entries
-            if entry.platform is not None
-            and entry.platform.os == "linux"
-            and entry.platform != _ATTESTATION
+            if entry.platform is None
+            or (normalize_platform(entry.platform).os == "linux" and entry.platform != _ATTESTATION)
         )
         if not chosen:
-            raise RegistryError(f"index has no linux platform (offers: {offered})", where=where)
+            raise RegistryError(_no_platform(entries, options), where=where)
         return chosen
     picked: list[IndexEntry] = []
     for wanted in options.platforms:
-        match = next(
-            (e for e in entries if e.platform is not None and platform_matches(wanted, e.platform)),
-            None,
-        )
+        match = _pulled_by(wanted, entries)
         if match is None:
-            raise RegistryError(f"platform {wanted} not in index (offers: {offered})", where=where)
+            raise RegistryError(_no_platform(entries, options, wanted), where=where)
         if match not in picked:
             picked.append(match)
     return tuple(picked)
 
 
+def _no_platform(
+    entries: tuple[IndexEntry, ...], options: RegistryOptions, wanted: Platform | None = None
+) -> str:
+    offered = ", ".join(sorted({str(e.platform) for e in entries if e.platform})) or "none"
+    if wanted is not None:
+        return f"platform {wanted} not in index (offers: {offered})"
+    return f"index has no linux platform (offers: {offered})"
+
+
+def _pulled_by(wanted: Platform, entries: tuple[IndexEntry, ...]) -> IndexEntry | None:
+    """The entry a node of platform ``wanted`` pulls: containerd keeps the entries its
+    ``platforms.Only`` matcher accepts and takes the first of the most preferred platform
+    (images.Manifest sorts them stably by preference)."""
+    offered = [(entry, normalize_platform(entry.platform)) for entry in entries if entry.platform]
+    for candidate in compatible_platforms(wanted):
+        for entry, platform in offered:
+            if platform == candidate and entry.platform != _ATTESTATION:
+                return entry
+    # Entries without a platform sort last, and only the first is tried (its config decides).
+    return next((entry for entry in entries if entry.platform is None), None)
+
+
 def _platform_image(
     reference: str, entry: IndexEntry, source: BlobSource, options: RegistryOptions
-) -> PlatformImage:
+) -> PlatformImage | None:
+    """The image of one index entry; ``None`` for an entry without a platform whose config
+    says a node of the selected platforms would not run it."""
     digest = entry.descriptor.digest
     if entry.descriptor.size > options.max_manifest_bytes:
         raise RegistryError(
@@ -177,7 +231,29 @@ def _platform_image(
         raise RegistryError(
             f"nested index {digest} inside an index is not supported", where=reference
         )
-    return _from_manifest(reference, digest, data, entry.platform, source, options)
+    image = _from_manifest(reference, digest, data, entry.platform, source, options)
+    if entry.platform is None and not _runs_on(image.config_json, options.platforms):
+        _logger.debug(
+            "%s: entry %s without platform is %s: skipped", reference, digest, image.platform
+        )
+        return None
+    return image
+
+
+def _runs_on(config: Mapping[str, Any], platforms: tuple[Platform, ...]) -> bool:
+    """Whether nodes of one of ``platforms`` (none: any linux node) run an image of this
+    config (containerd normalises the config's os/architecture, an empty os being the
+    node's own: ``linux``)."""
+    os_name, arch = config.get("os"), config.get("architecture")
+    declared = normalize_platform(
+        Platform(
+            os=os_name if isinstance(os_name, str) else "",
+            architecture=arch if isinstance(arch, str) else "",
+        )
+    )
+    if not platforms:
+        return declared.os == "linux" and bool(declared.architecture)
+    return any(platform_matches(wanted, declared) for wanted in platforms)
 
 
 def _from_manifest(
@@ -196,10 +272,13 @@ def _from_manifest(
     declared = config_platform(config_json)
     if platform is None:
         platform = declared
-    elif (declared.os, declared.architecture) != (platform.os, platform.architecture):
-        _logger.debug(
-            "%s: index says %s but config of %s says %s", reference, platform, digest, declared
-        )
+    else:
+        # Reported as the index spells it; compared as containerd normalises both.
+        said, has = normalize_platform(platform), normalize_platform(declared)
+        if (said.os, said.architecture) != (has.os, has.architecture):
+            _logger.debug(
+                "%s: index says %s but config of %s says %s", reference, platform, digest, declared
+            )
     if options.platforms and not any(platform_matches(w, platform) for w in options.platforms):
         # A single-platform image is scanned as what it is; the caller sees its platform.
         _logger.info("%s: single-platform image is %s, not the requested one", reference, platform)

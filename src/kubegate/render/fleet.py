@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kubegate.errors import RenderError, UsageError
-from kubegate.models import NotSeen, Origin, Problem
+from kubegate.models import NotSeen, Origin, Problem, RemoteBase
 from kubegate.render.clusters import (
     Cluster,
     GitSource,
@@ -51,6 +51,7 @@ from kubegate.render.kustomize import BUILD_WORKERS, Kustomize, find_kustomize
 from kubegate.render.output import objects_from_build, split_documents, to_object
 from kubegate.render.plain import files_mentioning, scan_files, scan_plain
 from kubegate.render.provenance import BuildContext, KustomizeLocator
+from kubegate.render.remote import RemoteOptions, fetch_all, remote_files
 from kubegate.render.result import NodeLocator, RenderedObject, RenderResult
 from kubegate.render.substitute import (
     DISABLE_KEY,
@@ -114,6 +115,8 @@ class _Pending:
     context: BuildContext
     #: The YAML text of each object of the build (parsed once, after substitution).
     texts: list[str]
+    #: Remote resources fetched for this build (``--allow-remote-bases``).
+    remote: tuple[RemoteBase, ...] = ()
 
 
 #: A problem and the ``namespace/name`` of the Kustomization it belongs to (None: the cluster's).
@@ -212,6 +215,11 @@ class _Walk:
                 return None
         return self.source_root
 
+    remote: RemoteOptions = field(default_factory=RemoteOptions)
+    fetched: list[RemoteBase] = field(default_factory=list)
+    #: Pairs of origins that define one Kustomization key twice.
+    duplicates: list[tuple[str, Origin, Origin]] = field(default_factory=list)
+
     def build_round(self, batch: Sequence[FluxKustomization]) -> list[_Pending]:
         todo: list[tuple[FluxKustomization, Path]] = []
         for ks in batch:
@@ -227,6 +235,7 @@ class _Walk:
                 self.problem(ks.key, exc_problem(result))
                 self.children.setdefault(ks.key, [])
             else:
+                self.fetched.extend(result.remote)
                 pending.append(result)
         return pending
 
@@ -240,16 +249,28 @@ class _Walk:
             return _in_kustomization(exc, ks)
         try:
             prepared: PreparedBuild = prepare_build(tree, farm, rel, ks)
+            remote = (
+                fetch_all(prepared.remote, self.workspace, farm, self.remote)
+                if prepared.remote
+                else []
+            )
             written = kustomization_file(prepared.directory)
             key = (
                 str(tree),
                 prepared.rel,
                 written.read_text(encoding="utf-8") if written is not None else "",
             )
-            output = self.build_cache.get(key)
+            # Fetched remote resources are not in the key: such builds are never shared.
+            output = None if remote else self.build_cache.get(key)
             if output is None:
-                output = self.kustomize.build(prepared.directory, ks_where(ks), trees=(farm, tree))
-                self.build_cache[key] = output
+                output = self.kustomize.build(
+                    prepared.directory,
+                    ks_where(ks),
+                    trees=(farm, tree),
+                    deadline=self.remote.deadline,
+                )
+                if not remote:
+                    self.build_cache[key] = output
             scanned = tree == self.source_root
             context = BuildContext(
                 pristine=self.pristine if scanned else tree,
@@ -257,8 +278,9 @@ class _Walk:
                 flux_images=prepared.flux_images,
                 flux_patches=prepared.flux_patches,
                 grafts=self.grafts if scanned else {},
+                remote_files=remote_files(remote),
             )
-            return _Pending(ks, context, split_documents(output))
+            return _Pending(ks, context, split_documents(output), tuple(remote))
         except RenderError as exc:
             return _in_kustomization(exc, ks)
         finally:
@@ -344,15 +366,9 @@ class _Walk:
         if first.origin == ks.origin:
             # The same object reached twice (two Kustomizations' paths cover its file).
             return
-        cluster = f" in cluster {self.cluster}" if self.cluster else ""
-        self.problem(
-            ks.key,
-            Problem(
-                f"Kustomization {ks.key} is defined twice{cluster} (also at "
-                f"{_where(first.origin) or 'an unknown place'}); Flux keeps only one of them",
-                ks.origin,
-            ),
-        )
+        # A cluster applies one object per namespace/name: which of two definitions wins is
+        # not in the revision, and the other one's images would never be judged.
+        self.duplicates.append((ks.key, first.origin, ks.origin))
 
     def _materialize(
         self, item: _Pending, text: str, variables: Mapping[str, str] | None
@@ -487,6 +503,9 @@ class _Walk:
     def run(self, roots: Sequence[FluxKustomization]) -> None:
         for root in roots:
             self.add(root)
+        # Known before anything is built: refused at once (and again after the walk, for
+        # duplicates met while walking).
+        self.refuse_duplicates()
         waiting: list[_Pending] = []
         while self.queue or waiting or self.deferred:
             if self.queue:
@@ -512,6 +531,20 @@ class _Walk:
             except RenderError as exc:
                 self.problem(item.ks.key, _problem(exc, item.ks.origin))
                 self.children.setdefault(item.ks.key, [])
+        self.refuse_duplicates()
+
+    def refuse_duplicates(self) -> None:
+        """Two definitions of one Kustomization: the whole render is not proven (exit 2)."""
+        if not self.duplicates:
+            return
+        key, first, second = self.duplicates[0]
+        cluster = f" in cluster {self.cluster}" if self.cluster else ""
+        raise RenderError(
+            f"Kustomization {key} is defined twice{cluster}, in {_where(first)} and "
+            f"{_where(second)}: the cluster applies only one of them, so what it would run is "
+            "not proven",
+            where=_where(first),
+        )
 
 
 def _ns_name(obj: RenderedObject) -> str:
@@ -578,14 +611,20 @@ def render(
     variables: Mapping[str, str] | None = None,
     clusters: Sequence[str] = (),
     sources: Mapping[str, Path] | None = None,
+    allow_remote_bases: bool = False,
+    deadline: float | None = None,
 ) -> RenderResult:
     """Render ``path`` (source-relative, already validated) of the revision at ``root``.
 
     ``clusters`` are ``--cluster`` selections (none: every cluster); ``sources`` maps
     ``namespace/name`` of other GitRepositories to trees the user supplied (``--source``).
     Never modifies ``root``: Flux's edits happen in a private copy. Raises RenderError only when
-    nothing can be rendered at all (no kustomize); everything else is collected as problems.
+    nothing can be rendered at all (no kustomize) or the revision is ambiguous (one Flux
+    Kustomization defined twice); everything else is collected as problems. ``deadline``
+    (``time.monotonic()``) bounds every kustomize build; remote resources are refused unless
+    ``allow_remote_bases``.
     """
+    remote = RemoteOptions(allow=allow_remote_bases, deadline=deadline)
     root = root.resolve()
     directory = root / path if path else root
     flux_files, other_files = files_mentioning(directory, FLUX_GROUP)
@@ -612,9 +651,10 @@ def render(
             kustomization,
             variables or {},
             sources or {},
+            remote,
         )
     if kustomization_file(directory) is not None:
-        return _render_kustomize(root, path)
+        return _render_kustomize(root, path, remote)
     plain = scan_plain(root, directory)
     kept, not_seen = _split_helm(plain.objects)
     return RenderResult(tuple(kept), tuple(not_seen), plain.problems)
@@ -637,20 +677,23 @@ def _git_sources(
     ]
 
 
-def _render_kustomize(root: Path, path: str) -> RenderResult:
+def _render_kustomize(root: Path, path: str, remote: RemoteOptions) -> RenderResult:
     kustomize = find_kustomize()
     with workspace(root) as ws:
         try:
             farm = ws.farm(path)
-            prepared = prepare_plain_build(farm, path)
-            output = kustomize.build(prepared.directory, path or ".", trees=(farm, root))
+            prepared = prepare_plain_build(root, farm, path)
+            fetched = fetch_all(prepared.remote, ws, farm, remote) if prepared.remote else []
+            output = kustomize.build(
+                prepared.directory, path or ".", trees=(farm, root), deadline=remote.deadline
+            )
         except RenderError as exc:
             return RenderResult((), (), (_problem(exc, Origin(path or ".")),))
         # Provenance reads the source root (never written), which outlives the workspace.
-        context = BuildContext(pristine=root, build_dir=path)
+        context = BuildContext(pristine=root, build_dir=path, remote_files=remote_files(fetched))
         objects = objects_from_build(output, context, None)
         kept, not_seen = _split_helm(objects)
-        return RenderResult(tuple(kept), tuple(not_seen), ())
+        return RenderResult(tuple(kept), tuple(not_seen), (), tuple(fetched))
 
 
 def _loose_files(
@@ -784,6 +827,7 @@ def _render_fleet(
     selection: str | None,
     cli_vars: Mapping[str, str],
     sources: Mapping[str, Path],
+    remote: RemoteOptions,
 ) -> RenderResult:
     kustomize = find_kustomize()
     objects: list[RenderedObject] = []
@@ -791,6 +835,7 @@ def _render_fleet(
     problems: list[Problem] = []
     known: set[str] = set()
     builds: dict[tuple[str, str, str], str] = {}
+    fetched: list[RemoteBase] = []
     with workspace(root) as ws:
         for cluster in plan.clusters:
             tree = _cluster_tree(ws, cluster, plan.repos, sources)
@@ -806,6 +851,7 @@ def _render_fleet(
                 pristine=root,
                 grafts=tree.grafts,
                 build_cache=builds,
+                remote=remote,
             )
             loose = _loose_files(root, cluster, plan.scanned, plan.files, tree.keep)
             for obj in scan_files(root, loose, quiet=True).objects:
@@ -815,6 +861,7 @@ def _render_fleet(
                     # Operator): a FluxInstance there is never silently dropped.
                     walk.objects.append(replace(obj, cluster=cluster.path))
             walk.run(cluster.roots)
+            fetched.extend(walk.fetched)
             found, missing, owned = walk.objects, walk.not_seen, walk.problems
             if selection is not None:
                 known.update(walk.seen)
@@ -836,4 +883,6 @@ def _render_fleet(
             f"(found: {names_line(list(known))})"
         )
     kept, helm = _split_helm(objects)
-    return RenderResult(tuple(kept), tuple(not_seen + helm), tuple(problems))
+    return RenderResult(
+        tuple(kept), tuple(not_seen + helm), tuple(problems), tuple(dict.fromkeys(fetched))
+    )

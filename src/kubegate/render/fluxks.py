@@ -23,6 +23,7 @@ import yaml
 
 from kubegate.errors import RenderError
 from kubegate.models import Origin
+from kubegate.render.confine import RemoteRef, check_build
 from kubegate.render.provenance import KUSTOMIZATION_FILES, FluxPatch
 from kubegate.render.workspace import replace_file
 from kubegate.render.yamlfile import dump, load_documents, mapping_get, node_line
@@ -163,6 +164,8 @@ class PreparedBuild:
     rel: str
     flux_images: dict[str, tuple[dict[str, Any], Origin]]
     flux_patches: tuple[FluxPatch, ...]
+    #: Remote resources/components the build names (confine.py); refused unless allowed.
+    remote: tuple[RemoteRef, ...] = ()
 
 
 def _entry_lines(ks: FluxKustomization, field: str) -> list[yaml.Node | None]:
@@ -188,8 +191,9 @@ def prepare_build(source: Path, farm: Path, rel: str, ks: FluxKustomization) -> 
     where = ks_where(ks)
     directory = farm / rel if rel else farm
     existing = kustomization_file(directory)
+    kus_where = (Path(rel) / (existing.name if existing else "kustomization.yaml")).as_posix()
     if existing is not None:
-        docs = load_documents(existing, (Path(rel) / existing.name).as_posix())
+        docs = load_documents(existing, kus_where)
         kus = docs[0].value if docs and isinstance(docs[0].value, dict) else {}
         target = existing
     else:
@@ -255,8 +259,10 @@ def prepare_build(source: Path, farm: Path, rel: str, ks: FluxKustomization) -> 
         kus["images"] = images
 
     _add_build_metadata(kus)
+    # Before kustomize reads anything: every path the build names stays in the source root.
+    remote = check_build(source, source / rel if rel else source, kus, kus_where)
     replace_file(target, dump(kus))
-    return PreparedBuild(directory, rel, flux_images, tuple(flux_patches))
+    return PreparedBuild(directory, rel, flux_images, tuple(flux_patches), tuple(remote))
 
 
 def _add_build_metadata(kus: dict[str, Any]) -> None:
@@ -266,14 +272,16 @@ def _add_build_metadata(kus: dict[str, Any]) -> None:
     kus["buildMetadata"] = [*current, *(m for m in _BUILD_METADATA if m not in current)]
 
 
-def prepare_plain_build(farm: Path, rel: str) -> PreparedBuild:
+def prepare_plain_build(source: Path, farm: Path, rel: str) -> PreparedBuild:
     """A directory with its own kustomization, built outside Flux: only provenance is added."""
     directory = farm / rel if rel else farm
     existing = kustomization_file(directory)
     if existing is None:
         raise RenderError("no kustomization file", where=rel or ".")
-    docs = load_documents(existing, (Path(rel) / existing.name).as_posix())
+    kus_where = (Path(rel) / existing.name).as_posix()
+    docs = load_documents(existing, kus_where)
     kus = docs[0].value if docs and isinstance(docs[0].value, dict) else {}
     _add_build_metadata(kus)
+    remote = check_build(source, source / rel if rel else source, kus, kus_where)
     replace_file(existing, dump(kus))
-    return PreparedBuild(directory, rel, {}, ())
+    return PreparedBuild(directory, rel, {}, (), tuple(remote))

@@ -2,8 +2,13 @@
 
 Prefers a standalone ``kustomize`` on PATH (a single Go binary, faster to start), else
 ``kubectl kustomize``; neither present is a clear RenderError. Plugins stay disabled (the default
-of both) and remote bases are allowed, as in kustomize-controller. The fleet walker runs up to
-:data:`BUILD_WORKERS` builds at once (each is a subprocess, so its threads only wait).
+of both). kustomize itself is never trusted with the source root's boundary: every path a build
+names was checked first (:mod:`kubegate.render.confine`), remote references were refused or
+fetched by kubegate (:mod:`kubegate.render.remote`), and the process gets an environment with
+nothing of the caller's but ``PATH`` and locale (an env file line without ``=`` takes its value
+from kustomize's environment: CI tokens must not be there). A failed build is reported by its
+first error line only, cut short. The fleet walker runs up to :data:`BUILD_WORKERS` builds at
+once (each is a subprocess, so its threads only wait).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +35,10 @@ BUILD_TIMEOUT_S = 300
 BUILD_WORKERS = max(2, 2 * (os.cpu_count() or 1))
 #: Cap on captured output (bytes) of one build: no unbounded reads.
 MAX_OUTPUT_BYTES = 256 * 1024 * 1024
+#: Longest kustomize error text passed on (it quotes the revision's own files at most).
+MAX_ERROR_CHARS = 500
+#: What a build may see of kubegate's environment: nothing that could hold a secret.
+_KEPT_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,26 +47,44 @@ class Kustomize:
 
     argv: tuple[str, ...]
 
-    def build(self, directory: Path, where: str, *, trees: Sequence[Path] = ()) -> str:
-        """``kustomize build DIRECTORY``; its error text is passed through in a RenderError.
+    def build(
+        self,
+        directory: Path,
+        where: str,
+        *,
+        trees: Sequence[Path] = (),
+        deadline: float | None = None,
+    ) -> str:
+        """``kustomize build DIRECTORY``; its first error line is passed on in a RenderError.
 
         Paths under ``trees`` (the private build tree, the source root) are shown relative in
-        error text, as users know them.
+        error text, as users know them. ``deadline`` (``time.monotonic()``, the command's
+        ``--timeout``) bounds the build along with :data:`BUILD_TIMEOUT_S`.
         """
+        timeout = float(BUILD_TIMEOUT_S)
+        if deadline is not None:
+            timeout = min(timeout, deadline - time.monotonic())
+            if timeout <= 0:
+                raise RenderError("not rendered before --timeout", where=where)
+        # LoadRestrictionsNone as kustomize-controller sets it; confine.py has already proven
+        # that nothing outside the source root is named.
         cmd = [*self.argv, "--load-restrictor", "LoadRestrictionsNone", str(directory)]
         _logger.debug("running %s", cmd)
         try:
             proc = subprocess.run(  # noqa: S603 - fixed binary, no shell
                 cmd,
                 capture_output=True,
-                timeout=BUILD_TIMEOUT_S,
+                timeout=timeout,
                 check=False,
                 env=_build_env(),
             )
         except subprocess.TimeoutExpired as exc:
-            raise RenderError(
-                f"kustomize build timed out after {BUILD_TIMEOUT_S} s", where=where
-            ) from exc
+            reason = (
+                "not rendered before --timeout"
+                if deadline is not None and timeout < BUILD_TIMEOUT_S
+                else f"kustomize build timed out after {BUILD_TIMEOUT_S} s"
+            )
+            raise RenderError(reason, where=where) from exc
         except OSError as exc:
             raise RenderError(f"cannot run {cmd[0]}: {exc.strerror}", where=where) from exc
         if proc.returncode != 0:
@@ -95,61 +123,55 @@ def _offline_kubeconfig() -> Path:
 
 
 def _build_env() -> dict[str, str]:
-    # Keep the child from picking up a user's plugin settings or cluster.
-    env = dict(os.environ)
-    env.pop("KUSTOMIZE_PLUGIN_HOME", None)
+    # Nothing of the caller's environment but the basics: no plugin settings, no cluster, and
+    # no token an env file line (``KEY`` without ``=``) or /proc/self/environ could hand out.
+    env = {name: os.environ[name] for name in _KEPT_ENV if name in os.environ}
+    env["HOME"] = str(cache_dir())
     env["KUBECONFIG"] = str(_offline_kubeconfig())
     return env
 
 
-# kubectl wraps its error in a klog line:
+# kubectl wraps its error in a klog line, on one line or as a block closed by a lone ">":
 #   E1126 16:25:57.297 17524 run.go:72] "command failed" err="..."
-# and, when the error text holds newlines, in klog's multi-line form (k8s.io/klog textlogger):
-#   E1126 16:25:57.297 17524 run.go:72] "command failed" err=<
-#   <TAB>first line
-#   <TAB>second line
+#   E1203 18:03:17.630 23093 run.go:72] "command failed" err=<
+#   \t...
 #    >
-_KLOG_PREFIX = re.compile(r"^[EWIF]\d{4} [\d:.]+\s+\d+ \S+\] ")
-_KLOG_FAILED = '"command failed" err='
-
-_GO_ESCAPES = {"\\n": " ", "\\t": " ", '\\"': '"', "\\\\": "\\"}
-
-
-def _unquote(text: str) -> str:
-    # A Go %q string: keep it on one line.
-    if len(text) >= 2 and text[0] == text[-1] == '"':
-        text = text[1:-1]
-    return re.sub(r'\\[nt"\\]', lambda m: _GO_ESCAPES[m.group(0)], text)
+_KLOG = re.compile(r'^[EWIF]\d{4} [\d:.]+\s+\d+ \S+\] "command failed" err="(.*)"$')
+_KLOG_BLOCK = re.compile(r'^[EWIF]\d{4} [\d:.]+\s+\d+ \S+\] "command failed" err=<$')
+# kustomize quotes a builtin plugin's whole configuration in this error: content, left out.
+_QUOTED_CONFIG = re.compile(r"with config: `.*?`: ", re.DOTALL)
 
 
 def _one_line(stderr: bytes) -> str:
-    """kustomize's error text as one line, without klog's prefix (messages must be one line)."""
-    text = stderr.decode("utf-8", errors="replace")
-    parts: list[str] = []
-    block: list[str] | None = None
-    for raw in text.splitlines():
-        line = raw.strip()
-        if block is not None:
-            if line == ">":
-                parts.append(" ".join(block))
-                block = None
-            elif line:
-                block.append(line)
-            continue
-        match = _KLOG_PREFIX.match(line)
-        rest = line[match.end() :] if match else line
-        if rest.startswith(_KLOG_FAILED):
-            rest = rest.removeprefix(_KLOG_FAILED)
-            if rest == "<":
-                block = []
-            else:
-                parts.append(_unquote(rest))
-        elif rest:
-            parts.append(rest)
-    if block:
-        parts.append(" ".join(block))
-    joined = "; ".join(p.removeprefix("Error: ").removeprefix("error: ") for p in parts if p)
-    return re.sub(r"\s+", " ", joined).strip() or "no error text"
+    """The error of a failed build as one line, control characters escaped, cut short.
+
+    Only kustomize's error itself is passed on (the first ``Error:`` line, or kubectl's
+    ``err=`` text), without the plugin configuration it may quote, so no file content travels
+    further than the error line.
+    """
+    lines = stderr.decode("utf-8", errors="replace").strip().splitlines()
+    error = ""
+    for index, line in enumerate(lines):
+        if match := _KLOG.match(line.strip()):
+            error = match.group(1)
+            break
+        if _KLOG_BLOCK.match(line.strip()):
+            block = []
+            for rest in lines[index + 1 :]:
+                if rest.strip() == ">":
+                    break
+                block.append(rest.strip())
+            error = "\n".join(block)
+            break
+        if line.lower().startswith("error: "):
+            error = line[len("error: ") :]
+            break
+    if not error:
+        error = next((line.strip() for line in lines if line.strip()), "no error text")
+    error = _QUOTED_CONFIG.sub("with config: ", error)
+    error = " ".join(part.strip() for part in error.splitlines() if part.strip())
+    error = "".join(c if c.isprintable() else repr(c)[1:-1] for c in error)
+    return error if len(error) <= MAX_ERROR_CHARS else error[:MAX_ERROR_CHARS] + "..."
 
 
 def find_kustomize() -> Kustomize:

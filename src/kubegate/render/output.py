@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from kubegate import yamlload
 from kubegate.render.provenance import (
     ORIGIN_ANNOTATION,
     TRANSFORMATIONS_ANNOTATION,
@@ -25,7 +26,6 @@ from kubegate.render.result import RenderedObject
 from kubegate.render.yamlfile import load_stream
 
 _SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)
-_Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _origin_path(text: Any) -> str | None:
@@ -46,7 +46,7 @@ def _transformations(text: Any) -> tuple[tuple[str, str], ...]:
     if not isinstance(text, str):
         return ()
     try:
-        steps = yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
+        steps = yamlload.safe_load(text)
     except yaml.YAMLError:
         return ()
     return tuple(

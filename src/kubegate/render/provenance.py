@@ -76,12 +76,18 @@ class BuildContext:
     flux_patches: tuple[FluxPatch, ...] = ()
     #: Directories (source-relative) whose files come from another tree (``spec.include``).
     grafts: Mapping[str, Path] = field(default_factory=dict)
+    #: Source-relative path of a fetched remote resource's private copy -> the kustomization
+    #: file naming it (the copy is not in the source; remote.py).
+    remote_files: Mapping[str, str] = field(default_factory=dict)
     _files: dict[str, list[Document] | None] = field(default_factory=dict)
     #: configuredIn -> the patches it names (parsed once per build, not once per container).
     patch_cache: dict[str, list[PatchSource]] = field(default_factory=dict)
 
     def documents(self, rel: str) -> list[Document] | None:
         """Parsed documents of a source-relative file (cached), None if unreadable."""
+        norm = posixpath.normpath(rel)
+        if posixpath.isabs(norm) or norm == ".." or norm.startswith("../"):
+            return None  # provenance reads the source root only (docs/security.md)
         if rel not in self._files:
             path = self.pristine / rel
             for directory, tree in self.grafts.items():
@@ -211,7 +217,8 @@ class KustomizeLocator:
     def _origin_file(self) -> str | None:
         if self.origin_path is None:
             return None
-        return self.context.relative(self.origin_path)
+        rel = self.context.relative(self.origin_path)
+        return self.context.remote_files.get(rel, rel) if rel is not None else None
 
     def _origin_doc(self) -> tuple[str | None, Document | None]:
         rel = self._origin_file()

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import yaml
 
-from kubegate.models import NotSeen, Origin, Problem
+from kubegate.models import NotSeen, Origin, Problem, RemoteBase
 from kubegate.render.yamlfile import PathStep, deepest, node_line, scalar_text, walk
 
 
@@ -93,3 +93,5 @@ class RenderResult:
     objects: tuple[RenderedObject, ...]
     not_seen: tuple[NotSeen, ...] = ()
     problems: tuple[Problem, ...] = ()
+    #: Remote resources fetched with ``--allow-remote-bases`` (their digests are reported).
+    remote_bases: tuple[RemoteBase, ...] = ()

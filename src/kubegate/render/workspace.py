@@ -53,6 +53,27 @@ class Workspace:
             raise RenderError(f"cannot prepare a build tree: {exc}", where=rel or ".") from exc
         return target
 
+    def realize(self, farm: Path, rel: str) -> Path:
+        """Make ``rel`` inside ``farm`` a real directory (its entries links), so it can be written.
+
+        Each linked directory on the way is replaced by a real one whose entries link to the
+        linked directory's entries; the source is never written.
+        """
+        out = farm
+        for part in (p for p in rel.split("/") if p and p != "."):
+            out = out / part
+            if out.is_symlink():
+                source = Path(os.readlink(out))
+                try:
+                    out.unlink()
+                    out.mkdir()
+                    with os.scandir(source) as entries:
+                        for entry in entries:
+                            os.symlink(os.path.join(source, entry.name), out / entry.name)
+                except OSError as exc:
+                    raise RenderError(f"cannot prepare a build tree: {exc}", where=rel) from exc
+        return out
+
     def mirror(self, keep: Callable[[str], bool], grafts: Mapping[str, Path] | None = None) -> Path:
         """A tree of links to the files of ``root`` that ``keep`` accepts (by POSIX path).
 
@@ -80,7 +101,13 @@ def _link_files(source: Path, target: Path, keep: Callable[[str], bool]) -> None
         for name in filenames:
             rel = (rel_dir / name).as_posix()
             if keep(rel) and not (out / name).exists():
-                os.symlink(here / name, out / name)
+                # Real files, not links: the build's confinement (confine.py) resolves links and
+                # would see the mirror's entries leave it. A hard link when the file system
+                # allows it (nothing writes through it: replace_file replaces), else a copy.
+                try:
+                    os.link(here / name, out / name)
+                except OSError:
+                    shutil.copyfile(here / name, out / name)
 
 
 def replace_file(path: Path, text: str) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from kubegate import yamlload
 from kubegate.errors import RenderError
 
 _logger = logging.getLogger(__name__)
@@ -206,11 +207,11 @@ def parse_documents(text: str, where: str, *, values: bool = True) -> list[Docum
     """Every non-empty document of ``text``; invalid YAML raises RenderError at file:line."""
     try:
         try:
-            nodes = list(yaml.compose_all(text, Loader=_Loader))
+            nodes = yamlload.compose_all(text, _Loader)
         except yaml.composer.ComposerError as exc:
             if not _redefined_anchor(exc):
                 raise
-            nodes = list(yaml.compose_all(text, Loader=_PyLoader))
+            nodes = yamlload.compose_all(text, _PyLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -230,14 +231,11 @@ def parse_documents(text: str, where: str, *, values: bool = True) -> list[Docum
 
 def construct(node: yaml.Node, where: str) -> Any:
     """The plain Python value of a composed node (safe types only)."""
-    loader = KyamlPyLoader("")
     try:
-        return loader.construct_document(node)
+        return yamlload.construct(node, KyamlPyLoader)
     except yaml.YAMLError as exc:
         line = int(node.start_mark.line) + 1
         raise RenderError(f"invalid YAML value: {exc}", where=f"{where}:{line}") from exc
-    finally:
-        loader.dispose()
 
 
 def load_documents(path: Path, where: str, *, values: bool = True) -> list[Document]:
@@ -307,11 +305,12 @@ def load_stream(text: str, where: str) -> list[Any]:
     """Plain values of a YAML stream (kustomize output), fast path without line marks."""
     try:
         try:
-            return [doc for doc in yaml.load_all(text, Loader=_Loader) if doc is not None]
+            docs = yamlload.load_all(text, _Loader, KyamlPyLoader)
         except yaml.composer.ComposerError as exc:
             if not _redefined_anchor(exc):
                 raise
-            return [doc for doc in yaml.load_all(text, Loader=_PyLoader) if doc is not None]
+            docs = yamlload.load_all(text, _PyLoader, KyamlPyLoader)
+        return [doc for doc in docs if doc is not None]
     except yaml.YAMLError as exc:
         raise RenderError(f"invalid YAML: {exc}", where=where) from exc
 

@@ -14,14 +14,29 @@ import json
 from collections.abc import Callable
 from typing import Any, Final
 
+from kubegate.display import visible
+from kubegate.errors import redact_urls
 from kubegate.gate import GateFinding, GateResult, ImageResult, Suppression, Unseen
 from kubegate.report.interface import GateFormat
 from kubegate.report.json_report import finding_object
 from kubegate.report.junit import junit_document
 from kubegate.report.markdown import markdown_comment
-from kubegate.report.revision import not_seen_object, problem_object, source_object, use_object
+from kubegate.report.revision import (
+    not_seen_object,
+    problem_object,
+    remote_base_object,
+    source_object,
+    use_object,
+)
 from kubegate.report.sarif import sarif_document
-from kubegate.report.summary import summary, until, use_line
+from kubegate.report.summary import (
+    policy_source_line,
+    policy_source_object,
+    summary,
+    until,
+    use_line,
+    without_severity,
+)
 from kubegate.report.table import HEADERS, aligned, finding_row
 
 SCHEMA_VERSION: Final = 1
@@ -93,11 +108,13 @@ def gate_json(result: GateResult) -> str:
             "ignoreUnfixed": result.policy.ignore_unfixed,
         },
         "database": result.database,
+        "policySource": policy_source_object(result.policy_source),
         "summary": summary(result),
         "images": [_image_object(image) for image in result.images],
         "notSeen": [not_seen_object(item) for item in result.revision.not_seen],
         "unseen": [_unseen_object(item) for item in result.unseen],
         "errors": [problem_object(p) for p in result.revision.problems],
+        "remoteBases": [remote_base_object(item) for item in result.revision.remote_bases],
         "exceptionProblems": list(result.exception_problems),
         "permanentExceptions": list(result.permanent_exceptions),
     }
@@ -118,7 +135,10 @@ def gate_table(result: GateResult, width: int | None = None) -> str:
             else ""
         )
         + (" (--fail-open: not proven does not block)" if result.fail_open else "")
+        + without_severity(counts["withoutSeverity"])
     ]
+    if (policy := policy_source_line(result.policy_source)) is not None:
+        lines.append(policy)
     for image in result.images:
         lines.append("")
         inspected = image.facts.inspected
@@ -171,13 +191,22 @@ def gate_table(result: GateResult, width: int | None = None) -> str:
                 else ""
             )
             lines.append(f"  [{item.kind.value}] {item.message}{where}{accepted}")
+    if result.revision.remote_bases:
+        lines += ["", "Remote bases fetched (--allow-remote-bases), judged as fetched:"]
+        lines.extend(
+            f"  {item.url} sha256 {item.digest.removeprefix('sha256:')} "
+            f"({item.origin.file} {item.field})"
+            for item in result.revision.remote_bases
+        )
     if result.exception_problems:
         lines += ["", "Exception problems (these entries suppress nothing):"]
         lines.extend(f"  {problem}" for problem in result.exception_problems)
     if result.permanent_exceptions:
         lines += ["", "Permanent exceptions (no expiry):"]
         lines.extend(f"  {entry}" for entry in result.permanent_exceptions)
-    return "\n".join(lines) + "\n"
+    # Every line holds names from the revision or the image: one escape pass, so that no
+    # control character, newline or bidi override reaches a terminal or a CI log raw.
+    return "\n".join(visible(line) for line in lines) + "\n"
 
 
 def _finding_order(item: GateFinding) -> tuple[int, str, str]:
@@ -202,8 +231,12 @@ GATE_WRITERS: Final[dict[GateFormat, Callable[[GateResult, int | None], str]]] =
 
 
 def render_gate_report(result: GateResult, fmt: GateFormat, width: int | None = None) -> str:
-    """The report of ``result`` in ``fmt``."""
-    return GATE_WRITERS[fmt](result, width)
+    """The report of ``result`` in ``fmt``, with URL credentials and query strings redacted.
+
+    Redacting the finished text covers every field that may echo a URL (messages of registries,
+    git, kustomize) whoever produced it; the placeholder needs no escaping in any format.
+    """
+    return redact_urls(GATE_WRITERS[fmt](result, width))
 
 
 __all__ = ["GATE_WRITERS", "GateFormat", "render_gate_report", "summary"]

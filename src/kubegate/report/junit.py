@@ -7,6 +7,11 @@ allowed; the failure lists those findings. A use whose image could not be seen i
 gets a test case of its own, ``<skipped>`` when an exception accepts it. Suppressed findings and
 permanent exceptions are written to ``<system-out>`` and ``<properties>``. No timings are written:
 the document depends only on the result, so it can be compared with a golden file.
+
+Names come from the judged revision and the image: every piece of text is escaped with
+:func:`kubegate.display.visible` (a line of a failure body is one piece, so a newline inside a
+name cannot forge a line), and a last pass over the tree guarantees the document is XML 1.0:
+no C0 character but the structural newlines, no surrogate, no U+FFFE/U+FFFF.
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
+from kubegate.display import visible
 from kubegate.gate import GateFinding, GateResult, ImageResult, Unseen
-from kubegate.models import ImageUse
+from kubegate.models import ImageUse, Severity
 from kubegate.report.summary import until
 
 
@@ -23,7 +29,7 @@ def _finding_line(item: GateFinding) -> str:
     finding = item.finding
     fixed = ", ".join(finding.fixed_versions) or "no fixed version"
     title = f": {finding.title}" if finding.title else ""
-    return (
+    return visible(
         f"{finding.severity.name} {finding.id} in {finding.package.name} "
         f"{finding.package.version} (fixed: {fixed}){title}"
     )
@@ -47,16 +53,20 @@ def _use_case(image: ImageResult, use: ImageUse) -> tuple[ET.Element, str]:
             [*image.violations, *([f"{count} blocking finding(s)"] if count else [])]
         )
         failure = ET.SubElement(case, "failure", message=message, type="kubegate.blocked")
-        failure.text = "\n".join([*image.violations, *(_finding_line(f) for f in blocking)])
+        failure.text = "\n".join(
+            [*(visible(v) for v in image.violations), *(_finding_line(f) for f in blocking)]
+        )
     elif image.facts.errors:
         outcome = "error"
         error = ET.SubElement(
             case, "error", message="image not proven clean", type="kubegate.unproven"
         )
-        error.text = "\n".join(image.facts.errors)
+        error.text = "\n".join(visible(message) for message in image.facts.errors)
     suppressed = [
-        f"suppressed {item.finding.id} in {item.finding.package.name}: {s.reason} "
-        f"({until(s)}, {s.where})"
+        visible(
+            f"suppressed {item.finding.id} in {item.finding.package.name}: {s.reason} "
+            f"({until(s)}, {s.where})"
+        )
         for item in image.findings
         for suppressed_use, s in item.suppressed
         if suppressed_use == use
@@ -80,7 +90,7 @@ def _unseen_case(item: Unseen) -> tuple[ET.Element, str]:
         )
         return case, "skipped"
     error = ET.SubElement(case, "error", message="not proven", type="kubegate.unproven")
-    error.text = item.message
+    error.text = visible(item.message)
     return case, "error"
 
 
@@ -93,6 +103,17 @@ def _properties(result: GateResult) -> ET.Element:
     ]
     if result.revision.info.revision:
         pairs.append(("revision", result.revision.info.revision))
+    if result.policy_source.ref is not None:
+        pairs.append(("policyRef", result.policy_source.ref))
+        pairs.append(("policyCommit", result.policy_source.commit or ""))
+    unrated = sum(
+        1
+        for image in result.images
+        for item in image.findings
+        if item.finding.severity is Severity.UNKNOWN
+    )
+    if unrated:
+        pairs.append(("withoutSeverity", str(unrated)))
     pairs.extend(("permanentException", entry) for entry in result.permanent_exceptions)
     pairs.extend(("exceptionProblem", problem) for problem in result.exception_problems)
     for name, value in pairs:
@@ -124,8 +145,18 @@ def junit_document(result: GateResult) -> str:
         errors=suite.get("errors", "0"),
     )
     root.append(suite)
+    _make_safe(root)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, "unicode") + "\n"
+
+
+def _make_safe(root: ET.Element) -> None:
+    """Escape every attribute and every line of text (the newlines joined above stay)."""
+    for element in root.iter():
+        for name, value in element.attrib.items():
+            element.set(name, visible(value))
+        if element.text:
+            element.text = "\n".join(visible(line) for line in element.text.split("\n"))
 
 
 def _count(cases: Sequence[tuple[ET.Element, str]], outcome: str) -> str:

@@ -4,20 +4,30 @@ A heading with the verdict and counts, a table of the blocking findings (severit
 installed and fixed versions, image, where it is used), then everything else collapsed in
 ``<details>`` blocks: per image its digest, uses and every finding; suppressions with their
 reasons and VEX justifications; what could not be proven; exception problems and permanent
-exceptions. Cell text is escaped so a title cannot break the table or inject HTML.
+exceptions. Cell text is escaped so a title cannot break the table or inject HTML: control and
+bidi characters made visible (:func:`kubegate.display.visible`), ``&<>`` as entities, ``|``
+backslashed, backticks replaced.
 """
 
 from __future__ import annotations
 
+from kubegate.display import visible
 from kubegate.gate import GateFinding, GateResult, ImageResult, Verdict
 from kubegate.models import ImageUse
-from kubegate.report.summary import summary, until, use_line
+from kubegate.report.summary import (
+    policy_source_line,
+    rated,
+    summary,
+    until,
+    use_line,
+    without_severity,
+)
 
 _ICON = {Verdict.PASS: "✅", Verdict.BLOCKED: "❌", Verdict.UNPROVEN: "⚠️"}
 
 
 def _cell(text: str) -> str:
-    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    escaped = visible(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return escaped.replace("|", "\\|").replace("\n", " ").replace("`", "'")
 
 
@@ -51,7 +61,7 @@ def _blocking_rows(result: GateResult) -> list[str]:
             rows.append(
                 _row(
                     [
-                        finding.severity.name,
+                        rated(finding),
                         finding.id,
                         finding.package.name,
                         finding.package.version,
@@ -77,7 +87,7 @@ def _image_details(image: ImageResult) -> list[str]:
     lines = [head, ""]
     if inspected is not None:
         lines.append(
-            f"Digest `{inspected.digest}`" + (f" ({inspected.os})" if inspected.os else "")
+            f"Digest `{inspected.digest}`" + (f" ({_cell(inspected.os)})" if inspected.os else "")
         )
         if inspected.substituted:
             lines.append(f"substituted by `{_cell(inspected.substituted)}`")
@@ -102,7 +112,7 @@ def _image_details(image: ImageResult) -> list[str]:
             lines.append(
                 _row(
                     [
-                        finding.severity.name,
+                        rated(finding),
                         finding.id,
                         finding.package.name,
                         finding.package.version,
@@ -132,9 +142,12 @@ def markdown_comment(result: GateResult) -> str:
             if counts["policyViolations"]
             else ""
         )
-        + (" (`--fail-open`: not proven does not block)" if result.fail_open else ""),
+        + (" (`--fail-open`: not proven does not block)" if result.fail_open else "")
+        + without_severity(counts["withoutSeverity"]),
         "",
     ]
+    if (policy := policy_source_line(result.policy_source)) is not None:
+        lines += [_cell(policy), ""]
     rows = _blocking_rows(result)
     if rows:
         lines += [
@@ -180,7 +193,8 @@ def markdown_comment(result: GateResult) -> str:
         [f"- {_cell(p)}" for p in result.permanent_exceptions],
         open_=True,
     )
-    return "\n".join(lines).rstrip("\n") + "\n"
+    # Each piece of data went through _cell; this pass catches any that did not.
+    return "\n".join(visible(line) for line in lines).rstrip("\n") + "\n"
 
 
 def _section(lines: list[str], title: str, items: list[str], *, open_: bool = False) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
-from kubegate.models import ImageUse, NotSeen, Problem, SourceInfo
+from kubegate.models import ImageUse, NotSeen, Problem, RemoteBase, SourceInfo
 
 IMAGES_SCHEMA_VERSION: Final = 1
 
@@ -33,6 +33,11 @@ def use_object(use: ImageUse) -> dict[str, Any]:
         "containerType": use.container_type,
         "declared": use.declared,
     }
+
+
+def remote_base_object(item: RemoteBase) -> dict[str, Any]:
+    """One remote resource fetched with ``--allow-remote-bases`` (docs/scan.md ``remoteBases``)."""
+    return {"url": item.url, "digest": item.digest, "file": item.origin.file, "field": item.field}
 
 
 def not_seen_object(item: NotSeen) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import json
 from typing import Any, Final
 
 from kubegate import __version__
+from kubegate.display import visible
 from kubegate.gate import GateFinding, GateResult, ImageResult
 from kubegate.models import Finding, ImageUse, Severity
 
@@ -113,8 +114,9 @@ def _result(
         "ruleId": rule_id,
         "ruleIndex": rule_index,
         "level": _LEVEL[finding.severity],
+        # The message is what code-scanning UIs render: escaped (properties stay exact).
         "message": {
-            "text": (
+            "text": visible(
                 f"{finding.severity.name} {finding.id} in {finding.package.name} "
                 f"{finding.package.version} ({finding.ecosystem}; fixed: {fixed}) in image "
                 f"{image.facts.reference}{at}, used by {use.kind} "
@@ -162,8 +164,10 @@ def _violation_result(
         "ruleIndex": rule_index,
         "level": "error",
         "message": {
-            "text": f"image {image.facts.reference}: {violation}, used by {use.kind} "
-            f"{use.namespace or ''}/{use.name} container {use.container}"
+            "text": visible(
+                f"image {image.facts.reference}: {violation}, used by {use.kind} "
+                f"{use.namespace or ''}/{use.name} container {use.container}"
+            )
         },
         "locations": [_location(use)],
         "partialFingerprints": {"kubegateFinding/v1": hashlib.sha256(ident.encode()).hexdigest()},
@@ -193,6 +197,9 @@ def sarif_document(result: GateResult) -> str:
     properties: dict[str, Any] = {"verdict": result.verdict.value, "revision": info.revision}
     if result.permanent_exceptions:
         properties["permanentExceptions"] = list(result.permanent_exceptions)
+    if result.policy_source.ref is not None:
+        properties["policyRef"] = result.policy_source.ref
+        properties["policyCommit"] = result.policy_source.commit
     document = {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from kubegate import __version__
+from kubegate.display import visible
 from kubegate.models import ImageRef, Package
 
 if TYPE_CHECKING:
@@ -278,7 +279,7 @@ def table(image: Subject, inventory: ImageInventory) -> str:
     if inventory.os is not None:
         os_text = inventory.os.pretty_name or f"{inventory.os.id} {inventory.os.version_id or ''}"
     lines = [f"{image.name}@{inventory.manifest_digest} ({os_text.strip()})"]
-    rows = [("NAME", "VERSION", "SOURCE", "TYPE", "LAYER")]
+    rows: list[tuple[str, ...]] = [("NAME", "VERSION", "SOURCE", "TYPE", "LAYER")]
     for p in inventory.packages:
         source = ""
         if p.source_name and (p.source_name, p.source_version) != (p.name, p.version):
@@ -286,14 +287,15 @@ def table(image: Subject, inventory: ImageInventory) -> str:
             if p.source_version and p.source_version != p.version:
                 source += f" ({p.source_version})"
         layer = (p.layer or "").split(":", 1)[-1][:12]
-        rows.append((p.name, p.version, source, p.type, layer))
+        # Names and versions come from the image: escaped (kubegate.display) for the reader.
+        rows.append(tuple(visible(cell) for cell in (p.name, p.version, source, p.type, layer)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines.extend(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
         for row in rows
     )
     lines.append(f"{len(inventory.packages)} packages")
-    return "\n".join(line.rstrip() for line in lines) + "\n"
+    return "\n".join(visible(line).rstrip() for line in lines) + "\n"
 
 
 #: Every format's writer; a test checks the mapping covers :class:`SBOMFormat` exactly.

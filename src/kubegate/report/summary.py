@@ -7,8 +7,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubegate.gate import GateResult, Suppression
-from kubegate.models import ImageUse, Severity
+from kubegate.gate import GateResult, PolicySource, Suppression
+from kubegate.models import Finding, ImageUse, Severity
+
+
+def policy_source_line(source: PolicySource) -> str | None:
+    """``policy from --config-ref origin/main at commit <sha>: ...``; None without a ref."""
+    if source.ref is None:
+        return None
+    files = " and ".join(f for f in (source.config, source.exceptions) if f) or "no policy files"
+    return f"policy from --config-ref {source.ref} at commit {source.commit}: {files}"
+
+
+def policy_source_object(source: PolicySource) -> dict[str, Any]:
+    """The JSON ``policySource`` object (docs/scan.md)."""
+    return {
+        "config": source.config,
+        "exceptions": source.exceptions,
+        "ref": source.ref,
+        "commit": source.commit,
+    }
 
 
 def summary(result: GateResult) -> dict[str, Any]:
@@ -25,7 +43,14 @@ def summary(result: GateResult) -> dict[str, Any]:
         "suppressed": sum(1 for f in findings if f.suppressed and not f.blocking_uses),
         "unseen": len(result.blocking_unseen),
         "policyViolations": sum(len(image.violations) for image in result.images),
+        # Findings no source rates at all (UNKNOWN): the policy's --severity decides them.
+        "withoutSeverity": by_severity[Severity.UNKNOWN.name],
     }
+
+
+def without_severity(count: int) -> str:
+    """``; 3 findings without any severity`` when some are, else nothing."""
+    return f"; {count} finding(s) without any severity" if count else ""
 
 
 def until(suppression: Suppression) -> str:
@@ -42,3 +67,8 @@ def use_line(use: ImageUse) -> str:
     via = f" via {use.kustomization}" if use.kustomization else ""
     cluster = f" in cluster {use.cluster}" if use.cluster else ""
     return f"{use.kind} {namespace}{use.name} container {use.container} at {where}{via}{cluster}"
+
+
+def rated(finding: Finding) -> str:
+    """``CRITICAL (nvd)``: the severity and the source that decided it."""
+    return f"{finding.severity.name} ({finding.severity_source})"

@@ -1,6 +1,7 @@
 """``kubegate image --format table``: one row per finding, for people.
 
-Columns: package, vulnerability, severity, status (fixed/unfixed), installed, fixed, title.
+Columns: package, vulnerability, severity, the source that decided it (``nvd``, ``debian``,
+``secondary:CISA-ADP``, ... docs/image.md), status (fixed/unfixed), installed, fixed, title.
 Off a terminal (``RenderOptions.width`` None) nothing is ever truncated, so CI logs keep every
 id and version; on a terminal only the title column is shortened to fit the width.
 """
@@ -9,11 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from kubegate.display import visible
 from kubegate.policy import JudgedFinding
 from kubegate.report.interface import ImageInfo, OutputFormat, RenderOptions
 from kubegate.report.json_report import summary
 
-HEADERS = ("PACKAGE", "VULNERABILITY", "SEVERITY", "STATUS", "INSTALLED", "FIXED", "TITLE")
+HEADERS = (
+    "PACKAGE",
+    "VULNERABILITY",
+    "SEVERITY",
+    "SOURCE",
+    "STATUS",
+    "INSTALLED",
+    "FIXED",
+    "TITLE",
+)
 _GAP = "  "
 _MIN_TITLE = 10
 
@@ -22,14 +33,19 @@ def finding_row(item: JudgedFinding) -> tuple[str, ...]:
     """The table row of one judged finding (columns of :data:`HEADERS`)."""
     finding = item.finding
     severity = finding.severity.name + (" (blocks)" if item.blocking else "")
-    return (
-        finding.package.name,
-        finding.id,
-        severity,
-        "fixed" if finding.fixable else "unfixed",
-        finding.package.version,
-        ", ".join(finding.fixed_versions),
-        " ".join((finding.title or "").split()),
+    # Package names and versions come from the image: escaped before widths are measured.
+    return tuple(
+        visible(cell)
+        for cell in (
+            finding.package.name,
+            finding.id,
+            severity,
+            finding.severity_source,
+            "fixed" if finding.fixable else "unfixed",
+            finding.package.version,
+            ", ".join(finding.fixed_versions),
+            " ".join((finding.title or "").split()),
+        )
     )
 
 
@@ -73,5 +89,6 @@ class TableWriter:
             "Total: "
             + ", ".join(f"{name} {count}" for name, count in counts.items())
             + f"; blocking: {blocking}"
+            + (f"; {counts['UNKNOWN']} without any severity" if counts["UNKNOWN"] else "")
         )
-        return "\n".join(lines) + "\n"
+        return "\n".join(visible(line) for line in lines) + "\n"

@@ -17,6 +17,7 @@ source that cannot be read raises :class:`~kubegate.errors.SourceError` (exit 2)
 from __future__ import annotations
 
 import logging
+import os
 import posixpath
 import tempfile
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+from urllib.parse import unquote, urlsplit
 
 from kubegate.errors import SourceError, UsageError
 from kubegate.models import SourceInfo
@@ -34,7 +36,7 @@ from kubegate.source.artifact import (
     download,
     extract,
 )
-from kubegate.source.git import fetch_git
+from kubegate.source.git import fetch_git, remote_head
 from kubegate.source.ignore import IgnoreRules
 from kubegate.source.limits import SourceLimits
 from kubegate.source.location import (
@@ -134,6 +136,7 @@ def open_source(spec: SourceSpec) -> Iterator[Checkout]:
         root = base / "root"
         root.mkdir(mode=0o700)
         revision: str | None = None
+        fetched = None
         if plan.kind == "dir":
             staging = Path(plan.target).resolve()
         elif plan.kind == "git":
@@ -166,9 +169,106 @@ def open_source(spec: SourceSpec) -> Iterator[Checkout]:
             max_bytes=limits.max_extracted_bytes,
             label=plan.label,
         )
-        info = SourceInfo(kind=plan.kind, location=plan.label, revision=revision)
+        info = SourceInfo(
+            kind=plan.kind,
+            location=plan.label,
+            revision=revision,
+            ref_kind=fetched.kind if fetched else None,
+            commit=fetched.commit if fetched else None,
+        )
         _logger.debug("source %s ready in %s", plan.label, root)
         yield Checkout(root=root.resolve(), info=info)
 
 
-__all__ = ["Checkout", "SourceLimits", "SourceSpec", "open_source"]
+def local_root(spec: SourceSpec) -> Path | None:
+    """The judged source as it lies on this machine (a real path), or None when it is fetched.
+
+    A directory source is that directory; a local git source (a path with ``--ref``, or a
+    ``file://`` URL) is the repository, work tree included. A remote git URL or a Flux artifact
+    has no local copy but kubegate's private checkout. Options are validated as for
+    :func:`open_source` (UsageError, exit 3).
+    """
+    plan = _plan(spec)
+    if plan.kind == "dir":
+        return Path(os.path.realpath(plan.target))
+    if plan.kind == "git" and plan.local:
+        target = unquote(urlsplit(plan.target).path) if is_url(plan.target) else plan.target
+        return Path(os.path.realpath(target))
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyCheckout:
+    """``--config-ref``: another ref of the judged git source, checked out for its policy files."""
+
+    root: Path
+    ref: str
+    commit: str
+
+
+@contextmanager
+def open_policy_ref(spec: SourceSpec, ref: str) -> Iterator[PolicyCheckout]:
+    """Check out ``ref`` of the same git repository as ``spec`` into a private directory.
+
+    For a directory source, the repository is the git work tree that holds it (its ``.git`` is
+    read, so a local ref such as ``origin/main`` works). A Flux artifact has no other ref: exit 3.
+    """
+    plan = _plan(spec)
+    if plan.kind == "artifact":
+        raise UsageError(
+            "a Flux artifact has no other ref to read policy from", where="--config-ref"
+        )
+    target, local = plan.target, plan.local
+    if plan.kind == "dir":
+        repository = _enclosing_repository(Path(plan.target))
+        if repository is None:
+            raise UsageError(
+                f"{plan.label} is not inside a git repository: no ref to read policy from",
+                where="--config-ref",
+            )
+        target, local = str(repository), True
+    with tempfile.TemporaryDirectory(prefix="kubegate-policy-") as tmp:
+        workdir = Path(tmp) / "policy"
+        workdir.mkdir(mode=0o700)
+        fetched = fetch_git(
+            target,
+            ref,
+            workdir,
+            label=plan.label,
+            timeout=spec.limits.git_timeout,
+            local=local,
+        )
+        _logger.info("policy files from %s (%s)", ref, fetched.commit)
+        yield PolicyCheckout(root=workdir.resolve(), ref=ref, commit=fetched.commit)
+
+
+def _enclosing_repository(directory: Path) -> Path | None:
+    for candidate in (directory.resolve(), *directory.resolve().parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return None
+
+
+def head_commit(spec: SourceSpec) -> str:
+    """The commit the git source's ``ref`` points to now (``git ls-remote``, nothing fetched).
+
+    ``kubegate watch`` polls this; only git sources have a head to poll (UsageError otherwise).
+    """
+    plan = _plan(spec)
+    if plan.kind != "git":
+        raise UsageError("expected a git repository URL (or a local repository with --ref)")
+    return remote_head(
+        plan.target, spec.ref, label=plan.label, timeout=spec.limits.git_timeout, local=plan.local
+    )
+
+
+__all__ = [
+    "Checkout",
+    "PolicyCheckout",
+    "SourceLimits",
+    "SourceSpec",
+    "head_commit",
+    "local_root",
+    "open_policy_ref",
+    "open_source",
+]

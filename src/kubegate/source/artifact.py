@@ -38,6 +38,8 @@ import httpx
 from kubegate.errors import SourceError, UsageError
 from kubegate.source.limits import SourceLimits
 from kubegate.source.tree import check_link_target, verify_links
+from kubegate.transfer import TransferLimits
+from kubegate.transfer.http import bounded_transport, environment_proxy
 
 _logger = logging.getLogger(__name__)
 
@@ -76,6 +78,22 @@ def artifact_revision(url: str, digest: str) -> str:
     return digest
 
 
+def _client(limits: SourceLimits, url: str) -> httpx.Client:
+    """Through the bounded transport (idle, minimum rate); the deadline is checked below.
+
+    The environment's proxy and CA settings apply, as they did before the bounded transport.
+    """
+    transfer = TransferLimits(min_rate=limits.min_rate, rate_window=limits.rate_window)
+    return httpx.Client(
+        transport=bounded_transport(
+            transfer, trust_env=True, proxy=environment_proxy(httpx.URL(url))
+        ),
+        trust_env=False,
+        timeout=limits.http_timeout,
+        follow_redirects=True,
+    )
+
+
 def download(url: str, digest: str, out: Path, *, limits: SourceLimits, label: str) -> int:
     """Stream ``url`` into ``out`` (at most ``limits.max_artifact_bytes``), verify ``digest``.
 
@@ -85,7 +103,7 @@ def download(url: str, digest: str, out: Path, *, limits: SourceLimits, label: s
     size = 0
     try:
         with (
-            httpx.Client(timeout=limits.http_timeout, follow_redirects=True) as client,
+            _client(limits, url) as client,
             client.stream("GET", url, headers={"Accept-Encoding": "identity"}) as resp,
         ):
             if resp.status_code != httpx.codes.OK:

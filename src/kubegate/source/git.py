@@ -25,6 +25,7 @@ import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from kubegate.errors import SourceError, UsageError
 from kubegate.source.location import redact_url
@@ -55,6 +56,8 @@ class GitRevision:
 
     commit: str
     revision: str
+    #: What the ref named: ``branch``, ``tag``, ``commit`` or another ``ref`` (``refs/pull/...``).
+    kind: Literal["branch", "tag", "commit", "ref"] = "branch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +168,7 @@ class GitFetcher:
         self._git("checkout", "-q", "--force", commit, what="cannot check out")
         revision = f"{target.display}@sha1:{commit}" if target.display else f"sha1:{commit}"
         _logger.info("%s: checked out %s", self._label, revision)
-        return GitRevision(commit=commit, revision=revision)
+        return GitRevision(commit=commit, revision=revision, kind=_kind(target.refname))
 
     def _rev_parse(self, rev: str) -> str:
         out = self._git(
@@ -215,7 +218,13 @@ class GitFetcher:
                     "remote has no default branch (empty repository?)", where=self._label
                 )
             return _Target(head_branch, _short(head_branch), refs[head_branch])
-        candidates = [ref] if ref.startswith("refs/") else [f"refs/heads/{ref}", f"refs/tags/{ref}"]
+        # A remote-tracking ref (``origin/main``) is advertised by a local repository only: it
+        # names the approved branch in a CI work tree (``--config-ref``, docs/config.md).
+        candidates = (
+            [ref]
+            if ref.startswith("refs/")
+            else [f"refs/heads/{ref}", f"refs/tags/{ref}", f"refs/remotes/{ref}"]
+        )
         for name in candidates:
             if name in refs:
                 return _Target(name, _short(name), refs.get(f"{name}^{{}}", refs[name]))
@@ -224,6 +233,14 @@ class GitFetcher:
         raise SourceError(
             f"ref {ref!r} not found: no branch, tag or commit of that name", where=self._label
         )
+
+
+def _kind(refname: str | None) -> Literal["branch", "tag", "commit", "ref"]:
+    if refname is None:
+        return "commit"
+    if refname.startswith("refs/heads/"):
+        return "branch"
+    return "tag" if refname.startswith("refs/tags/") else "ref"
 
 
 def _short(refname: str) -> str:
@@ -271,3 +288,20 @@ def fetch_git(
         check_ref(ref)
     fetcher = GitFetcher(url, workdir, label=label, timeout=timeout, local=local)
     return fetcher.fetch(ref)
+
+
+def remote_head(url: str, ref: str | None, *, label: str, timeout: float, local: bool) -> str:
+    """The commit ``ref`` (a branch; the default branch when None) points to on the remote.
+
+    One ``git ls-remote``, nothing fetched: what ``kubegate watch`` polls.
+    """
+    if ref is not None:
+        check_ref(ref)
+    wanted = "HEAD" if ref is None else (ref if ref.startswith("refs/") else f"refs/heads/{ref}")
+    fetcher = GitFetcher(url, Path("/"), label=label, timeout=timeout, local=local)
+    out = fetcher._git("ls-remote", "--", url, wanted, what="cannot list remote refs")
+    for line in out.splitlines():
+        sha, _, name = line.partition("\t")
+        if name == wanted and _FULL_SHA_RE.match(sha):
+            return sha
+    raise SourceError(f"ref {ref or 'HEAD'!r} not found on the remote", where=label)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kubegate.transfer import DEFAULT_MIN_RATE, DEFAULT_RATE_WINDOW
+
 
 @dataclass(frozen=True, slots=True)
 class SourceLimits:
@@ -24,5 +26,9 @@ class SourceLimits:
     http_timeout: float = 60.0
     #: Wall-clock limit of a whole artifact download (a server may drip bytes forever).
     download_deadline: float = 600.0
+    #: Bytes/s an artifact download must keep up over ``rate_window`` seconds of waiting
+    #: (kubegate.transfer): a drip is stopped long before the deadline.
+    min_rate: int = DEFAULT_MIN_RATE
+    rate_window: float = DEFAULT_RATE_WINDOW
     #: Wall-clock limit of each git command (ls-remote, fetch, checkout).
     git_timeout: float = 300.0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit, urlunsplit
 
-from kubegate.errors import UsageError
+from kubegate.errors import UsageError, redact_urls
 
 #: URL schemes git may use for a revision (anything else, e.g. ``ext::``, is refused).
 GIT_SCHEMES = frozenset({"file", "http", "https", "ssh", "git", "git+ssh", "ssh+git"})
@@ -20,7 +20,6 @@ GIT_SCHEMES = frozenset({"file", "http", "https", "ssh", "git", "git+ssh", "ssh+
 _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 # git's scp-like syntax: [user@]host:path, with no slash before the first colon.
 _SCP_RE = re.compile(r"^(?:[A-Za-z0-9._~-]+@)?[A-Za-z0-9._-]+:(?!//)[^\s]*$")
-_USERINFO_RE = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
 
 
 def is_url(location: str) -> bool:
@@ -34,8 +33,8 @@ def is_scp_like(location: str) -> bool:
 
 
 def redact_url(text: str) -> str:
-    """``text`` with the userinfo of every URL in it removed (also works on free text)."""
-    return _USERINFO_RE.sub(r"\g<scheme>", text)
+    """``text`` with the userinfo and query of every URL in it removed (free text too)."""
+    return redact_urls(text)
 
 
 def check_git_url(location: str) -> str:

@@ -3,10 +3,14 @@
 Used only by :mod:`kubegate.vulndb.update`. A :class:`Bucket` answers four questions about a path
 relative to the bucket root (``Debian/all.zip``): its size, its bytes (small files), its lines
 (``modified_id.csv``, streamed so the reader can stop early) and a download into a file. Every
-read has a byte cap. The HTTP bucket retries transport errors, 429 and 5xx with exponential
-backoff (``Retry-After`` honoured, bounded); every failure becomes a :class:`VulnDBError` (exit 2)
-here, at the boundary. A missing file is ``None``/:class:`NotInBucket`, not an error, so the
-caller decides what absence means.
+read has a byte cap. The HTTP bucket speaks through :func:`kubegate.transfer.http.bounded_transport`
+(idle timeout, minimum rate, the command's deadline: a first download of gigabytes is bounded by
+the first two, not by a short overall deadline) and retries transport errors, 429 and 5xx with
+exponential backoff (``Retry-After`` honoured, bounded) within one :class:`RetryBudget` for the
+whole update; every failure becomes a :class:`VulnDBError` (exit 2) here, at the boundary. A
+passed deadline or a spent budget is :class:`Unreachable` (the remaining ecosystems fail at
+once). A missing file is ``None``/:class:`NotInBucket`, not an error, so the caller decides what
+absence means.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol
 from urllib.parse import quote, unquote, urlsplit
@@ -25,6 +29,8 @@ import httpx
 from kubegate import __version__
 from kubegate.errors import UsageError, VulnDBError
 from kubegate.registry.transport import retry_after
+from kubegate.transfer import DEFAULT_IDLE_TIMEOUT, RetryBudget, TransferLimits, limit_of
+from kubegate.transfer.http import bounded_transport, environment_proxy
 
 _logger = logging.getLogger(__name__)
 
@@ -35,17 +41,27 @@ _CHUNK = 1 << 16
 OnBytes = Callable[[int], None]
 
 
+def _update_budget() -> RetryBudget:
+    # Issue 15's red-team pass: a mirror answering 429 to everything kept an update busy about
+    # 72 minutes (retries x requests x backoff); now at most five minutes of waiting in all.
+    return RetryBudget(max_retries=64, max_seconds=300.0)
+
+
 @dataclass(frozen=True, slots=True)
 class FetchOptions:
     """Network behaviour of the HTTP bucket (tests shorten the waits)."""
 
-    #: Seconds to connect and between two reads of a response.
-    timeout: float = 30.0
+    #: Seconds to connect and between two reads of a response (the idle timeout).
+    timeout: float = DEFAULT_IDLE_TIMEOUT
     retries: int = 4
     #: First backoff in seconds, doubled at each retry.
     backoff: float = 1.0
     #: Upper bound of any single wait, ``Retry-After`` included.
     max_retry_after: float = 60.0
+    #: Minimum rate and deadline of every transfer (``db update --timeout``).
+    limits: TransferLimits = field(default_factory=TransferLimits)
+    #: Retries of the whole update, shared by all its requests.
+    retry_budget: RetryBudget = field(default_factory=_update_budget, compare=False)
 
 
 class NotInBucket(VulnDBError):
@@ -83,30 +99,38 @@ class Bucket(Protocol):
         """Release connections."""
 
 
-def open_bucket(source: str, options: FetchOptions | None = None) -> Bucket:
-    """An HTTP(S) URL or a local directory (path or ``file://``); anything else is exit 3."""
+def open_bucket(
+    source: str, options: FetchOptions | None = None, *, option: str = "--source"
+) -> Bucket:
+    """An HTTP(S) URL or a local directory (path or ``file://``); anything else is exit 3.
+
+    ``option`` names the flag in the error (``--nvd-source`` for the NVD feeds).
+    """
     parts = urlsplit(source)
     if parts.scheme in {"http", "https"}:
         if not parts.hostname or parts.query or parts.fragment:
-            raise UsageError("not a usable bucket URL", where=f"--source {source}")
+            raise UsageError("not a usable bucket URL", where=f"{option} {source}")
         try:
             return HTTPBucket(source, options or FetchOptions())
         except ValueError as exc:
-            raise UsageError(f"not a usable bucket URL: {exc}", where=f"--source {source}") from exc
+            raise UsageError(f"not a usable bucket URL: {exc}", where=f"{option} {source}") from exc
     if parts.scheme == "file":
         directory = Path(parts.path)
     elif not parts.scheme or (len(parts.scheme) == 1 and source[1:3] in {":\\", ":/"}):
         directory = Path(source)
     else:
         raise UsageError(
-            "the mirror must be an http(s) URL or a local directory", where=f"--source {source}"
+            "the mirror must be an http(s) URL or a local directory", where=f"{option} {source}"
         )
     if not directory.is_dir():
-        raise UsageError("no such directory", where=f"--source {source}")
+        raise UsageError("no such directory", where=f"{option} {source}")
     return DirBucket(directory)
 
 
 def _describe(exc: httpx.HTTPError, timeout: float) -> str:
+    limit = limit_of(exc)
+    if limit is not None:
+        return limit.reason
     if isinstance(exc, httpx.TimeoutException):
         return f"timed out after {timeout:g}s"
     return str(exc) or type(exc).__name__
@@ -143,7 +167,14 @@ class HTTPBucket:
         self.base = httpx.URL(base.rstrip("/") + "/")
         self.where = str(self.base.copy_with(username=None, password=None))
         self.options = options
+        # The environment's proxy and CA settings apply to advisory downloads (not to
+        # registries, docs/registry.md), through the bounded transport: trust_env=False keeps
+        # httpx from mounting unbounded proxy transports of its own.
         self._http = httpx.Client(
+            transport=bounded_transport(
+                options.limits, trust_env=True, proxy=environment_proxy(self.base)
+            ),
+            trust_env=False,
             timeout=httpx.Timeout(options.timeout),
             follow_redirects=True,
             headers={"User-Agent": f"kubegate/{__version__}"},
@@ -169,11 +200,22 @@ class HTTPBucket:
             try:
                 response = self._http.send(self._http.build_request(method, url), stream=True)
             except httpx.HTTPError as exc:
+                limit = limit_of(exc)
                 # A refused connection or unknown host is retried once, not with the full
                 # backoff: an air-gapped machine should fail (or fall back) in a second.
                 if last or (isinstance(exc, httpx.ConnectError) and attempt >= 1):
                     raise Unreachable(
                         f"cannot download: {_describe(exc, options.timeout)}", where=where
+                    ) from exc
+                if limit is not None and not limit.retryable:
+                    error = Unreachable if limit.deadline else VulnDBError
+                    raise error(f"cannot download: {limit.reason}", where=where) from exc
+                refused = options.retry_budget.take(wait, options.limits)
+                if refused:
+                    raise Unreachable(
+                        f"cannot download: {_describe(exc, options.timeout)}; not retried: "
+                        f"{refused}",
+                        where=where,
                     ) from exc
                 _logger.debug("%s: %s failed (%s), retrying", where, method, exc)
                 time.sleep(wait)
@@ -183,6 +225,11 @@ class HTTPBucket:
                 header = response.headers.get("Retry-After")
                 wait = retry_after(header, wait, options.max_retry_after)
                 response.close()
+                refused = options.retry_budget.take(wait, options.limits)
+                if refused:
+                    raise Unreachable(
+                        f"download failed: HTTP {status}; not retried: {refused}", where=where
+                    )
                 _logger.info("%s answered %s, retrying in %.1fs", where, status, wait)
                 time.sleep(wait)
                 continue
@@ -200,7 +247,8 @@ class HTTPBucket:
         try:
             yield from response.iter_bytes(_CHUNK)
         except httpx.HTTPError as exc:
-            raise VulnDBError(
+            limit = limit_of(exc)
+            raise (Unreachable if limit is not None and limit.deadline else VulnDBError)(
                 f"download interrupted: {_describe(exc, self.options.timeout)}", where=where
             ) from exc
 

@@ -1,23 +1,32 @@
-"""Severities an OSV record states itself, and CVSS vectors scored into numbers.
+"""Severities: what one record (OSV, NVD, Debian's tracker) states, and the precedence between them.
 
-Used by the matcher's severity precedence (DESIGN.md "Severity precedence"): this module only
-reads one record at a time; choosing between records is the matcher's job. Vendor vocabularies
-follow Trivy's mapping: Debian ``unimportant`` and Ubuntu ``negligible`` are LOW; "not yet
-assigned" / ``untriaged`` state nothing, so the next source in the precedence decides.
+The matcher gathers, for one flaw of one package, every piece of evidence the database holds
+(:class:`SeverityEvidence`) and calls :func:`resolve_severity`, which applies the precedence of
+DESIGN.md section 5 and docs/image.md: the matched record's vendor rating, the same distro's
+rating of the flaw (its CVE record, Debian's security tracker urgency), the GHSA, NVD's own
+(Primary) CVSS, a Secondary CVSS (the CNA's, else an ADP's), the OSV ``CVE-*`` record, else
+UNKNOWN. Vendor vocabularies follow Trivy's mapping: Debian ``unimportant`` and Ubuntu
+``negligible`` are LOW; "not yet assigned", ``end-of-life`` and ``untriaged`` state nothing, and
+neither does a starred urgency (``medium**``: the tracker's estimate, not Debian's rating), so
+the next source in the precedence decides.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cvss import CVSS2, CVSS3, CVSS4
 from cvss.exceptions import CVSSError
 
 from kubegate.models import CVSS, Severity
 from kubegate.vulndb.records import index_ecosystem, normalise_name
+
+if TYPE_CHECKING:
+    from kubegate.vulndb.nvd import NvdCve, NvdMetric
 
 _logger = logging.getLogger(__name__)
 
@@ -62,8 +71,15 @@ _SOURCES = (
     ("PYSEC-", "pysec"),
     ("GO-", "go"),
     ("RUSTSEC-", "rustsec"),
-    ("CVE-", "nvd"),
+    # An OSV record named after the CVE itself (osv.dev's own CVE-* records): not NVD's rating.
+    ("CVE-", "osv-cve"),
 )
+#: NVD 2.0 metric versions, preferred first (the newest scoring system the source published).
+CVSS_VERSIONS = ("4.0", "3.1", "3.0", "2.0")
+#: Authorized Data Publishers by the ``source`` NVD publishes for them (a UUID): readable names.
+#: CISA's Vulnrichment container names its orgId and shortName in the CVE records
+#: (``providerMetadata``: orgId 134c704f-9b21-4f2e-91b3-4a467353bcc0, shortName CISA-ADP).
+ADP_SOURCES = {"134c704f-9b21-4f2e-91b3-4a467353bcc0": "CISA-ADP"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,12 +176,22 @@ def _urgency(record: dict[str, Any], package: tuple[str, str] | None) -> Severit
     for affected in _for_package(record, package):
         values.append(_obj(affected, "ecosystem_specific").get("urgency"))
         values.append(_obj(affected, "database_specific").get("urgency"))
-    found = [
-        _DEBIAN_URGENCY[key]
-        for value in values
-        if isinstance(value, str) and (key := value.strip().rstrip("*").lower()) in _DEBIAN_URGENCY
-    ]
+    found = [rating for value in values if (rating := urgency_severity(value)) is not None]
     return max(found) if found else None
+
+
+def urgency_severity(urgency: object) -> Severity | None:
+    """A Debian urgency as a severity; None for "not yet assigned", ``end-of-life``, estimates.
+
+    The tracker stars the urgencies it estimated itself (``medium**``: taken from NVD's score
+    when Debian has not rated the issue): they are not Debian's rating, so they state nothing.
+    """
+    if not isinstance(urgency, str):
+        return None
+    text = urgency.strip().lower()
+    if text.endswith("*"):
+        return None
+    return _DEBIAN_URGENCY.get(text)
 
 
 def stated_severity(
@@ -198,3 +224,110 @@ def stated_severity(
     if scored is not None and scored[1] is not Severity.UNKNOWN:
         return StatedSeverity(scored[1], source, cvss)
     return None
+
+
+def source_name(source: str) -> str:
+    """A metric's ``source`` as reports show it (an ADP's UUID becomes its short name)."""
+    return ADP_SOURCES.get(source, source)
+
+
+def _version_rank(metric: NvdMetric) -> int:
+    try:
+        return CVSS_VERSIONS.index(metric.version)
+    except ValueError:
+        return len(CVSS_VERSIONS)
+
+
+def pick_metric(metrics: Iterable[NvdMetric], *, primary: bool) -> NvdMetric | None:
+    """The metric that rates a CVE among NVD's own (``primary``) or the other sources'.
+
+    Order: the newest CVSS version (4.0, 3.1, 3.0, 2.0); among Secondary metrics of that version
+    a CNA's before an ADP's (the CNA assigned the CVE and knows the product; CISA-ADP scores
+    many CVEs with worst-case vectors), then the highest score, then the source's name, so the
+    choice never depends on feed order. Metrics without a rating (score 0) are skipped.
+    """
+    candidates = [m for m in metrics if m.primary is primary and m.severity is not Severity.UNKNOWN]
+    if not candidates:
+        return None
+    return min(
+        candidates,
+        key=lambda m: (_version_rank(m), m.source in ADP_SOURCES, -m.score, m.source, m.vector),
+    )
+
+
+def nvd_severity(cve: NvdCve) -> StatedSeverity | None:
+    """NVD's own CVSS rating of a CVE, else a Secondary source's (``secondary:<source>``)."""
+    metric = pick_metric(cve.metrics, primary=True)
+    if metric is not None:
+        return StatedSeverity(metric.severity, "nvd", CVSS(metric.vector, metric.score))
+    metric = pick_metric(cve.metrics, primary=False)
+    if metric is not None:
+        return StatedSeverity(
+            metric.severity,
+            f"secondary:{source_name(metric.source)}",
+            CVSS(metric.vector, metric.score),
+        )
+    return None
+
+
+#: The source a finding names when nothing rated it.
+NO_SOURCE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class SeverityEvidence:
+    """Everything the database says about the severity of one flaw of one package."""
+
+    #: The records that matched the package (a DSA, a DEBIAN-CVE, a GHSA, a USN...).
+    matched: Sequence[dict[str, Any]] = ()
+    #: Records of the same distro about the flaw that did not match (a DSA's DEBIAN-CVE).
+    same_distro: Sequence[dict[str, Any]] = ()
+    #: Debian's security tracker urgency, raw (``low``, ``medium**``, ``not yet assigned``).
+    tracker_urgency: str | None = None
+    #: GitHub advisories of the flaw.
+    ghsa: Sequence[dict[str, Any]] = ()
+    #: The flaw's NVD entry (CVE API 2.0 feeds), if the database holds one.
+    nvd: NvdCve | None = None
+    #: The OSV record named after the CVE itself, if any.
+    osv_cve: dict[str, Any] | None = None
+    #: (index ecosystem, normalised name) the finding is about: per-package ratings use it.
+    package: tuple[str, str] | None = None
+
+
+def _worst(candidates: Iterable[StatedSeverity | None]) -> StatedSeverity | None:
+    best: StatedSeverity | None = None
+    for candidate in candidates:
+        if candidate is not None and (best is None or candidate.severity > best.severity):
+            best = candidate
+    return best
+
+
+def resolve_severity(evidence: SeverityEvidence) -> StatedSeverity:
+    """The severity of a finding by the precedence of docs/image.md; UNKNOWN/``none`` if unrated.
+
+    Within one step the worst rating wins (two matched advisories of one flaw). ``cvss`` is the
+    vector of the rating that decided, None when a word rating (an urgency) decided.
+    """
+    package = evidence.package
+    tracker = urgency_severity(evidence.tracker_urgency)
+    osv_cve = stated_severity(evidence.osv_cve) if evidence.osv_cve is not None else None
+    steps: tuple[Iterable[StatedSeverity | None], ...] = (
+        # 1. the matched records' own vendor rating
+        (stated_severity(record, package) for record in evidence.matched),
+        # 2. the same distro's rating of the flaw: its CVE record, the tracker's urgency
+        (
+            *(stated_severity(record, package) for record in evidence.same_distro),
+            StatedSeverity(tracker, "debian") if tracker is not None else None,
+        ),
+        # 3. the GHSA
+        (stated_severity(record) for record in evidence.ghsa),
+        # 4-5. NVD's own CVSS, else a Secondary source's
+        (nvd_severity(evidence.nvd) if evidence.nvd is not None else None,),
+        # 6. the OSV record of the CVE
+        (StatedSeverity(osv_cve.severity, "osv-cve", osv_cve.cvss) if osv_cve else None,),
+    )
+    for step in steps:
+        decided = _worst(step)
+        if decided is not None:
+            return decided
+    return StatedSeverity(Severity.UNKNOWN, NO_SOURCE)

@@ -21,10 +21,16 @@ from typing import Any
 
 from kubegate.cachedir import cache_dir
 from kubegate.errors import VulnDBError
+from kubegate.vulndb import nvd as nvd_format
+from kubegate.vulndb.nvd import NvdCve
+from kubegate.vulndb.records import base_ecosystem
 
 _logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Schemas a writer upgrades in place: each later version only added tables (2: NVD, Debian
+#: tracker), so the older file's data stays valid as it is.
+_UPGRADABLE = {"1"}
 DB_FILE_NAME = "osv.sqlite3"
 #: SQLite's default limit on bound parameters is 32766 on current builds; stay far below.
 _CHUNK = 500
@@ -38,6 +44,32 @@ CREATE TABLE refs (ref TEXT NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL);
 CREATE TABLE ecosystems (ecosystem TEXT PRIMARY KEY, last_import TEXT NOT NULL,
                          newest_modified TEXT, records INTEGER NOT NULL DEFAULT 0);
 """
+#: Added by schema 2. ``nvd.data`` is :func:`kubegate.vulndb.nvd.encode`'s compact row;
+#: ``debian_urgency.urgencies`` a JSON object ``{codename: raw urgency}`` of the Debian
+#: security tracker. WITHOUT ROWID: the key is the only lookup and the rows are small.
+_SCHEMA_2 = """
+CREATE TABLE IF NOT EXISTS nvd (id TEXT PRIMARY KEY, modified TEXT NOT NULL, data BLOB NOT NULL)
+    WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS debian_urgency (cve TEXT NOT NULL, package TEXT NOT NULL,
+    urgencies TEXT NOT NULL, PRIMARY KEY (cve, package)) WITHOUT ROWID;
+"""
+#: ``meta`` keys of the NVD and Debian tracker sources (written by kubegate.vulndb.nvdimport).
+NVD_LAST_IMPORT = "nvd:last-import"
+NVD_LAST_FULL = "nvd:last-full"
+NVD_NEWEST = "nvd:newest-modified"
+NVD_COUNT = "nvd:cves"
+#: Prefix of the per-feed cursor: ``nvd-sha256:<feed name>`` -> sha256 of its last import.
+NVD_SHA = "nvd-sha256:"
+TRACKER_LAST_IMPORT = "debian-tracker:last-import"
+TRACKER_ENTRIES = "debian-tracker:entries"
+#: Debian release numbers (the ``Debian:12`` ecosystem suffix) -> the tracker's codenames.
+DEBIAN_CODENAMES = {
+    "10": "buster",
+    "11": "bullseye",
+    "12": "bookworm",
+    "13": "trixie",
+    "14": "forky",
+}
 #: Secondary indexes, by name. A first import into an empty database drops the lookup ones and
 #: builds them once at the end (a bulk build sorts once instead of growing B-trees row by row).
 INDEXES = {
@@ -77,6 +109,28 @@ class EcosystemStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class NvdStatus:
+    """Size and freshness of the NVD data (:meth:`VulnDB.nvd_status`)."""
+
+    cves: int
+    #: The newest ``lastModified`` of any CVE held.
+    newest_modified: datetime | None
+    #: When NVD feeds were last imported or checked unchanged (``db import`` or ``db update``).
+    last_import: datetime
+    #: When ``db update`` last checked every yearly feed (the 7-day rule), None if never.
+    last_full: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerStatus:
+    """The Debian security tracker snapshot held."""
+
+    last_import: datetime
+    #: (CVE, source package) entries with at least one release urgency.
+    entries: int
+
+
+@dataclass(frozen=True, slots=True)
 class DBStatus:
     """What ``kubegate db status`` prints."""
 
@@ -85,10 +139,16 @@ class DBStatus:
     size_bytes: int
     records: int
     ecosystems: tuple[EcosystemStatus, ...]
+    #: The NVD severity source (None: never imported).
+    nvd: NvdStatus | None = None
+    #: The Debian security tracker (None: never imported).
+    debian_tracker: TrackerStatus | None = None
 
 
 def _parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    # NVD's timestamps carry no offset; they are UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def connect(path: Path, *, create: bool) -> sqlite3.Connection:
@@ -113,12 +173,14 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
         if not tables and create:
             # One script, one transaction: a crash here leaves an empty file, recreated next time.
-            script = f"BEGIN IMMEDIATE;{_SCHEMA}{';'.join(INDEXES.values())};"
+            script = f"BEGIN IMMEDIATE;{_SCHEMA}{_SCHEMA_2}{';'.join(INDEXES.values())};"
             version = f"INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}')"  # noqa: S608
             script += f"{version};COMMIT;"
             conn.executescript(script)
             return conn
         row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is not None and row[0] in _UPGRADABLE and mode != "ro":
+            row = _upgrade(conn)
     except sqlite3.DatabaseError as exc:
         raise VulnDBError(f"not a kubegate advisory database: {exc}", where=str(path)) from exc
     if row is None or row[0] != str(SCHEMA_VERSION):
@@ -129,6 +191,29 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection:
             where=str(path),
         )
     return conn
+
+
+def _upgrade(conn: sqlite3.Connection) -> tuple[Any, ...] | None:
+    """Add the tables of later schemas to an older file, in one transaction (re-checked inside:
+    another process may have upgraded it meanwhile)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is not None and row[0] in _UPGRADABLE:
+            for statement in filter(str.strip, _SCHEMA_2.split(";")):
+                conn.execute(statement)
+            conn.execute(
+                "UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),)
+            )
+            _logger.info("advisory database upgraded from schema %s to %s", row[0], SCHEMA_VERSION)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    result: tuple[Any, ...] | None = conn.execute(
+        "SELECT value FROM meta WHERE key='schema_version'"
+    ).fetchone()
+    return result
 
 
 class VulnDB:
@@ -211,6 +296,52 @@ class VulnDB:
         )
         return {str(key): str(value) for key, value in rows}
 
+    def nvd(self, ids: Iterable[str]) -> dict[str, NvdCve]:
+        """NVD's data for each given CVE id (ids not in the database are absent)."""
+        found: dict[str, NvdCve] = {}
+        for chunk in _chunks(sorted({i for i in ids if i.startswith("CVE-")})):
+            marks = ",".join("?" * len(chunk))
+            for cve_id, modified, data in self._query(
+                f"SELECT id, modified, data FROM nvd WHERE id IN ({marks})",  # noqa: S608
+                chunk,
+            ):
+                found[cve_id] = nvd_format.decode(cve_id, modified, data)
+        return found
+
+    def nvd_status(self) -> NvdStatus | None:
+        """CVE count and freshness of the NVD data; None when no NVD feed was ever imported."""
+        held = self.meta("nvd:")
+        last = held.get(NVD_LAST_IMPORT)
+        if last is None:
+            return None
+        newest = held.get(NVD_NEWEST)
+        full = held.get(NVD_LAST_FULL)
+        return NvdStatus(
+            cves=int(held.get(NVD_COUNT, "0")),
+            newest_modified=_parse_time(newest) if newest else None,
+            last_import=_parse_time(last),
+            last_full=_parse_time(full) if full else None,
+        )
+
+    def debian_urgency(self, cve_id: str, source_package: str, release: str) -> str | None:
+        """The Debian security tracker's raw urgency (``low``, ``medium**``, ``not yet
+        assigned``...) of a CVE in a source package for a Debian release number (``12``);
+        None when the tracker has no entry for it."""
+        codename = DEBIAN_CODENAMES.get(release, release)
+        rows = self._query(
+            "SELECT urgencies FROM debian_urgency WHERE cve=? AND package=?",
+            (cve_id, source_package),
+        )
+        if not rows:
+            return None
+        urgency = json.loads(rows[0][0]).get(codename)
+        return urgency if isinstance(urgency, str) else None
+
+    def debian_tracker_status(self) -> datetime | None:
+        """When the Debian security tracker was last imported (None: never)."""
+        last = self.meta(TRACKER_LAST_IMPORT).get(TRACKER_LAST_IMPORT)
+        return _parse_time(last) if last else None
+
     def status(self) -> DBStatus:
         """Schema version, size, record counts and freshness per base ecosystem."""
         ecosystems = tuple(
@@ -226,35 +357,61 @@ class VulnDB:
             )
         )
         (total,) = self._query("SELECT COUNT(*) FROM records")[0]
+        tracker_time = self.debian_tracker_status()
+        tracker = None
+        if tracker_time is not None:
+            entries = self.meta(TRACKER_ENTRIES).get(TRACKER_ENTRIES, "0")
+            tracker = TrackerStatus(last_import=tracker_time, entries=int(entries))
         return DBStatus(
             path=self.path,
             schema_version=SCHEMA_VERSION,
             size_bytes=self.path.stat().st_size,
             records=int(total),
             ecosystems=ecosystems,
+            nvd=self.nvd_status(),
+            debian_tracker=tracker,
         )
 
     def check_fresh(
         self, ecosystems: Iterable[str], max_age: timedelta, now: datetime | None = None
     ) -> None:
-        """Raise VulnDBError when a needed base ecosystem was never imported or is too old."""
+        """Raise VulnDBError when a needed ecosystem has no data or its feed is too old.
+
+        ``ecosystems`` are release-qualified index keys (``Debian:12``, ``Alpine:v3.19``,
+        ``PyPI``): the base feed (``Debian``) must have been imported within ``max_age`` and at
+        least one record must speak of the release itself. An image whose os-release names a
+        release the feed does not cover (``Debian:99``) would otherwise match nothing and pass.
+        """
         now = now or datetime.now(UTC)
         known = {status.ecosystem: status for status in self.status().ecosystems}
         for ecosystem in sorted(set(ecosystems)):
-            status = known.get(ecosystem)
+            base = base_ecosystem(ecosystem)
+            status = known.get(base)
             if status is None:
                 raise VulnDBError(
-                    f"the advisory database holds no {ecosystem} data; import or update it",
+                    f"the advisory database holds no {base} data; import or update it",
                     where=str(self.path),
                 )
             age = now - status.last_import
             if age > max_age:
                 raise VulnDBError(
-                    f"{ecosystem} advisories are {_hours(age)} old "
+                    f"{base} advisories are {_hours(age)} old "
                     f"(last import {status.last_import:%Y-%m-%d %H:%M} UTC), "
                     f"more than --db-max-age {_hours(max_age)}; update the database",
                     where=str(self.path),
                 )
+            if not self.covers(ecosystem):
+                raise VulnDBError(
+                    f"the advisory database holds no advisories for {ecosystem} "
+                    f"(a release the {base} feed does not cover?): its packages cannot be "
+                    "proven clean",
+                    where=str(self.path),
+                )
+
+    def covers(self, ecosystem: str) -> bool:
+        """Whether any record speaks of the release-qualified index ``ecosystem``."""
+        # One probe of the (ecosystem, name) index per ecosystem: no table scan.
+        return bool(self._query("SELECT 1 FROM affects WHERE ecosystem=? LIMIT 1", (ecosystem,)))
 
 
 def _hours(delta: timedelta) -> str:

@@ -46,7 +46,7 @@ def test_buster_openssl_and_zlib_findings(osv_db: VulnDB) -> None:
     assert zlib.platform == "linux/amd64"  # type: ignore[attr-defined]
     assert zlib.severity is Severity.CRITICAL  # type: ignore[attr-defined]
     assert zlib.cvss.score == 9.8  # type: ignore[attr-defined]
-    assert result.ecosystems == ("Debian",)
+    assert result.ecosystems == ("Debian:10",)  # release-qualified: freshness per release
     assert result.problems == ()
 
 
@@ -116,9 +116,10 @@ def test_dsa_debian_cve_and_cve_are_one_finding(osv_db: VulnDB) -> None:
     finding = _by_id(result)[("libssl1.1", "CVE-2021-3711")]
     assert finding.record_ids == ("DEBIAN-CVE-2021-3711", "DSA-4963-1", "CVE-2021-3711")  # type: ignore[attr-defined]
     assert [f.id for f in result.findings].count("CVE-2021-3711") == 1
-    # No Debian urgency in either record: NVD decides, and says so.
+    # No Debian urgency in either record, no NVD feed in this database: the OSV CVE record
+    # decides, and says so.
     assert finding.severity is Severity.CRITICAL  # type: ignore[attr-defined]
-    assert finding.severity_source == "nvd"  # type: ignore[attr-defined]
+    assert finding.severity_source == "osv-cve"  # type: ignore[attr-defined]
 
 
 def test_vendor_low_beats_nvd_critical_and_names_the_source(osv_db: VulnDB) -> None:
@@ -127,8 +128,8 @@ def test_vendor_low_beats_nvd_critical_and_names_the_source(osv_db: VulnDB) -> N
     assert finding.id == "CVE-2099-2001"
     assert finding.severity is Severity.LOW
     assert finding.severity_source == "debian"
-    # The NVD vector is still reported for information.
-    assert finding.cvss is not None and finding.cvss.score == 9.8
+    # A word rating decided: no vector is reported as if it had.
+    assert finding.cvss is None
     assert finding.fixed_versions == () and not finding.fixable
 
 
@@ -262,7 +263,7 @@ def test_precedence_step_3_ghsa_before_nvd(osv_db: VulnDB) -> None:
         Severity.MEDIUM,
         "ghsa",
     )
-    assert finding.cvss is not None and finding.cvss.score == 9.8  # NVD's, for information
+    assert finding.cvss is None  # the GHSA's word rating decided
 
 
 def test_unorderable_record_makes_the_package_undecided_not_the_scan(tmp_path: Path) -> None:

@@ -132,11 +132,16 @@ def test_freshness_per_needed_ecosystem(tmp_path: Path) -> None:
         (debian,) = db.status().ecosystems
         assert debian.last_import == then
         assert debian.newest_modified == datetime(2025, 12, 31, tzinfo=UTC)
-        db.check_fresh(["Debian"], timedelta(hours=120), now=then + timedelta(hours=119))
+        db.check_fresh(["Debian:12"], timedelta(hours=120), now=then + timedelta(hours=119))
         with pytest.raises(VulnDBError, match=r"Debian advisories are 121\.0h old"):
-            db.check_fresh(["Debian"], timedelta(hours=120), now=then + timedelta(hours=121))
+            db.check_fresh(["Debian:12"], timedelta(hours=120), now=then + timedelta(hours=121))
         with pytest.raises(VulnDBError, match="no PyPI data"):
             db.check_fresh(["PyPI"], timedelta(hours=120), now=then)
+        # Freshness is per release: a fresh Debian feed says nothing of a release it lacks
+        # (an os-release VERSION_ID="99" would otherwise match nothing and pass).
+        assert db.covers("Debian:12") and not db.covers("Debian:99")
+        with pytest.raises(VulnDBError, match="no advisories for Debian:99"):
+            db.check_fresh(["Debian:12", "Debian:99"], timedelta(hours=120), now=then)
         # Ecosystems the scan did not need are not checked.
         db.check_fresh([], timedelta(hours=1), now=then + timedelta(days=400))
 

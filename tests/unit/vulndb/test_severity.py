@@ -67,7 +67,7 @@ def test_sources() -> None:
         "debian",
         "ubuntu",
         "redhat",
-        "nvd",
+        "osv-cve",
         "xyz",
     ]
 

@@ -1,0 +1,367 @@
+"""``kubegate watch GIT_URL``: poll a branch, judge each new head like ``scan``, publish passes.
+
+Takes the options of ``scan`` (policy, exceptions, VEX, database, registry, render, config file:
+mount it from a ConfigMap; nothing of the policy ever comes from the watched repository) plus
+``--interval``, ``--listen`` and ``--notify``. The loop, state, metrics and notifications are
+:mod:`kubegate.publish.watch`'s; this module builds the :class:`~kubegate.publish.watch.Judge`
+from the scan pipeline and handles SIGTERM/SIGINT. Exit 0 after a clean stop, 3 on bad options.
+Documented in docs/publish.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import logging
+import signal
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from kubegate.cli.common import (
+    DEFAULT_TIMEOUT,
+    add_limit_arguments,
+    add_output_arguments,
+    add_registry_arguments,
+    add_render_arguments,
+    revision_request,
+)
+from kubegate.cli.publish_options import add_publish_arguments, publish_options
+from kubegate.cli.scan import (
+    DEFAULT_CONCURRENCY,
+    _ignore_file,
+    _max_age,
+    _policy,
+    _registry_options,
+)
+from kubegate.cli.scan_options import (
+    add_db_arguments,
+    add_db_update_arguments,
+    add_policy_arguments,
+)
+from kubegate.config import Config, find_config, user_config_dir
+from kubegate.errors import KubegateError, UsageError
+from kubegate.gate import PolicySource
+from kubegate.policy import parse_duration
+from kubegate.transfer import RetryBudget, TransferLimits
+from kubegate.trust import JudgedTree
+from kubegate.vex import VexSet, load_vex
+
+if TYPE_CHECKING:
+    from kubegate.publish import PublishOptions
+    from kubegate.publish.watch import Judgement
+    from kubegate.registry import RegistryOptions
+    from kubegate.scan import RevisionRequest, ScanSettings
+
+_logger = logging.getLogger(__name__)
+
+DEFAULT_INTERVAL = "1m"
+DEFAULT_LISTEN = "127.0.0.1:8080"
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``watch`` sub-command."""
+    parser = subparsers.add_parser(
+        "watch",
+        help="poll a git branch, judge each new head, publish those that pass",
+        description="A long-running gate: judge every new head of a branch with the options of "
+        "scan, publish passing revisions as Flux OCI artifacts, serve health and metrics.",
+    )
+    parser.add_argument("source", metavar="GIT_URL", help="git repository URL (or path with --ref)")
+    parser.add_argument("--ref", help="branch to follow (default: the remote's default branch)")
+    parser.add_argument("--path", default="", help="path inside the source to render")
+    add_render_arguments(parser)
+    add_policy_arguments(parser)
+    parser.add_argument("--ignorefile", type=Path, help="exceptions file (as for scan)")
+    parser.add_argument("--vex", action="append", type=Path, metavar="FILE", help="OpenVEX file")
+    parser.add_argument(
+        "--allowed-registries", action="append", metavar="HOST[,HOST]", help="as for scan"
+    )
+    parser.add_argument("--config", type=Path, help="configuration file (mount a ConfigMap)")
+    add_db_arguments(parser)
+    parser.set_defaults(db_max_age=None)
+    add_db_update_arguments(parser)
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY)
+    add_limit_arguments(parser, default_timeout=DEFAULT_TIMEOUT, timeout_help="bound each scan")
+    add_registry_arguments(parser)
+    add_publish_arguments(parser)
+    parser.add_argument(
+        "--interval",
+        default=DEFAULT_INTERVAL,
+        metavar="DURATION",
+        help=f"time between two polls of the branch head (default {DEFAULT_INTERVAL})",
+    )
+    parser.add_argument(
+        "--listen",
+        default=DEFAULT_LISTEN,
+        metavar="HOST:PORT",
+        help=f"address of /healthz, /readyz and /metrics (default {DEFAULT_LISTEN})",
+    )
+    parser.add_argument(
+        "--notify",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="POST a Flux-style event per verdict to URL (repeatable)",
+    )
+    parser.add_argument(
+        "--retry-unproven",
+        default="10m",
+        metavar="DURATION",
+        help="judge an UNPROVEN head again after this long (default 10m)",
+    )
+    add_output_arguments(parser)
+    parser.set_defaults(run=run, fail_open=False, artifact_url=None, artifact_digest=None)
+
+
+def _listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise UsageError(f"expected HOST:PORT, got {text!r}", where="--listen")
+    return host.strip("[]"), int(port)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Watch until SIGTERM/SIGINT; 0 after a clean stop."""
+    from kubegate.cachedir import cache_dir
+    from kubegate.publish.notify import Notifier
+    from kubegate.publish.state import WatchState, state_path
+    from kubegate.publish.watch import StatusServer, Watcher
+    from kubegate.scan import ScanSettings
+    from kubegate.source import head_commit, local_root
+    from kubegate.vulndb import resolve_db_path
+
+    interval = parse_duration(args.interval, option="--interval").total_seconds()
+    retry = parse_duration(args.retry_unproven, option="--retry-unproven").total_seconds()
+    if interval <= 0:
+        raise UsageError("must be positive", where="--interval")
+    host, port = _listen(args.listen)
+    if args.concurrency < 1:
+        raise UsageError("must be at least 1", where="--concurrency")
+    if args.publish_tag is not None:
+        raise UsageError(
+            "watch publishes many revisions, each under its own tag", where="--publish-tag"
+        )
+    for url in args.notify:
+        if not url.startswith(("http://", "https://")):
+            raise UsageError(f"expected an http(s) URL, got {url!r}", where="--notify")
+    if args.timeout < 0:
+        raise UsageError("must not be negative", where="--timeout")
+    if args.idle_timeout <= 0:
+        raise UsageError("must be positive", where="--idle-timeout")
+    if args.min_rate < 0:
+        raise UsageError("must not be negative", where="--min-rate")
+    # Policy as for scan: the user config dir or explicit files, never the judged repository
+    # (docs/security.md); a daemon has no process-wide deadline, each scan gets its own.
+    request = revision_request(args)
+    judged = JudgedTree(root=local_root(request.source), trust_config=False, write_into=False)
+    if args.config is not None:
+        judged.check_input(args.config, "--config")
+    config = find_config(args.config, user_config_dir())
+    for key, named in config.named_paths():
+        judged.check_input(named, key, config=config.path)
+    limits = TransferLimits(min_rate=args.min_rate, rate_window=args.idle_timeout)
+    settings = ScanSettings(
+        policy=_policy(args, config),
+        ignore=_ignore_file(args, config, user_config_dir(), judged, PolicySource()),
+        vex=load_vex(args.vex) if args.vex else VexSet(),
+        max_age=_max_age(args, config),
+        fail_open=bool(config.policy.fail_open),
+        concurrency=args.concurrency,
+        timeout=args.timeout or None,
+    )
+    request = dataclasses.replace(
+        request,
+        allow_remote_bases=args.allow_remote_bases or bool(config.render.allow_remote_bases),
+    )
+    stop = threading.Event()
+    judge = ScanJudge(
+        args=args,
+        config=config,
+        settings=settings,
+        registry=_registry_options(args, config, limits),
+        db_path=Path(args.db) if args.db else config.db.path or resolve_db_path(None),
+        publishing=publish_options(args, config),
+        request=request,
+        stop=stop,
+    )
+    head_commit(request.source)  # a wrong URL or ref is reported now, not after the first sleep
+    target = str(judge.publishing.target) if judge.publishing else ""
+    path = state_path(cache_dir(), request.source.location, args.ref or "", target)
+    notifier = Notifier(args.notify)
+    name = Path(request.source.location.rstrip("/")).name.removesuffix(".git") or "kubegate"
+    with WatchState(path) as state:
+        watcher = Watcher(
+            poll=lambda: head_commit(request.source),
+            judge=judge,
+            state=state,
+            notifier=notifier,
+            interval=interval,
+            stop=stop,
+            name=name,
+            retry_unproven=retry,
+        )
+        server = StatusServer(host, port, watcher)
+
+        def _stop(signum: int, frame: FrameType | None) -> None:
+            _logger.info("signal %s: stopping after the current step", signum)
+            stop.set()
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+        server.start()
+        notifier.start()
+        _logger.info(
+            "watching %s%s every %gs; publishing to %s; http on %s; state %s",
+            request.source.location,
+            f" ({args.ref})" if args.ref else "",
+            interval,
+            target or "nowhere",
+            server.address,
+            path,
+        )
+        try:
+            watcher.run()
+        finally:
+            server.close()
+            notifier.close()
+    _logger.info("stopped")
+    return 0
+
+
+@dataclasses.dataclass
+class ScanJudge:
+    """The scan pipeline as the watch loop's :class:`~kubegate.publish.watch.Judge`."""
+
+    args: argparse.Namespace
+    config: Config
+    settings: ScanSettings
+    registry: RegistryOptions
+    db_path: Path
+    publishing: PublishOptions | None
+    request: RevisionRequest
+    stop: threading.Event
+
+    def refresh_db(self) -> None:
+        """The scan's update step; a failure only warns (the freshness check decides)."""
+        from kubegate.cli.dbupdate import refresh_db
+
+        try:
+            refresh_db(self.args, self.db_path, self.settings.max_age, self.config.db.sources)
+        except KubegateError as exc:
+            _logger.warning("advisory database update failed: %s", exc.diagnostics())
+
+    def db_fingerprint(self) -> str | None:
+        """Digest of every ecosystem's import time and record count."""
+        from kubegate.vulndb import VulnDB
+
+        if not self.db_path.is_file():
+            return None
+        try:
+            with VulnDB.open(self.db_path) as db:
+                status = db.status()
+        except KubegateError:
+            return None
+        text = ";".join(
+            f"{e.ecosystem},{e.last_import.isoformat()},{e.records}" for e in status.ecosystems
+        )
+        return hashlib.sha256(f"{status.records};{text}".encode()).hexdigest()[:32]
+
+    def db_status(self) -> tuple[bool, str, float | None]:
+        """(ready, why, age of the newest import in seconds)."""
+        import datetime as dt
+
+        from kubegate.vulndb import VulnDB
+
+        if not self.db_path.is_file():
+            return False, "no advisory database", None
+        try:
+            with VulnDB.open(self.db_path) as db:
+                imports = [e.last_import for e in db.status().ecosystems]
+        except KubegateError as exc:
+            return False, exc.diagnostics(), None
+        if not imports:
+            return False, "the advisory database is empty", None
+        age = dt.datetime.now(dt.UTC) - min(imports)
+        if age > self.settings.max_age:
+            return False, f"advisories older than {self.settings.max_age}", age.total_seconds()
+        return True, "ready", (dt.datetime.now(dt.UTC) - max(imports)).total_seconds()
+
+    def judge(self, commit: str | None, *, publish: bool) -> Judgement:
+        """Read, render and judge the ref (or ``commit``); publish a pass when asked."""
+        from kubegate.inventory import InventoryCache
+        from kubegate.publish import Snapshot, db_updated, publish_result, refusal
+        from kubegate.publish.watch import Judgement
+        from kubegate.registry import RegistryClient
+        from kubegate.scan import ImageInspector, read_revision, scan_revision
+        from kubegate.vulndb import VulnDB
+
+        started = time.monotonic()
+        source = dataclasses.replace(self.request.source, ref=commit or self.request.source.ref)
+        request = dataclasses.replace(self.request, source=source)
+        snapshot = Snapshot() if publish and self.publishing else None
+        deadline = None if self.settings.timeout is None else started + self.settings.timeout
+        # Each scan its own deadline and retry budget: a daemon must not spend them once for all.
+        registry = dataclasses.replace(
+            self.registry,
+            limits=dataclasses.replace(self.registry.limits, deadline=deadline),
+            retry_budget=RetryBudget(),
+        )
+        request = dataclasses.replace(request, deadline=deadline)
+        try:
+            revision = read_revision(request, on_checkout=snapshot.capture if snapshot else None)
+            cache = InventoryCache()
+            try:
+                with VulnDB.open(self.db_path) as db, RegistryClient(registry) as client:
+                    inspector = ImageInspector(client, cache, self.config.image_sources, workers=1)
+                    result = scan_revision(
+                        revision, self.settings, inspector=inspector, db=db, deadline=deadline
+                    )
+                    updated = db_updated(db)
+            finally:
+                cache.close()
+            digest = error = None
+            if snapshot is not None and self.publishing and refusal(result) is None:
+                if self.stop.is_set():
+                    error = "stopping: the scan finished but nothing was published"
+                else:
+                    try:
+                        with RegistryClient(registry) as client:
+                            published = publish_result(
+                                result,
+                                snapshot,
+                                self.publishing,
+                                client,
+                                database_updated=updated,
+                            )
+                        digest = published.digest
+                    except KubegateError as exc:
+                        error = exc.diagnostics()
+        finally:
+            if snapshot is not None:
+                snapshot.close()
+        counts = Counter(f.finding.severity.name for image in result.images for f in image.findings)
+        blocking = sum(len(image.blocking) + len(image.violations) for image in result.images)
+        info = revision.info
+        summary = (
+            f"{result.verdict.value}: {len(result.images)} image(s), {blocking} blocking "
+            f"finding(s), {len(result.blocking_unseen)} not proven"
+        )
+        if digest:
+            summary += (
+                f"; published {self.publishing.target.url if self.publishing else ''}@{digest}"
+            )
+        return Judgement(
+            commit=info.commit or commit or "",
+            revision=info.revision or info.location,
+            verdict=result.verdict.value,
+            counts=dict(counts),
+            blocking=blocking,
+            digest=digest,
+            publish_error=error,
+            summary=summary,
+        )
