@@ -5,6 +5,10 @@ Generates a bootstrap layout (clusters/bench/flux-system renders 40 Kustomizatio
 ``kubegate images --format json`` against a baseline measured in the same run: plain
 ``kustomize`` builds (the same binary kubegate picks) of the same 40 paths, one after another.
 Run: ``python bench/render.py [--keep DIR]``. Target: < 10 s on a 2-core machine.
+
+``--clusters N`` is the multi-cluster variant: N bootstrapped clusters (``clusters/benchK``)
+applying the same 40 Kustomizations, as fleets do with one ``apps`` tree per environment; it
+times one cluster (``--cluster bench0``) against all N. Target: all N take < N times one.
 """
 
 from __future__ import annotations
@@ -81,15 +85,19 @@ spec:
 """
 
 
-def generate(root: Path) -> list[Path]:
+def generate(root: Path, clusters: tuple[str, ...] = ("bench",)) -> list[Path]:
     """Write the fleet under ``root``; return the 40 app directories."""
-    bootstrap = root / "clusters" / "bench" / "flux-system"
-    bootstrap.mkdir(parents=True)
-    (bootstrap / "gotk-sync.yaml").write_text(SYNC)
-    (bootstrap / "kustomization.yaml").write_text("resources: [gotk-sync.yaml]\n")
+    for cluster in clusters:
+        bootstrap = root / "clusters" / cluster / "flux-system"
+        bootstrap.mkdir(parents=True)
+        (bootstrap / "gotk-sync.yaml").write_text(
+            SOURCE + SYNC.replace("./clusters/bench", f"./clusters/{cluster}")
+        )
+        (bootstrap / "kustomization.yaml").write_text("resources: [gotk-sync.yaml]\n")
+        for t in range(KUSTOMIZATIONS):
+            (root / "clusters" / cluster / f"team{t:02d}.yaml").write_text(KS.format(t=t))
     paths = []
     for t in range(KUSTOMIZATIONS):
-        (root / "clusters" / "bench" / f"team{t:02d}.yaml").write_text(KS.format(t=t))
         app = root / "apps" / f"team{t:02d}"
         app.mkdir(parents=True)
         files = []
@@ -104,6 +112,21 @@ def generate(root: Path) -> list[Path]:
     return paths
 
 
+# The bootstrap GitRepository beside the sync makes each directory a cluster (docs/images.md).
+SOURCE = """apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata:
+  name: flux-system
+  namespace: flux-system
+spec:
+  interval: 1m
+  url: ssh://git@git.example.com/acme/fleet
+  ref:
+    branch: main
+---
+"""
+
+
 def kustomize_argv() -> list[str]:
     """The same choice kubegate makes: `kustomize build`, else `kubectl kustomize`."""
     if shutil.which("kustomize"):
@@ -114,7 +137,10 @@ def kustomize_argv() -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="generate into this directory and keep it")
+    parser.add_argument("--clusters", type=int, default=0, help="multi-cluster variant: N clusters")
     args = parser.parse_args()
+    if args.clusters:
+        return clusters_variant(args.clusters, args.keep)
     base = args.keep or Path(tempfile.mkdtemp(prefix="kubegate-bench-"))
     try:
         root = base / "fleet"
@@ -166,6 +192,53 @@ def main() -> int:
         return 0
     finally:
         if args.keep is None:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def _images(root: Path, *args: str) -> tuple[float, dict[str, list[str]]]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "kubegate", "images", str(root), "--format", "json", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(result.stderr)
+    document = json.loads(result.stdout)
+    by_cluster: dict[str, list[str]] = {}
+    for image in document["images"]:
+        for use in image["uses"]:
+            by_cluster.setdefault(use["cluster"], []).append(image["image"])
+    return elapsed, by_cluster
+
+
+def clusters_variant(count: int, keep: Path | None) -> int:
+    """Time one cluster against ``count`` clusters of the same fleet."""
+    base = keep or Path(tempfile.mkdtemp(prefix="kubegate-bench-"))
+    try:
+        root = base / "fleet"
+        generate(root, tuple(f"bench{k}" for k in range(count)))
+        one, found = _images(root, "--cluster", "bench0")
+        uses = KUSTOMIZATIONS * WORKLOADS_PER_KUSTOMIZATION * 2
+        assert {c: len(u) for c, u in found.items()} == {"clusters/bench0": uses}
+        every, found = _images(root)
+        assert {c: len(u) for c, u in found.items()} == {
+            f"clusters/bench{k}": uses for k in range(count)
+        }
+        print(f"{count} clusters x {KUSTOMIZATIONS} Flux Kustomizations ({uses} uses each)")
+        print(f"kubegate images --cluster bench0: {one:.2f} s")
+        print(
+            f"kubegate images, all {count} clusters: {every:.2f} s "
+            f"({every / one:.2f}x one cluster; target < {count}x)"
+        )
+        return 0
+    finally:
+        if keep is None:
             shutil.rmtree(base, ignore_errors=True)
 
 

@@ -94,6 +94,8 @@ class Config:
     render: RenderConfig = field(default_factory=RenderConfig)
     #: Canonical image reference -> local image (``oci:PATH[:TAG]``, ...), for air-gapped use.
     image_sources: Mapping[str, str] = field(default_factory=dict)
+    #: GitRepository ``NS/NAME`` -> ``DIR|GIT-URL[@REF]`` (``--source``; relative DIRs resolved).
+    sources: Mapping[str, str] = field(default_factory=dict)
     publish: PublishConfig = field(default_factory=PublishConfig)
 
     def named_paths(self) -> tuple[tuple[str, Path], ...]:
@@ -110,6 +112,11 @@ class Config:
         if self.db.path is not None:
             paths.append(("db.path", self.db.path))
         paths.extend(("db.import", source) for source in self.db.sources)
+        paths.extend(
+            (f"sources[{key}]", Path(target.rsplit("@", 1)[0]))
+            for key, target in self.sources.items()
+            if "://" not in target
+        )
         for key, text in (
             ("db.nvdSource", self.db.nvd_source),
             ("db.debianTrackerSource", self.db.debian_tracker_source),
@@ -152,7 +159,10 @@ def load_config(path: Path) -> Config:
         document = {}
     base = path.resolve().parent
     top = _section(
-        document, "", {"policy", "registry", "db", "render", "imageSources", "publish"}, where
+        document,
+        "",
+        {"policy", "registry", "db", "render", "imageSources", "publish", "sources"},
+        where,
     )
     return Config(
         path=path,
@@ -171,6 +181,7 @@ def load_config(path: Path) -> Config:
             )
         ),
         image_sources=_image_sources(top.get("imageSources"), base, where),
+        sources=_git_sources(top.get("sources"), base, where),
         publish=_publish(_section(top.get("publish"), "publish", _PUBLISH_KEYS, where), where),
     )
 
@@ -275,6 +286,23 @@ def _image_sources(value: Any, base: Path, where: str) -> dict[str, str]:
             )
         prefix, _, rest = target.partition(":")
         sources[canonical] = target if rest.startswith("/") else f"{prefix}:{_shown(base / rest)}"
+    return sources
+
+
+def _git_sources(value: Any, base: Path, where: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError("sources must be a mapping of NS/NAME: DIR|GIT-URL[@REF]", where=where)
+    sources: dict[str, str] = {}
+    for key, target in value.items():
+        if not isinstance(target, str) or not target.strip():
+            raise ConfigError(f"sources[{key}]: expected DIR|GIT-URL[@REF]", where=where)
+        local = base / target
+        # A directory is relative to the file, like every other path in it.
+        sources[str(key)] = (
+            str(local) if not Path(target).is_absolute() and local.is_dir() else target
+        )
     return sources
 
 

@@ -116,14 +116,16 @@ class _Collector:
         label = f"{obj.kind} {_ns_name(obj)} container {name}"
         image = container.get("image")
         if not isinstance(image, str) or not image:
-            self.problems.append(Problem(f"{label} has no image", located.origin))
+            self.problems.append(Problem(f"{label} has no image", located.origin, obj.cluster))
             return
         try:
             ref = parse_reference(image)
         except ImageReferenceError as exc:
             self.problems.append(
                 Problem(
-                    f"invalid image reference {image!r} in {label}: {exc.message}", located.origin
+                    f"invalid image reference {image!r} in {label}: {exc.message}",
+                    located.origin,
+                    obj.cluster,
                 )
             )
             return
@@ -138,6 +140,7 @@ class _Collector:
                 container_type=container_type,
                 kustomization=obj.kustomization,
                 declared=located.declared,
+                cluster=obj.cluster,
             )
         )
 

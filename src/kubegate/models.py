@@ -80,6 +80,8 @@ class ImageUse:
     kustomization: str | None = None
     #: The reference as written before kustomize ``images:`` overrides or substitution.
     declared: str | None = None
+    #: Source-relative directory of the Flux cluster rendering it (None: one implicit cluster).
+    cluster: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +93,8 @@ class NotSeen:
     name: str
     origin: Origin
     reason: str
+    #: Source-relative directory of the Flux cluster it belongs to (None: one implicit cluster).
+    cluster: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +103,8 @@ class Problem:
 
     message: str
     origin: Origin = field(default_factory=lambda: Origin(None))
+    #: Source-relative directory of the Flux cluster it was found in (None: not cluster-bound).
+    cluster: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from concurrent.futures import TimeoutError as FuturesTimeout
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Final, Protocol
@@ -195,6 +196,10 @@ class RevisionRequest:
     kustomization: str | None = None
     variables: Mapping[str, str] = field(default_factory=dict)
     image_paths: tuple[ImagePath, ...] = ()
+    #: ``--cluster`` selections (none: every cluster of the revision).
+    clusters: tuple[str, ...] = ()
+    #: Other GitRepositories (``namespace/name``) supplied by the user (``--source``).
+    sources: Mapping[str, SourceSpec] = field(default_factory=dict)
     #: Fetch remote kustomize resources (``--allow-remote-bases``) instead of refusing them.
     allow_remote_bases: bool = False
     #: ``time.monotonic()`` by which rendering must be done (the command's ``--timeout``).
@@ -215,8 +220,13 @@ def read_revision(
     from kubegate.render import render
     from kubegate.source import open_source
 
-    with open_source(request.source) as checkout:
+    with open_source(request.source) as checkout, ExitStack() as others:
         checkout.resolve_path(request.path)
+        # Only sources the user named are read: a URL found in the revision is never fetched.
+        supplied = {
+            key: others.enter_context(open_source(spec)).root
+            for key, spec in request.sources.items()
+        }
         if on_checkout is not None:
             on_checkout(checkout)
         result = render(
@@ -224,6 +234,8 @@ def read_revision(
             request.path,
             kustomization=request.kustomization,
             variables=dict(request.variables),
+            clusters=request.clusters,
+            sources=supplied,
             allow_remote_bases=request.allow_remote_bases,
             deadline=request.deadline,
         )
@@ -294,12 +306,14 @@ def scan_revision(
     """
     progress = progress or _SILENT
     unseen: list[Unseen] = [
-        Unseen(UnseenKind.RENDER, problem.message, problem.origin) for problem in revision.problems
+        Unseen(UnseenKind.RENDER, problem.message + _in_cluster(problem.cluster), problem.origin)
+        for problem in revision.problems
     ]
     unseen.extend(
         Unseen(
             UnseenKind.NOT_SEEN,
-            f"{item.kind} {item.namespace or '-'}/{item.name}: {item.reason}",
+            f"{item.kind} {item.namespace or '-'}/{item.name}: {item.reason}"
+            + _in_cluster(item.cluster),
             item.origin,
             item=item,
         )
@@ -399,6 +413,17 @@ def _timed_out(messages: Sequence[str]) -> bool:
     return any(_TIMEOUT_MESSAGE in message or DEADLINE_REASON in message for message in messages)
 
 
+def _in_cluster(cluster: str | None) -> str:
+    # The same file can fail, or hold a not-seen object, in several clusters of one fleet.
+    return f" (cluster {cluster})" if cluster else ""
+
+
+def _image_error(reference: str, exc: KubegateError) -> str:
+    """The error text without the reference: every report prints it in front already."""
+    text = exc.diagnostics()
+    return text.removeprefix(f"{reference}: ")
+
+
 def _inspect_all(
     references: Sequence[str],
     inspector: ImageInspector,
@@ -422,8 +447,8 @@ def _inspect_all(
                 try:
                     image = future.result()
                 except KubegateError as exc:
-                    errors[reference] = (exc.diagnostics(),)
-                    progress.advance("images", f"{reference}: {exc.diagnostics()}")
+                    errors[reference] = (_image_error(reference, exc),)
+                    progress.advance("images", f"{reference}: {errors[reference][0]}")
                     continue
                 except Exception as exc:  # a bug must not pass an image: it becomes unproven
                     _logger.debug("inspecting %s failed", reference, exc_info=True)

@@ -90,9 +90,11 @@ def check_aliases(node: yaml.Node, text_length: int) -> None:
         )
 
 
-def compose_all(text: str) -> list[yaml.Node]:
-    """Every document of ``text`` as a node graph, each checked for alias expansion."""
-    nodes = [node for node in yaml.compose_all(text, Loader=Loader) if node is not None]
+def compose_all(text: str, loader: type[Any] | None = None) -> list[yaml.Node]:
+    """Every document of ``text`` as a node graph, each checked for alias expansion.
+
+    ``loader`` replaces the safe loader's composer and resolver (render's kyaml rules)."""
+    nodes = [node for node in yaml.compose_all(text, Loader=loader or Loader) if node is not None]
     # An alias is written with "*": without one, nothing can expand.
     if "*" in text:
         for node in nodes:
@@ -100,9 +102,9 @@ def compose_all(text: str) -> list[yaml.Node]:
     return nodes
 
 
-def construct(node: yaml.Node) -> Any:
+def construct(node: yaml.Node, loader_class: type[Any] | None = None) -> Any:
     """The plain Python value of a composed (and checked) node: safe types only."""
-    loader = yaml.SafeLoader("")
+    loader = (loader_class or yaml.SafeLoader)("")
     try:
         return loader.construct_document(node)
     finally:
@@ -117,6 +119,9 @@ def safe_load(text: str) -> Any:
     return construct(nodes[0]) if nodes else None
 
 
-def load_all(text: str) -> list[Any]:
-    """The values of every non-empty document of ``text``."""
-    return [construct(node) for node in compose_all(text)]
+def load_all(
+    text: str, loader: type[Any] | None = None, loader_class: type[Any] | None = None
+) -> list[Any]:
+    """The values of every non-empty document of ``text`` (``loader``/``loader_class`` as for
+    :func:`compose_all` and :func:`construct`)."""
+    return [construct(node, loader_class) for node in compose_all(text, loader)]

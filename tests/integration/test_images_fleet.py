@@ -196,7 +196,8 @@ def test_non_kubernetes_yaml_inside_a_flux_path_fails_the_build(
     # The other Kustomizations still render: all errors in one run, images kept.
     assert any("nginx" in i["image"] for i in json.loads(result.stdout)["images"])
     assert result.stderr.strip().splitlines() == [
-        f"kubegate: error: infrastructure/ingress/values.yaml:1: {errors[0]['message']}"
+        f"kubegate: error: infrastructure/ingress/values.yaml:1: {errors[0]['message']} "
+        "(cluster clusters/prod)"
     ]
 
 
@@ -305,22 +306,45 @@ def test_sops_encrypted_secret_needs_var(run_cli: RunCli, fleet_copy: Path) -> N
     assert result.returncode == 0, result.stderr
 
 
-def test_two_clusters_with_one_bootstrap_name_are_not_proven(
+def test_a_second_bootstrapped_cluster_is_rendered_on_its_own(
     run_cli: RunCli, fleet_copy: Path
 ) -> None:
-    # Issue 15 item 8: only one of two same-named Kustomizations would ever be rendered, so
-    # the other's images would pass unjudged: exit 2 naming both files (--path picks one).
     staging = fleet_copy / "clusters" / "staging"
     shutil.copytree(fleet_copy / "clusters" / "prod", staging)
     sync = staging / "flux-system" / "gotk-sync.yaml"
     sync.write_text(sync.read_text().replace("./clusters/prod", "./clusters/staging"))
+    variables = staging / "cluster-vars.yaml"
+    variables.write_text(variables.read_text().replace("registry.example.com", "stage.example"))
+    code, document, stderr = _images(run_cli, str(fleet_copy), cwd=fleet_copy.parent)
+    assert code == 0, stderr
+    assert stderr == ""
+    api = {
+        u["cluster"]: i["image"]
+        for i in document["images"]
+        for u in i["uses"]
+        if u["name"] == "api"
+    }
+    assert api == {
+        "clusters/prod": "registry.example.com/acme/api:2.0.1",
+        "clusters/staging": "stage.example/acme/api:2.0.1",
+    }
+    code, document, _ = _images(
+        run_cli, str(fleet_copy), "--path", "clusters/staging", cwd=fleet_copy.parent
+    )
+    assert code == 0
+    assert {u["cluster"] for i in document["images"] for u in i["uses"]} == {"clusters/staging"}
+
+
+def test_kustomize_error_is_one_line_without_klog_noise(run_cli: RunCli, fleet_copy: Path) -> None:
+    # Issue 12 point 10: kubectl's klog wrapper (`E1203 ... run.go:72] "command failed"`) is
+    # not part of the message, which names the broken file.
+    (fleet_copy / "apps" / "base" / "api.yaml").write_text("apiVersion: v1\nkind: [oops\n")
     result = run_cli("images", str(fleet_copy), "--format", "json")
-    assert result.returncode == 2, result.stderr
-    assert "Kustomization flux-system/flux-system is defined twice" in result.stderr
-    assert "clusters/prod/flux-system/gotk-sync.yaml:13" in result.stderr
-    assert "clusters/staging/flux-system/gotk-sync.yaml:13" in result.stderr
-    assert "--path" in result.stderr
-    assert "Traceback" not in result.stderr
-    result = run_cli("images", str(fleet_copy), "--path", "clusters/staging", "--format", "json")
-    assert result.returncode == 0
-    assert "defined twice" not in result.stderr
+    assert result.returncode == 2
+    (error,) = json.loads(result.stdout)["errors"]
+    assert error["message"].startswith("Kustomization flux-system/apps: kustomize build failed: ")
+    assert "api.yaml" in error["message"]
+    assert "run.go" not in error["message"] and "command failed" not in error["message"]
+    assert "\n" not in error["message"]
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("kubegate: error: clusters/prod/apps.yaml:1: Kustomization")

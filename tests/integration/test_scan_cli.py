@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RunCli, user_config
+from tests.fixtures.fleets import two_clusters
 from tests.fixtures.gatefleet import FIXED, VULNERABLE, gate_layer, write_fleet
 from tests.fixtures.oci import build_image
 from tests.fixtures.registry import RegistryServer
@@ -246,3 +247,56 @@ def test_timeout_bounds_the_scan(
     assert elapsed < 20
     assert report["unseen"][0]["kind"] == "timeout"
     assert "--timeout" in result.stderr
+
+
+def test_each_cluster_is_judged_on_its_own_images(
+    run_cli: RunCli, tmp_path: Path, images: dict[str, str], gate_dbs: dict[str, Path]
+) -> None:
+    # Issue 12 point 1: staging runs the vulnerable image through its own `cluster-vars`; prod
+    # (same Kustomization and ConfigMap names) the fixed one. Only staging blocks.
+    fleet = two_clusters(
+        tmp_path / "fleet", {"staging": images["vulnerable"], "prod": images["fixed"]}
+    )
+    result, report = _scan(run_cli, fleet, gate_dbs["osv"])
+    assert result.returncode == 1, result.stderr
+    by_image = {i["image"]: i for i in report["images"]}
+    assert {u["cluster"] for u in by_image[images["vulnerable"]]["uses"]} == {"clusters/staging"}
+    assert {u["cluster"] for u in by_image[images["fixed"]]["uses"]} == {"clusters/prod"}
+    blocking = [u for f in by_image[images["vulnerable"]]["findings"] for u in f["blockingUses"]]
+    assert blocking and {u["cluster"] for u in blocking} == {"clusters/staging"}
+
+    sarif_path = tmp_path / "out.sarif"
+    run_cli(
+        "scan",
+        str(fleet),
+        "--db",
+        str(gate_dbs["osv"]),
+        "--format",
+        "sarif",
+        "--output",
+        str(sarif_path),
+    )
+    results = json.loads(sarif_path.read_text())["runs"][0]["results"]
+    assert results and {r["properties"]["cluster"] for r in results} == {"clusters/staging"}
+
+    result, report = _scan(run_cli, fleet, gate_dbs["osv"], "--cluster", "prod")
+    assert result.returncode == 0, result.stderr
+    assert report["verdict"] == "PASS"
+    assert [i["image"] for i in report["images"]] == [images["fixed"]]
+
+
+def test_an_image_error_names_the_reference_once(
+    run_cli: RunCli, tmp_path: Path, gate_dbs: dict[str, Path]
+) -> None:
+    # Issue 12 point 10: `REF: REF: cannot reach` became `REF: cannot reach`.
+    reference = "127.0.0.1:9/gate/web:1.0"
+    fleet = write_fleet(tmp_path / "fleet", reference)
+    result = run_cli("scan", str(fleet), "--db", str(gate_dbs["osv"]))
+    assert result.returncode == 2
+    text = result.stdout + result.stderr
+    assert reference in text
+    assert f"{reference}: {reference}" not in text
+    report = json.loads(
+        run_cli("scan", str(fleet), "--db", str(gate_dbs["osv"]), "--format", "json").stdout
+    )
+    assert all(not e.startswith(reference) for e in report["images"][0]["errors"])

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from kubegate.errors import RenderError
-from kubegate.render.kustomize import MAX_ERROR_CHARS, _build_env, find_kustomize
+from kubegate.render.kustomize import MAX_ERROR_CHARS, _build_env, _one_line, find_kustomize
 
 
 def test_prefers_standalone_kustomize(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -43,6 +43,32 @@ def test_build_error_text_is_one_line(tmp_path: Path) -> None:
     assert "nope.yaml" in info.value.message
     assert "\n" not in info.value.message
     assert info.value.where == "here"
+
+
+# klog's two shapes for kubectl's error (k8s.io/klog text format): a quoted Go string, and the
+# multi-line `key=<` block used when the value holds newlines. The first sample is verbatim
+# `kubectl kustomize` output on this machine; the block form follows klog's documentation.
+QUOTED = (
+    b'E1203 18:33:59.150469   24598 run.go:72] "command failed" err="accumulating resources: '
+    b"accumulating resources from 'a.yaml': MalformedYAMLError: yaml: line 5: did not find "
+    b"expected ',' or ']' in File: a.yaml\"\n"
+)
+BLOCK = (
+    b'E1203 18:34:07.030066   24802 run.go:72] "command failed" err=<\n'
+    b'\tfirst line of the error\n\tsecond line naming \\"x.yaml\\"\n >\n'
+)
+
+
+def test_klog_noise_is_stripped_into_one_line() -> None:
+    assert _one_line(QUOTED) == (
+        "accumulating resources: accumulating resources from 'a.yaml': MalformedYAMLError: "
+        "yaml: line 5: did not find expected ',' or ']' in File: a.yaml"
+    )
+    one = _one_line(BLOCK)
+    assert one == 'first line of the error second line naming \\"x.yaml\\"'
+    assert "\n" not in one and "run.go" not in one
+    # A warning before the error is noise: only the error is passed on.
+    assert _one_line(b'W1203 1:2:3.4 1 warnings.go:70] "x" is deprecated\nError: boom\n') == "boom"
 
 
 def test_build_error_leaves_out_the_quoted_plugin_config(tmp_path: Path) -> None:

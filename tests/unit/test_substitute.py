@@ -12,6 +12,7 @@ from kubegate.render.substitute import (
     is_disabled,
     substitute_object,
     substitute_text,
+    variables_of,
 )
 
 
@@ -72,3 +73,13 @@ def test_secret_data_is_base64_decoded_and_newlines_dropped() -> None:
     with pytest.raises(RenderError, match="base64"):
         data_of({"kind": "Secret", "data": {"k": "!!"}}, "s")
     assert data_of({"kind": "ConfigMap", "data": {"k": "v\n"}}, "c") == {"k": "v"}
+
+
+def test_binary_secret_keys_are_kept_aside_not_refused() -> None:
+    secret = {
+        "kind": "Secret",
+        "data": {"keystore.p12": "gIGCgw==", "token": "YWJj", "both": "gA=="},
+        "stringData": {"both": "text"},
+    }
+    # stringData wins over data (the API server merges it on top), so `both` is text.
+    assert variables_of(secret) == ({"token": "abc", "both": "text"}, ("keystore.p12",))

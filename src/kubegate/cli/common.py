@@ -255,6 +255,22 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> None:
         help="only what this Flux Kustomization (and those it applies) renders",
     )
     parser.add_argument(
+        "--cluster",
+        action="append",
+        default=[],
+        metavar="NAME|PATH",
+        help="only this cluster of a fleet (clusters/NAME, or its path; repeatable)",
+    )
+    parser.add_argument(
+        "--source",
+        dest="sources",
+        action="append",
+        default=[],
+        metavar="NS/NAME=DIR|GIT-URL[@REF]",
+        help="files of another GitRepository the revision names (repeatable; never fetched "
+        "from the URL in the revision)",
+    )
+    parser.add_argument(
         "--var",
         action="append",
         default=[],
@@ -302,6 +318,25 @@ def _check_selection(text: str | None) -> str | None:
     if not sep or not namespace or not name or "/" in name:
         raise UsageError(f"--kustomization {text!r}: expected NAMESPACE/NAME")
     return text
+
+
+def parse_source(text: str, where: str = "--source") -> tuple[str, SourceSpec]:
+    """``NS/NAME=DIR|GIT-URL[@REF]`` -> (``NS/NAME``, where its files come from)."""
+    from kubegate.source import SourceSpec
+
+    key, sep, location = text.partition("=")
+    namespace, slash, name = key.strip().partition("/")
+    if not sep or not slash or not namespace or not name or "/" in name or not location.strip():
+        raise UsageError(f"expected NS/NAME=DIR|GIT-URL[@REF], got {text!r}", where=where)
+    location = location.strip()
+    if Path(location).is_dir():
+        return f"{namespace}/{name}", SourceSpec(location=location)
+    # `@REF` ends a URL only after its host part: `git@host:org/repo` and `https://user@host/x`
+    # carry an `@` of their own.
+    head, at, ref = location.rpartition("@")
+    if at and ref and "/" in head.partition("://")[2 if "://" in head else 0]:
+        return f"{namespace}/{name}", SourceSpec(location=head, ref=ref)
+    return f"{namespace}/{name}", SourceSpec(location=location)
 
 
 def parse_var(text: str, where: str) -> tuple[str, str]:
@@ -355,5 +390,7 @@ def revision_request(args: argparse.Namespace) -> RevisionRequest:
         kustomization=_check_selection(args.kustomization),
         variables=collect_vars(args),
         image_paths=tuple(parse_image_path(text) for text in args.image_path),
+        clusters=tuple(args.cluster),
+        sources=dict(parse_source(text) for text in args.sources),
         allow_remote_bases=args.allow_remote_bases,
     )

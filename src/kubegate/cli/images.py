@@ -22,7 +22,7 @@ from kubegate.cli.common import (
 )
 from kubegate.display import visible
 from kubegate.errors import EXIT_OK, EXIT_UNPROVEN, redact_urls
-from kubegate.models import NotSeen, Problem
+from kubegate.models import NotSeen, Origin, Problem
 from kubegate.report.revision import grouped, images_document
 
 if TYPE_CHECKING:
@@ -60,10 +60,14 @@ def run(args: argparse.Namespace) -> int:
 
 def _problem_line(problem: Problem) -> str:
     origin = problem.origin
+    # The same file can fail in several clusters of one fleet: say which.
+    message = (
+        f"{problem.message} (cluster {problem.cluster})" if problem.cluster else problem.message
+    )
     if origin.file is None:
-        return problem.message
+        return message
     where = f"{origin.file}:{origin.line}" if origin.line else origin.file
-    return f"{where}: {problem.message}"
+    return f"{where}: {message}"
 
 
 def _console() -> Console:
@@ -75,48 +79,87 @@ def _console() -> Console:
     return Console(width=100_000, highlight=False, no_color=True, color_system=None)
 
 
+#: A NOT SEEN list longer than this gets a count line (a fleet can list hundreds).
+_NOT_SEEN_COUNT_FROM = 10
+
+
 def print_table(scan: ImageScan, not_seen: Sequence[NotSeen]) -> None:
     """A readable table of image uses (and of what was not seen) on stdout."""
-    from rich import box
-    from rich.markup import escape
-    from rich.table import Table
-
     console = _console()
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    for column in ("IMAGE", "WORKLOAD", "CONTAINER", "DECLARED AT", "KUSTOMIZATION"):
-        table.add_column(column, overflow="fold", no_wrap=not sys.stdout.isatty())
-    count = 0
+    clusters = any(use.cluster for use in scan.uses) or any(item.cluster for item in not_seen)
+    rows: list[list[str]] = []
     for _, uses in grouped(scan.uses):
         for use in uses:
-            count += 1
             workload = (
                 f"{use.kind} {use.namespace}/{use.name}"
                 if use.namespace
-                else (f"{use.kind} {use.name}")
+                else f"{use.kind} {use.name}"
             )
-            where = use.origin.file or "?"
-            if use.origin.line:
-                where = f"{where}:{use.origin.line}"
             container = use.container
             if use.container_type not in ("containers", "other"):
                 container = f"{container} ({use.container_type.removesuffix('Containers')})"
-            cells = (str(use.ref), workload, container, where, use.kustomization or "-")
-            # File names and object names may hold `[`: never let rich read them as markup.
-            # Nor drive the terminal: control characters are escaped too (kubegate.display).
-            table.add_row(*(escape(visible(cell)) for cell in cells))
-    console.print(table)
+            cells = [
+                str(use.ref),
+                workload,
+                container,
+                _where(use.origin),
+                use.kustomization or "-",
+            ]
+            if clusters:
+                cells.insert(1, use.cluster or "-")
+            rows.append(cells)
+    headers = ["IMAGE", "WORKLOAD", "CONTAINER", "DECLARED AT", "KUSTOMIZATION"]
+    if clusters:
+        headers.insert(1, "CLUSTER")
+    if rows:
+        # No empty table when nothing was found: the count line says it.
+        _print_rows(console, headers, rows)
     images = len({str(use.ref) for use in scan.uses})
-    console.print(f"{images} image(s) in {count} use(s)")
+    console.print(f"{images} image(s) in {len(scan.uses)} use(s)")
     if not_seen:
-        rest = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, title=None)
-        for column in ("NOT SEEN", "DECLARED AT", "REASON"):
-            rest.add_column(column, no_wrap=not sys.stdout.isatty())
+        headers = ["NOT SEEN", "DECLARED AT", "REASON"]
+        if clusters:
+            headers.insert(1, "CLUSTER")
+        rows = []
         for item in not_seen:
             name = f"{item.namespace}/{item.name}" if item.namespace else item.name
-            where = item.origin.file or "?"
-            if item.origin.line:
-                where = f"{where}:{item.origin.line}"
-            texts = (f"{item.kind} {name}", where, item.reason)
-            rest.add_row(*(escape(visible(text)) for text in texts))
+            cells = [f"{item.kind} {name}", _where(item.origin), item.reason]
+            if clusters:
+                cells.insert(1, item.cluster or "-")
+            rows.append(cells)
         console.print()
-        console.print(rest)
+        _print_rows(console, headers, rows)
+        if len(not_seen) >= _NOT_SEEN_COUNT_FROM:
+            console.print(f"{len(not_seen)} object(s) not seen")
+
+
+def _where(origin: Origin) -> str:
+    where = origin.file or "?"
+    return f"{where}:{origin.line}" if origin.line else where
+
+
+def _print_rows(console: Console, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """A table when it fits; on a narrower terminal one block per row, never cut mid-token.
+
+    References, paths and names are single tokens a user copies: a table squeezed into a
+    narrow terminal would fold them inside, so each row is then printed as its first cell
+    followed by an indented line of the others (wrapped between cells only).
+    """
+    from rich import box
+    from rich.markup import escape
+    from rich.measure import Measurement
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    for header in headers:
+        table.add_column(header, no_wrap=True)
+    for cells in rows:
+        # File names and object names may hold `[`: never let rich read them as markup.
+        table.add_row(*(escape(visible(cell)) for cell in cells))
+    unbounded = console.options.update_width(1_000_000)
+    if Measurement.get(console, unbounded, table).maximum <= console.width:
+        console.print(table)
+        return
+    for cells in rows:
+        console.print(escape(visible(cells[0])), soft_wrap=True)
+        console.print("    " + "  ".join(escape(visible(cell)) for cell in cells[1:]))

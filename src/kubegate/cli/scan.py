@@ -34,6 +34,7 @@ from kubegate.cli.common import (
     add_registry_arguments,
     add_render_arguments,
     add_source_arguments,
+    parse_source,
     registry_options,
     revision_request,
     source_spec,
@@ -71,7 +72,7 @@ if TYPE_CHECKING:
 
     from kubegate.gate import GateResult, Revision
     from kubegate.registry import RegistryOptions
-    from kubegate.scan import Progress, ScanSettings
+    from kubegate.scan import Progress, RevisionRequest, ScanSettings
     from kubegate.source import SourceSpec
     from kubegate.transfer import TransferLimits
 
@@ -253,7 +254,7 @@ def run(args: argparse.Namespace) -> int:
             tracker_source=config.db.debian_tracker_source,
         )
         request = dataclasses.replace(
-            revision_request(args),
+            _with_config_sources(revision_request(args), config),
             allow_remote_bases=args.allow_remote_bases or bool(config.render.allow_remote_bases),
             deadline=limits.deadline,
         )
@@ -424,6 +425,15 @@ def _outputs(args: argparse.Namespace) -> list[tuple[GateFormat, Path | None]]:
             where="--format",
         )
     return list(zip(formats, files, strict=True))
+
+
+def _with_config_sources(request: RevisionRequest, config: Config) -> RevisionRequest:
+    """The config's ``sources:`` under the ``--source`` flags (a flag wins for one name)."""
+    if not config.sources:
+        return request
+    where = f"{config.path}: sources"
+    sources = dict(parse_source(f"{key}={value}", where) for key, value in config.sources.items())
+    return dataclasses.replace(request, sources={**sources, **request.sources})
 
 
 def _policy(args: argparse.Namespace, config: Config) -> Policy:

@@ -6,8 +6,9 @@ be seen (HelmReleases, Kustomizations from other sources) and every problem foun
 ``yamlfile`` (YAML with line marks), ``plain`` (plain YAML directories), ``kustomize`` (the
 kustomize runner), ``fluxks`` (Flux Kustomization semantics and generator), ``substitute``
 (postBuild), ``provenance`` (file:line through kustomize), ``workspace`` (private copies) and
-``fleet`` (mode choice and the Kustomization walker), ``confine`` (every path a build names
-stays in the source root) and ``remote`` (remote resources refused, or fetched when allowed).
+``clusters`` (which clusters a fleet describes), ``fleet`` (mode choice and the Kustomization
+walker, one walk per cluster), ``confine`` (every path a build names stays in the source root)
+and ``remote`` (remote resources refused, or fetched when allowed).
 """
 
 from kubegate.render.fleet import render

@@ -55,6 +55,8 @@ class FluxKustomization:
     origin: Origin
     #: Its document node when known (lines of ``images``/``patches`` entries).
     node: yaml.Node | None = None
+    #: Where each ``spec.images`` entry was written, when not in ``node`` (a parent's patch).
+    image_origins: tuple[Origin, ...] = ()
 
     @property
     def key(self) -> str:
@@ -249,7 +251,10 @@ def prepare_build(source: Path, farm: Path, rel: str, ks: FluxKustomization) -> 
         images.append(new)
         node = image_nodes[index] if index < len(image_nodes) else None
         line = node_line(node) if node is not None else ks.origin.line
-        flux_images[new["name"]] = (new, Origin(ks.origin.file, line))
+        origin = Origin(ks.origin.file, line)
+        if index < len(ks.image_origins):
+            origin = ks.image_origins[index]
+        flux_images[new["name"]] = (new, origin)
     if images:
         kus["images"] = images
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import posixpath
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from kubegate.models import Origin
 from kubegate.render.result import Located
 from kubegate.render.yamlfile import (
     Document,
+    Named,
     PathStep,
     construct,
     deepest,
@@ -73,6 +74,8 @@ class BuildContext:
     #: kustomization.
     flux_images: Mapping[str, tuple[Mapping[str, Any], Origin]] = field(default_factory=dict)
     flux_patches: tuple[FluxPatch, ...] = ()
+    #: Directories (source-relative) whose files come from another tree (``spec.include``).
+    grafts: Mapping[str, Path] = field(default_factory=dict)
     #: Source-relative path of a fetched remote resource's private copy -> the kustomization
     #: file naming it (the copy is not in the source; remote.py).
     remote_files: Mapping[str, str] = field(default_factory=dict)
@@ -86,8 +89,12 @@ class BuildContext:
         if posixpath.isabs(norm) or norm == ".." or norm.startswith("../"):
             return None  # provenance reads the source root only (docs/security.md)
         if rel not in self._files:
+            path = self.pristine / rel
+            for directory, tree in self.grafts.items():
+                if rel.startswith(directory + "/"):
+                    path = tree / rel[len(directory) + 1 :]
             try:
-                self._files[rel] = load_documents(self.pristine / rel, rel, values=False)
+                self._files[rel] = load_documents(path, rel, values=False)
             except RenderError as exc:
                 _logger.debug("provenance: cannot read %s: %s", rel, exc)
                 self._files[rel] = None
@@ -122,6 +129,57 @@ def _find_document(docs: list[Document], kind: str, name: str) -> Document | Non
 
 
 _MATCH_TAIL = r"(:[a-zA-Z0-9_.{}-]*)?(@sha256:[a-zA-Z0-9_.{}-]*)?$"
+
+
+def _pointer(text: str) -> list[str]:
+    # RFC 6901: `~1` is `/`, `~0` is `~`.
+    return [p.replace("~1", "/").replace("~0", "~") for p in text.split("/")[1:]]
+
+
+def _json6902_node(
+    ops: yaml.SequenceNode, path: tuple[PathStep, ...], index_of: Callable[[int], int | None]
+) -> yaml.Node | None:
+    """The node of an ``add``/``replace`` operation's value that writes the field at ``path``.
+
+    The last operation that reaches the field wins, as it is applied last. ``index_of(i)``
+    gives the list index of the ``i``-th path step (a ``Named`` container) in the document, so a
+    pointer such as ``/spec/template/spec/containers/0/image`` finds the right container; an
+    ``add`` at ``.../containers/-`` matches the item by its ``name``.
+    """
+    found: yaml.Node | None = None
+    for op in ops.value:
+        if scalar_text(mapping_get(op, "op")) not in ("add", "replace"):
+            continue
+        pointer = scalar_text(mapping_get(op, "path"))
+        value = mapping_get(op, "value")
+        if pointer is None or value is None:
+            continue
+        parts = _pointer(pointer)
+        if len(parts) > len(path):
+            continue
+        node: yaml.Node | None = value
+        for number, part in enumerate(parts):
+            step = path[number]
+            if isinstance(step, str):
+                if part != step:
+                    node = None
+                    break
+                continue
+            last = number == len(parts) - 1
+            if part == "-" and last and isinstance(step, Named):
+                # Appended item: it is the container when its name says so.
+                if scalar_text(mapping_get(value, "name")) != step.name:
+                    node = None
+                break
+            if not part.isdigit() or int(part) != index_of(number):
+                node = None
+                break
+        if node is None:
+            continue
+        target = walk(node, path[len(parts) :])
+        if target is not None:
+            found = target
+    return found
 
 
 def _image_matches(image: str, name: str) -> bool:
@@ -196,6 +254,26 @@ class KustomizeLocator:
                 return Located(override, found.declared)
         return found
 
+    def _base_sequence(self, path: tuple[PathStep, ...]) -> Callable[[int], int | None]:
+        """Index of a named list item in the object's own document (JSON pointers use indices)."""
+        _, doc = self._origin_doc()
+
+        def index(end: int) -> int | None:
+            step = path[end]
+            if isinstance(step, int):
+                return step
+            if doc is None or not isinstance(step, Named):
+                return None
+            seq = walk(doc.node, path[:end])
+            if not isinstance(seq, yaml.SequenceNode):
+                return None
+            for number, item in enumerate(seq.value):
+                if scalar_text(mapping_get(item, "name")) == step.name:
+                    return number
+            return None
+
+        return index
+
     def _kustomization_docs(self, configured_in: str) -> tuple[str, Document] | None:
         rel = self.context.relative(configured_in)
         if rel is None:
@@ -214,6 +292,13 @@ class KustomizeLocator:
             seen.add(configured_in)
             for file, docs, offset in self._patch_sources(configured_in):
                 for patch in docs:
+                    if isinstance(patch.node, yaml.SequenceNode):
+                        # A JSON 6902 patch: a list of operations.
+                        node = _json6902_node(patch.node, path, self._base_sequence(path))
+                        if node is not None:
+                            line = node_line(node) + offset if offset is not None else None
+                            found = Located(Origin(file, line), scalar_text(node))
+                        continue
                     if not isinstance(patch.node, yaml.MappingNode) or _kind(patch.node) not in (
                         None,
                         self.kind,
@@ -237,7 +322,7 @@ class KustomizeLocator:
         if loaded is not None:
             rel, kdoc = loaded
             base = posixpath.dirname(rel)
-            for key in ("patches", "patchesStrategicMerge"):
+            for key in ("patches", "patchesStrategicMerge", "patchesJson6902"):
                 entries = mapping_get(kdoc.node, key)
                 if not isinstance(entries, yaml.SequenceNode):
                     continue

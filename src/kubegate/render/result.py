@@ -63,6 +63,8 @@ class RenderedObject:
     locator: ImageLocator
     #: ``namespace/name`` of the Flux Kustomization that renders it, if any.
     kustomization: str | None = None
+    #: Source-relative directory of the Flux cluster that renders it (None: one implicit cluster).
+    cluster: str | None = None
 
     @property
     def kind(self) -> str:

@@ -105,8 +105,26 @@ def substitute_object(
 
 
 def data_of(obj: Mapping[str, Any], where: str) -> dict[str, str]:
-    """Variables a ConfigMap or Secret provides (Secret ``data`` base64-decoded), sans newlines."""
+    """Variables a ConfigMap or Secret provides (Secret ``data`` base64-decoded), sans newlines.
+
+    Raises RenderError for a Secret value that is not base64 UTF-8 text; :func:`variables_of`
+    keeps such values aside instead.
+    """
+    values, unreadable = variables_of(obj)
+    if unreadable:
+        raise RenderError(f"Secret data key {unreadable[0]!r} is not base64 UTF-8", where=where)
+    return values
+
+
+def variables_of(obj: Mapping[str, Any]) -> tuple[dict[str, str], tuple[str, ...]]:
+    """Variables a ConfigMap or Secret provides, and the Secret keys that are not text.
+
+    A Secret often holds binary data (a keystore, a certificate bundle) that nothing substitutes:
+    only a value actually used by a ``${var}`` has to be text, so the fleet walker reports those
+    keys only when a variable names one.
+    """
     values: dict[str, str] = {}
+    unreadable: list[str] = []
     data = obj.get("data")
     if isinstance(data, dict):
         for key, value in data.items():
@@ -114,13 +132,14 @@ def data_of(obj: Mapping[str, Any], where: str) -> dict[str, str]:
             if obj.get("kind") == "Secret":
                 try:
                     text = base64.b64decode(text, validate=True).decode("utf-8")
-                except (binascii.Error, UnicodeDecodeError) as exc:
-                    raise RenderError(
-                        f"Secret data key {key!r} is not base64 UTF-8", where=where
-                    ) from exc
+                except (binascii.Error, UnicodeDecodeError):
+                    unreadable.append(str(key))
+                    continue
             values[str(key)] = text.replace("\n", "")
     string_data = obj.get("stringData")
     if obj.get("kind") == "Secret" and isinstance(string_data, dict):
         for key, value in string_data.items():
             values[str(key)] = ("" if value is None else str(value)).replace("\n", "")
-    return values
+            if str(key) in unreadable:
+                unreadable.remove(str(key))
+    return values, tuple(unreadable)

@@ -16,7 +16,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +73,41 @@ class Workspace:
                 except OSError as exc:
                     raise RenderError(f"cannot prepare a build tree: {exc}", where=rel) from exc
         return out
+
+    def mirror(self, keep: Callable[[str], bool], grafts: Mapping[str, Path] | None = None) -> Path:
+        """A tree of links to the files of ``root`` that ``keep`` accepts (by POSIX path).
+
+        ``grafts`` maps a source-relative directory to another tree whose files appear there
+        (a GitRepository's ``spec.include``). Used when a GitRepository's ``spec.ignore`` leaves
+        files out of what Flux would see.
+        """
+        target = Path(tempfile.mkdtemp(prefix="tree-", dir=self.base))
+        try:
+            _link_files(self.root, target, keep)
+            for rel, tree in (grafts or {}).items():
+                _link_files(tree, target / rel, lambda _: True)
+        except OSError as exc:
+            raise RenderError(f"cannot prepare a filtered tree: {exc}", where=".") from exc
+        return target
+
+
+def _link_files(source: Path, target: Path, keep: Callable[[str], bool]) -> None:
+    for dirpath, dirnames, filenames in os.walk(source):
+        here = Path(dirpath)
+        rel_dir = here.relative_to(source)
+        out = target / rel_dir
+        out.mkdir(parents=True, exist_ok=True)
+        dirnames.sort()
+        for name in filenames:
+            rel = (rel_dir / name).as_posix()
+            if keep(rel) and not (out / name).exists():
+                # Real files, not links: the build's confinement (confine.py) resolves links and
+                # would see the mirror's entries leave it. A hard link when the file system
+                # allows it (nothing writes through it: replace_file replaces), else a copy.
+                try:
+                    os.link(here / name, out / name)
+                except OSError:
+                    shutil.copyfile(here / name, out / name)
 
 
 def replace_file(path: Path, text: str) -> None:

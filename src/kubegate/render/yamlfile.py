@@ -9,6 +9,7 @@ Called by the plain-YAML loader, the Flux Kustomization scanner and the provenan
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,148 @@ _logger = logging.getLogger(__name__)
 
 #: Manifests bigger than this are refused: no unbounded reads of untrusted input.
 MAX_FILE_BYTES = 16 * 1024 * 1024
+
+_CLoader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+# kustomize reads YAML with kyaml on go-yaml v3, not as YAML 1.1 (PyYAML's schema): `=`,
+# `yes`/`on`/`no`/`off` and `1:30` are strings, `0777` is 511 and `0o17` is 15 (Go's
+# strconv.ParseInt with base 0, after dropping every `_`), `1e3` is a float, and an anchor may be
+# defined again further down (the later one wins). Mirrors go-yaml v3 resolve.go: the first
+# character picks what a plain scalar may be, then ParseInt/ParseUint/ParseFloat decide.
+_GO_BOOL = {
+    **dict.fromkeys(("true", "True", "TRUE"), True),
+    **dict.fromkeys(("false", "False", "FALSE"), False),
+}
+_GO_NULL = frozenset({"", "~", "null", "Null", "NULL"})
+_GO_SPECIAL_FLOAT = {
+    **dict.fromkeys((".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"), float("inf")),
+    **dict.fromkeys(("-.inf", "-.Inf", "-.INF"), float("-inf")),
+    **dict.fromkeys((".nan", ".NaN", ".NAN"), float("nan")),
+}
+_GO_INT = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|0[bB][01]+|0[oO]?[0-7]+|[1-9][0-9]*|0)")
+_GO_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+_GO_TIMESTAMP = re.compile(r"[0-9]{4}-")
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_NULL_TAG = "tag:yaml.org,2002:null"
+_STR_TAG = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def go_yaml_tag(value: str) -> str:
+    """The tag go-yaml v3 resolves a plain scalar to (timestamps stay strings: their text)."""
+    if value in _GO_BOOL:
+        return _BOOL_TAG
+    if value in _GO_NULL:
+        return _NULL_TAG
+    if value in _GO_SPECIAL_FLOAT:
+        return _FLOAT_TAG
+    if value == "<<":
+        return _MERGE_TAG
+    first = value[0]
+    if first == ".":
+        return _FLOAT_TAG if _GO_FLOAT.fullmatch(value) else _STR_TAG
+    if first in "+-0123456789" and not _GO_TIMESTAMP.match(value):
+        plain = value.replace("_", "")
+        if _GO_INT.fullmatch(plain):
+            return _INT_TAG
+        if _GO_FLOAT.fullmatch(plain):
+            return _FLOAT_TAG
+    return _STR_TAG
+
+
+def _go_int(text: str) -> int:
+    plain = text.replace("_", "")
+    sign = -1 if plain.startswith("-") else 1
+    plain = plain.lstrip("+-")
+    if len(plain) > 1 and plain[0] == "0" and plain[1] in "01234567":
+        return sign * int(plain, 8)  # YAML 1.1 octal, still decoded by go-yaml v3
+    return sign * int(plain, 0)
+
+
+class _GoResolver:
+    """Resolver mix-in: plain scalars resolved as go-yaml v3 does (see :func:`go_yaml_tag`)."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is yaml.ScalarNode and implicit[0]:
+            return go_yaml_tag(value)
+        return super().resolve(kind, value, implicit)  # type: ignore[misc]
+
+
+def _construct_go_int(loader: Any, node: yaml.ScalarNode) -> int:
+    return _go_int(str(loader.construct_scalar(node)))
+
+
+def _construct_go_float(loader: Any, node: yaml.ScalarNode) -> float:
+    text = str(loader.construct_scalar(node))
+    return _GO_SPECIAL_FLOAT.get(text) or float(text.replace("_", ""))
+
+
+def _construct_go_bool(loader: Any, node: yaml.ScalarNode) -> bool:
+    text = str(loader.construct_scalar(node))
+    return _GO_BOOL.get(text, text.lower() == "true")
+
+
+class _GoConstructor(yaml.constructor.SafeConstructor):
+    """Values as go-yaml v3 decodes them (ints with Go's base prefixes, floats like ParseFloat)."""
+
+
+_GO_CONSTRUCTORS = {
+    _INT_TAG: _construct_go_int,
+    _FLOAT_TAG: _construct_go_float,
+    _BOOL_TAG: _construct_go_bool,
+}
+for _tag, _constructor in _GO_CONSTRUCTORS.items():
+    _GoConstructor.add_constructor(_tag, _constructor)
+
+
+class KyamlLoader(_GoResolver, _CLoader):  # type: ignore[misc]
+    """The fast loader (libyaml when present) with kustomize's scalar resolution."""
+
+
+for _tag, _constructor in _GO_CONSTRUCTORS.items():
+    KyamlLoader.add_constructor(_tag, _constructor)
+
+
+class _RedefiningComposer(yaml.composer.Composer):
+    """Composer accepting an anchor defined again: the later definition wins, as in go-yaml."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()  # type: ignore[attr-defined]
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None and not isinstance(event, yaml.AliasEvent):
+            self.anchors.pop(anchor, None)
+        return super().compose_node(parent, index)
+
+
+class KyamlPyLoader(
+    yaml.reader.Reader,
+    yaml.scanner.Scanner,
+    yaml.parser.Parser,
+    _RedefiningComposer,
+    _GoConstructor,
+    _GoResolver,
+    yaml.resolver.Resolver,
+):
+    """Pure-Python loader with kustomize's scalar resolution and anchor redefinition."""
+
+    def __init__(self, stream: Any) -> None:
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        _RedefiningComposer.__init__(self)
+        _GoConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+
+
+_Loader: type[Any] = KyamlLoader
+_PyLoader: type[Any] = KyamlPyLoader
+
+
+def _redefined_anchor(exc: yaml.YAMLError) -> bool:
+    # libyaml's composer refuses a second definition of an anchor; the Python one accepts it.
+    return isinstance(exc, yaml.composer.ComposerError) and "duplicate anchor" in str(exc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +206,12 @@ def read_text(path: Path, where: str) -> str:
 def parse_documents(text: str, where: str, *, values: bool = True) -> list[Document]:
     """Every non-empty document of ``text``; invalid YAML raises RenderError at file:line."""
     try:
-        nodes = yamlload.compose_all(text)
+        try:
+            nodes = yamlload.compose_all(text, _Loader)
+        except yaml.composer.ComposerError as exc:
+            if not _redefined_anchor(exc):
+                raise
+            nodes = yamlload.compose_all(text, _PyLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -84,7 +232,7 @@ def parse_documents(text: str, where: str, *, values: bool = True) -> list[Docum
 def construct(node: yaml.Node, where: str) -> Any:
     """The plain Python value of a composed node (safe types only)."""
     try:
-        return yamlload.construct(node)
+        return yamlload.construct(node, KyamlPyLoader)
     except yaml.YAMLError as exc:
         line = int(node.start_mark.line) + 1
         raise RenderError(f"invalid YAML value: {exc}", where=f"{where}:{line}") from exc
@@ -156,12 +304,35 @@ def scalar_text(node: yaml.Node | None) -> str | None:
 def load_stream(text: str, where: str) -> list[Any]:
     """Plain values of a YAML stream (kustomize output), fast path without line marks."""
     try:
-        return [doc for doc in yamlload.load_all(text) if doc is not None]
+        try:
+            docs = yamlload.load_all(text, _Loader, KyamlPyLoader)
+        except yaml.composer.ComposerError as exc:
+            if not _redefined_anchor(exc):
+                raise
+            docs = yamlload.load_all(text, _PyLoader, KyamlPyLoader)
+        return [doc for doc in docs if doc is not None]
     except yaml.YAMLError as exc:
         raise RenderError(f"invalid YAML: {exc}", where=where) from exc
 
 
+class _KyamlDumper(_GoResolver, getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """Quotes every string kustomize would read as something else (``0o17``, ``1e3``)."""
+
+    def represent_str(self, data: str) -> Any:
+        # A string the YAML 1.1 schema would read as another type keeps its quotes too, for
+        # any tool still on it.
+        node = super().represent_str(data)
+        yaml11 = yaml.resolver.Resolver().resolve(  # type: ignore[no-untyped-call]
+            yaml.ScalarNode, data, (True, False)
+        )
+        if yaml11 != _STR_TAG:
+            node.style = "'"
+        return node
+
+
+_KyamlDumper.add_representer(str, _KyamlDumper.represent_str)
+
+
 def dump(value: Any) -> str:
     """Serialise ``value`` as block YAML (used for generated kustomization files)."""
-    dumper: type[Any] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    return str(yaml.dump(value, Dumper=dumper, sort_keys=False, default_flow_style=False))
+    return str(yaml.dump(value, Dumper=_KyamlDumper, sort_keys=False, default_flow_style=False))

@@ -25,6 +25,7 @@ def use_object(use: ImageUse) -> dict[str, Any]:
         "file": use.origin.file,
         "line": use.origin.line,
         "kustomization": use.kustomization,
+        "cluster": use.cluster,
         "kind": use.kind,
         "namespace": use.namespace,
         "name": use.name,
@@ -48,16 +49,23 @@ def not_seen_object(item: NotSeen) -> dict[str, Any]:
         "file": item.origin.file,
         "line": item.origin.line,
         "reason": item.reason,
+        "cluster": item.cluster,
     }
 
 
 def problem_object(problem: Problem) -> dict[str, Any]:
     """One render error (the shape of ``kubegate images`` JSON ``errors``)."""
-    return {"message": problem.message, "file": problem.origin.file, "line": problem.origin.line}
+    return {
+        "message": problem.message,
+        "file": problem.origin.file,
+        "line": problem.origin.line,
+        "cluster": problem.cluster,
+    }
 
 
-def _use_key(use: ImageUse) -> tuple[str, int, str, str, str, str]:
+def _use_key(use: ImageUse) -> tuple[str, str, int, str, str, str, str]:
     return (
+        use.cluster or "",
         use.origin.file or "",
         use.origin.line or 0,
         use.kind,

@@ -67,6 +67,8 @@ def fingerprint(finding: Finding, image: str, use: ImageUse) -> str:
         use.namespace or "",
         use.name,
         use.container,
+        # Only with several clusters: single-cluster fingerprints stay as they were.
+        *((use.cluster,) if use.cluster else ()),
     )
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
@@ -130,6 +132,7 @@ def _result(
             "digest": inspected.digest if inspected else None,
             "package": finding.package.purl,
             "platform": finding.platform,
+            "cluster": use.cluster,
         },
     }
 
@@ -168,7 +171,7 @@ def _violation_result(
         },
         "locations": [_location(use)],
         "partialFingerprints": {"kubegateFinding/v1": hashlib.sha256(ident.encode()).hexdigest()},
-        "properties": {"image": image.facts.reference},
+        "properties": {"image": image.facts.reference, "cluster": use.cluster},
     }
 
 

@@ -65,7 +65,8 @@ def use_line(use: ImageUse) -> str:
     where = f"{use.origin.file}:{use.origin.line}" if use.origin.file else "(unknown file)"
     namespace = f"{use.namespace}/" if use.namespace else ""
     via = f" via {use.kustomization}" if use.kustomization else ""
-    return f"{use.kind} {namespace}{use.name} container {use.container} at {where}{via}"
+    cluster = f" in cluster {use.cluster}" if use.cluster else ""
+    return f"{use.kind} {namespace}{use.name} container {use.container} at {where}{via}{cluster}"
 
 
 def rated(finding: Finding) -> str:

@@ -95,6 +95,11 @@ class IgnoreRules:
         patterns.extend(_load_tree(root, ""))
         return cls(patterns)
 
+    @classmethod
+    def from_text(cls, text: str) -> IgnoreRules:
+        """Patterns written in gitignore syntax for the root (a GitRepository's ``spec.ignore``)."""
+        return cls(_parse(text.splitlines(), ""))
+
     def ignored(self, rel: str) -> bool:
         """True when the file at POSIX path ``rel`` (relative to root) is left out."""
         result = False
