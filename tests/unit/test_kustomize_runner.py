@@ -98,3 +98,22 @@ def test_a_passed_deadline_runs_nothing(tmp_path: Path) -> None:
     (tmp_path / "kustomization.yaml").write_text("resources: []\n")
     with pytest.raises(RenderError, match="not rendered before --timeout"):
         find_kustomize().build(tmp_path, "here", deadline=time.monotonic() - 1)
+
+
+def test_parallel_builds_share_one_offline_kubeconfig(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Builds run in threads: on a fresh cache every thread may write the private kubeconfig at
+    # once. With one temporary name per process, one thread moved another's file away and the
+    # build failed as "cannot run kubectl: No such file or directory".
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kubegate.render.kustomize import _OFFLINE_KUBECONFIG, _offline_kubeconfig
+
+    for attempt in range(20):
+        monkeypatch.setenv("KUBEGATE_CACHE_DIR", str(tmp_path / f"cache{attempt}"))
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            paths = set(pool.map(lambda _: _offline_kubeconfig(), range(8)))
+        (path,) = paths
+        assert path.read_text(encoding="utf-8") == _OFFLINE_KUBECONFIG
+        assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary left

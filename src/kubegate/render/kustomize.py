@@ -18,6 +18,8 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -71,12 +73,18 @@ class Kustomize:
         cmd = [*self.argv, "--load-restrictor", "LoadRestrictionsNone", str(directory)]
         _logger.debug("running %s", cmd)
         try:
+            env = _build_env()
+        except OSError as exc:
+            raise RenderError(
+                f"cannot prepare kustomize's private kubeconfig: {exc.strerror}", where=where
+            ) from exc
+        try:
             proc = subprocess.run(  # noqa: S603 - fixed binary, no shell
                 cmd,
                 capture_output=True,
                 timeout=timeout,
                 check=False,
-                env=_build_env(),
+                env=env,
             )
         except subprocess.TimeoutExpired as exc:
             reason = (
@@ -113,12 +121,21 @@ current-context: kubegate-offline
 """
 
 
+_KUBECONFIG_LOCK = threading.Lock()
+
+
 def _offline_kubeconfig() -> Path:
+    # Builds run in parallel threads (and other kubegate processes may share the cache dir):
+    # each writer gets its own temporary name, so one never moves another's file away (that
+    # surfaced as "cannot run kubectl: No such file or directory" on a fresh cache).
     path = cache_dir() / "kubectl-offline.kubeconfig"
-    if not path.is_file() or path.read_text(encoding="utf-8") != _OFFLINE_KUBECONFIG:
-        partial = path.with_suffix(f".{os.getpid()}.tmp")
-        partial.write_text(_OFFLINE_KUBECONFIG, encoding="utf-8")
-        os.replace(partial, path)
+    with _KUBECONFIG_LOCK:
+        if not path.is_file() or path.read_text(encoding="utf-8") != _OFFLINE_KUBECONFIG:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(_OFFLINE_KUBECONFIG)
+            os.replace(partial, path)
     return path
 
 
