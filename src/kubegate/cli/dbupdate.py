@@ -85,7 +85,6 @@ def resolve_severity_sources(
     """
     return severity_sources(
         osv_source,
-        DEFAULT_SOURCE,
         nvd=nvd or os.environ.get("KUBEGATE_NVD_SOURCE") or config_nvd,
         tracker=tracker or os.environ.get("KUBEGATE_DEBIAN_TRACKER_SOURCE") or config_tracker,
     )

@@ -457,7 +457,7 @@ class FeedReader:
     """Streams the CVEs of one feed file, hashing the uncompressed JSON as it goes.
 
     Iterate it for ``NvdCve`` (or ``InvalidRecord`` for an unusable CVE); after the iteration
-    :attr:`sha256` and :attr:`size` describe the uncompressed document, which has then been
+    :attr:`sha256` describes the uncompressed document, which has then been
     checked to be an ``NVD_CVE`` feed. Read errors (truncated gzip, bad CRC, malformed JSON)
     raise VulnDBError.
     """
@@ -465,7 +465,6 @@ class FeedReader:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.sha256 = ""
-        self.size = 0
         self.count = 0
 
     def __iter__(self) -> Iterator[NvdCve | InvalidRecord]:
@@ -501,7 +500,6 @@ class FeedReader:
                 def read(size: int) -> bytes:
                     data = stream.read(size)
                     digest.update(data)
-                    self.size += len(data)
                     return data
 
                 yield from self._walk(JSONStream(read, where, MAX_CVE_CHARS))

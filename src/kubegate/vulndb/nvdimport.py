@@ -19,7 +19,7 @@ import multiprocessing
 import os
 import re
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -298,18 +298,13 @@ def import_nvd(
     *,
     now: datetime | None = None,
     full: bool = False,
-    stamp: bool = True,
-    meta: Mapping[str, str] | None = None,
-    on_cves: Callable[[int], None] | None = None,
     workers: int | None = None,
 ) -> NvdImportStats:
     """Import NVD feed files in one transaction; any error leaves the database unchanged.
 
-    Each feed's sha256 is checked (when known) before the commit and kept as its cursor.
-    ``stamp`` writes the last-import time (``db update`` stamps once, after its last feed);
-    ``full`` (``db update`` after checking every yearly feed) also the last full fetch. ``meta``
-    rows are written in the same transaction. ``on_cves`` is told every few thousand CVEs how
-    many were read. ``workers``: parse processes (default: one per core, up to 4, when there
+    Each feed's sha256 is checked (when known) before the commit and kept as its cursor, with
+    the last-import time; ``full`` (``db update`` after checking every yearly feed) also stamps
+    the last full fetch. ``workers``: parse processes (default: one per core, up to 4, when there
     are several feeds and at least 32 MiB of them; else this process, streaming).
     """
     stats = NvdImportStats()
@@ -319,7 +314,7 @@ def import_nvd(
         writer = _NvdWriter(conn, stats)
         parsed_feeds = _parsed_feeds(feeds, _workers(feeds, workers))
         for feed in feeds:
-            parsed = _apply(writer, parsed_feeds, feed, on_cves)
+            parsed = _apply(writer, parsed_feeds)
             stats.read += parsed.read
             stats.invalid += parsed.invalid
             for message in parsed.messages:
@@ -334,8 +329,7 @@ def import_nvd(
             stats.digests[feed.name] = parsed.sha256
         text = utc_text(now or datetime.now(UTC))
         rows = {NVD_SHA + name: digest for name, digest in stats.digests.items()}
-        if stamp:
-            rows[NVD_LAST_IMPORT] = text
+        rows[NVD_LAST_IMPORT] = text
         if full:
             rows[NVD_LAST_FULL] = text
         old_newest = conn.execute("SELECT value FROM meta WHERE key=?", (NVD_NEWEST,)).fetchone()
@@ -344,7 +338,6 @@ def import_nvd(
             rows[NVD_NEWEST] = newest
         (count,) = conn.execute("SELECT COUNT(*) FROM nvd").fetchone()
         rows[NVD_COUNT] = str(count)
-        rows.update(meta or {})
         conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", sorted(rows.items()))
         conn.execute("COMMIT")
     except sqlite3.DatabaseError as exc:
@@ -360,12 +353,7 @@ def import_nvd(
     return stats
 
 
-def _apply(
-    writer: _NvdWriter,
-    parsed_feeds: Iterator[_Parsed],
-    feed: NvdFeedFile,
-    on_cves: Callable[[int], None] | None,
-) -> _Parsed:
+def _apply(writer: _NvdWriter, parsed_feeds: Iterator[_Parsed]) -> _Parsed:
     """Write one feed's rows (its batches, or its whole parse); returns its final counters."""
     while True:
         parsed = next(parsed_feeds)
@@ -374,8 +362,6 @@ def _apply(
             raise VulnDBError(message, where=where)
         for start in range(0, len(parsed.rows), _BATCH):
             writer.flush(parsed.rows[start : start + _BATCH])
-        if on_cves is not None:
-            on_cves(writer.stats.added + writer.stats.replaced + writer.stats.unchanged)
         if parsed.sha256:
             return parsed
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from kubegate.errors import UsageError, VulnDBError
+from kubegate.vulndb.feeds import DEFAULT_SOURCE
 from kubegate.vulndb.fetch import Bucket, FetchOptions, NotInBucket, open_bucket
 from kubegate.vulndb.nvd import parse_meta
 from kubegate.vulndb.nvdimport import (
@@ -72,14 +73,13 @@ def _join(base: str, name: str) -> str:
 
 def severity_sources(
     osv_source: str,
-    osv_default: str,
     *,
     nvd: str | None = None,
     tracker: str | None = None,
 ) -> SeveritySources:
     """Explicit sources win; else the public ones with the public OSV bucket; else the OSV
     mirror's ``nvd/`` and ``debian-tracker.json`` (docs/db.md "Where they come from")."""
-    if osv_source == osv_default:
+    if osv_source == DEFAULT_SOURCE:
         return SeveritySources(nvd or DEFAULT_NVD_SOURCE, tracker or DEFAULT_TRACKER_SOURCE)
     return SeveritySources(
         nvd or _join(osv_source, MIRROR_NVD_DIR),
