@@ -77,6 +77,8 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 _PLAIN_FLOATS = (1e-4, 1e15)
 _FORMAT_SNIFF = re.compile(rb'"format"\s*:\s*"NVD_CVE"')
 _META_LINE = re.compile(r"^([A-Za-z0-9]+):(.*)$")
+#: The largest ``.meta`` file read (the real ones are about 150 bytes).
+MAX_META_BYTES = 4096
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,8 +27,16 @@ from pathlib import Path
 
 from kubegate.errors import VulnDBError
 from kubegate.vulndb import nvd as nvd_format
+from kubegate.vulndb.importer import BATCH, LOGGED_INVALID
 from kubegate.vulndb.jsonstream import JSONStream
-from kubegate.vulndb.nvd import FeedReader, is_nvd_feed, meta_path, parse_meta, sniff
+from kubegate.vulndb.nvd import (
+    MAX_META_BYTES,
+    FeedReader,
+    is_nvd_feed,
+    meta_path,
+    parse_meta,
+    sniff,
+)
 from kubegate.vulndb.records import InvalidRecord, utc_text
 from kubegate.vulndb.store import (
     NVD_COUNT,
@@ -38,17 +46,15 @@ from kubegate.vulndb.store import (
     NVD_SHA,
     TRACKER_ENTRIES,
     TRACKER_LAST_IMPORT,
-    connect,
+    chunks,
+    transaction,
 )
 
 _logger = logging.getLogger(__name__)
 
-_BATCH = 5000
-_LOGGED_INVALID = 10
 #: One package's entries in the tracker (the Linux kernel's are the largest, a few MB).
 _MAX_PACKAGE_CHARS = 256 * 1024 * 1024
 _TRACKER_SNIFF = re.compile(rb'^\s*\{\s*"[^"\\]+"\s*:\s*\{\s*"(?:CVE|TEMP)-')
-_MAX_META_BYTES = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +98,7 @@ def feed_file(path: Path, *, require_meta: bool = False) -> NvdFeedFile:
     if meta.is_file():
         try:
             with meta.open("rb") as handle:
-                text = handle.read(_MAX_META_BYTES).decode("utf-8", "replace")
+                text = handle.read(MAX_META_BYTES).decode("utf-8", "replace")
         except OSError as exc:
             raise VulnDBError(f"cannot read: {exc.strerror}", where=str(meta)) from exc
         sha = parse_meta(text, str(meta)).sha256
@@ -187,10 +193,8 @@ class _NvdWriter:
                 if queued[1] > row[1]:
                     continue
             batch[row[0]] = row
-        ids = list(batch)
         held: dict[str, str] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
+        for chunk in chunks(list(batch)):
             marks = ",".join("?" * len(chunk))
             held.update(
                 self.conn.execute(
@@ -233,7 +237,7 @@ def _rows(reader: FeedReader, parsed: _Parsed) -> Iterator[_Row]:
         parsed.read += 1
         if isinstance(item, InvalidRecord):
             parsed.invalid += 1
-            if len(parsed.messages) < _LOGGED_INVALID:
+            if len(parsed.messages) < LOGGED_INVALID:
                 parsed.messages.append(item.diagnostics())
             continue
         yield item
@@ -280,7 +284,7 @@ def _parsed_feeds(feeds: Sequence[NvdFeedFile], workers: int) -> Iterator[_Parse
             reader = FeedReader(feed.path)
             rows = _rows(reader, parsed)
             while True:
-                parsed.rows = list(itertools.islice(rows, _BATCH))
+                parsed.rows = list(itertools.islice(rows, BATCH))
                 if not parsed.rows:
                     break
                 yield dataclasses.replace(parsed)  # a batch (same counters so far)
@@ -308,9 +312,7 @@ def import_nvd(
     are several feeds and at least 32 MiB of them; else this process, streaming).
     """
     stats = NvdImportStats()
-    conn = connect(db_path, create=True)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
+    with transaction(db_path) as conn:
         writer = _NvdWriter(conn, stats)
         parsed_feeds = _parsed_feeds(feeds, _workers(feeds, workers))
         for feed in feeds:
@@ -339,16 +341,7 @@ def import_nvd(
         (count,) = conn.execute("SELECT COUNT(*) FROM nvd").fetchone()
         rows[NVD_COUNT] = str(count)
         conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", sorted(rows.items()))
-        conn.execute("COMMIT")
-    except sqlite3.DatabaseError as exc:
-        _rollback(conn)
-        raise VulnDBError(f"advisory database write failed: {exc}", where=str(db_path)) from exc
-    except BaseException:
-        _rollback(conn)
-        raise
-    finally:
-        conn.close()
-    if stats.invalid > _LOGGED_INVALID:
+    if stats.invalid > LOGGED_INVALID:
         _logger.warning("%s invalid NVD CVEs skipped in all", stats.invalid)
     return stats
 
@@ -360,8 +353,8 @@ def _apply(writer: _NvdWriter, parsed_feeds: Iterator[_Parsed]) -> _Parsed:
         if parsed.error is not None:
             message, where = parsed.error
             raise VulnDBError(message, where=where)
-        for start in range(0, len(parsed.rows), _BATCH):
-            writer.flush(parsed.rows[start : start + _BATCH])
+        for start in range(0, len(parsed.rows), BATCH):
+            writer.flush(parsed.rows[start : start + BATCH])
         if parsed.sha256:
             return parsed
 
@@ -407,19 +400,19 @@ def import_tracker(db_path: Path, path: Path, *, now: datetime | None = None) ->
     """Replace the held Debian tracker urgencies with those of ``path``, in one transaction."""
     stats = TrackerImportStats()
     where = str(path)
-    conn = connect(db_path, create=True)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
+    with transaction(db_path) as conn:
         conn.execute("DELETE FROM debian_urgency")
-        with path.open("rb", buffering=1 << 16) as raw:
-            stream = nvd_format.open_decompressed(raw)
-            json_stream = JSONStream(stream.read, where, _MAX_PACKAGE_CHARS)
-            rows = _tracker_rows(json_stream, stats)
-            while True:
-                chunk = [row for _, row in zip(range(_BATCH), rows, strict=False)]
-                if not chunk:
-                    break
-                conn.executemany("INSERT OR REPLACE INTO debian_urgency VALUES (?, ?, ?)", chunk)
+        try:
+            with path.open("rb", buffering=1 << 16) as raw:
+                stream = nvd_format.open_decompressed(raw)
+                json_stream = JSONStream(stream.read, where, _MAX_PACKAGE_CHARS)
+                rows = _tracker_rows(json_stream, stats)
+                while chunk := list(itertools.islice(rows, BATCH)):
+                    conn.executemany(
+                        "INSERT OR REPLACE INTO debian_urgency VALUES (?, ?, ?)", chunk
+                    )
+        except nvd_format.INFLATE_ERRORS as exc:
+            raise VulnDBError(f"cannot read the Debian tracker JSON: {exc}", where=where) from exc
         if not stats.packages:
             raise VulnDBError("the Debian tracker document holds no package", where=where)
         text = utc_text(now or datetime.now(UTC))
@@ -427,24 +420,7 @@ def import_tracker(db_path: Path, path: Path, *, now: datetime | None = None) ->
             "INSERT OR REPLACE INTO meta VALUES (?, ?)",
             [(TRACKER_LAST_IMPORT, text), (TRACKER_ENTRIES, str(stats.entries))],
         )
-        conn.execute("COMMIT")
-    except sqlite3.DatabaseError as exc:
-        _rollback(conn)
-        raise VulnDBError(f"advisory database write failed: {exc}", where=str(db_path)) from exc
-    except nvd_format.INFLATE_ERRORS as exc:
-        _rollback(conn)
-        raise VulnDBError(f"cannot read the Debian tracker JSON: {exc}", where=where) from exc
-    except BaseException:
-        _rollback(conn)
-        raise
-    finally:
-        conn.close()
     return stats
-
-
-def _rollback(conn: sqlite3.Connection) -> None:
-    if conn.in_transaction:
-        conn.execute("ROLLBACK")
 
 
 __all__ = [

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from kubegate.errors import UsageError, VulnDBError
 from kubegate.vulndb.feeds import DEFAULT_SOURCE
 from kubegate.vulndb.fetch import Bucket, FetchOptions, NotInBucket, open_bucket
-from kubegate.vulndb.nvd import parse_meta
+from kubegate.vulndb.nvd import MAX_META_BYTES, parse_meta
 from kubegate.vulndb.nvdimport import (
     NvdFeedFile,
     NvdImportStats,
@@ -50,7 +50,6 @@ MODIFIED_FEED = "nvdcve-2.0-modified"
 #: Inside an OSV mirror (air-gapped): where the severity sources are looked for by default.
 MIRROR_NVD_DIR = "nvd/"
 MIRROR_TRACKER_FILE = "debian-tracker.json"
-_MAX_META_BYTES = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +190,7 @@ class _NvdRun:
         self.on_amount = on_amount or (lambda label, amount: None)
 
     def _meta(self, name: str) -> str:
-        data = self.bucket.read(f"{name}.meta", _MAX_META_BYTES)
+        data = self.bucket.read(f"{name}.meta", MAX_META_BYTES)
         return parse_meta(data.decode("utf-8", "replace"), f"{self.bucket.where}{name}.meta").sha256
 
     def run(self, derived: bool) -> NvdOutcome:

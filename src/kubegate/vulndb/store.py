@@ -9,6 +9,7 @@ so the previous database stays usable. WAL is deliberately not used (DESIGN.md "
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -193,6 +194,31 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection:
     return conn
 
 
+@contextlib.contextmanager
+def transaction(db_path: Path) -> Iterator[sqlite3.Connection]:
+    """The database (created if need be) inside one ``BEGIN IMMEDIATE`` transaction, committed
+    when the block ends; any exception rolls it back (a SQLite error becomes VulnDBError) and
+    the connection is closed either way. The writers' (importer, nvdimport) one transaction."""
+    conn = connect(db_path, create=True)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        yield conn
+        conn.execute("COMMIT")
+    except sqlite3.DatabaseError as exc:
+        _rollback(conn)
+        raise VulnDBError(f"advisory database write failed: {exc}", where=str(db_path)) from exc
+    except BaseException:
+        _rollback(conn)
+        raise
+    finally:
+        conn.close()
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
 def _upgrade(conn: sqlite3.Connection) -> tuple[Any, ...] | None:
     """Add the tables of later schemas to an older file, in one transaction (re-checked inside:
     another process may have upgraded it meanwhile)."""
@@ -268,7 +294,7 @@ class VulnDB:
     def records(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Full parsed records by id (ids not in the database are absent)."""
         found: dict[str, dict[str, Any]] = {}
-        for chunk in _chunks(sorted(set(ids))):
+        for chunk in chunks(sorted(set(ids))):
             marks = ",".join("?" * len(chunk))
             for record_id, data in self._query(
                 f"SELECT id, data FROM records WHERE id IN ({marks})",  # noqa: S608 - only '?'s
@@ -280,7 +306,7 @@ class VulnDB:
     def referencing(self, refs: Iterable[str]) -> dict[str, list[str]]:
         """For each given id (a CVE...), the ids of records that alias it or name it upstream."""
         found: dict[str, list[str]] = {}
-        for chunk in _chunks(sorted(set(refs))):
+        for chunk in chunks(sorted(set(refs))):
             marks = ",".join("?" * len(chunk))
             for ref, record_id in self._query(
                 f"SELECT ref, id FROM refs WHERE ref IN ({marks}) AND kind != 'related'",  # noqa: S608
@@ -299,7 +325,7 @@ class VulnDB:
     def nvd(self, ids: Iterable[str]) -> dict[str, NvdCve]:
         """NVD's data for each given CVE id (ids not in the database are absent)."""
         found: dict[str, NvdCve] = {}
-        for chunk in _chunks(sorted({i for i in ids if i.startswith("CVE-")})):
+        for chunk in chunks(sorted({i for i in ids if i.startswith("CVE-")})):
             marks = ",".join("?" * len(chunk))
             for cve_id, modified, data in self._query(
                 f"SELECT id, modified, data FROM nvd WHERE id IN ({marks})",  # noqa: S608
@@ -418,6 +444,7 @@ def _hours(delta: timedelta) -> str:
     return f"{delta.total_seconds() / 3600:.1f}h"
 
 
-def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+def chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    """``items`` in slices small enough to bind as one ``IN (?, ...)`` list."""
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
