@@ -150,13 +150,18 @@ def parse_meta(text: str, where: str) -> FeedMeta:
     )
 
 
-def meta_path(feed: Path) -> Path:
-    """``nvdcve-2.0-2024.json.gz`` -> ``nvdcve-2.0-2024.meta`` (NVD's naming), same directory."""
-    name = feed.name
+def feed_name(path: Path) -> str:
+    """``nvdcve-2.0-2024.json.gz`` -> ``nvdcve-2.0-2024``."""
+    name = path.name
     for suffix in (".json.gz", ".json"):
         if name.endswith(suffix):
-            return feed.with_name(name[: -len(suffix)] + ".meta")
-    return feed.with_name(name + ".meta")
+            return name[: -len(suffix)]
+    return name
+
+
+def meta_path(feed: Path) -> Path:
+    """``nvdcve-2.0-2024.json.gz`` -> ``nvdcve-2.0-2024.meta`` (NVD's naming), same directory."""
+    return feed.with_name(feed_name(feed) + ".meta")
 
 
 def _severity(text: object) -> Severity:

@@ -32,6 +32,7 @@ from kubegate.vulndb.jsonstream import JSONStream
 from kubegate.vulndb.nvd import (
     MAX_META_BYTES,
     FeedReader,
+    feed_name,
     is_nvd_feed,
     meta_path,
     parse_meta,
@@ -80,15 +81,6 @@ class NvdImportStats:
     files: int = 0
     #: sha256 (upper-case hex) of each imported feed, by feed name.
     digests: dict[str, str] = field(default_factory=dict)
-
-
-def feed_name(path: Path) -> str:
-    """``nvdcve-2.0-2024.json.gz`` -> ``nvdcve-2.0-2024``."""
-    name = path.name
-    for suffix in (".json.gz", ".json"):
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
 
 
 def feed_file(path: Path, *, require_meta: bool = False) -> NvdFeedFile:
