@@ -270,9 +270,14 @@ def encode(cve: NvdCve) -> bytes:
             for m in cve.metrics
         ],
     ]
+    return _pack(_ENCODER.encode(doc).encode())
+
+
+def _pack(text: bytes) -> bytes:
+    """A row's compact JSON -> the ``nvd.data`` blob (format byte, then raw deflate)."""
     deflate = _new_deflate()
-    body: bytes = deflate.compress(_ENCODER.encode(doc).encode()) + deflate.flush()
-    return bytes((_ROW_FORMAT,)) + body
+    body: bytes = deflate.compress(text) + deflate.flush()
+    return _ROW_PREFIX + body
 
 
 def decode(cve_id: str, last_modified: str, blob: bytes) -> NvdCve:
@@ -428,12 +433,8 @@ def _struct_row(item: _Item) -> Row | InvalidRecord:
     low, high = _PLAIN_FLOATS
     found = cve.metrics
     if found is not None:
-        for version, entries in (
-            ("4.0", found.cvssMetricV40),
-            ("3.1", found.cvssMetricV31),
-            ("3.0", found.cvssMetricV30),
-            ("2.0", found.cvssMetricV2),
-        ):
+        for key, version in METRIC_KEYS:
+            entries: list[_Metric] = getattr(found, key)
             for entry in entries:
                 data = entry.cvssData
                 if data is None or data.vectorString is None or data.baseScore is None:
@@ -455,9 +456,11 @@ def _struct_row(item: _Item) -> Row | InvalidRecord:
                     ]
                 )
     doc = [cve.vulnStatus, cve.published, _english_struct(cve.descriptions), metrics]
-    text = _RUN_ENCODER.encode(doc) if plain else _ENCODER.encode(doc).encode()
-    deflate = _new_deflate()
-    return cve_id, modified, _ROW_PREFIX + deflate.compress(text) + deflate.flush()
+    return (
+        cve_id,
+        modified,
+        _pack(_RUN_ENCODER.encode(doc) if plain else _ENCODER.encode(doc).encode()),
+    )
 
 
 class FeedReader:
