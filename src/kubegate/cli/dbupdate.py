@@ -152,8 +152,6 @@ class PlainProgress:
             _logger.info("%s: downloading all.zip (%s)", ecosystem, _size(total))
         elif what == "file":
             _logger.info("%s: downloading", ecosystem)
-        elif what == "done":
-            pass
         elif what == "import":
             _logger.info("%s: importing", ecosystem)
         else:
@@ -203,8 +201,6 @@ class RichProgress:
         previous = self._tasks.pop(ecosystem, None)
         if previous is not None:
             self._progress.remove_task(previous)
-        if what == "done":
-            return
         label = {"bytes": "all.zip", "records": "records", "file": "download"}.get(
             what, "importing"
         )

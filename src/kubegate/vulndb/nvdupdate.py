@@ -124,7 +124,8 @@ class NvdOutcome:
     unchanged: list[str] = field(default_factory=list)
 
 
-#: ``(label, stage, total)``: a stage begins (``file`` download, ``import``); then amounts.
+#: ``(label, stage, total)``: a stage begins (``file`` download, ``import``) or a download is
+#: ``done``; amounts follow a beginning.
 OnStage = Callable[[str, str, int | None], None]
 OnAmount = Callable[[str, int], None]
 

@@ -452,9 +452,11 @@ class _SeverityRun:
         self.unreachable = unreachable
 
     def _stage(self, label: str, stage: str, total: int | None) -> None:
-        self.progress.started(label, stage, total)
+        # The end of a feed's download is an outcome of its own, not a new stage.
         if stage == "done":
             self.progress.finished(EcosystemResult(label, "downloaded"))
+        else:
+            self.progress.started(label, stage, total)
 
     def nvd(self, source: str, derived: bool) -> EcosystemResult:
         if derived and self.unreachable is not None:
