@@ -24,9 +24,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from kubegate.errors import UsageError, VulnDBError
+from kubegate.errors import VulnDBError
 from kubegate.vulndb.feeds import DEFAULT_SOURCE
-from kubegate.vulndb.fetch import Bucket, FetchOptions, NotInBucket, open_bucket
+from kubegate.vulndb.fetch import Bucket, FetchOptions, NotInBucket, check_source, open_bucket
 from kubegate.vulndb.nvd import MAX_META_BYTES, parse_meta
 from kubegate.vulndb.nvdimport import (
     NvdFeedFile,
@@ -90,27 +90,10 @@ def severity_sources(
 
 def check_sources(sources: SeveritySources) -> None:
     """Refuse explicit sources that can never work (exit 3), before anything is fetched."""
-    for value, option, want_dir in (
-        (None if sources.nvd_derived else sources.nvd, "--nvd-source", True),
-        (None if sources.tracker_derived else sources.tracker, "--debian-tracker-source", False),
-    ):
-        if value is None:
-            continue
-        parts = urlsplit(value)
-        if parts.scheme in {"http", "https"}:
-            if not parts.hostname or parts.query or parts.fragment:
-                raise UsageError("not a usable URL", where=f"{option} {value}")
-            continue
-        if parts.scheme not in {"", "file"}:
-            raise UsageError(
-                "must be an http(s) URL or a local " + ("directory" if want_dir else "file"),
-                where=f"{option} {value}",
-            )
-        local = Path(parts.path if parts.scheme == "file" else value)
-        if not (local.is_dir() if want_dir else local.is_file()):
-            raise UsageError(
-                "no such " + ("directory" if want_dir else "file"), where=f"{option} {value}"
-            )
+    if not sources.nvd_derived and sources.nvd is not None:
+        check_source(sources.nvd, "--nvd-source")
+    if not sources.tracker_derived and sources.tracker is not None:
+        check_source(sources.tracker, "--debian-tracker-source", kind="file")
 
 
 @dataclass(slots=True)
