@@ -61,8 +61,10 @@ NVD_NEWEST = "nvd:newest-modified"
 NVD_COUNT = "nvd:cves"
 #: Prefix of the per-feed cursor: ``nvd-sha256:<feed name>`` -> sha256 of its last import.
 NVD_SHA = "nvd-sha256:"
-TRACKER_LAST_IMPORT = "debian-tracker:last-import"
-TRACKER_ENTRIES = "debian-tracker:entries"
+#: Prefix of the Debian tracker's ``meta`` keys.
+TRACKER = "debian-tracker:"
+TRACKER_LAST_IMPORT = TRACKER + "last-import"
+TRACKER_ENTRIES = TRACKER + "entries"
 #: Debian release numbers (the ``Debian:12`` ecosystem suffix) -> the tracker's codenames.
 DEBIAN_CODENAMES = {
     "10": "buster",
@@ -368,9 +370,9 @@ class VulnDB:
         last = self.meta(TRACKER_LAST_IMPORT).get(TRACKER_LAST_IMPORT)
         return _parse_time(last) if last else None
 
-    def status(self) -> DBStatus:
-        """Schema version, size, record counts and freshness per base ecosystem."""
-        ecosystems = tuple(
+    def ecosystem_statuses(self) -> tuple[EcosystemStatus, ...]:
+        """Freshness and size of each base ecosystem held (one small table: no record scan)."""
+        return tuple(
             EcosystemStatus(
                 ecosystem=eco,
                 records=int(count),
@@ -382,18 +384,24 @@ class VulnDB:
                 "ORDER BY ecosystem"
             )
         )
+
+    def status(self) -> DBStatus:
+        """Schema version, size, record counts and freshness per base ecosystem."""
         (total,) = self._query("SELECT COUNT(*) FROM records")[0]
-        tracker_time = self.debian_tracker_status()
+        held = self.meta(TRACKER)
+        tracker_time = held.get(TRACKER_LAST_IMPORT)
         tracker = None
-        if tracker_time is not None:
-            entries = self.meta(TRACKER_ENTRIES).get(TRACKER_ENTRIES, "0")
-            tracker = TrackerStatus(last_import=tracker_time, entries=int(entries))
+        if tracker_time:
+            tracker = TrackerStatus(
+                last_import=_parse_time(tracker_time),
+                entries=int(held.get(TRACKER_ENTRIES, "0")),
+            )
         return DBStatus(
             path=self.path,
             schema_version=SCHEMA_VERSION,
             size_bytes=self.path.stat().st_size,
             records=int(total),
-            ecosystems=ecosystems,
+            ecosystems=self.ecosystem_statuses(),
             nvd=self.nvd_status(),
             debian_tracker=tracker,
         )
@@ -409,7 +417,7 @@ class VulnDB:
         release the feed does not cover (``Debian:99``) would otherwise match nothing and pass.
         """
         now = now or datetime.now(UTC)
-        known = {status.ecosystem: status for status in self.status().ecosystems}
+        known = {status.ecosystem: status for status in self.ecosystem_statuses()}
         for ecosystem in sorted(set(ecosystems)):
             base = base_ecosystem(ecosystem)
             status = known.get(base)
