@@ -119,8 +119,19 @@ def nvd_held(db_path: Path) -> tuple[datetime | None, dict[str, str]]:
         return None, {}
     with VulnDB(db_path) as db:
         status = db.nvd_status()
-        shas = {key[len(NVD_SHA) :]: value for key, value in db.meta(NVD_SHA).items()}
-    return (status.last_full if status else None), shas
+        return (status.last_full if status else None), _cursors(db)
+
+
+def nvd_cursors(db_path: Path) -> dict[str, str]:
+    """The sha256 cursor of each feed alone (empty for a missing database)."""
+    if not db_path.is_file():
+        return {}
+    with VulnDB(db_path) as db:
+        return _cursors(db)
+
+
+def _cursors(db: VulnDB) -> dict[str, str]:
+    return {key[len(NVD_SHA) :]: value for key, value in db.meta(NVD_SHA).items()}
 
 
 def full_due(last_full: datetime | None, now: datetime) -> bool:
