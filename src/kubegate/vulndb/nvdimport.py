@@ -47,6 +47,7 @@ from kubegate.vulndb.store import (
     NVD_SHA,
     TRACKER_ENTRIES,
     TRACKER_LAST_IMPORT,
+    TRACKER_LOCAL,
     chunks,
     transaction,
 )
@@ -388,8 +389,14 @@ def _tracker_rows(stream: JSONStream, stats: TrackerImportStats) -> Iterable[tup
     stream.end()
 
 
-def import_tracker(db_path: Path, path: Path, *, now: datetime | None = None) -> TrackerImportStats:
-    """Replace the held Debian tracker urgencies with those of ``path``, in one transaction."""
+def import_tracker(
+    db_path: Path, path: Path, *, now: datetime | None = None, local: str | None = None
+) -> TrackerImportStats:
+    """Replace the held Debian tracker urgencies with those of ``path``, in one transaction.
+
+    ``local``: the fingerprint of a configured local source (config ``db.import``), kept with
+    the snapshot so that an unchanged file is only stamped (:func:`stamp_tracker`) next time.
+    """
     stats = TrackerImportStats()
     where = str(path)
     with transaction(db_path) as conn:
@@ -412,7 +419,20 @@ def import_tracker(db_path: Path, path: Path, *, now: datetime | None = None) ->
             "INSERT OR REPLACE INTO meta VALUES (?, ?)",
             [(TRACKER_LAST_IMPORT, text), (TRACKER_ENTRIES, str(stats.entries))],
         )
+        if local is None:
+            conn.execute("DELETE FROM meta WHERE key=?", (TRACKER_LOCAL,))
+        else:
+            conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (TRACKER_LOCAL, local))
     return stats
+
+
+def stamp_tracker(db_path: Path, *, now: datetime | None = None) -> None:
+    """Stamp the held tracker snapshot as current (its local source is unchanged)."""
+    with transaction(db_path) as conn:
+        conn.execute(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+            (TRACKER_LAST_IMPORT, utc_text(now or datetime.now(UTC))),
+        )
 
 
 __all__ = [
@@ -424,4 +444,5 @@ __all__ = [
     "feed_file",
     "import_nvd",
     "import_tracker",
+    "stamp_tracker",
 ]

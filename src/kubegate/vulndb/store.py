@@ -65,6 +65,9 @@ NVD_SHA = "nvd-sha256:"
 TRACKER = "debian-tracker:"
 TRACKER_LAST_IMPORT = TRACKER + "last-import"
 TRACKER_ENTRIES = TRACKER + "entries"
+#: The local file (config ``db.import``) the held snapshot came from, as ``<path>|<size and
+#: mtime>``; any other tracker import removes it. Same value at the next scan: not re-imported.
+TRACKER_LOCAL = TRACKER + "local-source"
 #: Debian release numbers (the ``Debian:12`` ecosystem suffix) -> the tracker's codenames.
 DEBIAN_CODENAMES = {
     "10": "buster",

@@ -61,6 +61,7 @@ from kubegate.vulndb.nvdimport import (
     feed_file,
     import_nvd,
     import_tracker,
+    stamp_tracker,
 )
 from kubegate.vulndb.nvdupdate import (
     DEFAULT_NVD_SOURCE,
@@ -73,7 +74,7 @@ from kubegate.vulndb.nvdupdate import (
     update_tracker,
 )
 from kubegate.vulndb.records import InvalidRecord
-from kubegate.vulndb.store import VulnDB
+from kubegate.vulndb.store import TRACKER_LOCAL, VulnDB
 
 _logger = logging.getLogger(__name__)
 
@@ -747,7 +748,8 @@ def import_local_sources(
     unchanged and not rewritten, but the import stamps their ecosystems (and NVD) as updated
     now, as the issue's demo requires ("fresh by construction"); a large mirror is better
     served by ``kubegate db update --source DIR``, which is incremental (docs/db.md). NVD feeds
-    whose ``.meta`` sha256 was already imported are not parsed again.
+    whose ``.meta`` sha256 was already imported are not parsed again, nor a tracker file whose
+    size and mtime are those of the snapshot held (both are only stamped as updated now).
     """
     check_paths(paths)
     kinds = classify(paths)
@@ -764,8 +766,22 @@ def import_local_sources(
             changed = [f for f in feeds if f.sha256 is None or held.get(f.name) != f.sha256]
             import_nvd(db_path, changed, now=now)
         for path in kinds.tracker:
-            import_tracker(db_path, path, now=now)
+            # The tracker is a full snapshot of ~100 MB: re-read only when the file changed
+            # (or another tracker import replaced the snapshot since).
+            local = f"{path.resolve()}|{_fingerprint(path)}"
+            if _held_tracker(db_path) == local:
+                stamp_tracker(db_path, now=now)
+            else:
+                import_tracker(db_path, path, now=now, local=local)
         return stats
+
+
+def _held_tracker(db_path: Path) -> str | None:
+    """The local source the held tracker snapshot came from (None: none, or no database)."""
+    if not db_path.is_file():
+        return None
+    with VulnDB(db_path) as db:
+        return db.meta(TRACKER_LOCAL).get(TRACKER_LOCAL)
 
 
 __all__ = [
