@@ -22,8 +22,7 @@ from typing import Any
 
 from kubegate.cachedir import cache_dir
 from kubegate.errors import VulnDBError
-from kubegate.vulndb import nvd as nvd_format
-from kubegate.vulndb.nvd import NvdCve
+from kubegate.vulndb.nvdrow import NvdCve, decode
 from kubegate.vulndb.records import base_ecosystem
 
 _logger = logging.getLogger(__name__)
@@ -45,7 +44,7 @@ CREATE TABLE refs (ref TEXT NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL);
 CREATE TABLE ecosystems (ecosystem TEXT PRIMARY KEY, last_import TEXT NOT NULL,
                          newest_modified TEXT, records INTEGER NOT NULL DEFAULT 0);
 """
-#: Added by schema 2. ``nvd.data`` is :func:`kubegate.vulndb.nvd.encode`'s compact row;
+#: Added by schema 2. ``nvd.data`` is :func:`kubegate.vulndb.nvdrow.encode`'s compact row;
 #: ``debian_urgency.urgencies`` a JSON object ``{codename: raw urgency}`` of the Debian
 #: security tracker. WITHOUT ROWID: the key is the only lookup and the rows are small.
 _SCHEMA_2 = """
@@ -336,7 +335,7 @@ class VulnDB:
                 f"SELECT id, modified, data FROM nvd WHERE id IN ({marks})",  # noqa: S608
                 chunk,
             ):
-                found[cve_id] = nvd_format.decode(cve_id, modified, data)
+                found[cve_id] = decode(cve_id, modified, data)
         return found
 
     def nvd_status(self) -> NvdStatus | None:
