@@ -50,7 +50,7 @@ METRIC_KEYS: tuple[tuple[str, str], ...] = (
 #: few MB of JSON).
 MAX_CVE_CHARS = 64 * 1024 * 1024
 _SEVERITIES = {s.name: s for s in Severity}
-_SEVERITY_NAMES = {s.name: s.name for s in Severity}
+_SEVERITY_NAMES = {name: name for name in _SEVERITIES}
 _CVE_ID = re.compile(r"^CVE-\d{4}-\d{4,}$")
 _GZIP_MAGIC = b"\x1f\x8b"
 #: msgspec writes the same compact JSON as :data:`kubegate.vulndb.nvdrow.ENCODER` (strings:

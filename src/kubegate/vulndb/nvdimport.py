@@ -136,10 +136,9 @@ def classify(paths: Sequence[Path]) -> Classified:
     tracker: list[Path] = []
     for path in paths:
         if path.is_dir():
+            children = sorted(path.iterdir())
             kinds = {
-                file: _kind(file)
-                for file in sorted(path.iterdir())
-                if file.is_file() and not file.is_symlink()
+                file: _kind(file) for file in children if file.is_file() and not file.is_symlink()
             }
             found = [file for file, kind in kinds.items() if kind != "osv"]
             if not found:
@@ -152,7 +151,7 @@ def classify(paths: Sequence[Path]) -> Classified:
                 for file, kind in kinds.items()
                 if kind == "osv" and file.suffix in {".json", ".zip", ".gz"}
             ]
-            if others or any(child.is_dir() for child in path.iterdir()):
+            if others or any(child.is_dir() for child in children):
                 _logger.warning(
                     "%s holds NVD feeds or tracker JSON: only those are imported from it (not %s)",
                     path,
