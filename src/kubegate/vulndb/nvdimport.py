@@ -91,10 +91,14 @@ def feed_file(path: Path, *, require_meta: bool = False) -> NvdFeedFile:
     if meta.is_file():
         try:
             with meta.open("rb") as handle:
-                text = handle.read(MAX_META_BYTES).decode("utf-8", "replace")
+                data = handle.read(MAX_META_BYTES + 1)
         except OSError as exc:
             raise VulnDBError(f"cannot read: {exc.strerror}", where=str(meta)) from exc
-        sha = parse_meta(text, str(meta)).sha256
+        if len(data) > MAX_META_BYTES:
+            raise VulnDBError(
+                f"larger than {MAX_META_BYTES} bytes: not an NVD .meta file", where=str(meta)
+            )
+        sha = parse_meta(data.decode("utf-8", "replace"), str(meta)).sha256
     elif require_meta:
         raise VulnDBError("no .meta file beside the NVD feed", where=str(path))
     return NvdFeedFile(path, feed_name(path), sha)
@@ -159,6 +163,13 @@ def classify(paths: Sequence[Path]) -> Classified:
                 )
             continue
         kind = _kind(path) if path.is_file() else "osv"
+        if kind == "osv" and path.name.endswith(".json.gz"):
+            # OSV input is never gzipped JSON: read as a record it would only be "invalid".
+            raise VulnDBError(
+                "neither an NVD 2.0 feed nor the Debian tracker JSON (unreadable gzip or "
+                "another document)",
+                where=str(path),
+            )
         {"nvd": nvd, "tracker": tracker, "osv": osv}[kind].append(path)
     return Classified(tuple(osv), tuple(nvd), tuple(tracker))
 
@@ -358,30 +369,50 @@ class TrackerImportStats:
     packages: int = 0
     #: (CVE, source package) pairs with at least one release urgency.
     entries: int = 0
+    #: Packages or CVE entries of an unexpected shape (skipped; the first few are logged).
+    malformed: int = 0
 
 
-def _urgencies(entry: object) -> dict[str, str]:
-    releases = entry.get("releases") if isinstance(entry, dict) else None
+def _urgencies(entry: object) -> tuple[dict[str, str], str | None]:
+    """The release urgencies of one (package, CVE) entry, and what is malformed in it."""
+    if not isinstance(entry, dict):
+        return {}, "the CVE entry is not an object"
+    releases = entry.get("releases", {})
     if not isinstance(releases, dict):
-        return {}
+        return {}, "its releases are not an object"
     found: dict[str, str] = {}
+    problem: str | None = None
     for codename, release in releases.items():
         urgency = release.get("urgency") if isinstance(release, dict) else None
-        if isinstance(urgency, str) and urgency:
-            # Stored raw ("medium**" is the tracker's estimate): the matcher decides what counts.
-            found[codename] = urgency
-    return found
+        if isinstance(urgency, str):
+            if urgency:
+                # Stored raw ("medium**" is the tracker's estimate): the matcher decides.
+                found[codename] = urgency
+        elif not isinstance(release, dict):
+            problem = f"release {str(codename)[:40]!r} is not an object"
+        elif urgency is not None:
+            problem = f"the urgency of release {str(codename)[:40]!r} is not a string"
+    return found, problem
 
 
 def _tracker_rows(stream: JSONStream, stats: TrackerImportStats) -> Iterable[tuple[str, str, str]]:
     encoder = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
+
+    def malformed(what: str) -> None:
+        stats.malformed += 1
+        if stats.malformed <= LOGGED_INVALID:
+            _logger.warning("skipping malformed Debian tracker data in %s: %s", stream.where, what)
+
     for package in stream.members():
         entries = stream.value()
         stats.packages += 1
         if not isinstance(entries, dict):
+            malformed(f"package {package[:60]!r} is not an object of CVEs")
             continue
         for cve_id, entry in entries.items():
-            urgencies = _urgencies(entry)
+            urgencies, problem = _urgencies(entry)
+            if problem is not None:
+                malformed(f"{package[:60]} {cve_id[:60]}: {problem}")
             if urgencies:
                 stats.entries += 1
                 yield cve_id, package, encoder.encode(urgencies)
@@ -413,6 +444,13 @@ def import_tracker(
             raise VulnDBError(f"cannot read the Debian tracker JSON: {exc}", where=where) from exc
         if not stats.packages:
             raise VulnDBError("the Debian tracker document holds no package", where=where)
+        if stats.malformed and not stats.entries:
+            # Replacing the snapshot with nothing would silently drop every urgency held.
+            raise VulnDBError(
+                f"the Debian tracker document holds no usable entry ({stats.malformed} "
+                "malformed: not package -> CVE -> releases -> urgency)",
+                where=where,
+            )
         text = utc_text(now or datetime.now(UTC))
         conn.executemany(
             "INSERT OR REPLACE INTO meta VALUES (?, ?)",
@@ -422,6 +460,8 @@ def import_tracker(
             conn.execute("DELETE FROM meta WHERE key=?", (TRACKER_LOCAL,))
         else:
             conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (TRACKER_LOCAL, local))
+    if stats.malformed > LOGGED_INVALID:
+        _logger.warning("%s malformed Debian tracker entries skipped in all", stats.malformed)
     return stats
 
 
