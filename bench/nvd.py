@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.nvdcorpus import write_corpus, write_modified
+from kubegate.vulndb.nvd import parse_meta
 
 ROOT = Path(__file__).resolve().parent
 OUT = ROOT / ".out"
@@ -105,11 +106,10 @@ def main() -> int:
     OUT.mkdir(exist_ok=True)
     files, modified_dir = _corpus(args.cves, args.modified)
     gz = sum(f.stat().st_size for f in files)
-    raw = 0
-    for meta in sorted(files[0].parent.glob("*.meta")):
-        for line in meta.read_text().splitlines():
-            if line.startswith("size:"):
-                raw += int(line[5:])
+    raw = sum(
+        parse_meta(meta.read_text(), str(meta)).size or 0
+        for meta in sorted(files[0].parent.glob("*.meta"))
+    )
     print(
         f"corpus: {args.cves} CVEs in {len(files)} yearly feeds, {_mb(gz):.0f} MiB gzip, "
         f"{_mb(raw):.0f} MiB JSON ({raw / args.cves / 1024:.1f} KiB per CVE)"

@@ -97,3 +97,22 @@ def test_truncated_feed_exits_2_and_keeps_db(run_cli: RunCli, tmp_path: Path) ->
     assert result.returncode == 2
     assert "cannot read NVD feed" in result.stderr and "Traceback" not in result.stderr
     assert db.read_bytes() == before
+
+
+def test_random_bytes_named_json_gz_exit_2(run_cli: RunCli, tmp_path: Path) -> None:
+    db = tmp_path / "osv.db"
+    assert run_cli("db", "import", str(OSV_DATA / "debian"), "--db", str(db)).returncode == 0
+    before = db.read_bytes()
+    # Fixed pseudo-random bytes, one with the gzip magic in front (a corrupt gzip stream).
+    noise = bytes((n * 197 + 89) % 256 for n in range(4096))
+    for name, data in (("noise.json.gz", noise), ("bad-gzip.json.gz", b"\x1f\x8b" + noise)):
+        path = tmp_path / name
+        path.write_bytes(data)
+        result = run_cli("db", "import", str(path), "--db", str(db))
+        assert result.returncode == 2, result.stderr
+        (line,) = result.stderr.strip().splitlines()
+        assert line == (
+            f"kubegate: error: {path}: neither an NVD 2.0 feed nor the Debian tracker JSON "
+            "(unreadable gzip or another document)"
+        )
+    assert db.read_bytes() == before

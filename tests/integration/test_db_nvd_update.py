@@ -7,12 +7,14 @@ checks three yearly feeds (2002..2004) plus the modified one.
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from kubegate.vulndb import VulnDB
+from kubegate.vulndb.nvdimport import import_tracker
 from kubegate.vulndb.update import EcosystemResult, SeveritySources, ensure_updated, update
 from tests.conftest import RunCli
 from tests.fixtures.httpserve import HTTPServe
@@ -322,6 +324,37 @@ def test_config_local_sources_take_nvd_dirs_and_tracker(tmp_path: Path) -> None:
         status = held.nvd_status()
         assert status is not None and status.last_import == later
         assert held.nvd(["CVE-2021-9999"]) == {}
+
+
+def test_config_local_tracker_is_not_reimported_while_unchanged(tmp_path: Path) -> None:
+    tracker = tmp_path / "tracker.json"
+    tracker.write_bytes(
+        tracker_document({"openssl": {"CVE-2021-3711": tracker_entry({"bullseye": "high"})}})
+    )
+    db = tmp_path / "osv.db"
+    ensure_updated(db, max_age=timedelta(hours=1), local_sources=[tracker], now=NOW)
+    # Mark the held row: a re-import of the unchanged file would put "high" back.
+    with sqlite3.connect(db) as conn:
+        conn.execute('UPDATE debian_urgency SET urgencies=\'{"bullseye":"marked"}\'')
+    later = NOW + timedelta(hours=2)
+    ensure_updated(db, max_age=timedelta(hours=1), local_sources=[tracker], now=later)
+    with VulnDB(db) as held:
+        assert held.debian_tracker_status() == later  # stamped fresh ...
+        assert held.debian_urgency("CVE-2021-3711", "openssl", "11") == "marked"  # not re-read
+    # A changed file (size and mtime) is imported again.
+    tracker.write_bytes(
+        tracker_document({"openssl": {"CVE-2021-3711": tracker_entry({"bullseye": "medium"})}})
+    )
+    ensure_updated(db, max_age=timedelta(hours=1), local_sources=[tracker], now=later)
+    with VulnDB(db) as held:
+        assert held.debian_urgency("CVE-2021-3711", "openssl", "11") == "medium"
+    # Another tracker import replaces the snapshot: the local file is no longer what is held.
+    other = tmp_path / "other.json"
+    other.write_bytes(tracker_document({"zlib": {"CVE-2022-37434": tracker_entry({"x": "low"})}}))
+    import_tracker(db, other, now=later)
+    ensure_updated(db, max_age=timedelta(hours=1), local_sources=[tracker], now=later)
+    with VulnDB(db) as held:
+        assert held.debian_urgency("CVE-2021-3711", "openssl", "11") == "medium"
 
 
 def test_cli_config_names_the_sources(run_cli: RunCli, tmp_path: Path) -> None:

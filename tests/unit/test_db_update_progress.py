@@ -63,8 +63,7 @@ def test_rich_progress_for_nvd_feed_files() -> None:
         progress.started("NVD 2024", "file", None)
         progress.advanced("NVD 2024", 4096)
         assert [t.description for t in bars.tasks] == ["NVD 2024 download"]
-        progress.started("NVD 2024", "done", None)  # no new bar for the end of a stage
-        progress.finished(EcosystemResult("NVD 2024", "downloaded"))
+        progress.finished(EcosystemResult("NVD 2024", "downloaded"))  # a download's end
         progress.started("NVD", "import", None)
         progress.finished(EcosystemResult("NVD", "full", NvdImportStats(added=3), note="x"))
         assert bars.tasks == []

@@ -106,8 +106,8 @@ def register(subparsers: Any) -> None:
 
 def run_import(args: argparse.Namespace) -> int:
     """Import and print the counts (OSV, NVD feeds and the Debian tracker told by content)."""
-    from kubegate.vulndb import import_paths, resolve_db_path
-    from kubegate.vulndb.importer import check_paths
+    from kubegate.vulndb import resolve_db_path
+    from kubegate.vulndb.importer import check_paths, import_records, iter_sources
     from kubegate.vulndb.nvdimport import classify, feed_file, import_nvd, import_tracker
 
     db_path = resolve_db_path(args.db)
@@ -115,7 +115,7 @@ def run_import(args: argparse.Namespace) -> int:
     check_paths(paths)
     kinds = classify(paths)
     if kinds.osv:
-        stats = import_paths(db_path, list(kinds.osv))
+        stats = import_records(db_path, iter_sources(kinds.osv))  # paths checked above
         print(
             f"imported {stats.read} records into {db_path}: {stats.added} added, "
             f"{stats.replaced} replaced, {stats.unchanged} unchanged, {stats.withdrawn} withdrawn, "

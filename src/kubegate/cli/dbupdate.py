@@ -85,7 +85,6 @@ def resolve_severity_sources(
     """
     return severity_sources(
         osv_source,
-        DEFAULT_SOURCE,
         nvd=nvd or os.environ.get("KUBEGATE_NVD_SOURCE") or config_nvd,
         tracker=tracker or os.environ.get("KUBEGATE_DEBIAN_TRACKER_SOURCE") or config_tracker,
     )
@@ -153,8 +152,6 @@ class PlainProgress:
             _logger.info("%s: downloading all.zip (%s)", ecosystem, _size(total))
         elif what == "file":
             _logger.info("%s: downloading", ecosystem)
-        elif what == "done":
-            pass
         elif what == "import":
             _logger.info("%s: importing", ecosystem)
         else:
@@ -204,8 +201,6 @@ class RichProgress:
         previous = self._tasks.pop(ecosystem, None)
         if previous is not None:
             self._progress.remove_task(previous)
-        if what == "done":
-            return
         label = {"bytes": "all.zip", "records": "records", "file": "download"}.get(
             what, "importing"
         )

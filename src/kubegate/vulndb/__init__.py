@@ -9,7 +9,7 @@ matcher (``kubegate.match``), ``kubegate db`` and the scans (``ensure_updated``)
 """
 
 from kubegate.vulndb.importer import ImportStats, import_paths
-from kubegate.vulndb.nvd import NvdCve, NvdMetric
+from kubegate.vulndb.nvdrow import NvdCve, NvdMetric
 from kubegate.vulndb.store import (
     DBStatus,
     EcosystemStatus,

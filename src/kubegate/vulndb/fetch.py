@@ -99,6 +99,28 @@ class Bucket(Protocol):
         """Release connections."""
 
 
+def check_source(source: str, option: str = "--source", *, kind: str = "directory") -> Path | None:
+    """None for a usable http(s) URL, else the existing local ``kind`` (``directory`` or
+    ``file``) it names (a path or ``file://``); anything else is a UsageError (exit 3) naming
+    ``option``. The one check of every source flag: ``--source``, ``--nvd-source``,
+    ``--debian-tracker-source``."""
+    parts = urlsplit(source)
+    if parts.scheme in {"http", "https"}:
+        if not parts.hostname or parts.query or parts.fragment:
+            what = "bucket URL" if kind == "directory" else "URL"
+            raise UsageError(f"not a usable {what}", where=f"{option} {source}")
+        return None
+    if parts.scheme == "file":
+        local = Path(parts.path)
+    elif not parts.scheme or (len(parts.scheme) == 1 and source[1:3] in {":\\", ":/"}):
+        local = Path(source)
+    else:
+        raise UsageError(f"must be an http(s) URL or a local {kind}", where=f"{option} {source}")
+    if not (local.is_dir() if kind == "directory" else local.is_file()):
+        raise UsageError(f"no such {kind}", where=f"{option} {source}")
+    return local
+
+
 def open_bucket(
     source: str, options: FetchOptions | None = None, *, option: str = "--source"
 ) -> Bucket:
@@ -106,25 +128,13 @@ def open_bucket(
 
     ``option`` names the flag in the error (``--nvd-source`` for the NVD feeds).
     """
-    parts = urlsplit(source)
-    if parts.scheme in {"http", "https"}:
-        if not parts.hostname or parts.query or parts.fragment:
-            raise UsageError("not a usable bucket URL", where=f"{option} {source}")
-        try:
-            return HTTPBucket(source, options or FetchOptions())
-        except ValueError as exc:
-            raise UsageError(f"not a usable bucket URL: {exc}", where=f"{option} {source}") from exc
-    if parts.scheme == "file":
-        directory = Path(parts.path)
-    elif not parts.scheme or (len(parts.scheme) == 1 and source[1:3] in {":\\", ":/"}):
-        directory = Path(source)
-    else:
-        raise UsageError(
-            "the mirror must be an http(s) URL or a local directory", where=f"{option} {source}"
-        )
-    if not directory.is_dir():
-        raise UsageError("no such directory", where=f"{option} {source}")
-    return DirBucket(directory)
+    directory = check_source(source, option)
+    if directory is not None:
+        return DirBucket(directory)
+    try:
+        return HTTPBucket(source, options or FetchOptions())
+    except ValueError as exc:
+        raise UsageError(f"not a usable bucket URL: {exc}", where=f"{option} {source}") from exc
 
 
 def _describe(exc: httpx.HTTPError, timeout: float) -> str:

@@ -25,16 +25,17 @@ from typing import BinaryIO
 
 from kubegate.errors import UsageError, VulnDBError
 from kubegate.vulndb.records import IndexedRecord, InvalidRecord, index_record, utc_text
-from kubegate.vulndb.store import INDEXES, connect
+from kubegate.vulndb.store import INDEXES, chunks, transaction
 
 _logger = logging.getLogger(__name__)
 
 #: Largest single OSV record accepted (the biggest real ones, Linux kernel CVEs, are < 1 MiB).
 MAX_RECORD_BYTES = 16 * 1024 * 1024
-_BATCH = 5000
+#: Records (and NVD rows) written per executemany.
+BATCH = 5000
 _PROGRESS_EVERY = 50_000
-#: How many invalid records are described in the log before only counting them.
-_LOGGED_INVALID = 10
+#: How many invalid records (OSV or NVD) are described in the log before only counting them.
+LOGGED_INVALID = 10
 
 
 @dataclass(slots=True)
@@ -202,8 +203,7 @@ class _Writer:
         if self.seen is not None:
             existing = {i: self.seen[i] for i in ids if i in self.seen}
             ids = []
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
+        for chunk in chunks(ids):
             marks = ",".join("?" * len(chunk))
             existing.update(
                 self.conn.execute(
@@ -284,9 +284,7 @@ def import_records(
     """
     stats = ImportStats()
     newest: dict[str, str] = {}
-    conn = connect(db_path, create=True)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
+    with transaction(db_path) as conn:
         writer = _Writer(conn, stats)
         batch: dict[str, tuple[IndexedRecord, bytes]] = {}
         for where, raw in sources:
@@ -303,7 +301,7 @@ def import_records(
                 record = index_record(parsed)
             except InvalidRecord as exc:
                 stats.invalid += 1
-                if stats.invalid <= _LOGGED_INVALID:
+                if stats.invalid <= LOGGED_INVALID:
                     _logger.warning("skipping invalid OSV record %s: %s", where, exc.message)
                 continue
             for eco in record.base_ecosystems:
@@ -313,7 +311,7 @@ def import_records(
             queued = batch.get(record.id)
             if queued is None or record.modified >= queued[0].modified:
                 batch[record.id] = (record, raw)
-            if len(batch) >= _BATCH:
+            if len(batch) >= BATCH:
                 writer.flush(batch)
         writer.flush(batch)
         writer.finish()
@@ -338,20 +336,6 @@ def import_records(
             [(eco,) for eco in sorted(stamped | set(newest))],
         )
         conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", sorted((meta or {}).items()))
-        conn.execute("COMMIT")
-    except sqlite3.DatabaseError as exc:
-        _rollback(conn)
-        raise VulnDBError(f"advisory database write failed: {exc}", where=str(db_path)) from exc
-    except BaseException:
-        _rollback(conn)
-        raise
-    finally:
-        conn.close()
-    if stats.invalid > _LOGGED_INVALID:
+    if stats.invalid > LOGGED_INVALID:
         _logger.warning("%s invalid records skipped in all", stats.invalid)
     return stats
-
-
-def _rollback(conn: sqlite3.Connection) -> None:
-    if conn.in_transaction:
-        conn.execute("ROLLBACK")

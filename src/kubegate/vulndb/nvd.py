@@ -11,20 +11,20 @@ zlib as a fallback) with :mod:`kubegate.vulndb.jsonstream` and hashes the uncomp
 the ``.meta`` check; the ``vulnerabilities`` array is decoded in runs of many CVEs by msgspec
 into structs of only the kept fields (everything else is skipped in C), which is what makes a
 full import of ~300k CVEs take seconds, with the standard library's parser as the exact fallback
-for whatever msgspec does not take. :func:`encode`/:func:`decode` are the compact row format of
-the ``nvd`` table (:meth:`FeedReader.rows` produces the same bytes without building
-:class:`NvdCve` objects). Called by :mod:`kubegate.vulndb.nvdimport` (writes) and
-:class:`kubegate.vulndb.store.VulnDB` (reads, for the matcher's severity precedence).
+for whatever msgspec does not take. :func:`encode`/:func:`decode` (from
+:mod:`kubegate.vulndb.nvdrow`) are the compact row format of the ``nvd`` table
+(:meth:`FeedReader.rows` produces the same bytes without building :class:`NvdCve` objects).
+Called by :mod:`kubegate.vulndb.nvdimport` (writes); :class:`kubegate.vulndb.store.VulnDB`
+reads the rows through :mod:`kubegate.vulndb.nvdrow` alone.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -34,6 +34,7 @@ import msgspec
 from kubegate.errors import VulnDBError
 from kubegate.models import Severity
 from kubegate.vulndb.jsonstream import JSONStream
+from kubegate.vulndb.nvdrow import ENCODER, NvdCve, NvdMetric, Row, decode, encode, pack
 from kubegate.vulndb.records import InvalidRecord
 
 _logger = logging.getLogger(__name__)
@@ -49,68 +50,17 @@ METRIC_KEYS: tuple[tuple[str, str], ...] = (
 #: few MB of JSON).
 MAX_CVE_CHARS = 64 * 1024 * 1024
 _SEVERITIES = {s.name: s for s in Severity}
-_SEVERITY_NAMES = {s.name: s.name for s in Severity}
+_SEVERITY_NAMES = {name: name for name in _SEVERITIES}
 _CVE_ID = re.compile(r"^CVE-\d{4}-\d{4,}$")
 _GZIP_MAGIC = b"\x1f\x8b"
-#: Row encoding version (first byte of ``nvd.data``): 1 = raw deflate, with :data:`_ZDICT` as
-#: preset dictionary, of the compact JSON ``[status, published, description, metrics]``.
-_ROW_FORMAT = 1
-#: Strings most rows share (statuses, NVD's source, typical metric rows, common description
-#: phrases): a preset dictionary lets deflate reference them from the first byte of each small
-#: row (measured: rows about a quarter smaller than plain zlib). Part of row format 1: never edit
-#: it; a new dictionary needs a new format number.
-_ZDICT = (
-    b'"Analyzed","Modified","Awaiting Analysis","Rejected","Undergoing Analysis","Received",'
-    b'["3.1","nvd@nist.gov",1,"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",9.8,"CRITICAL"],'
-    b'["4.0","CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",'
-    b'["2.0","nvd@nist.gov",1,"AV:N/AC:L/Au:N/C:P/I:P/A:P",7.5,"HIGH"],'
-    b'["3.0",0,"134c704f-9b21-4f2e-91b3-4a467353bcc0",'
-    b'"MEDIUM"],"LOW"],"HIGH"],"CRITICAL"]]]'
-    b" allows remote attackers to execute arbitrary code via a crafted "
-    b" An issue was discovered in before allows attackers to cause a denial of service via "
-    b" vulnerability in the of the "
-)
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-#: msgspec writes the same compact JSON as :data:`_ENCODER` (strings: same escapes, UTF-8 as is)
-#: except floats printed with an exponent (Python ``1e+16``, msgspec ``1e16``): rows whose
-#: scores fall outside this range go through :data:`_ENCODER`.
+#: msgspec writes the same compact JSON as :data:`kubegate.vulndb.nvdrow.ENCODER` (strings:
+#: same escapes, UTF-8 as is) except floats printed with an exponent (Python ``1e+16``,
+#: msgspec ``1e16``): rows whose scores fall outside this range go through ENCODER.
 _PLAIN_FLOATS = (1e-4, 1e15)
 _FORMAT_SNIFF = re.compile(rb'"format"\s*:\s*"NVD_CVE"')
 _META_LINE = re.compile(r"^([A-Za-z0-9]+):(.*)$")
-
-
-@dataclass(frozen=True, slots=True)
-class NvdMetric:
-    """One CVSS metric of a CVE as NVD publishes it."""
-
-    #: "4.0" | "3.1" | "3.0" | "2.0" (from cvssMetricV40/V31/V30/V2).
-    version: str
-    #: The metric's ``source`` as published: ``nvd@nist.gov``, a CNA's address, an ADP's UUID.
-    source: str
-    #: ``type == "Primary"`` (NVD's own analysis); False: Secondary (a CNA or an ADP).
-    primary: bool
-    #: ``cvssData.vectorString``.
-    vector: str
-    #: ``cvssData.baseScore``.
-    score: float
-    #: ``cvssData.baseSeverity`` (v3/v4); for v2 the metric object's own ``baseSeverity``.
-    severity: Severity
-
-
-@dataclass(frozen=True, slots=True)
-class NvdCve:
-    """What the database keeps of one NVD CVE."""
-
-    id: str
-    #: ``vulnStatus``: Analyzed, Modified, Rejected, Awaiting Analysis, ...
-    status: str
-    #: ``lastModified`` as published (NVD writes UTC without an offset).
-    last_modified: str
-    #: The English description (a title fallback).
-    description: str | None
-    metrics: tuple[NvdMetric, ...]
-    #: ``published`` as published.
-    published: str = ""
+#: The largest ``.meta`` file read (the real ones are about 150 bytes).
+MAX_META_BYTES = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,13 +98,18 @@ def parse_meta(text: str, where: str) -> FeedMeta:
     )
 
 
-def meta_path(feed: Path) -> Path:
-    """``nvdcve-2.0-2024.json.gz`` -> ``nvdcve-2.0-2024.meta`` (NVD's naming), same directory."""
-    name = feed.name
+def feed_name(path: Path) -> str:
+    """``nvdcve-2.0-2024.json.gz`` -> ``nvdcve-2.0-2024``."""
+    name = path.name
     for suffix in (".json.gz", ".json"):
         if name.endswith(suffix):
-            return feed.with_name(name[: -len(suffix)] + ".meta")
-    return feed.with_name(name + ".meta")
+            return name[: -len(suffix)]
+    return name
+
+
+def meta_path(feed: Path) -> Path:
+    """``nvdcve-2.0-2024.json.gz`` -> ``nvdcve-2.0-2024.meta`` (NVD's naming), same directory."""
+    return feed.with_name(feed_name(feed) + ".meta")
 
 
 def _severity(text: object) -> Severity:
@@ -229,62 +184,6 @@ def parse_cve(item: object) -> NvdCve:
         description=_english(cve.get("descriptions")),
         metrics=tuple(metrics),
         published=published if isinstance(published, str) else "",
-    )
-
-
-def _zlib_deflate() -> Any:
-    # Level 1: measured within 2% of level 6's size on these rows, and faster.
-    return zlib.compressobj(1, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, _ZDICT)
-
-
-def _deflate_factory() -> Callable[[], Any]:
-    """ISA-L's deflate (same raw deflate stream, any zlib inflates it) when available: setting
-    up a zlib compressor dominates the cost of one small row (measured 22 us vs 10 us)."""
-    try:
-        from isal import isal_zlib
-    except ImportError:  # pragma: no cover - python-isal has wheels for every supported platform
-        return _zlib_deflate
-    return lambda: isal_zlib.compressobj(1, isal_zlib.DEFLATED, -15, 9, 0, _ZDICT)
-
-
-_new_deflate = _deflate_factory()
-_ROW_PREFIX = bytes((_ROW_FORMAT,))
-
-
-def encode(cve: NvdCve) -> bytes:
-    """The ``nvd.data`` blob: a format byte, then deflated compact JSON (without the id and
-    ``lastModified``: they are the row's ``id`` and ``modified`` columns)."""
-    doc = [
-        cve.status,
-        cve.published,
-        cve.description,
-        [
-            [m.version, m.source, int(m.primary), m.vector, m.score, m.severity.name]
-            for m in cve.metrics
-        ],
-    ]
-    deflate = _new_deflate()
-    body: bytes = deflate.compress(_ENCODER.encode(doc).encode()) + deflate.flush()
-    return bytes((_ROW_FORMAT,)) + body
-
-
-def decode(cve_id: str, last_modified: str, blob: bytes) -> NvdCve:
-    """Inverse of :func:`encode`."""
-    if not blob or blob[0] != _ROW_FORMAT:
-        raise VulnDBError(f"unknown NVD row format {blob[:1]!r}", where=cve_id)
-    inflate = zlib.decompressobj(-15, _ZDICT)
-    text = inflate.decompress(blob[1:]) + inflate.flush()
-    status, published, description, metrics = json.loads(text)
-    return NvdCve(
-        id=cve_id,
-        status=status,
-        last_modified=last_modified,
-        description=description,
-        metrics=tuple(
-            NvdMetric(version, source, bool(primary), vector, float(score), Severity[severity])
-            for version, source, primary, vector, score, severity in metrics
-        ),
-        published=published,
     )
 
 
@@ -376,7 +275,7 @@ class _Item(msgspec.Struct, gc=False):
 
 
 _RUN_DECODER = msgspec.json.Decoder(list[_Item])
-_RUN_ENCODER = msgspec.json.Encoder()
+_RUNENCODER = msgspec.json.Encoder()
 
 
 def _decode_run(text: bytes) -> list[_Item] | None:
@@ -402,10 +301,6 @@ def _english_struct(descriptions: list[_Description] | None) -> str | None:
     return fallback
 
 
-#: Row of the ``nvd`` table: (id, lastModified, :func:`encode` of the CVE).
-Row = tuple[str, str, bytes]
-
-
 def _struct_row(item: _Item) -> Row | InvalidRecord:
     """The row :func:`encode` would give for ``parse_cve`` of the same element."""
     cve = item.cve
@@ -421,12 +316,8 @@ def _struct_row(item: _Item) -> Row | InvalidRecord:
     low, high = _PLAIN_FLOATS
     found = cve.metrics
     if found is not None:
-        for version, entries in (
-            ("4.0", found.cvssMetricV40),
-            ("3.1", found.cvssMetricV31),
-            ("3.0", found.cvssMetricV30),
-            ("2.0", found.cvssMetricV2),
-        ):
+        for key, version in METRIC_KEYS:
+            entries: list[_Metric] = getattr(found, key)
             for entry in entries:
                 data = entry.cvssData
                 if data is None or data.vectorString is None or data.baseScore is None:
@@ -448,16 +339,18 @@ def _struct_row(item: _Item) -> Row | InvalidRecord:
                     ]
                 )
     doc = [cve.vulnStatus, cve.published, _english_struct(cve.descriptions), metrics]
-    text = _RUN_ENCODER.encode(doc) if plain else _ENCODER.encode(doc).encode()
-    deflate = _new_deflate()
-    return cve_id, modified, _ROW_PREFIX + deflate.compress(text) + deflate.flush()
+    return (
+        cve_id,
+        modified,
+        pack(_RUNENCODER.encode(doc) if plain else ENCODER.encode(doc).encode()),
+    )
 
 
 class FeedReader:
     """Streams the CVEs of one feed file, hashing the uncompressed JSON as it goes.
 
     Iterate it for ``NvdCve`` (or ``InvalidRecord`` for an unusable CVE); after the iteration
-    :attr:`sha256` and :attr:`size` describe the uncompressed document, which has then been
+    :attr:`sha256` describes the uncompressed document, which has then been
     checked to be an ``NVD_CVE`` feed. Read errors (truncated gzip, bad CRC, malformed JSON)
     raise VulnDBError.
     """
@@ -465,7 +358,6 @@ class FeedReader:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.sha256 = ""
-        self.size = 0
         self.count = 0
 
     def __iter__(self) -> Iterator[NvdCve | InvalidRecord]:
@@ -501,7 +393,6 @@ class FeedReader:
                 def read(size: int) -> bytes:
                     data = stream.read(size)
                     digest.update(data)
-                    self.size += len(data)
                     return data
 
                 yield from self._walk(JSONStream(read, where, MAX_CVE_CHARS))
@@ -532,3 +423,25 @@ class FeedReader:
                 'not an NVD CVE feed (no "format": "NVD_CVE" or no vulnerabilities)',
                 where=stream.where,
             )
+
+
+__all__ = [
+    "INFLATE_ERRORS",
+    "MAX_CVE_CHARS",
+    "MAX_META_BYTES",
+    "METRIC_KEYS",
+    "FeedMeta",
+    "FeedReader",
+    "NvdCve",
+    "NvdMetric",
+    "Row",
+    "decode",
+    "encode",
+    "feed_name",
+    "is_nvd_feed",
+    "meta_path",
+    "open_decompressed",
+    "parse_cve",
+    "parse_meta",
+    "sniff",
+]

@@ -19,7 +19,7 @@ import multiprocessing
 import os
 import re
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,8 +27,17 @@ from pathlib import Path
 
 from kubegate.errors import VulnDBError
 from kubegate.vulndb import nvd as nvd_format
+from kubegate.vulndb.importer import BATCH, LOGGED_INVALID
 from kubegate.vulndb.jsonstream import JSONStream
-from kubegate.vulndb.nvd import FeedReader, is_nvd_feed, meta_path, parse_meta, sniff
+from kubegate.vulndb.nvd import (
+    MAX_META_BYTES,
+    FeedReader,
+    feed_name,
+    is_nvd_feed,
+    meta_path,
+    parse_meta,
+    sniff,
+)
 from kubegate.vulndb.records import InvalidRecord, utc_text
 from kubegate.vulndb.store import (
     NVD_COUNT,
@@ -38,17 +47,16 @@ from kubegate.vulndb.store import (
     NVD_SHA,
     TRACKER_ENTRIES,
     TRACKER_LAST_IMPORT,
-    connect,
+    TRACKER_LOCAL,
+    chunks,
+    transaction,
 )
 
 _logger = logging.getLogger(__name__)
 
-_BATCH = 5000
-_LOGGED_INVALID = 10
 #: One package's entries in the tracker (the Linux kernel's are the largest, a few MB).
 _MAX_PACKAGE_CHARS = 256 * 1024 * 1024
 _TRACKER_SNIFF = re.compile(rb'^\s*\{\s*"[^"\\]+"\s*:\s*\{\s*"(?:CVE|TEMP)-')
-_MAX_META_BYTES = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,15 +84,6 @@ class NvdImportStats:
     digests: dict[str, str] = field(default_factory=dict)
 
 
-def feed_name(path: Path) -> str:
-    """``nvdcve-2.0-2024.json.gz`` -> ``nvdcve-2.0-2024``."""
-    name = path.name
-    for suffix in (".json.gz", ".json"):
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
 def feed_file(path: Path, *, require_meta: bool = False) -> NvdFeedFile:
     """A feed file and the sha256 of the ``.meta`` beside it (mandatory with ``require_meta``)."""
     meta = meta_path(path)
@@ -92,10 +91,14 @@ def feed_file(path: Path, *, require_meta: bool = False) -> NvdFeedFile:
     if meta.is_file():
         try:
             with meta.open("rb") as handle:
-                text = handle.read(_MAX_META_BYTES).decode("utf-8", "replace")
+                data = handle.read(MAX_META_BYTES + 1)
         except OSError as exc:
             raise VulnDBError(f"cannot read: {exc.strerror}", where=str(meta)) from exc
-        sha = parse_meta(text, str(meta)).sha256
+        if len(data) > MAX_META_BYTES:
+            raise VulnDBError(
+                f"larger than {MAX_META_BYTES} bytes: not an NVD .meta file", where=str(meta)
+            )
+        sha = parse_meta(data.decode("utf-8", "replace"), str(meta)).sha256
     elif require_meta:
         raise VulnDBError("no .meta file beside the NVD feed", where=str(path))
     return NvdFeedFile(path, feed_name(path), sha)
@@ -137,10 +140,9 @@ def classify(paths: Sequence[Path]) -> Classified:
     tracker: list[Path] = []
     for path in paths:
         if path.is_dir():
+            children = sorted(path.iterdir())
             kinds = {
-                file: _kind(file)
-                for file in sorted(path.iterdir())
-                if file.is_file() and not file.is_symlink()
+                file: _kind(file) for file in children if file.is_file() and not file.is_symlink()
             }
             found = [file for file, kind in kinds.items() if kind != "osv"]
             if not found:
@@ -153,7 +155,7 @@ def classify(paths: Sequence[Path]) -> Classified:
                 for file, kind in kinds.items()
                 if kind == "osv" and file.suffix in {".json", ".zip", ".gz"}
             ]
-            if others or any(child.is_dir() for child in path.iterdir()):
+            if others or any(child.is_dir() for child in children):
                 _logger.warning(
                     "%s holds NVD feeds or tracker JSON: only those are imported from it (not %s)",
                     path,
@@ -161,6 +163,13 @@ def classify(paths: Sequence[Path]) -> Classified:
                 )
             continue
         kind = _kind(path) if path.is_file() else "osv"
+        if kind == "osv" and path.name.endswith(".json.gz"):
+            # OSV input is never gzipped JSON: read as a record it would only be "invalid".
+            raise VulnDBError(
+                "neither an NVD 2.0 feed nor the Debian tracker JSON (unreadable gzip or "
+                "another document)",
+                where=str(path),
+            )
         {"nvd": nvd, "tracker": tracker, "osv": osv}[kind].append(path)
     return Classified(tuple(osv), tuple(nvd), tuple(tracker))
 
@@ -187,10 +196,8 @@ class _NvdWriter:
                 if queued[1] > row[1]:
                     continue
             batch[row[0]] = row
-        ids = list(batch)
         held: dict[str, str] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
+        for chunk in chunks(list(batch)):
             marks = ",".join("?" * len(chunk))
             held.update(
                 self.conn.execute(
@@ -233,7 +240,7 @@ def _rows(reader: FeedReader, parsed: _Parsed) -> Iterator[_Row]:
         parsed.read += 1
         if isinstance(item, InvalidRecord):
             parsed.invalid += 1
-            if len(parsed.messages) < _LOGGED_INVALID:
+            if len(parsed.messages) < LOGGED_INVALID:
                 parsed.messages.append(item.diagnostics())
             continue
         yield item
@@ -280,7 +287,7 @@ def _parsed_feeds(feeds: Sequence[NvdFeedFile], workers: int) -> Iterator[_Parse
             reader = FeedReader(feed.path)
             rows = _rows(reader, parsed)
             while True:
-                parsed.rows = list(itertools.islice(rows, _BATCH))
+                parsed.rows = list(itertools.islice(rows, BATCH))
                 if not parsed.rows:
                     break
                 yield dataclasses.replace(parsed)  # a batch (same counters so far)
@@ -298,28 +305,21 @@ def import_nvd(
     *,
     now: datetime | None = None,
     full: bool = False,
-    stamp: bool = True,
-    meta: Mapping[str, str] | None = None,
-    on_cves: Callable[[int], None] | None = None,
     workers: int | None = None,
 ) -> NvdImportStats:
     """Import NVD feed files in one transaction; any error leaves the database unchanged.
 
-    Each feed's sha256 is checked (when known) before the commit and kept as its cursor.
-    ``stamp`` writes the last-import time (``db update`` stamps once, after its last feed);
-    ``full`` (``db update`` after checking every yearly feed) also the last full fetch. ``meta``
-    rows are written in the same transaction. ``on_cves`` is told every few thousand CVEs how
-    many were read. ``workers``: parse processes (default: one per core, up to 4, when there
+    Each feed's sha256 is checked (when known) before the commit and kept as its cursor, with
+    the last-import time; ``full`` (``db update`` after checking every yearly feed) also stamps
+    the last full fetch. ``workers``: parse processes (default: one per core, up to 4, when there
     are several feeds and at least 32 MiB of them; else this process, streaming).
     """
     stats = NvdImportStats()
-    conn = connect(db_path, create=True)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
+    with transaction(db_path) as conn:
         writer = _NvdWriter(conn, stats)
         parsed_feeds = _parsed_feeds(feeds, _workers(feeds, workers))
         for feed in feeds:
-            parsed = _apply(writer, parsed_feeds, feed, on_cves)
+            parsed = _apply(writer, parsed_feeds)
             stats.read += parsed.read
             stats.invalid += parsed.invalid
             for message in parsed.messages:
@@ -334,8 +334,7 @@ def import_nvd(
             stats.digests[feed.name] = parsed.sha256
         text = utc_text(now or datetime.now(UTC))
         rows = {NVD_SHA + name: digest for name, digest in stats.digests.items()}
-        if stamp:
-            rows[NVD_LAST_IMPORT] = text
+        rows[NVD_LAST_IMPORT] = text
         if full:
             rows[NVD_LAST_FULL] = text
         old_newest = conn.execute("SELECT value FROM meta WHERE key=?", (NVD_NEWEST,)).fetchone()
@@ -344,38 +343,21 @@ def import_nvd(
             rows[NVD_NEWEST] = newest
         (count,) = conn.execute("SELECT COUNT(*) FROM nvd").fetchone()
         rows[NVD_COUNT] = str(count)
-        rows.update(meta or {})
         conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", sorted(rows.items()))
-        conn.execute("COMMIT")
-    except sqlite3.DatabaseError as exc:
-        _rollback(conn)
-        raise VulnDBError(f"advisory database write failed: {exc}", where=str(db_path)) from exc
-    except BaseException:
-        _rollback(conn)
-        raise
-    finally:
-        conn.close()
-    if stats.invalid > _LOGGED_INVALID:
+    if stats.invalid > LOGGED_INVALID:
         _logger.warning("%s invalid NVD CVEs skipped in all", stats.invalid)
     return stats
 
 
-def _apply(
-    writer: _NvdWriter,
-    parsed_feeds: Iterator[_Parsed],
-    feed: NvdFeedFile,
-    on_cves: Callable[[int], None] | None,
-) -> _Parsed:
+def _apply(writer: _NvdWriter, parsed_feeds: Iterator[_Parsed]) -> _Parsed:
     """Write one feed's rows (its batches, or its whole parse); returns its final counters."""
     while True:
         parsed = next(parsed_feeds)
         if parsed.error is not None:
             message, where = parsed.error
             raise VulnDBError(message, where=where)
-        for start in range(0, len(parsed.rows), _BATCH):
-            writer.flush(parsed.rows[start : start + _BATCH])
-        if on_cves is not None:
-            on_cves(writer.stats.added + writer.stats.replaced + writer.stats.unchanged)
+        for start in range(0, len(parsed.rows), BATCH):
+            writer.flush(parsed.rows[start : start + BATCH])
         if parsed.sha256:
             return parsed
 
@@ -387,78 +369,109 @@ class TrackerImportStats:
     packages: int = 0
     #: (CVE, source package) pairs with at least one release urgency.
     entries: int = 0
+    #: Packages or CVE entries of an unexpected shape (skipped; the first few are logged).
+    malformed: int = 0
 
 
-def _urgencies(entry: object) -> dict[str, str]:
-    releases = entry.get("releases") if isinstance(entry, dict) else None
+def _urgencies(entry: object) -> tuple[dict[str, str], str | None]:
+    """The release urgencies of one (package, CVE) entry, and what is malformed in it."""
+    if not isinstance(entry, dict):
+        return {}, "the CVE entry is not an object"
+    releases = entry.get("releases", {})
     if not isinstance(releases, dict):
-        return {}
+        return {}, "its releases are not an object"
     found: dict[str, str] = {}
+    problem: str | None = None
     for codename, release in releases.items():
         urgency = release.get("urgency") if isinstance(release, dict) else None
-        if isinstance(urgency, str) and urgency:
-            # Stored raw ("medium**" is the tracker's estimate): the matcher decides what counts.
-            found[codename] = urgency
-    return found
+        if isinstance(urgency, str):
+            if urgency:
+                # Stored raw ("medium**" is the tracker's estimate): the matcher decides.
+                found[codename] = urgency
+        elif not isinstance(release, dict):
+            problem = f"release {str(codename)[:40]!r} is not an object"
+        elif urgency is not None:
+            problem = f"the urgency of release {str(codename)[:40]!r} is not a string"
+    return found, problem
 
 
 def _tracker_rows(stream: JSONStream, stats: TrackerImportStats) -> Iterable[tuple[str, str, str]]:
     encoder = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
+
+    def malformed(what: str) -> None:
+        stats.malformed += 1
+        if stats.malformed <= LOGGED_INVALID:
+            _logger.warning("skipping malformed Debian tracker data in %s: %s", stream.where, what)
+
     for package in stream.members():
         entries = stream.value()
         stats.packages += 1
         if not isinstance(entries, dict):
+            malformed(f"package {package[:60]!r} is not an object of CVEs")
             continue
         for cve_id, entry in entries.items():
-            urgencies = _urgencies(entry)
+            urgencies, problem = _urgencies(entry)
+            if problem is not None:
+                malformed(f"{package[:60]} {cve_id[:60]}: {problem}")
             if urgencies:
                 stats.entries += 1
                 yield cve_id, package, encoder.encode(urgencies)
     stream.end()
 
 
-def import_tracker(db_path: Path, path: Path, *, now: datetime | None = None) -> TrackerImportStats:
-    """Replace the held Debian tracker urgencies with those of ``path``, in one transaction."""
+def import_tracker(
+    db_path: Path, path: Path, *, now: datetime | None = None, local: str | None = None
+) -> TrackerImportStats:
+    """Replace the held Debian tracker urgencies with those of ``path``, in one transaction.
+
+    ``local``: the fingerprint of a configured local source (config ``db.import``), kept with
+    the snapshot so that an unchanged file is only stamped (:func:`stamp_tracker`) next time.
+    """
     stats = TrackerImportStats()
     where = str(path)
-    conn = connect(db_path, create=True)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
+    with transaction(db_path) as conn:
         conn.execute("DELETE FROM debian_urgency")
-        with path.open("rb", buffering=1 << 16) as raw:
-            stream = nvd_format.open_decompressed(raw)
-            json_stream = JSONStream(stream.read, where, _MAX_PACKAGE_CHARS)
-            rows = _tracker_rows(json_stream, stats)
-            while True:
-                chunk = [row for _, row in zip(range(_BATCH), rows, strict=False)]
-                if not chunk:
-                    break
-                conn.executemany("INSERT OR REPLACE INTO debian_urgency VALUES (?, ?, ?)", chunk)
+        try:
+            with path.open("rb", buffering=1 << 16) as raw:
+                stream = nvd_format.open_decompressed(raw)
+                json_stream = JSONStream(stream.read, where, _MAX_PACKAGE_CHARS)
+                rows = _tracker_rows(json_stream, stats)
+                while chunk := list(itertools.islice(rows, BATCH)):
+                    conn.executemany(
+                        "INSERT OR REPLACE INTO debian_urgency VALUES (?, ?, ?)", chunk
+                    )
+        except nvd_format.INFLATE_ERRORS as exc:
+            raise VulnDBError(f"cannot read the Debian tracker JSON: {exc}", where=where) from exc
         if not stats.packages:
             raise VulnDBError("the Debian tracker document holds no package", where=where)
+        if stats.malformed and not stats.entries:
+            # Replacing the snapshot with nothing would silently drop every urgency held.
+            raise VulnDBError(
+                f"the Debian tracker document holds no usable entry ({stats.malformed} "
+                "malformed: not package -> CVE -> releases -> urgency)",
+                where=where,
+            )
         text = utc_text(now or datetime.now(UTC))
         conn.executemany(
             "INSERT OR REPLACE INTO meta VALUES (?, ?)",
             [(TRACKER_LAST_IMPORT, text), (TRACKER_ENTRIES, str(stats.entries))],
         )
-        conn.execute("COMMIT")
-    except sqlite3.DatabaseError as exc:
-        _rollback(conn)
-        raise VulnDBError(f"advisory database write failed: {exc}", where=str(db_path)) from exc
-    except nvd_format.INFLATE_ERRORS as exc:
-        _rollback(conn)
-        raise VulnDBError(f"cannot read the Debian tracker JSON: {exc}", where=where) from exc
-    except BaseException:
-        _rollback(conn)
-        raise
-    finally:
-        conn.close()
+        if local is None:
+            conn.execute("DELETE FROM meta WHERE key=?", (TRACKER_LOCAL,))
+        else:
+            conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (TRACKER_LOCAL, local))
+    if stats.malformed > LOGGED_INVALID:
+        _logger.warning("%s malformed Debian tracker entries skipped in all", stats.malformed)
     return stats
 
 
-def _rollback(conn: sqlite3.Connection) -> None:
-    if conn.in_transaction:
-        conn.execute("ROLLBACK")
+def stamp_tracker(db_path: Path, *, now: datetime | None = None) -> None:
+    """Stamp the held tracker snapshot as current (its local source is unchanged)."""
+    with transaction(db_path) as conn:
+        conn.execute(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+            (TRACKER_LAST_IMPORT, utc_text(now or datetime.now(UTC))),
+        )
 
 
 __all__ = [
@@ -470,4 +483,5 @@ __all__ = [
     "feed_file",
     "import_nvd",
     "import_tracker",
+    "stamp_tracker",
 ]

@@ -24,9 +24,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from kubegate.errors import UsageError, VulnDBError
-from kubegate.vulndb.fetch import Bucket, FetchOptions, NotInBucket, open_bucket
-from kubegate.vulndb.nvd import parse_meta
+from kubegate.errors import VulnDBError
+from kubegate.vulndb.feeds import DEFAULT_SOURCE
+from kubegate.vulndb.fetch import Bucket, FetchOptions, NotInBucket, check_source, open_bucket
+from kubegate.vulndb.nvd import MAX_META_BYTES, parse_meta
 from kubegate.vulndb.nvdimport import (
     NvdFeedFile,
     NvdImportStats,
@@ -49,7 +50,6 @@ MODIFIED_FEED = "nvdcve-2.0-modified"
 #: Inside an OSV mirror (air-gapped): where the severity sources are looked for by default.
 MIRROR_NVD_DIR = "nvd/"
 MIRROR_TRACKER_FILE = "debian-tracker.json"
-_MAX_META_BYTES = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,14 +72,13 @@ def _join(base: str, name: str) -> str:
 
 def severity_sources(
     osv_source: str,
-    osv_default: str,
     *,
     nvd: str | None = None,
     tracker: str | None = None,
 ) -> SeveritySources:
     """Explicit sources win; else the public ones with the public OSV bucket; else the OSV
     mirror's ``nvd/`` and ``debian-tracker.json`` (docs/db.md "Where they come from")."""
-    if osv_source == osv_default:
+    if osv_source == DEFAULT_SOURCE:
         return SeveritySources(nvd or DEFAULT_NVD_SOURCE, tracker or DEFAULT_TRACKER_SOURCE)
     return SeveritySources(
         nvd or _join(osv_source, MIRROR_NVD_DIR),
@@ -91,27 +90,10 @@ def severity_sources(
 
 def check_sources(sources: SeveritySources) -> None:
     """Refuse explicit sources that can never work (exit 3), before anything is fetched."""
-    for value, option, want_dir in (
-        (None if sources.nvd_derived else sources.nvd, "--nvd-source", True),
-        (None if sources.tracker_derived else sources.tracker, "--debian-tracker-source", False),
-    ):
-        if value is None:
-            continue
-        parts = urlsplit(value)
-        if parts.scheme in {"http", "https"}:
-            if not parts.hostname or parts.query or parts.fragment:
-                raise UsageError("not a usable URL", where=f"{option} {value}")
-            continue
-        if parts.scheme not in {"", "file"}:
-            raise UsageError(
-                "must be an http(s) URL or a local " + ("directory" if want_dir else "file"),
-                where=f"{option} {value}",
-            )
-        local = Path(parts.path if parts.scheme == "file" else value)
-        if not (local.is_dir() if want_dir else local.is_file()):
-            raise UsageError(
-                "no such " + ("directory" if want_dir else "file"), where=f"{option} {value}"
-            )
+    if not sources.nvd_derived and sources.nvd is not None:
+        check_source(sources.nvd, "--nvd-source")
+    if not sources.tracker_derived and sources.tracker is not None:
+        check_source(sources.tracker, "--debian-tracker-source", kind="file")
 
 
 @dataclass(slots=True)
@@ -125,7 +107,8 @@ class NvdOutcome:
     unchanged: list[str] = field(default_factory=list)
 
 
-#: ``(label, stage, total)``: a stage begins (``file`` download, ``import``); then amounts.
+#: ``(label, stage, total)``: a stage begins (``file`` download, ``import``) or a download is
+#: ``done``; amounts follow a beginning.
 OnStage = Callable[[str, str, int | None], None]
 OnAmount = Callable[[str, int], None]
 
@@ -136,8 +119,19 @@ def nvd_held(db_path: Path) -> tuple[datetime | None, dict[str, str]]:
         return None, {}
     with VulnDB(db_path) as db:
         status = db.nvd_status()
-        shas = {key[len(NVD_SHA) :]: value for key, value in db.meta(NVD_SHA).items()}
-    return (status.last_full if status else None), shas
+        return (status.last_full if status else None), _cursors(db)
+
+
+def nvd_cursors(db_path: Path) -> dict[str, str]:
+    """The sha256 cursor of each feed alone (empty for a missing database)."""
+    if not db_path.is_file():
+        return {}
+    with VulnDB(db_path) as db:
+        return _cursors(db)
+
+
+def _cursors(db: VulnDB) -> dict[str, str]:
+    return {key[len(NVD_SHA) :]: value for key, value in db.meta(NVD_SHA).items()}
 
 
 def full_due(last_full: datetime | None, now: datetime) -> bool:
@@ -191,7 +185,7 @@ class _NvdRun:
         self.on_amount = on_amount or (lambda label, amount: None)
 
     def _meta(self, name: str) -> str:
-        data = self.bucket.read(f"{name}.meta", _MAX_META_BYTES)
+        data = self.bucket.read(f"{name}.meta", MAX_META_BYTES)
         return parse_meta(data.decode("utf-8", "replace"), f"{self.bucket.where}{name}.meta").sha256
 
     def run(self, derived: bool) -> NvdOutcome:

@@ -310,6 +310,7 @@ def resolve_severity(evidence: SeverityEvidence) -> StatedSeverity:
     """
     package = evidence.package
     tracker = urgency_severity(evidence.tracker_urgency)
+    # The record of a CVE id: stated_severity names its source osv-cve (from the id prefix).
     osv_cve = stated_severity(evidence.osv_cve) if evidence.osv_cve is not None else None
     steps: tuple[Iterable[StatedSeverity | None], ...] = (
         # 1. the matched records' own vendor rating
@@ -324,7 +325,7 @@ def resolve_severity(evidence: SeverityEvidence) -> StatedSeverity:
         # 4-5. NVD's own CVSS, else a Secondary source's
         (nvd_severity(evidence.nvd) if evidence.nvd is not None else None,),
         # 6. the OSV record of the CVE
-        (StatedSeverity(osv_cve.severity, "osv-cve", osv_cve.cvss) if osv_cve else None,),
+        (osv_cve,),
     )
     for step in steps:
         decided = _worst(step)

@@ -9,6 +9,7 @@ so the previous database stays usable. WAL is deliberately not used (DESIGN.md "
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -21,8 +22,7 @@ from typing import Any
 
 from kubegate.cachedir import cache_dir
 from kubegate.errors import VulnDBError
-from kubegate.vulndb import nvd as nvd_format
-from kubegate.vulndb.nvd import NvdCve
+from kubegate.vulndb.nvdrow import NvdCve, decode
 from kubegate.vulndb.records import base_ecosystem
 
 _logger = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ CREATE TABLE refs (ref TEXT NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL);
 CREATE TABLE ecosystems (ecosystem TEXT PRIMARY KEY, last_import TEXT NOT NULL,
                          newest_modified TEXT, records INTEGER NOT NULL DEFAULT 0);
 """
-#: Added by schema 2. ``nvd.data`` is :func:`kubegate.vulndb.nvd.encode`'s compact row;
+#: Added by schema 2. ``nvd.data`` is :func:`kubegate.vulndb.nvdrow.encode`'s compact row;
 #: ``debian_urgency.urgencies`` a JSON object ``{codename: raw urgency}`` of the Debian
 #: security tracker. WITHOUT ROWID: the key is the only lookup and the rows are small.
 _SCHEMA_2 = """
@@ -60,8 +60,13 @@ NVD_NEWEST = "nvd:newest-modified"
 NVD_COUNT = "nvd:cves"
 #: Prefix of the per-feed cursor: ``nvd-sha256:<feed name>`` -> sha256 of its last import.
 NVD_SHA = "nvd-sha256:"
-TRACKER_LAST_IMPORT = "debian-tracker:last-import"
-TRACKER_ENTRIES = "debian-tracker:entries"
+#: Prefix of the Debian tracker's ``meta`` keys.
+TRACKER = "debian-tracker:"
+TRACKER_LAST_IMPORT = TRACKER + "last-import"
+TRACKER_ENTRIES = TRACKER + "entries"
+#: The local file (config ``db.import``) the held snapshot came from, as ``<path>|<size and
+#: mtime>``; any other tracker import removes it. Same value at the next scan: not re-imported.
+TRACKER_LOCAL = TRACKER + "local-source"
 #: Debian release numbers (the ``Debian:12`` ecosystem suffix) -> the tracker's codenames.
 DEBIAN_CODENAMES = {
     "10": "buster",
@@ -193,6 +198,31 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection:
     return conn
 
 
+@contextlib.contextmanager
+def transaction(db_path: Path) -> Iterator[sqlite3.Connection]:
+    """The database (created if need be) inside one ``BEGIN IMMEDIATE`` transaction, committed
+    when the block ends; any exception rolls it back (a SQLite error becomes VulnDBError) and
+    the connection is closed either way. The writers' (importer, nvdimport) one transaction."""
+    conn = connect(db_path, create=True)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        yield conn
+        conn.execute("COMMIT")
+    except sqlite3.DatabaseError as exc:
+        _rollback(conn)
+        raise VulnDBError(f"advisory database write failed: {exc}", where=str(db_path)) from exc
+    except BaseException:
+        _rollback(conn)
+        raise
+    finally:
+        conn.close()
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
 def _upgrade(conn: sqlite3.Connection) -> tuple[Any, ...] | None:
     """Add the tables of later schemas to an older file, in one transaction (re-checked inside:
     another process may have upgraded it meanwhile)."""
@@ -268,7 +298,7 @@ class VulnDB:
     def records(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Full parsed records by id (ids not in the database are absent)."""
         found: dict[str, dict[str, Any]] = {}
-        for chunk in _chunks(sorted(set(ids))):
+        for chunk in chunks(sorted(set(ids))):
             marks = ",".join("?" * len(chunk))
             for record_id, data in self._query(
                 f"SELECT id, data FROM records WHERE id IN ({marks})",  # noqa: S608 - only '?'s
@@ -280,7 +310,7 @@ class VulnDB:
     def referencing(self, refs: Iterable[str]) -> dict[str, list[str]]:
         """For each given id (a CVE...), the ids of records that alias it or name it upstream."""
         found: dict[str, list[str]] = {}
-        for chunk in _chunks(sorted(set(refs))):
+        for chunk in chunks(sorted(set(refs))):
             marks = ",".join("?" * len(chunk))
             for ref, record_id in self._query(
                 f"SELECT ref, id FROM refs WHERE ref IN ({marks}) AND kind != 'related'",  # noqa: S608
@@ -299,13 +329,13 @@ class VulnDB:
     def nvd(self, ids: Iterable[str]) -> dict[str, NvdCve]:
         """NVD's data for each given CVE id (ids not in the database are absent)."""
         found: dict[str, NvdCve] = {}
-        for chunk in _chunks(sorted({i for i in ids if i.startswith("CVE-")})):
+        for chunk in chunks(sorted({i for i in ids if i.startswith("CVE-")})):
             marks = ",".join("?" * len(chunk))
             for cve_id, modified, data in self._query(
                 f"SELECT id, modified, data FROM nvd WHERE id IN ({marks})",  # noqa: S608
                 chunk,
             ):
-                found[cve_id] = nvd_format.decode(cve_id, modified, data)
+                found[cve_id] = decode(cve_id, modified, data)
         return found
 
     def nvd_status(self) -> NvdStatus | None:
@@ -342,9 +372,9 @@ class VulnDB:
         last = self.meta(TRACKER_LAST_IMPORT).get(TRACKER_LAST_IMPORT)
         return _parse_time(last) if last else None
 
-    def status(self) -> DBStatus:
-        """Schema version, size, record counts and freshness per base ecosystem."""
-        ecosystems = tuple(
+    def ecosystem_statuses(self) -> tuple[EcosystemStatus, ...]:
+        """Freshness and size of each base ecosystem held (one small table: no record scan)."""
+        return tuple(
             EcosystemStatus(
                 ecosystem=eco,
                 records=int(count),
@@ -356,18 +386,24 @@ class VulnDB:
                 "ORDER BY ecosystem"
             )
         )
+
+    def status(self) -> DBStatus:
+        """Schema version, size, record counts and freshness per base ecosystem."""
         (total,) = self._query("SELECT COUNT(*) FROM records")[0]
-        tracker_time = self.debian_tracker_status()
+        held = self.meta(TRACKER)
+        tracker_time = held.get(TRACKER_LAST_IMPORT)
         tracker = None
-        if tracker_time is not None:
-            entries = self.meta(TRACKER_ENTRIES).get(TRACKER_ENTRIES, "0")
-            tracker = TrackerStatus(last_import=tracker_time, entries=int(entries))
+        if tracker_time:
+            tracker = TrackerStatus(
+                last_import=_parse_time(tracker_time),
+                entries=int(held.get(TRACKER_ENTRIES, "0")),
+            )
         return DBStatus(
             path=self.path,
             schema_version=SCHEMA_VERSION,
             size_bytes=self.path.stat().st_size,
             records=int(total),
-            ecosystems=ecosystems,
+            ecosystems=self.ecosystem_statuses(),
             nvd=self.nvd_status(),
             debian_tracker=tracker,
         )
@@ -383,7 +419,7 @@ class VulnDB:
         release the feed does not cover (``Debian:99``) would otherwise match nothing and pass.
         """
         now = now or datetime.now(UTC)
-        known = {status.ecosystem: status for status in self.status().ecosystems}
+        known = {status.ecosystem: status for status in self.ecosystem_statuses()}
         for ecosystem in sorted(set(ecosystems)):
             base = base_ecosystem(ecosystem)
             status = known.get(base)
@@ -418,6 +454,7 @@ def _hours(delta: timedelta) -> str:
     return f"{delta.total_seconds() / 3600:.1f}h"
 
 
-def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+def chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    """``items`` in slices small enough to bind as one ``IN (?, ...)`` list."""
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]

@@ -61,19 +61,20 @@ from kubegate.vulndb.nvdimport import (
     feed_file,
     import_nvd,
     import_tracker,
+    stamp_tracker,
 )
 from kubegate.vulndb.nvdupdate import (
     DEFAULT_NVD_SOURCE,
     DEFAULT_TRACKER_SOURCE,
     SeveritySources,
     check_sources,
-    nvd_held,
+    nvd_cursors,
     severity_sources,
     update_nvd,
     update_tracker,
 )
 from kubegate.vulndb.records import InvalidRecord
-from kubegate.vulndb.store import VulnDB
+from kubegate.vulndb.store import TRACKER_LOCAL, VulnDB
 
 _logger = logging.getLogger(__name__)
 
@@ -191,14 +192,33 @@ def _update_lock(db_path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _held(db_path: Path) -> tuple[dict[str, datetime], dict[str, str]]:
-    """Last import per base ecosystem and the update cursors; empty for a missing database."""
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """What the database holds, as an update decides from it (read on one connection)."""
+
+    #: Last import per base ecosystem.
+    ecosystems: dict[str, datetime]
+    #: The update cursor per base ecosystem.
+    cursors: dict[str, str]
+    #: Last NVD and Debian tracker imports (None: never).
+    nvd: datetime | None = None
+    tracker: datetime | None = None
+    #: False: no database file yet.
+    exists: bool = True
+
+
+def _held(db_path: Path) -> _Held:
+    """The update state of the database; empty for a missing one."""
     if not db_path.is_file():
-        return {}, {}
+        return _Held({}, {}, exists=False)
     with VulnDB(db_path) as db:
-        held = {eco.ecosystem: eco.last_import for eco in db.status().ecosystems}
-        cursors = {key[len(_CURSOR) :]: value for key, value in db.meta(_CURSOR).items()}
-    return held, cursors
+        nvd = db.nvd_status()
+        return _Held(
+            {eco.ecosystem: eco.last_import for eco in db.ecosystem_statuses()},
+            {key[len(_CURSOR) :]: value for key, value in db.meta(_CURSOR).items()},
+            nvd.last_import if nvd is not None else None,
+            db.debian_tracker_status(),
+        )
 
 
 class _Updater:
@@ -382,7 +402,7 @@ def _run(
     options: FetchOptions | None = None,
 ) -> list[EcosystemResult]:
     _clean_stale_temp(db_path.parent)
-    _, cursors = _held(db_path)
+    cursors = _held(db_path).cursors
     try:
         workdir = Path(tempfile.mkdtemp(prefix=_TEMP_PREFIX, dir=db_path.parent))
     except OSError as exc:
@@ -452,9 +472,11 @@ class _SeverityRun:
         self.unreachable = unreachable
 
     def _stage(self, label: str, stage: str, total: int | None) -> None:
-        self.progress.started(label, stage, total)
+        # The end of a feed's download is an outcome of its own, not a new stage.
         if stage == "done":
             self.progress.finished(EcosystemResult(label, "downloaded"))
+        else:
+            self.progress.started(label, stage, total)
 
     def nvd(self, source: str, derived: bool) -> EcosystemResult:
         if derived and self.unreachable is not None:
@@ -594,11 +616,12 @@ def ensure_updated(
     bucket = open_bucket(source, options)
 
     def stale_now() -> tuple[dict[str, datetime], list[str], SeveritySources | None]:
-        held, _ = _held(db_path)
+        state = _held(db_path)
+        held = state.ecosystems
         default = [eco for eco in held if eco in KNOWN_ECOSYSTEMS] if held else DEFAULT_ECOSYSTEMS
         wanted = list(ecosystems or default)
         stale = [eco for eco in wanted if eco not in held or now - held[eco] > interval]
-        return held, stale, _stale_severity(db_path, severity, interval, now)
+        return held, stale, _stale_severity(state, severity, interval, now)
 
     try:
         # Checked before locking: a fresh database (even a read-only one) needs no lock.
@@ -652,17 +675,15 @@ def _names(severity: SeveritySources | None) -> list[str]:
 
 
 def _stale_severity(
-    db_path: Path, severity: SeveritySources | None, interval: timedelta, now: datetime
+    held: _Held, severity: SeveritySources | None, interval: timedelta, now: datetime
 ) -> SeveritySources | None:
     """The severity sources a scan's refresh must fetch now (None: none)."""
     if severity is None:
         return None
-    if not db_path.is_file():
+    if not held.exists:
         return severity
-    with VulnDB(db_path) as db:
-        nvd = db.nvd_status()
-        tracker = db.debian_tracker_status()
-    nvd_due = nvd is not None and now - nvd.last_import > interval
+    nvd, tracker = held.nvd, held.tracker
+    nvd_due = nvd is not None and now - nvd > interval
     tracker_due = tracker is not None and now - tracker > interval
     if not nvd_due and not tracker_due:
         return None
@@ -727,7 +748,8 @@ def import_local_sources(
     unchanged and not rewritten, but the import stamps their ecosystems (and NVD) as updated
     now, as the issue's demo requires ("fresh by construction"); a large mirror is better
     served by ``kubegate db update --source DIR``, which is incremental (docs/db.md). NVD feeds
-    whose ``.meta`` sha256 was already imported are not parsed again.
+    whose ``.meta`` sha256 was already imported are not parsed again, nor a tracker file whose
+    size and mtime are those of the snapshot held (both are only stamped as updated now).
     """
     check_paths(paths)
     kinds = classify(paths)
@@ -739,13 +761,27 @@ def import_local_sources(
             else ImportStats()
         )
         if kinds.nvd:
-            _, held = nvd_held(db_path)
+            held = nvd_cursors(db_path)
             feeds = [feed_file(path) for path in kinds.nvd]
             changed = [f for f in feeds if f.sha256 is None or held.get(f.name) != f.sha256]
             import_nvd(db_path, changed, now=now)
         for path in kinds.tracker:
-            import_tracker(db_path, path, now=now)
+            # The tracker is a full snapshot of ~100 MB: re-read only when the file changed
+            # (or another tracker import replaced the snapshot since).
+            local = f"{path.resolve()}|{_fingerprint(path)}"
+            if _held_tracker(db_path) == local:
+                stamp_tracker(db_path, now=now)
+            else:
+                import_tracker(db_path, path, now=now, local=local)
         return stats
+
+
+def _held_tracker(db_path: Path) -> str | None:
+    """The local source the held tracker snapshot came from (None: none, or no database)."""
+    if not db_path.is_file():
+        return None
+    with VulnDB(db_path) as db:
+        return db.meta(TRACKER_LOCAL).get(TRACKER_LOCAL)
 
 
 __all__ = [

@@ -187,7 +187,7 @@ def test_repeated_ids_across_batches_of_a_first_import(
 ) -> None:
     from kubegate.vulndb import importer
 
-    monkeypatch.setattr(importer, "_BATCH", 2)
+    monkeypatch.setattr(importer, "BATCH", 2)
     old = _write(
         tmp_path / "a",
         *(_record(f"X-{i}", "2024-01-01T00:00:00Z", "1.0-2") for i in range(5)),

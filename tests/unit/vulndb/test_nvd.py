@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 
 from kubegate.errors import VulnDBError
 from kubegate.models import Severity
-from kubegate.vulndb import VulnDB, import_paths
+from kubegate.vulndb import VulnDB, import_paths, nvd
 from kubegate.vulndb.jsonstream import JSONStream
 from kubegate.vulndb.nvd import (
     FeedReader,
@@ -401,3 +402,83 @@ def test_directory_of_feeds(tmp_path: Path, caplog: pytest.LogCaptureFixture) ->
     (feeds / "DSA-1-1.json").write_text("{}")
     assert classify([feeds]).osv == ()
     assert "only those are imported from it (not DSA-1-1.json)" in caplog.text
+
+
+def test_one_cve_too_large_is_one_error_and_db_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # MAX_CVE_CHARS bounds what one value may buffer (a hostile or broken feed); a small
+    # limit stands in for it. It applies to a value not complete within the 1 MiB read
+    # window, hence a CVE of 3 MiB (gzip makes it small on disk).
+    db = _db_with_osv(tmp_path)
+    big = nvd_cve("CVE-2024-0002", description="x" * (3 << 20))
+    feeds = NvdTree().put("2024", nvd_cve("CVE-2024-0001"), big).write_dir(tmp_path / "feeds")
+    before = db.read_bytes()
+    monkeypatch.setattr(nvd, "MAX_CVE_CHARS", 1000)
+    with pytest.raises(VulnDBError, match="one JSON value is larger than 1000 characters") as info:
+        import_nvd(db, [feed_file(feeds / "nvdcve-2.0-2024.json.gz")])
+    assert "nvdcve-2.0-2024.json.gz" in info.value.diagnostics()
+    assert db.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        # Every package malformed: the package value a list, releases a string, an urgency
+        # that is not a string. Importing it would replace the snapshot with nothing.
+        (
+            {
+                "zlib": [],
+                "openssl": {"CVE-2021-3711": {"releases": "bookworm"}},
+                "curl": {"CVE-2023-38545": {"releases": {"bookworm": {"urgency": 3}}}},
+            },
+            "holds no usable entry (3 malformed",
+        ),
+        ({}, "holds no package"),
+        ([{"zlib": {}}], "malformed JSON: expected '{', found '['"),
+    ],
+)
+def test_malformed_tracker_is_one_error_and_db_unchanged(
+    tmp_path: Path, document: object, message: str
+) -> None:
+    db = _db_with_osv(tmp_path)
+    good = tmp_path / "tracker.json"
+    good.write_bytes(tracker_document({"zlib": {"CVE-1": tracker_entry({"bookworm": "low"})}}))
+    import_tracker(db, good)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(document))
+    with pytest.raises(VulnDBError, match=re.escape(message)) as info:
+        import_tracker(db, bad)
+    assert info.value.where == str(bad)
+    with VulnDB(db) as held:
+        assert held.debian_urgency("CVE-1", "zlib", "12") == "low"
+
+
+def test_malformed_tracker_entries_are_skipped_and_named(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = _db_with_osv(tmp_path)
+    path = tmp_path / "tracker.json"
+    entries = {"CVE-1": tracker_entry({"bookworm": "low"}), "CVE-2": {"releases": ["bookworm"]}}
+    path.write_text(json.dumps({"zlib": entries, "curl": "not an object"}))
+    stats = import_tracker(db, path)
+    assert (stats.packages, stats.entries, stats.malformed) == (2, 1, 2)
+    assert "zlib CVE-2: its releases are not an object" in caplog.text
+    assert "package 'curl' is not an object of CVEs" in caplog.text
+    with VulnDB(db) as held:
+        assert held.debian_urgency("CVE-1", "zlib", "12") == "low"
+
+
+@pytest.mark.parametrize(
+    ("meta", "message"),
+    [
+        (b"sha256:" + b"A" * 64 + b"\n" + b"x" * 5000, "larger than 4096 bytes"),
+        (bytes(range(256)) * 4, "no valid sha256 line"),
+    ],
+)
+def test_oversized_or_binary_meta_is_one_error(tmp_path: Path, meta: bytes, message: str) -> None:
+    feeds = NvdTree().put("2024", nvd_cve("CVE-2024-0001")).write_dir(tmp_path / "feeds")
+    (feeds / "nvdcve-2.0-2024.meta").write_bytes(meta)
+    with pytest.raises(VulnDBError, match=message) as info:
+        feed_file(feeds / "nvdcve-2.0-2024.json.gz")
+    assert info.value.where == str(feeds / "nvdcve-2.0-2024.meta")
