@@ -5,8 +5,9 @@ request forgery steered by the judged revision, and a verdict over bytes the rev
 hold. By default every remote reference :mod:`kubegate.render.confine` finds is a render
 problem (the build is not proven, exit 2). With ``--allow-remote-bases`` (config
 ``render.allowRemoteBases``) a plain ``http(s)://`` URL of a YAML file of Kubernetes objects is
-fetched here, never by kustomize: one GET through ``httpx`` with a size limit, a per-request
-timeout and a deadline, parsed under the YAML limits, written into the private build tree and
+fetched here, never by kustomize: one GET through the bounded client
+(:func:`kubegate.transfer.http.bounded_client`: idle timeout, minimum rate) with a size limit
+and a deadline, parsed under the YAML limits, written into the private build tree and
 named in the kustomization kustomize reads; its sha256 goes into the report
 (:class:`~kubegate.models.RemoteBase`). Git, OCI and ``file://`` forms, and URLs of remote
 kustomization directories, stay refused even then (their bytes would need a clone and a second
@@ -33,6 +34,8 @@ from kubegate.render.confine import RemoteRef, show
 from kubegate.render.provenance import KUSTOMIZATION_FILES
 from kubegate.render.workspace import Workspace, replace_file
 from kubegate.render.yamlfile import MAX_FILE_BYTES, dump, load_documents, parse_documents
+from kubegate.transfer import TransferLimits, limit_of
+from kubegate.transfer.http import bounded_client
 
 _logger = logging.getLogger(__name__)
 
@@ -172,8 +175,11 @@ def _download(url: str, shown: str, where: str, deadline: float | None) -> bytes
     size = 0
     try:
         with (
-            httpx.Client(
-                timeout=HTTP_TIMEOUT_S, follow_redirects=True, max_redirects=_MAX_REDIRECTS
+            bounded_client(
+                url,
+                TransferLimits(deadline=stop),
+                timeout=HTTP_TIMEOUT_S,
+                max_redirects=_MAX_REDIRECTS,
             ) as client,
             client.stream("GET", url, headers={"Accept-Encoding": "identity"}) as resp,
         ):
@@ -190,5 +196,9 @@ def _download(url: str, shown: str, where: str, deadline: float | None) -> bytes
                     raise RenderError(f"fetching {shown} took too long", where=where)
                 chunks.append(chunk)
     except httpx.HTTPError as exc:
-        raise RenderError(f"fetching {shown} failed: {type(exc).__name__}", where=where) from exc
+        limit = limit_of(exc)
+        if limit is not None and limit.deadline:
+            raise RenderError(f"fetching {shown} took too long", where=where) from exc
+        reason = limit.reason if limit is not None else type(exc).__name__
+        raise RenderError(f"fetching {shown} failed: {reason}", where=where) from exc
     return b"".join(chunks)
