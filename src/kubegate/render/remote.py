@@ -24,16 +24,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 
 from kubegate.errors import RenderError
 from kubegate.models import Origin, RemoteBase
-from kubegate.render.confine import RemoteRef, show
+from kubegate.render.confine import RemoteRef
 from kubegate.render.provenance import KUSTOMIZATION_FILES
 from kubegate.render.workspace import Workspace, replace_file
 from kubegate.render.yamlfile import MAX_FILE_BYTES, dump, load_documents, parse_documents
+from kubegate.source.location import url_without_credentials
 from kubegate.transfer import TransferLimits, limit_of
 from kubegate.transfer.http import bounded_client
 
@@ -55,18 +56,6 @@ class RemoteOptions:
     deadline: float | None = None
 
 
-def redact(url: str) -> str:
-    """``url`` without user info, query or fragment (they may carry credentials)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return show(url)
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
 def _git_form(url: str) -> bool:
     """Whether kustomize would treat an http(s) URL as a git repository (repospec.go)."""
     parts = urlsplit(url)
@@ -86,8 +75,9 @@ def refuse(refs: Sequence[RemoteRef]) -> RenderError:
     ref = refs[0]
     more = f" (and {len(refs) - 1} more)" if len(refs) > 1 else ""
     return RenderError(
-        f"{ref.field}: remote base {redact(ref.url)} is not proven{more}: kubegate judges only "
-        "the files of the revision (vendor it, or pass --allow-remote-bases to fetch it)",
+        f"{ref.field}: remote base {url_without_credentials(ref.url)} is not proven{more}: "
+        "kubegate judges only the files of the revision (vendor it, or pass "
+        "--allow-remote-bases to fetch it)",
         where=ref.file,
     )
 
@@ -117,15 +107,21 @@ def fetch_all(
 def _fetch_one(
     ref: RemoteRef, workspace: Workspace, farm: Path, options: RemoteOptions
 ) -> RemoteBase:
-    shown = redact(ref.url)
-    scheme = urlsplit(ref.url.strip()).scheme.lower() if "://" in ref.url else ""
+    shown = url_without_credentials(ref.url)
+    try:
+        scheme = urlsplit(ref.url.strip()).scheme.lower() if "://" in ref.url else ""
+        git_form = _git_form(ref.url)
+    except ValueError as exc:  # an unclosed IPv6 bracket, say
+        raise RenderError(
+            f"{ref.field}: remote base {shown} is not a valid URL", where=ref.file
+        ) from exc
     if ref.field.startswith("components") or scheme not in ("http", "https"):
         raise RenderError(
             f"{ref.field}: remote base {shown} is a git, OCI or file reference or a component: "
             "not supported even with --allow-remote-bases (vendor it into the revision)",
             where=ref.file,
         )
-    if _git_form(ref.url):
+    if git_form:
         raise RenderError(
             f"{ref.field}: remote base {shown} names a git repository: not supported even "
             "with --allow-remote-bases (vendor it, or use a URL of a YAML file)",
@@ -195,6 +191,9 @@ def _download(url: str, shown: str, where: str, deadline: float | None) -> bytes
                 if time.monotonic() > stop:
                     raise RenderError(f"fetching {shown} took too long", where=where)
                 chunks.append(chunk)
+    except httpx.InvalidURL as exc:
+        # Not an HTTPError: httpx refuses the URL itself (a port out of range, say).
+        raise RenderError(f"fetching {shown} failed: invalid URL", where=where) from exc
     except httpx.HTTPError as exc:
         limit = limit_of(exc)
         if limit is not None and limit.deadline:
