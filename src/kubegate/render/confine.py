@@ -36,7 +36,7 @@ from typing import Any
 
 from kubegate.errors import RenderError
 from kubegate.render.provenance import KUSTOMIZATION_FILES
-from kubegate.render.yamlfile import MAX_FILE_BYTES, load_documents, parse_documents
+from kubegate.render.yamlfile import MAX_FILE_BYTES, decode, load_documents, parse_documents
 
 _logger = logging.getLogger(__name__)
 
@@ -54,22 +54,6 @@ _REMOTE_PREFIXES = (
     "oci://",
     "file://",
 )
-#: Kinds of kustomize's builtin plugins and the fields of their configs that name files.
-_PLUGIN_FILE_FIELDS: dict[str, tuple[str, ...]] = {
-    "configmapgenerator": ("files", "envs", "env"),
-    "secretgenerator": ("files", "envs", "env"),
-    "patchtransformer": ("path",),
-    "patchjson6902transformer": ("path",),
-    "patchstrategicmergetransformer": ("paths",),
-    "helmchartinflationgenerator": (
-        "charthome",
-        "confighome",
-        "helmhome",
-        "valuesfile",
-        "additionalvaluesfiles",
-        "values",
-    ),
-}
 #: A hostile tree could nest kustomizations without end; no real one comes close.
 MAX_KUSTOMIZATIONS = 2000
 
@@ -210,7 +194,8 @@ class _Checker:
         except OSError as exc:
             raise RenderError(f"cannot read: {exc.strerror}", where=rel) from exc
         if b"&" in head and b"*" in head:
-            load_documents(real, rel, values=False)
+            # The bytes already read, parsed as load_documents would read them from the file.
+            parse_documents(decode(head, rel), rel, values=False)
 
     def directory(self, directory: Path, value: str, where: str, field: str) -> None:
         """``value``, when set, must be a directory inside the root (helm homes)."""

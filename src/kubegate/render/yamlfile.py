@@ -8,6 +8,7 @@ Called by the plain-YAML loader, the Flux Kustomization scanner and the provenan
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 from dataclasses import dataclass
@@ -197,6 +198,17 @@ def read_text(path: Path, where: str) -> str:
         raise RenderError("not UTF-8 text", where=where) from exc
     except OSError as exc:
         raise RenderError(f"cannot read: {exc.strerror}", where=where) from exc
+
+
+def decode(data: bytes, where: str) -> str:
+    """Manifest bytes as :func:`read_text` returns a file's: size-checked, UTF-8, BOM dropped,
+    universal newlines (what ``Path.read_text`` does)."""
+    if len(data) > MAX_FILE_BYTES:
+        raise RenderError(f"file larger than {MAX_FILE_BYTES} bytes", where=where)
+    try:
+        return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig").read()
+    except UnicodeDecodeError as exc:
+        raise RenderError("not UTF-8 text", where=where) from exc
 
 
 def parse_documents(text: str, where: str, *, values: bool = True) -> list[Document]:
