@@ -155,8 +155,6 @@ class _Walk:
     #: Kustomizations whose GitRepository may still be rendered by another Kustomization.
     deferred: list[FluxKustomization] = field(default_factory=list)
     settled: set[str] = field(default_factory=set)
-    #: The tree the scanned source renders from (the source root, or a filtered mirror of it).
-    source_root: Path = Path()
     #: The source root itself: provenance reads it lazily, and it outlives the workspace (a
     #: mirror does not), with ``spec.include`` directories read from their own trees.
     pristine: Path = Path()
@@ -164,6 +162,15 @@ class _Walk:
     #: kustomize output by (tree, built directory, kustomization text): shared by the clusters
     #: of one render, which often build the same path with the same Flux spec.
     build_cache: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    remote: RemoteOptions = field(default_factory=RemoteOptions)
+    fetched: list[RemoteBase] = field(default_factory=list)
+    #: Pairs of origins that define one Kustomization key twice.
+    duplicates: list[tuple[str, Origin, Origin]] = field(default_factory=list)
+
+    @property
+    def source_root(self) -> Path:
+        """The tree the scanned source renders from (the source root, or a filtered mirror)."""
+        return self.workspace.root
 
     def problem(self, owner: str | None, problem: Problem) -> None:
         self.problems.append((owner, problem))
@@ -214,11 +221,6 @@ class _Walk:
                 )
                 return None
         return self.source_root
-
-    remote: RemoteOptions = field(default_factory=RemoteOptions)
-    fetched: list[RemoteBase] = field(default_factory=list)
-    #: Pairs of origins that define one Kustomization key twice.
-    duplicates: list[tuple[str, Origin, Origin]] = field(default_factory=list)
 
     def build_round(self, batch: Sequence[FluxKustomization]) -> list[_Pending]:
         todo: list[tuple[FluxKustomization, Path]] = []
@@ -847,7 +849,6 @@ def _render_fleet(
                 scanned_sources=frozenset({cluster.source} if cluster.source else ()),
                 supplied=sources,
                 missing_includes=tree.missing,
-                source_root=tree.root,
                 pristine=root,
                 grafts=tree.grafts,
                 build_cache=builds,
