@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kubegate.display import quoted
 from kubegate.errors import RenderError
 from kubegate.render.provenance import KUSTOMIZATION_FILES
 from kubegate.render.yamlfile import MAX_FILE_BYTES, decode, load_documents, parse_documents
@@ -77,10 +78,9 @@ def is_remote(value: str) -> bool:
     return lower.startswith(_REMOTE_PREFIXES) or "://" in lower or "_git/" in lower
 
 
-def show(value: str, limit: int = 120) -> str:
-    """``value`` quoted for a message: control characters escaped, long values cut."""
-    text = repr(value[:limit])
-    return text + ("..." if len(value) > limit else "")
+def show(value: str) -> str:
+    """``value`` quoted for a message (:func:`kubegate.display.quoted`, 120 characters)."""
+    return quoted(value, 120)
 
 
 def _fields(mapping: dict[Any, Any], name: str) -> Iterator[Any]:
