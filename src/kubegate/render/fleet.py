@@ -72,12 +72,6 @@ HELM_GROUP = "helm.toolkit.fluxcd.io"
 DEFAULT_NAMESPACE = "default"
 
 
-def _where(origin: Origin) -> str | None:
-    if origin.file is None:
-        return None
-    return f"{origin.file}:{origin.line}" if origin.line else origin.file
-
-
 def _problem(exc: RenderError, fallback: Origin) -> Problem:
     if exc.where:
         file, _, line = exc.where.partition(":")
@@ -196,7 +190,7 @@ class _Walk:
         repo = self.git_repos.get(key)
         if repo is not None:
             # A URL found in the judged revision is never fetched (DESIGN.md invariant 5).
-            where = _where(repo.origin)
+            where = repo.origin.where
             self._not_seen(
                 ks,
                 f"its source GitRepository {key} ({url_without_credentials(repo.url)}"
@@ -317,13 +311,13 @@ class _Walk:
             raise RenderError(
                 f"substituteFrom {kind} {ks.namespace}/{name} {why} "
                 f"(Kustomization {ks.key}); pass its values with --var or --var-file",
-                where=_where(ks.origin),
+                where=ks.origin.where,
             )
         substitute = post.get("substitute")
         if isinstance(substitute, dict):
             for key, value in substitute.items():
                 values[str(key)] = ("" if value is None else str(value)).replace("\n", "")
-        check_names(values, _where(ks.origin) or ks.key)
+        check_names(values, ks.origin.where or ks.key)
         return values
 
     def _unreadable_source(self, ks: FluxKustomization, variable: str) -> str | None:
@@ -542,10 +536,10 @@ class _Walk:
         key, first, second = self.duplicates[0]
         cluster = f" in cluster {self.cluster}" if self.cluster else ""
         raise RenderError(
-            f"Kustomization {key} is defined twice{cluster}, in {_where(first)} and "
-            f"{_where(second)}: the cluster applies only one of them, so what it would run is "
+            f"Kustomization {key} is defined twice{cluster}, in {first.where} and "
+            f"{second.where}: the cluster applies only one of them, so what it would run is "
             "not proven",
-            where=_where(first),
+            where=first.where,
         )
 
 
