@@ -11,7 +11,8 @@ trip (JSON output keeps the exact strings, docs/security.md).
 
 Called by every human writer (``report.table``, ``report.gate``, ``report.markdown``,
 ``report.junit``, ``report.sarif`` message texts, ``report.sbom``'s table, ``kubegate images``'
-table) and by the CLI for every stderr line and log record. It sits in the lowest layer.
+table) and by the CLI for every stderr line and log record. :func:`quoted` is how error
+messages cite a hostile value (``reference``, ``render.confine``). It sits in the lowest layer.
 """
 
 from __future__ import annotations
@@ -44,3 +45,12 @@ def visible(text: str) -> str:
     Idempotent (an escape is printable ASCII), and the identity on ordinary text.
     """
     return _UNSAFE.sub(_escape, text)
+
+
+def quoted(text: str, limit: int) -> str:
+    """``text`` quoted for an error message: control characters escaped, cut after ``limit``.
+
+    A value from the judged revision may be a whole file (a replacement can put one anywhere):
+    messages cite at most ``limit`` characters of it, then ``...``.
+    """
+    return repr(text[:limit]) + ("..." if len(text) > limit else "")

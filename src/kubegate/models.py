@@ -62,6 +62,14 @@ class Origin:
     file: str | None
     line: int | None = None
 
+    @property
+    def where(self) -> str | None:
+        """How messages name it: ``file:line``, the file alone without a line, None without a
+        file."""
+        if self.file is None:
+            return None
+        return f"{self.file}:{self.line}" if self.line else self.file
+
 
 @dataclass(frozen=True, slots=True)
 class ImageUse:

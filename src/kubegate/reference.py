@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from kubegate.display import quoted
 from kubegate.errors import ImageReferenceError
 from kubegate.models import Digest, ImageRef
 
@@ -31,9 +32,7 @@ _DIGEST = re.compile(r"(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})")
 
 
 def _shown(text: str) -> str:
-    # A reference may come from anywhere in the judged revision (a replacement can put a whole
-    # file there): quoted, control characters escaped, and cut short in messages.
-    return repr(text[:_MAX_NAME]) + ("..." if len(text) > _MAX_NAME else "")
+    return quoted(text, _MAX_NAME)
 
 
 def parse_reference(text: str) -> ImageRef:

@@ -65,16 +65,7 @@ def parse_yaml(text: str, where: str) -> Any:
     try:
         # Composed and checked for alias bombs first (yamlload), then built with the loader
         # that reports impossible dates with their line.
-        nodes = yamlload.compose_all(text)
-        if len(nodes) > 1:
-            raise yaml.YAMLError("expected a single document in the stream")
-        if not nodes:
-            return None
-        loader = _ConfigLoader("")
-        try:
-            return loader.construct_document(nodes[0])
-        finally:
-            loader.dispose()
+        return yamlload.safe_load(text, _ConfigLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {_yaml_problem(exc)}", where=where) from exc
     except RecursionError as exc:

@@ -11,7 +11,9 @@ of ``yaml.YAMLError``, so each caller maps it like any other YAML error: the ren
 render problem (exit 2, the judged revision), the configuration and exception files to a
 configuration error (exit 3, the user's own files).
 
-Called by ``kubegate.render.yamlfile`` (manifests, kustomize output), ``kubegate.config``,
+Called by ``kubegate.render.yamlfile`` (manifests, kustomize output),
+``kubegate.render.output`` (the transformations annotation kustomize writes) and
+``kubegate.textfile``, whose ``parse_yaml`` reads the user's files for ``kubegate.config``,
 ``kubegate.ignorefile`` and ``kubegate.trivyignore``.
 """
 
@@ -111,12 +113,14 @@ def construct(node: yaml.Node, loader_class: type[Any] | None = None) -> Any:
         loader.dispose()
 
 
-def safe_load(text: str) -> Any:
-    """Like ``yaml.safe_load``: the value of the one document of ``text`` (None if empty)."""
+def safe_load(text: str, loader_class: type[Any] | None = None) -> Any:
+    """Like ``yaml.safe_load``: the value of the one document of ``text`` (None if empty).
+
+    ``loader_class`` builds the value (as for :func:`construct`)."""
     nodes = compose_all(text)
     if len(nodes) > 1:
         raise yaml.YAMLError("expected a single document in the stream")
-    return construct(nodes[0]) if nodes else None
+    return construct(nodes[0], loader_class) if nodes else None
 
 
 def load_all(

@@ -193,6 +193,34 @@ def test_allowed_remote_base_must_be_small_kubernetes_yaml(
     assert message in error["message"]
 
 
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        # urlsplit() parses it but its .port raises ValueError (redacting it once crashed).
+        ("http://127.0.0.1:99999/deploy.yaml", "fetching {url} failed: ConnectError"),
+        # urlsplit() itself raises ValueError.
+        ("http://[127.0.0.1/deploy.yaml", "resources[0]: remote base {url} is not a valid URL"),
+    ],
+)
+def test_malformed_remote_url_is_an_error_not_a_crash(
+    run_cli: RunCli, tmp_path: Path, url: str, message: str
+) -> None:
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "kustomization.yaml").write_text(f"resources: ['{url}']\n")
+    refused = run_cli("images", str(app), "--format", "json")
+    fetched = run_cli("images", str(app), "--format", "json", "--allow-remote-bases")
+    for result in (refused, fetched):
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr
+    (error,) = json.loads(refused.stdout)["errors"]
+    assert error["message"].startswith(
+        f"kustomization.yaml: resources[0]: remote base {url} is not proven"
+    )
+    (error,) = json.loads(fetched.stdout)["errors"]
+    assert error["message"] == "kustomization.yaml: " + message.format(url=url)
+
+
 def test_remote_file_in_other_fields_is_refused(
     run_cli: RunCli, tmp_path: Path, http_serve: HTTPServe
 ) -> None:

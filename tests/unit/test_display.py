@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kubegate.display import visible
+from kubegate.display import quoted, visible
 
 
 def test_ordinary_text_is_unchanged() -> None:
@@ -32,3 +32,9 @@ def test_output_is_printable_and_escaping_is_idempotent(text: str) -> None:
     assert not any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in shown)
     assert not any(0x202A <= ord(ch) <= 0x202E or 0x2066 <= ord(ch) <= 0x2069 for ch in shown)
     shown.encode("utf-8")
+
+
+def test_quoted_escapes_and_cuts_after_the_limit() -> None:
+    assert quoted("a\x1bb", 10) == "'a\\x1bb'"
+    assert quoted("abcdef", 6) == "'abcdef'"
+    assert quoted("abcdefg", 6) == "'abcdef'..."

@@ -168,18 +168,24 @@ class RegistryClient:
     ) -> tuple[bytes, str | None, Digest]:
         """A manifest by tag or digest: verified bytes, content type and digest."""
         where = where or str(ref)
-        limit = self.options.max_manifest_bytes
         path = f"/v2/{ref.repository}/manifests/{reference}"
         with self._stream(ref, "GET", path, where, accept=ACCEPT) as response:
             self._raise_for_status(response, where, "manifest")
-            declared = response.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > limit:
-                raise RegistryError(
-                    f"manifest of {declared} bytes exceeds the {limit}-byte limit", where=where
-                )
-            data = read_limited(self._iter(response, where), limit, where=where, what="manifest")
-            content_type = response.headers.get("Content-Type")
-            header = response.headers.get("Docker-Content-Digest")
+            return self._manifest(response, reference, where)
+
+    def _manifest(
+        self, response: httpx.Response, reference: str, where: str
+    ) -> tuple[bytes, str | None, Digest]:
+        """The body of a successful manifest GET, bounded and verified (see fetch_manifest)."""
+        limit = self.options.max_manifest_bytes
+        declared = response.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise RegistryError(
+                f"manifest of {declared} bytes exceeds the {limit}-byte limit", where=where
+            )
+        data = read_limited(self._iter(response, where), limit, where=where, what="manifest")
+        content_type = response.headers.get("Content-Type")
+        header = response.headers.get("Docker-Content-Digest")
         if ":" in reference:
             digest = Digest(reference)
         elif header:
@@ -231,31 +237,22 @@ class RegistryClient:
             raise RegistryError("blob upload started without a Location", where=where)
         separator = "&" if "?" in location else "?"
         target = f"{location}{separator}digest={quote(digest, safe=':')}"
-        with self._stream(
-            ref,
-            "PUT",
-            target,
-            where,
-            push=True,
-            content=data,
-            content_type="application/octet-stream",
-        ) as response:
-            self._raise_for_status(response, where, "blob upload", ok=(201, 204))
-            stored = response.headers.get("Docker-Content-Digest")
-        if stored and stored != digest:
-            raise RegistryError(f"registry stored blob {digest} as {stored}", where=where)
+        self._put(ref, target, data, digest, "application/octet-stream", kind="blob", where=where)
         return digest
 
     def find_manifest(
         self, ref: ImageRef, reference: str, *, where: str
     ) -> tuple[bytes, Digest] | None:
-        """The verified manifest ``reference`` names, or None when the registry has none (404)."""
+        """The verified manifest ``reference`` names, or None when the registry has none (404).
+
+        One ``GET`` (a 404 is the answer "none"), not a ``HEAD`` and then a ``GET``.
+        """
         path = f"/v2/{ref.repository}/manifests/{reference}"
-        with self._stream(ref, "HEAD", path, where, accept=ACCEPT, push=True) as response:
+        with self._stream(ref, "GET", path, where, accept=ACCEPT, push=True) as response:
             if response.status_code == 404:
                 return None
             self._raise_for_status(response, where, "manifest")
-        data, _, digest = self.fetch_manifest(ref, reference, where=where)
+            data, _, digest = self._manifest(response, reference, where)
         return data, digest
 
     def put_manifest(
@@ -264,14 +261,30 @@ class RegistryClient:
         """``PUT`` a manifest under ``tag``; return its digest (checked against the answer)."""
         digest = sha256_digest(data)
         path = f"/v2/{ref.repository}/manifests/{tag}"
+        self._put(ref, path, data, digest, media_type, kind="manifest", where=where)
+        return digest
+
+    def _put(
+        self,
+        ref: ImageRef,
+        target: str,
+        data: bytes,
+        digest: Digest,
+        content_type: str,
+        *,
+        kind: str,
+        where: str,
+    ) -> None:
+        """``PUT`` the ``kind`` ("blob" or "manifest") ``data`` whose digest is ``digest``;
+        an answer naming another digest is refused (the registry stored something else)."""
+        what = "blob upload" if kind == "blob" else kind
         with self._stream(
-            ref, "PUT", path, where, push=True, content=data, content_type=media_type
+            ref, "PUT", target, where, push=True, content=data, content_type=content_type
         ) as response:
-            self._raise_for_status(response, where, "manifest", ok=(201, 204))
+            self._raise_for_status(response, where, what, ok=(201, 204))
             stored = response.headers.get("Docker-Content-Digest")
         if stored and stored != digest:
-            raise RegistryError(f"registry stored manifest {digest} as {stored}", where=where)
-        return digest
+            raise RegistryError(f"registry stored {kind} {digest} as {stored}", where=where)
 
     # -- requests -----------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 
@@ -139,61 +139,57 @@ def assemble_image(
 def _index_platforms(
     reference: str, entries: tuple[IndexEntry, ...], source: BlobSource, options: RegistryOptions
 ) -> tuple[PlatformImage, ...]:
-    """The images of the selected entries; every requested platform must get one."""
-    images: dict[IndexEntry, PlatformImage | None] = {}
-    for entry in select_platforms(entries, options, where=reference):
-        images[entry] = _platform_image(reference, entry, source, options)
-    for wanted in options.platforms:
+    """The images of the selected entries; every requested platform must get one.
+
+    The entries are those the nodes of ``options.platforms`` pull, in that order, else every
+    linux one. An entry without a platform is a candidate too (containerd's images.Manifest
+    keeps such entries, after the ones whose platform matches, and judges them by their
+    config): its config decides, in :func:`_platform_image`.
+    """
+    pulled = _pulled(entries, options.platforms, where=reference)
+    chosen = dict.fromkeys(pulled.values()) if pulled else _linux_entries(entries, reference)
+    images = {entry: _platform_image(reference, entry, source, options) for entry in chosen}
+    for wanted, entry in pulled.items():
         # The entry a node of that platform pulls may lack a platform and name another in its
         # config: then that node pulls nothing, and the request is not met.
-        pulled = _pulled_by(wanted, entries)
-        image = None if pulled is None else images.get(pulled)
-        if image is None or (
-            pulled is not None
-            and pulled.platform is None
-            and not _runs_on(image.config_json, (wanted,))
-        ):
-            raise RegistryError(_no_platform(entries, options, wanted), where=reference)
+        image = images[entry]
+        if image is None or (entry.platform is None and not _runs_on(image.config_json, (wanted,))):
+            raise RegistryError(_no_platform(entries, wanted), where=reference)
     found = tuple(image for image in images.values() if image is not None)
     if not found:
-        raise RegistryError(_no_platform(entries, options), where=reference)
+        raise RegistryError(_no_platform(entries), where=reference)
     return found
 
 
-def select_platforms(
-    entries: tuple[IndexEntry, ...], options: RegistryOptions, *, where: str
-) -> tuple[IndexEntry, ...]:
-    """The index entries to scan: ``options.platforms`` in order, else every linux platform.
+def _linux_entries(entries: tuple[IndexEntry, ...], where: str) -> tuple[IndexEntry, ...]:
+    """Every entry a linux node may pull (no platform was requested)."""
+    # Normalised as containerd does before it matches (``os: "Linux"`` is pulled by a linux
+    # node, so it is scanned); attestation manifests say unknown/unknown.
+    chosen = tuple(
+        entry
+        for entry in entries
+        if entry.platform is None
+        or (normalize_platform(entry.platform).os == "linux" and entry.platform != _ATTESTATION)
+    )
+    if not chosen:
+        raise RegistryError(_no_platform(entries), where=where)
+    return chosen
 
-    An entry without a platform is a candidate too (containerd's images.Manifest keeps such
-    entries, after the ones whose platform matches, and judges them by their config): its
-    config decides, in :func:`_platform_image`.
-    """
-    if not options.platforms:
-        # Normalised as containerd does before it matches (``os: "Linux"`` is pulled by a
-        # linux node, so it is scanned); attestation manifests say unknown/unknown.
-        chosen = tuple(
-            entry
-            for entry in entries
-            if entry.platform is None
-            or (normalize_platform(entry.platform).os == "linux" and entry.platform != _ATTESTATION)
-        )
-        if not chosen:
-            raise RegistryError(_no_platform(entries, options), where=where)
-        return chosen
-    picked: list[IndexEntry] = []
-    for wanted in options.platforms:
+
+def _pulled(
+    entries: tuple[IndexEntry, ...], platforms: Sequence[Platform], *, where: str
+) -> dict[Platform, IndexEntry]:
+    """Each requested platform -> the entry its nodes pull; an error when one pulls none."""
+    pulled: dict[Platform, IndexEntry] = {}
+    for wanted in platforms:
         match = _pulled_by(wanted, entries)
         if match is None:
-            raise RegistryError(_no_platform(entries, options, wanted), where=where)
-        if match not in picked:
-            picked.append(match)
-    return tuple(picked)
+            raise RegistryError(_no_platform(entries, wanted), where=where)
+        pulled[wanted] = match
+    return pulled
 
 
-def _no_platform(
-    entries: tuple[IndexEntry, ...], options: RegistryOptions, wanted: Platform | None = None
-) -> str:
+def _no_platform(entries: tuple[IndexEntry, ...], wanted: Platform | None = None) -> str:
     offered = ", ".join(sorted({str(e.platform) for e in entries if e.platform})) or "none"
     if wanted is not None:
         return f"platform {wanted} not in index (offers: {offered})"

@@ -80,11 +80,6 @@ class Cluster:
     #: ``namespace/name`` of the GitRepository that is the scanned source (bootstrap sync).
     source: str | None = None
 
-    @property
-    def label(self) -> str:
-        """How messages name the cluster."""
-        return self.path or "."
-
 
 def base_of(ks: FluxKustomization) -> str:
     """``spec.path`` normalised, source-relative ("." for the root)."""

@@ -29,14 +29,15 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kubegate.display import quoted
 from kubegate.errors import RenderError
 from kubegate.render.provenance import KUSTOMIZATION_FILES
-from kubegate.render.yamlfile import MAX_FILE_BYTES, load_documents, parse_documents
+from kubegate.render.yamlfile import MAX_FILE_BYTES, decode, load_documents, parse_documents
 
 _logger = logging.getLogger(__name__)
 
@@ -54,22 +55,6 @@ _REMOTE_PREFIXES = (
     "oci://",
     "file://",
 )
-#: Kinds of kustomize's builtin plugins and the fields of their configs that name files.
-_PLUGIN_FILE_FIELDS: dict[str, tuple[str, ...]] = {
-    "configmapgenerator": ("files", "envs", "env"),
-    "secretgenerator": ("files", "envs", "env"),
-    "patchtransformer": ("path",),
-    "patchjson6902transformer": ("path",),
-    "patchstrategicmergetransformer": ("paths",),
-    "helmchartinflationgenerator": (
-        "charthome",
-        "confighome",
-        "helmhome",
-        "valuesfile",
-        "additionalvaluesfiles",
-        "values",
-    ),
-}
 #: A hostile tree could nest kustomizations without end; no real one comes close.
 MAX_KUSTOMIZATIONS = 2000
 
@@ -93,10 +78,9 @@ def is_remote(value: str) -> bool:
     return lower.startswith(_REMOTE_PREFIXES) or "://" in lower or "_git/" in lower
 
 
-def show(value: str, limit: int = 120) -> str:
-    """``value`` quoted for a message: control characters escaped, long values cut."""
-    text = repr(value[:limit])
-    return text + ("..." if len(value) > limit else "")
+def show(value: str) -> str:
+    """``value`` quoted for a message (:func:`kubegate.display.quoted`, 120 characters)."""
+    return quoted(value, 120)
 
 
 def _fields(mapping: dict[Any, Any], name: str) -> Iterator[Any]:
@@ -120,6 +104,17 @@ def _mappings(value: Any) -> list[dict[Any, Any]]:
     if isinstance(value, list):
         return [item for item in value if isinstance(item, dict)]
     return []
+
+
+def _entries(
+    mapping: dict[Any, Any], name: str, items: Callable[[Any], list[Any]] = _strings
+) -> Iterator[tuple[int, Any]]:
+    """(index, item) of the strings (or ``items``) of every field ``name`` of ``mapping``.
+
+    The index counts within one field, as kustomize's messages and ours number list entries.
+    """
+    for value in _fields(mapping, name):
+        yield from enumerate(items(value))
 
 
 @dataclass(slots=True)
@@ -210,7 +205,8 @@ class _Checker:
         except OSError as exc:
             raise RenderError(f"cannot read: {exc.strerror}", where=rel) from exc
         if b"&" in head and b"*" in head:
-            load_documents(real, rel, values=False)
+            # The bytes already read, parsed as load_documents would read them from the file.
+            parse_documents(decode(head, rel), rel, values=False)
 
     def directory(self, directory: Path, value: str, where: str, field: str) -> None:
         """``value``, when set, must be a directory inside the root (helm homes)."""
@@ -246,57 +242,42 @@ class _Checker:
         if len(self.visited) > MAX_KUSTOMIZATIONS:
             raise RenderError(f"more than {MAX_KUSTOMIZATIONS} kustomizations", where=where)
         for name in ("resources", "bases", "components"):
-            for value in _fields(kus, name):
-                for index, entry in enumerate(_strings(value)):
-                    self.base(directory, entry, where, f"{name}[{index}]")
+            for index, entry in _entries(kus, name):
+                self.base(directory, entry, where, f"{name}[{index}]")
         for name in ("crds", "configurations"):
-            for value in _fields(kus, name):
-                for index, entry in enumerate(_strings(value)):
-                    self.file(directory, entry, where, f"{name}[{index}]")
-        for value in _fields(kus, "patchesStrategicMerge"):
-            for index, entry in enumerate(_strings(value)):
-                self.file_or_inline(directory, entry, where, f"patchesStrategicMerge[{index}]")
+            for index, entry in _entries(kus, name):
+                self.file(directory, entry, where, f"{name}[{index}]")
+        for index, entry in _entries(kus, "patchesStrategicMerge"):
+            self.file_or_inline(directory, entry, where, f"patchesStrategicMerge[{index}]")
         for name in ("patches", "patchesJson6902", "replacements"):
-            for value in _fields(kus, name):
-                for index, patch in enumerate(_mappings(value)):
-                    for path in _fields(patch, "path"):
-                        for item in _strings(path):
-                            self.file(directory, item, where, f"{name}[{index}].path")
+            for index, patch in _entries(kus, name, _mappings):
+                for _, item in _entries(patch, "path"):
+                    self.file(directory, item, where, f"{name}[{index}].path")
         for name in ("configMapGenerator", "secretGenerator"):
-            for value in _fields(kus, name):
-                for index, args in enumerate(_mappings(value)):
-                    self.generator_args(directory, args, where, f"{name}[{index}]")
-        for value in _fields(kus, "helmGlobals"):
-            for settings in _mappings(value):
-                self.plugin_dirs(directory, settings, where, "helmGlobals")
+            for index, args in _entries(kus, name, _mappings):
+                self.generator_args(directory, args, where, f"{name}[{index}]")
+        for _, settings in _entries(kus, "helmGlobals", _mappings):
+            self.plugin_dirs(directory, settings, where, "helmGlobals")
         for name in ("helmCharts", "helmChartInflationGenerator"):
-            for value in _fields(kus, name):
-                for index, chart in enumerate(_mappings(value)):
-                    self.plugin_dirs(directory, chart, where, f"{name}[{index}]")
+            for index, chart in _entries(kus, name, _mappings):
+                self.plugin_dirs(directory, chart, where, f"{name}[{index}]")
         for name in ("generators", "transformers", "validators"):
-            for value in _fields(kus, name):
-                for index, entry in enumerate(_strings(value)):
-                    self.plugin(directory, entry, where, f"{name}[{index}]")
-        for value in _fields(kus, "openapi"):
-            for openapi in _mappings(value):
-                for path in _fields(openapi, "path"):
-                    for item in _strings(path):
-                        self.file(directory, item, where, "openapi.path")
+            for index, entry in _entries(kus, name):
+                self.plugin(directory, entry, where, f"{name}[{index}]")
+        for _, openapi in _entries(kus, "openapi", _mappings):
+            for _, item in _entries(openapi, "path"):
+                self.file(directory, item, where, "openapi.path")
 
     def generator_args(self, directory: Path, args: dict[Any, Any], where: str, field: str) -> None:
-        for value in _fields(args, "files"):
-            for index, entry in enumerate(_strings(value)):
-                # ``key=path`` or ``path`` (api/kv ParseFileSource): check every reading.
-                paths = (
-                    {entry.partition("=")[2], entry.rpartition("=")[2]} if "=" in entry else {entry}
-                )
-                for path in sorted(paths):
-                    self.file(directory, path, where, f"{field}.files[{index}]", parsed=False)
+        for index, entry in _entries(args, "files"):
+            # ``key=path`` or ``path`` (api/kv ParseFileSource): check every reading.
+            paths = {entry.partition("=")[2], entry.rpartition("=")[2]} if "=" in entry else {entry}
+            for path in sorted(paths):
+                self.file(directory, path, where, f"{field}.files[{index}]", parsed=False)
         for name in ("envs", "env"):
-            for value in _fields(args, name):
-                for index, entry in enumerate(_strings(value)):
-                    label = f"{field}.{name}[{index}]" if name == "envs" else f"{field}.env"
-                    self.file(directory, entry, where, label, parsed=False)
+            for index, entry in _entries(args, name):
+                label = f"{field}.{name}[{index}]" if name == "envs" else f"{field}.env"
+                self.file(directory, entry, where, label, parsed=False)
 
     def plugin_dirs(self, directory: Path, entry: dict[Any, Any], where: str, field: str) -> None:
         """Helm chart settings: homes are directories, values files are files."""
@@ -348,19 +329,15 @@ class _Checker:
         elif kind == "helmchartinflationgenerator":
             self.plugin_dirs(directory, config, where, f"{field} {config.get('kind')}")
         elif kind == "replacementtransformer":
-            for value in _fields(config, "replacements"):
-                for index, entry in enumerate(_mappings(value)):
-                    for path in _fields(entry, "path"):
-                        for item in _strings(path):
-                            self.file(directory, item, where, f"{field}.replacements[{index}].path")
+            for index, entry in _entries(config, "replacements", _mappings):
+                for _, item in _entries(entry, "path"):
+                    self.file(directory, item, where, f"{field}.replacements[{index}].path")
         elif kind == "patchstrategicmergetransformer":
-            for value in _fields(config, "paths"):
-                for index, item in enumerate(_strings(value)):
-                    self.file(directory, item, where, f"{field}.paths[{index}]")
+            for index, item in _entries(config, "paths"):
+                self.file(directory, item, where, f"{field}.paths[{index}]")
         else:
-            for value in _fields(config, "path"):
-                for item in _strings(value):
-                    self.file(directory, item, where, f"{field}.path")
+            for _, item in _entries(config, "path"):
+                self.file(directory, item, where, f"{field}.path")
 
     def base(self, directory: Path, entry: str, where: str, field: str) -> None:
         """A resources/bases/components entry: a file, a kustomization directory or remote."""

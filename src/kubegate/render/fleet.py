@@ -72,12 +72,6 @@ HELM_GROUP = "helm.toolkit.fluxcd.io"
 DEFAULT_NAMESPACE = "default"
 
 
-def _where(origin: Origin) -> str | None:
-    if origin.file is None:
-        return None
-    return f"{origin.file}:{origin.line}" if origin.line else origin.file
-
-
 def _problem(exc: RenderError, fallback: Origin) -> Problem:
     if exc.where:
         file, _, line = exc.where.partition(":")
@@ -155,8 +149,6 @@ class _Walk:
     #: Kustomizations whose GitRepository may still be rendered by another Kustomization.
     deferred: list[FluxKustomization] = field(default_factory=list)
     settled: set[str] = field(default_factory=set)
-    #: The tree the scanned source renders from (the source root, or a filtered mirror of it).
-    source_root: Path = Path()
     #: The source root itself: provenance reads it lazily, and it outlives the workspace (a
     #: mirror does not), with ``spec.include`` directories read from their own trees.
     pristine: Path = Path()
@@ -164,6 +156,15 @@ class _Walk:
     #: kustomize output by (tree, built directory, kustomization text): shared by the clusters
     #: of one render, which often build the same path with the same Flux spec.
     build_cache: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    remote: RemoteOptions = field(default_factory=RemoteOptions)
+    fetched: list[RemoteBase] = field(default_factory=list)
+    #: Pairs of origins that define one Kustomization key twice.
+    duplicates: list[tuple[str, Origin, Origin]] = field(default_factory=list)
+
+    @property
+    def source_root(self) -> Path:
+        """The tree the scanned source renders from (the source root, or a filtered mirror)."""
+        return self.workspace.root
 
     def problem(self, owner: str | None, problem: Problem) -> None:
         self.problems.append((owner, problem))
@@ -189,7 +190,7 @@ class _Walk:
         repo = self.git_repos.get(key)
         if repo is not None:
             # A URL found in the judged revision is never fetched (DESIGN.md invariant 5).
-            where = _where(repo.origin)
+            where = repo.origin.where
             self._not_seen(
                 ks,
                 f"its source GitRepository {key} ({url_without_credentials(repo.url)}"
@@ -214,11 +215,6 @@ class _Walk:
                 )
                 return None
         return self.source_root
-
-    remote: RemoteOptions = field(default_factory=RemoteOptions)
-    fetched: list[RemoteBase] = field(default_factory=list)
-    #: Pairs of origins that define one Kustomization key twice.
-    duplicates: list[tuple[str, Origin, Origin]] = field(default_factory=list)
 
     def build_round(self, batch: Sequence[FluxKustomization]) -> list[_Pending]:
         todo: list[tuple[FluxKustomization, Path]] = []
@@ -315,13 +311,13 @@ class _Walk:
             raise RenderError(
                 f"substituteFrom {kind} {ks.namespace}/{name} {why} "
                 f"(Kustomization {ks.key}); pass its values with --var or --var-file",
-                where=_where(ks.origin),
+                where=ks.origin.where,
             )
         substitute = post.get("substitute")
         if isinstance(substitute, dict):
             for key, value in substitute.items():
                 values[str(key)] = ("" if value is None else str(value)).replace("\n", "")
-        check_names(values, _where(ks.origin) or ks.key)
+        check_names(values, ks.origin.where or ks.key)
         return values
 
     def _unreadable_source(self, ks: FluxKustomization, variable: str) -> str | None:
@@ -540,10 +536,10 @@ class _Walk:
         key, first, second = self.duplicates[0]
         cluster = f" in cluster {self.cluster}" if self.cluster else ""
         raise RenderError(
-            f"Kustomization {key} is defined twice{cluster}, in {_where(first)} and "
-            f"{_where(second)}: the cluster applies only one of them, so what it would run is "
+            f"Kustomization {key} is defined twice{cluster}, in {first.where} and "
+            f"{second.where}: the cluster applies only one of them, so what it would run is "
             "not proven",
-            where=_where(first),
+            where=first.where,
         )
 
 
@@ -847,7 +843,6 @@ def _render_fleet(
                 scanned_sources=frozenset({cluster.source} if cluster.source else ()),
                 supplied=sources,
                 missing_includes=tree.missing,
-                source_root=tree.root,
                 pristine=root,
                 grafts=tree.grafts,
                 build_cache=builds,

@@ -177,9 +177,7 @@ def _entry_lines(ks: FluxKustomization, field: str) -> list[yaml.Node | None]:
 
 def ks_where(ks: FluxKustomization) -> str:
     """How errors name a Flux Kustomization: its file:line, else namespace/name."""
-    if ks.origin.file is None:
-        return ks.key
-    return f"{ks.origin.file}:{ks.origin.line}" if ks.origin.line else ks.origin.file
+    return ks.origin.where or ks.key
 
 
 def prepare_build(source: Path, farm: Path, rel: str, ks: FluxKustomization) -> PreparedBuild:

@@ -88,17 +88,19 @@ class BuildContext:
         norm = posixpath.normpath(rel)
         if posixpath.isabs(norm) or norm == ".." or norm.startswith("../"):
             return None  # provenance reads the source root only (docs/security.md)
-        if rel not in self._files:
-            path = self.pristine / rel
+        # Matched, read and cached by the normalised path: "inc/x/../../y" is "y", not a file
+        # of the tree grafted at "inc" (joined raw, it would resolve outside that tree).
+        if norm not in self._files:
+            path = self.pristine / norm
             for directory, tree in self.grafts.items():
-                if rel.startswith(directory + "/"):
-                    path = tree / rel[len(directory) + 1 :]
+                if norm.startswith(directory + "/"):
+                    path = tree / norm[len(directory) + 1 :]
             try:
-                self._files[rel] = load_documents(path, rel, values=False)
+                self._files[norm] = load_documents(path, norm, values=False)
             except RenderError as exc:
-                _logger.debug("provenance: cannot read %s: %s", rel, exc)
-                self._files[rel] = None
-        return self._files[rel]
+                _logger.debug("provenance: cannot read %s: %s", norm, exc)
+                self._files[norm] = None
+        return self._files[norm]
 
     def relative(self, path: str) -> str | None:
         """A path relative to the build directory, as relative to the source root."""

@@ -5,8 +5,9 @@ request forgery steered by the judged revision, and a verdict over bytes the rev
 hold. By default every remote reference :mod:`kubegate.render.confine` finds is a render
 problem (the build is not proven, exit 2). With ``--allow-remote-bases`` (config
 ``render.allowRemoteBases``) a plain ``http(s)://`` URL of a YAML file of Kubernetes objects is
-fetched here, never by kustomize: one GET through ``httpx`` with a size limit, a per-request
-timeout and a deadline, parsed under the YAML limits, written into the private build tree and
+fetched here, never by kustomize: one GET through the bounded client
+(:func:`kubegate.transfer.http.bounded_client`: idle timeout, minimum rate) with a size limit
+and a deadline, parsed under the YAML limits, written into the private build tree and
 named in the kustomization kustomize reads; its sha256 goes into the report
 (:class:`~kubegate.models.RemoteBase`). Git, OCI and ``file://`` forms, and URLs of remote
 kustomization directories, stay refused even then (their bytes would need a clone and a second
@@ -23,16 +24,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 
 from kubegate.errors import RenderError
 from kubegate.models import Origin, RemoteBase
-from kubegate.render.confine import RemoteRef, show
+from kubegate.render.confine import RemoteRef
 from kubegate.render.provenance import KUSTOMIZATION_FILES
 from kubegate.render.workspace import Workspace, replace_file
 from kubegate.render.yamlfile import MAX_FILE_BYTES, dump, load_documents, parse_documents
+from kubegate.source.location import url_without_credentials
+from kubegate.transfer import TransferLimits, limit_of
+from kubegate.transfer.http import bounded_client
 
 _logger = logging.getLogger(__name__)
 
@@ -50,18 +54,6 @@ class RemoteOptions:
 
     allow: bool = False
     deadline: float | None = None
-
-
-def redact(url: str) -> str:
-    """``url`` without user info, query or fragment (they may carry credentials)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return show(url)
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def _git_form(url: str) -> bool:
@@ -83,8 +75,9 @@ def refuse(refs: Sequence[RemoteRef]) -> RenderError:
     ref = refs[0]
     more = f" (and {len(refs) - 1} more)" if len(refs) > 1 else ""
     return RenderError(
-        f"{ref.field}: remote base {redact(ref.url)} is not proven{more}: kubegate judges only "
-        "the files of the revision (vendor it, or pass --allow-remote-bases to fetch it)",
+        f"{ref.field}: remote base {url_without_credentials(ref.url)} is not proven{more}: "
+        "kubegate judges only the files of the revision (vendor it, or pass "
+        "--allow-remote-bases to fetch it)",
         where=ref.file,
     )
 
@@ -114,15 +107,21 @@ def fetch_all(
 def _fetch_one(
     ref: RemoteRef, workspace: Workspace, farm: Path, options: RemoteOptions
 ) -> RemoteBase:
-    shown = redact(ref.url)
-    scheme = urlsplit(ref.url.strip()).scheme.lower() if "://" in ref.url else ""
+    shown = url_without_credentials(ref.url)
+    try:
+        scheme = urlsplit(ref.url.strip()).scheme.lower() if "://" in ref.url else ""
+        git_form = _git_form(ref.url)
+    except ValueError as exc:  # an unclosed IPv6 bracket, say
+        raise RenderError(
+            f"{ref.field}: remote base {shown} is not a valid URL", where=ref.file
+        ) from exc
     if ref.field.startswith("components") or scheme not in ("http", "https"):
         raise RenderError(
             f"{ref.field}: remote base {shown} is a git, OCI or file reference or a component: "
             "not supported even with --allow-remote-bases (vendor it into the revision)",
             where=ref.file,
         )
-    if _git_form(ref.url):
+    if git_form:
         raise RenderError(
             f"{ref.field}: remote base {shown} names a git repository: not supported even "
             "with --allow-remote-bases (vendor it, or use a URL of a YAML file)",
@@ -172,8 +171,11 @@ def _download(url: str, shown: str, where: str, deadline: float | None) -> bytes
     size = 0
     try:
         with (
-            httpx.Client(
-                timeout=HTTP_TIMEOUT_S, follow_redirects=True, max_redirects=_MAX_REDIRECTS
+            bounded_client(
+                url,
+                TransferLimits(deadline=stop),
+                timeout=HTTP_TIMEOUT_S,
+                max_redirects=_MAX_REDIRECTS,
             ) as client,
             client.stream("GET", url, headers={"Accept-Encoding": "identity"}) as resp,
         ):
@@ -189,6 +191,13 @@ def _download(url: str, shown: str, where: str, deadline: float | None) -> bytes
                 if time.monotonic() > stop:
                     raise RenderError(f"fetching {shown} took too long", where=where)
                 chunks.append(chunk)
+    except httpx.InvalidURL as exc:
+        # Not an HTTPError: httpx refuses the URL itself (a port out of range, say).
+        raise RenderError(f"fetching {shown} failed: invalid URL", where=where) from exc
     except httpx.HTTPError as exc:
-        raise RenderError(f"fetching {shown} failed: {type(exc).__name__}", where=where) from exc
+        limit = limit_of(exc)
+        if limit is not None and limit.deadline:
+            raise RenderError(f"fetching {shown} took too long", where=where) from exc
+        reason = limit.reason if limit is not None else type(exc).__name__
+        raise RenderError(f"fetching {shown} failed: {reason}", where=where) from exc
     return b"".join(chunks)

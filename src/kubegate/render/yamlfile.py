@@ -8,6 +8,7 @@ Called by the plain-YAML loader, the Flux Kustomization scanner and the provenan
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 from dataclasses import dataclass
@@ -23,8 +24,6 @@ _logger = logging.getLogger(__name__)
 
 #: Manifests bigger than this are refused: no unbounded reads of untrusted input.
 MAX_FILE_BYTES = 16 * 1024 * 1024
-
-_CLoader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # kustomize reads YAML with kyaml on go-yaml v3, not as YAML 1.1 (PyYAML's schema): `=`,
 # `yes`/`on`/`no`/`off` and `1:30` are strings, `0777` is 511 and `0o17` is 15 (Go's
@@ -110,21 +109,16 @@ class _GoConstructor(yaml.constructor.SafeConstructor):
     """Values as go-yaml v3 decodes them (ints with Go's base prefixes, floats like ParseFloat)."""
 
 
-_GO_CONSTRUCTORS = {
-    _INT_TAG: _construct_go_int,
-    _FLOAT_TAG: _construct_go_float,
-    _BOOL_TAG: _construct_go_bool,
-}
-for _tag, _constructor in _GO_CONSTRUCTORS.items():
-    _GoConstructor.add_constructor(_tag, _constructor)
+_GoConstructor.add_constructor(_INT_TAG, _construct_go_int)
+_GoConstructor.add_constructor(_FLOAT_TAG, _construct_go_float)
+_GoConstructor.add_constructor(_BOOL_TAG, _construct_go_bool)
 
 
-class KyamlLoader(_GoResolver, _CLoader):  # type: ignore[misc]
-    """The fast loader (libyaml when present) with kustomize's scalar resolution."""
+class KyamlLoader(_GoResolver, yamlload.Loader):  # type: ignore[misc]
+    """The fast composer (libyaml when present) with kustomize's scalar resolution.
 
-
-for _tag, _constructor in _GO_CONSTRUCTORS.items():
-    KyamlLoader.add_constructor(_tag, _constructor)
+    It only composes: every value is built by :class:`KyamlPyLoader`'s constructor.
+    """
 
 
 class _RedefiningComposer(yaml.composer.Composer):
@@ -158,13 +152,16 @@ class KyamlPyLoader(
         yaml.resolver.Resolver.__init__(self)
 
 
-_Loader: type[Any] = KyamlLoader
-_PyLoader: type[Any] = KyamlPyLoader
-
-
-def _redefined_anchor(exc: yaml.YAMLError) -> bool:
-    # libyaml's composer refuses a second definition of an anchor; the Python one accepts it.
-    return isinstance(exc, yaml.composer.ComposerError) and "duplicate anchor" in str(exc)
+def _compose(text: str) -> list[yaml.Node]:
+    """Every non-empty document of ``text`` as a checked node graph (yamlload.compose_all)."""
+    try:
+        return yamlload.compose_all(text, KyamlLoader)
+    except yaml.composer.ComposerError as exc:
+        # libyaml's composer refuses a second definition of an anchor; the Python one accepts
+        # it (the later one wins, as in go-yaml).
+        if "duplicate anchor" not in str(exc):
+            raise
+        return yamlload.compose_all(text, KyamlPyLoader)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,15 +200,21 @@ def read_text(path: Path, where: str) -> str:
         raise RenderError(f"cannot read: {exc.strerror}", where=where) from exc
 
 
+def decode(data: bytes, where: str) -> str:
+    """Manifest bytes as :func:`read_text` returns a file's: size-checked, UTF-8, BOM dropped,
+    universal newlines (what ``Path.read_text`` does)."""
+    if len(data) > MAX_FILE_BYTES:
+        raise RenderError(f"file larger than {MAX_FILE_BYTES} bytes", where=where)
+    try:
+        return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig").read()
+    except UnicodeDecodeError as exc:
+        raise RenderError("not UTF-8 text", where=where) from exc
+
+
 def parse_documents(text: str, where: str, *, values: bool = True) -> list[Document]:
     """Every non-empty document of ``text``; invalid YAML raises RenderError at file:line."""
     try:
-        try:
-            nodes = yamlload.compose_all(text, _Loader)
-        except yaml.composer.ComposerError as exc:
-            if not _redefined_anchor(exc):
-                raise
-            nodes = yamlload.compose_all(text, _PyLoader)
+        nodes = _compose(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -219,14 +222,9 @@ def parse_documents(text: str, where: str, *, values: bool = True) -> list[Docum
         raise RenderError(f"invalid YAML: {problem}", where=f"{where}{line}") from exc
     except yaml.YAMLError as exc:
         raise RenderError(f"invalid YAML: {exc}", where=where) from exc
-    documents = []
-    for node in nodes:
-        if node is None:
-            continue
-        # Building Python values is the slow half of PyYAML (pure Python even with libyaml):
-        # provenance lookups only walk nodes, so they skip it.
-        documents.append(Document(node=node, value=construct(node, where) if values else None))
-    return documents
+    # Building Python values is the slow half of PyYAML (pure Python even with libyaml):
+    # provenance lookups only walk nodes, so they skip it.
+    return [Document(node=node, value=construct(node, where) if values else None) for node in nodes]
 
 
 def construct(node: yaml.Node, where: str) -> Any:
@@ -304,12 +302,7 @@ def scalar_text(node: yaml.Node | None) -> str | None:
 def load_stream(text: str, where: str) -> list[Any]:
     """Plain values of a YAML stream (kustomize output), fast path without line marks."""
     try:
-        try:
-            docs = yamlload.load_all(text, _Loader, KyamlPyLoader)
-        except yaml.composer.ComposerError as exc:
-            if not _redefined_anchor(exc):
-                raise
-            docs = yamlload.load_all(text, _PyLoader, KyamlPyLoader)
+        docs = [yamlload.construct(node, KyamlPyLoader) for node in _compose(text)]
         return [doc for doc in docs if doc is not None]
     except yaml.YAMLError as exc:
         raise RenderError(f"invalid YAML: {exc}", where=where) from exc

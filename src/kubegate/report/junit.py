@@ -21,8 +21,8 @@ from collections.abc import Sequence
 
 from kubegate.display import visible
 from kubegate.gate import GateFinding, GateResult, ImageResult, Unseen
-from kubegate.models import ImageUse, Severity
-from kubegate.report.summary import until
+from kubegate.models import ImageUse
+from kubegate.report.summary import summary, until
 
 
 def _finding_line(item: GateFinding) -> str:
@@ -106,12 +106,7 @@ def _properties(result: GateResult) -> ET.Element:
     if result.policy_source.ref is not None:
         pairs.append(("policyRef", result.policy_source.ref))
         pairs.append(("policyCommit", result.policy_source.commit or ""))
-    unrated = sum(
-        1
-        for image in result.images
-        for item in image.findings
-        if item.finding.severity is Severity.UNKNOWN
-    )
+    unrated = summary(result)["withoutSeverity"]
     if unrated:
         pairs.append(("withoutSeverity", str(unrated)))
     pairs.extend(("permanentException", entry) for entry in result.permanent_exceptions)

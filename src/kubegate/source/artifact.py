@@ -39,7 +39,7 @@ from kubegate.errors import SourceError, UsageError
 from kubegate.source.limits import SourceLimits
 from kubegate.source.tree import check_link_target, verify_links
 from kubegate.transfer import TransferLimits
-from kubegate.transfer.http import bounded_transport, environment_proxy
+from kubegate.transfer.http import bounded_client
 
 _logger = logging.getLogger(__name__)
 
@@ -79,19 +79,9 @@ def artifact_revision(url: str, digest: str) -> str:
 
 
 def _client(limits: SourceLimits, url: str) -> httpx.Client:
-    """Through the bounded transport (idle, minimum rate); the deadline is checked below.
-
-    The environment's proxy and CA settings apply, as they did before the bounded transport.
-    """
+    """Through the bounded transport (idle, minimum rate); the deadline is checked below."""
     transfer = TransferLimits(min_rate=limits.min_rate, rate_window=limits.rate_window)
-    return httpx.Client(
-        transport=bounded_transport(
-            transfer, trust_env=True, proxy=environment_proxy(httpx.URL(url))
-        ),
-        trust_env=False,
-        timeout=limits.http_timeout,
-        follow_redirects=True,
-    )
+    return bounded_client(url, transfer, timeout=limits.http_timeout)
 
 
 def download(url: str, digest: str, out: Path, *, limits: SourceLimits, label: str) -> int:

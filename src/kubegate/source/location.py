@@ -32,9 +32,8 @@ def is_scp_like(location: str) -> bool:
     return bool(_SCP_RE.match(location)) and "::" not in location
 
 
-def redact_url(text: str) -> str:
-    """``text`` with the userinfo and query of every URL in it removed (free text too)."""
-    return redact_urls(text)
+#: ``text`` with the userinfo and query of every URL in it removed (free text too).
+redact_url = redact_urls
 
 
 def check_git_url(location: str) -> str:

@@ -15,8 +15,9 @@ A limit that trips raises an httpcore timeout (so httpx maps it to its own) that
 :class:`~kubegate.transfer.LimitExceeded`; :func:`~kubegate.transfer.limit_of` finds it behind
 httpx's exception, and the clients neither retry it nor hide its reason.
 
-Used by :mod:`kubegate.registry.client` and :mod:`kubegate.vulndb.fetch` (and any later HTTP
-client: a remote base, an artifact).
+Used by :mod:`kubegate.registry.client` and :mod:`kubegate.vulndb.fetch`; the one-URL downloads
+(a Flux artifact in :mod:`kubegate.source.artifact`, a remote base in
+:mod:`kubegate.render.remote`) take the whole client from :func:`bounded_client`.
 """
 
 from __future__ import annotations
@@ -251,3 +252,27 @@ def environment_proxy(url: httpx.URL) -> str | None:
     proxies = urllib.request.getproxies_environment()
     proxy = proxies.get(url.scheme) or proxies.get("all")
     return proxy if proxy and proxy.startswith(("http://", "https://")) else None
+
+
+def bounded_client(
+    url: str,
+    limits: TransferLimits,
+    *,
+    timeout: float,
+    max_redirects: int = 20,  # httpx's default
+) -> httpx.Client:
+    """A client for downloading ``url``: the bounded transport, redirects followed.
+
+    The environment's proxy for ``url`` (:func:`environment_proxy`) and its CA settings apply,
+    as they did for the plain clients these downloads used before the bounded transport; the
+    proxy is chosen once, for ``url``'s host. ``timeout`` is the idle timeout.
+    """
+    return httpx.Client(
+        transport=bounded_transport(
+            limits, trust_env=True, proxy=environment_proxy(httpx.URL(url))
+        ),
+        trust_env=False,
+        timeout=timeout,
+        follow_redirects=True,
+        max_redirects=max_redirects,
+    )
