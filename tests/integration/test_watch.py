@@ -369,6 +369,30 @@ def test_bad_watch_options_are_usage_errors(tmp_path: Path) -> None:
         assert message in result.stderr and "Traceback" not in result.stderr
 
 
+def test_policy_files_inside_the_watched_repository_are_refused_as_by_scan(
+    tmp_path: Path,
+) -> None:
+    """watch loads its policy through scan's loader: every input file is checked against the
+    judged source before it is read (was: --vex, --var-file and --ca-file were read unchecked)."""
+    repo = tmp_path / "fleet"
+    repo.mkdir()
+    git("init", "-q", "-b", "main", cwd=repo)
+    (repo / "vex.json").write_text("{}")
+    (repo / "vars.env").write_text("A=1\n")
+    (repo / "ca.pem").write_text("not a CA\n")
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", "policy files of the watched repository", cwd=repo)
+    env = cli_env({"KUBEGATE_CACHE_DIR": str(tmp_path / "cache")})
+    for flag, name in [("--vex", "vex.json"), ("--var-file", "vars.env"), ("--ca-file", "ca.pem")]:
+        result = subprocess.run(
+            [sys.executable, "-m", "kubegate", "watch", repo.as_uri(), flag, str(repo / name)],
+            capture_output=True, text=True, env=env, timeout=60, check=False,
+        )  # fmt: skip
+        assert result.returncode == 3, (flag, result.stderr)
+        assert f"kubegate: error: {flag}: " in result.stderr, result.stderr
+        assert "inside the judged source" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_sigterm_mid_scan_finishes_the_scan_and_publishes_nothing(
     tmp_path: Path,
     images: dict[str, str],

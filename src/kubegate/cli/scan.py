@@ -182,11 +182,9 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Scan the revision, write every report, return the verdict's exit code."""
-    from kubegate.cli.dbupdate import refresh_db
     from kubegate.gate import UnseenKind
-    from kubegate.scan import ScanSettings, read_revision
+    from kubegate.scan import read_revision
     from kubegate.source import local_root
-    from kubegate.vulndb import resolve_db_path
 
     started = time.monotonic()
     outputs = _outputs(args)
@@ -206,67 +204,38 @@ def run(args: argparse.Namespace) -> int:
     if args.pin_digests is not None:
         _check_output(judged, args.pin_digests, "--pin-digests")
     with contextlib.ExitStack() as stack:
-        defaults, source = _defaults_dir(args, spec, stack)
-        implicit = defaults / DEFAULT_CONFIG_NAME
-        if args.config is not None:
-            judged.check_input(args.config, "--config")
-        elif implicit.exists() or implicit.is_symlink():
-            judged.check_input(implicit, "configuration file")
-        config = find_config(args.config, defaults)
-        for key, named in config.named_paths():
-            judged.check_input(named, key, config=config.path)
-        ignore = _ignore_file(args, config, defaults, judged, source)
-        source = dataclasses.replace(
-            source,
-            config=source.config or (str(config.path) if config.path else None),
-            exceptions=source.exceptions or ignore.path,
-        )
-        for path in args.vex or ():
-            judged.check_input(path, "--vex")
-        for text in args.var_file:
-            judged.check_input(Path(text), "--var-file")
-        if args.ca_file is not None:
-            judged.check_input(args.ca_file, "--ca-file")
-        if args.db_source and "://" not in args.db_source:  # a local mirror directory
-            judged.check_input(Path(args.db_source), "--db-source")
-        settings = ScanSettings(
-            policy=_policy(args, config),
-            ignore=ignore,
-            vex=load_vex(args.vex) if args.vex else VexSet(),
-            max_age=_max_age(args, config),
-            fail_open=args.fail_open or bool(config.policy.fail_open),
-            concurrency=args.concurrency,
-            timeout=args.timeout or None,
-        )
+        loaded = load_policy(args, spec, judged, stack)
+        config, settings, db_path = loaded.config, loaded.settings, loaded.db_path
         options = _registry_options(args, config, limits)
         publishing = publish_options(args, config)
-        db_path = Path(args.db) if args.db else config.db.path or resolve_db_path(None)
-        judged.check_input(db_path, "--db" if args.db else "advisory database")
-        # A local source named in the config is the update (imported first, no network); else
-        # the OSV feeds are refreshed when older than 12 h, unless --skip-db-update (docs/db.md).
-        refresh_db(
-            args,
-            db_path,
-            settings.max_age,
-            local_sources=config.db.sources,
-            limits=limits,
-            nvd_source=config.db.nvd_source,
-            tracker_source=config.db.debian_tracker_source,
-        )
+        update_db(args, loaded, limits)
         request = dataclasses.replace(
-            _with_config_sources(revision_request(args), config),
-            allow_remote_bases=args.allow_remote_bases or bool(config.render.allow_remote_bases),
-            deadline=limits.deadline,
+            policy_request(revision_request(args), args, config), deadline=limits.deadline
         )
         from kubegate.publish import Snapshot
 
         # --publish keeps a copy of exactly the tree that is judged (docs/publish.md).
         snapshot = Snapshot() if publishing else None
         revision = read_revision(request, on_checkout=snapshot.capture if snapshot else None)
-        result, updated = _judge(
-            args, revision, settings, config, options, db_path, limits, publishing is not None
+        _logger.info(
+            "rendered %s: %s image use(s) of %s image(s)",
+            revision.info.location,
+            len(revision.images.uses),
+            len({str(u.ref) for u in revision.images.uses}),
         )
-    result = dataclasses.replace(result, policy_source=source)
+        with _progress(args) as progress:
+            result, updated = judge_revision(
+                revision,
+                settings,
+                config,
+                options,
+                db_path,
+                deadline=limits.deadline,
+                workers=1 if args.concurrency > 1 else None,
+                progress=progress,
+                publishing=publishing is not None,
+            )
+    result = dataclasses.replace(result, policy_source=loaded.source)
     _write_reports(result, outputs)
     if args.pin_digests is not None:
         _write_pins(result, args.pin_digests)
@@ -282,49 +251,121 @@ def run(args: argparse.Namespace) -> int:
     return code
 
 
-def _judge(
-    args: argparse.Namespace,
+@dataclasses.dataclass(frozen=True, slots=True)
+class LoadedPolicy:
+    """The policy ``scan`` and ``watch`` judge with (:func:`load_policy`)."""
+
+    config: Config
+    settings: ScanSettings
+    #: Where the configuration and exceptions were actually read (every report names it).
+    source: PolicySource
+    db_path: Path
+
+
+def load_policy(
+    args: argparse.Namespace, spec: SourceSpec, judged: JudgedTree, stack: contextlib.ExitStack
+) -> LoadedPolicy:
+    """Configuration, exceptions, VEX and settings, as ``scan`` and ``watch`` read them.
+
+    Every input file (config, its named paths, exceptions, VEX, variables, CA bundle, a local
+    database mirror, the database itself) is checked against ``judged`` before it is read
+    (exit 3 inside the judged source). A ``--config-ref`` checkout is entered on ``stack``.
+    """
+    from kubegate.scan import ScanSettings
+    from kubegate.vulndb import resolve_db_path
+
+    defaults, ref = _defaults_dir(args, spec, stack)
+    implicit = defaults / DEFAULT_CONFIG_NAME
+    if args.config is not None:
+        judged.check_input(args.config, "--config")
+    elif implicit.exists() or implicit.is_symlink():
+        judged.check_input(implicit, "configuration file")
+    config = find_config(args.config, defaults)
+    for key, named in config.named_paths():
+        judged.check_input(named, key, config=config.path)
+    ignore = _ignore_file(args, config, defaults, judged, ref)
+    for path in args.vex or ():
+        judged.check_input(path, "--vex")
+    for text in args.var_file:
+        judged.check_input(Path(text), "--var-file")
+    if args.ca_file is not None:
+        judged.check_input(args.ca_file, "--ca-file")
+    if args.db_source and "://" not in args.db_source:  # a local mirror directory
+        judged.check_input(Path(args.db_source), "--db-source")
+    settings = ScanSettings(
+        policy=_policy(args, config),
+        ignore=ignore,
+        vex=load_vex(args.vex) if args.vex else VexSet(),
+        max_age=_max_age(args, config),
+        fail_open=args.fail_open or bool(config.policy.fail_open),
+        concurrency=args.concurrency,
+        timeout=args.timeout or None,
+    )
+    db_path = Path(args.db) if args.db else config.db.path or resolve_db_path(None)
+    judged.check_input(db_path, "--db" if args.db else "advisory database")
+    source = dataclasses.replace(
+        ref,
+        config=ref.config or (str(config.path) if config.path else None),
+        exceptions=ref.exceptions or ignore.path,
+    )
+    return LoadedPolicy(config, settings, source, db_path)
+
+
+def update_db(args: argparse.Namespace, loaded: LoadedPolicy, limits: TransferLimits) -> None:
+    """The scan's update step: a local source named in the config is the update (imported
+    first, no network); else the OSV feeds (and the config's NVD and Debian tracker sources) are
+    refreshed when older than 12 h, unless --skip-db-update (docs/db.md)."""
+    from kubegate.cli.dbupdate import refresh_db
+
+    db = loaded.config.db
+    refresh_db(
+        args,
+        loaded.db_path,
+        loaded.settings.max_age,
+        local_sources=db.sources,
+        limits=limits,
+        nvd_source=db.nvd_source,
+        tracker_source=db.debian_tracker_source,
+    )
+
+
+def policy_request(
+    request: RevisionRequest, args: argparse.Namespace, config: Config
+) -> RevisionRequest:
+    """``request`` with the config's ``sources:`` and ``render.allowRemoteBases`` applied."""
+    return dataclasses.replace(
+        _with_config_sources(request, config),
+        allow_remote_bases=args.allow_remote_bases or bool(config.render.allow_remote_bases),
+    )
+
+
+def judge_revision(
     revision: Revision,
     settings: ScanSettings,
     config: Config,
     options: RegistryOptions,
     db_path: Path,
-    limits: TransferLimits,
-    publishing: bool,
+    *,
+    deadline: float | None,
+    workers: int | None,
+    progress: Progress | None = None,
+    publishing: bool = False,
 ) -> tuple[GateResult, str | None]:
-    """Resolve, inventory and match every image of ``revision``: the verdict, and when
-    ``publishing`` the database's update time for the artifact's annotation."""
+    """Resolve, inventory and match every image of ``revision`` (``scan`` and ``watch``): the
+    verdict and, when ``publishing``, the database's update time (the artifact's annotation)."""
     from kubegate.inventory import InventoryCache
     from kubegate.publish import db_updated
     from kubegate.registry import RegistryClient
     from kubegate.scan import ImageInspector, scan_revision
     from kubegate.vulndb import VulnDB
 
-    _logger.info(
-        "rendered %s: %s image use(s) of %s image(s)",
-        revision.info.location,
-        len(revision.images.uses),
-        len({str(u.ref) for u in revision.images.uses}),
-    )
-    deadline = limits.deadline
     cache = InventoryCache()
     try:
         with VulnDB.open(db_path) as db, RegistryClient(options) as client:
-            inspector = ImageInspector(
-                client,
-                cache,
-                config.image_sources,
-                workers=1 if args.concurrency > 1 else None,
+            inspector = ImageInspector(client, cache, config.image_sources, workers=workers)
+            result = scan_revision(
+                revision, settings, inspector=inspector, db=db, deadline=deadline, progress=progress
             )
-            with _progress(args) as progress:
-                result = scan_revision(
-                    revision,
-                    settings,
-                    inspector=inspector,
-                    db=db,
-                    deadline=deadline,
-                    progress=progress,
-                )
             return result, db_updated(db) if publishing else None
     finally:
         cache.close()
