@@ -303,10 +303,12 @@ def load_policy(
     )
     db_path = Path(args.db) if args.db else config.db.path or resolve_db_path(None)
     judged.check_input(db_path, "--db" if args.db else "advisory database")
+    # Named after what was read: --config/--ignorefile win over the --config-ref checkout.
+    shown = _shown_in_ref(config.path, defaults, ref) if config.path else None
     source = dataclasses.replace(
         ref,
-        config=ref.config or (str(config.path) if config.path else None),
-        exceptions=ref.exceptions or ignore.path,
+        config=str(shown or config.path) if config.path else None,
+        exceptions=ignore.path,
     )
     return LoadedPolicy(config, settings, source, db_path)
 
@@ -395,12 +397,7 @@ def _defaults_dir(
                 "regular files",
                 where="--config-ref",
             )
-    return checkout.root, PolicySource(
-        config=f"{args.config_ref}:{DEFAULT_CONFIG_NAME}" if config.exists() else None,
-        exceptions=f"{args.config_ref}:{found.name}" if found is not None else None,
-        ref=args.config_ref,
-        commit=checkout.commit,
-    )
+    return checkout.root, PolicySource(ref=args.config_ref, commit=checkout.commit)
 
 
 class _LogProgress:
