@@ -54,7 +54,6 @@ from kubegate.config import DEFAULT_NAME as DEFAULT_CONFIG_NAME
 from kubegate.config import Config, find_config, user_config_dir
 from kubegate.display import visible
 from kubegate.errors import ConfigError, UsageError, redact_urls
-from kubegate.gate import PolicySource
 from kubegate.ignorefile import IgnoreFile
 from kubegate.outfile import check_target, write_atomic
 from kubegate.policy import DEFAULT_DB_MAX_AGE, Policy, parse_duration, parse_registries
@@ -70,7 +69,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress as RichProgress
     from rich.progress import TaskID
 
-    from kubegate.gate import GateResult, Revision
+    from kubegate.gate import GateResult, PolicySource, Revision
     from kubegate.registry import RegistryOptions
     from kubegate.scan import Progress, RevisionRequest, ScanSettings
     from kubegate.source import SourceSpec
@@ -383,6 +382,8 @@ def _defaults_dir(
 ) -> tuple[Path, PolicySource]:
     """Where implicit policy files are read: the ``--config-ref`` checkout or the user config
     directory (kept for the whole scan: image sources in it are read while images are)."""
+    from kubegate.gate import PolicySource
+
     if args.config_ref is None:
         return user_config_dir(), PolicySource()
     from kubegate.source import open_policy_ref
