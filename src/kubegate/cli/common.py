@@ -99,12 +99,16 @@ def add_limit_arguments(
     )
 
 
-def transfer_limits(args: argparse.Namespace, started: float) -> TransferLimits:
+def transfer_limits(
+    args: argparse.Namespace, started: float, *, arm_watchdog: bool = True
+) -> TransferLimits:
     """The limits of this command's transfers; arms the deadline's watchdog.
 
     The deadline is checked by every transfer (:mod:`kubegate.transfer`) and by the scan's image
     stage; the watchdog is the backstop for work that does not look at it: ``WATCHDOG_GRACE``
     seconds after the deadline it prints one error line and ends the process with exit 2.
+    A daemon (``watch``) passes ``arm_watchdog=False``: ``--timeout`` bounds each of its scans,
+    not the process, so it gets no process-wide deadline and no watchdog.
     """
     timeout = getattr(args, "timeout", None)
     if timeout is not None and timeout < 0:
@@ -114,7 +118,7 @@ def transfer_limits(args: argparse.Namespace, started: float) -> TransferLimits:
     if args.min_rate < 0:
         raise UsageError("must not be negative", where="--min-rate")
     deadline = None
-    if timeout:
+    if timeout and arm_watchdog:
         deadline = started + timeout
         _arm_watchdog(timeout, deadline + WATCHDOG_GRACE - time.monotonic())
     return TransferLimits(min_rate=args.min_rate, rate_window=args.idle_timeout, deadline=deadline)

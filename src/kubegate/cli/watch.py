@@ -30,6 +30,7 @@ from kubegate.cli.common import (
     add_registry_arguments,
     add_render_arguments,
     revision_request,
+    transfer_limits,
 )
 from kubegate.cli.publish_options import add_publish_arguments, publish_options
 from kubegate.cli.scan import (
@@ -48,7 +49,7 @@ from kubegate.cli.scan_options import (
 )
 from kubegate.errors import KubegateError, UsageError
 from kubegate.policy import parse_duration
-from kubegate.transfer import RetryBudget, TransferLimits
+from kubegate.transfer import RetryBudget
 from kubegate.trust import JudgedTree
 
 if TYPE_CHECKING:
@@ -156,12 +157,7 @@ def run(args: argparse.Namespace) -> int:
     for url in args.notify:
         if not url.startswith(("http://", "https://")):
             raise UsageError(f"expected an http(s) URL, got {url!r}", where="--notify")
-    if args.timeout < 0:
-        raise UsageError("must not be negative", where="--timeout")
-    if args.idle_timeout <= 0:
-        raise UsageError("must be positive", where="--idle-timeout")
-    if args.min_rate < 0:
-        raise UsageError("must not be negative", where="--min-rate")
+    limits = transfer_limits(args, time.monotonic(), arm_watchdog=False)
     # Policy as for scan (the same loading and checks): the user config dir or explicit files,
     # never the judged repository (docs/security.md); a daemon has no process-wide deadline,
     # each scan gets its own.
@@ -172,7 +168,6 @@ def run(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:  # no --config-ref: nothing is entered on it
         loaded = load_policy(args, request.source, judged, stack)
     config = loaded.config
-    limits = TransferLimits(min_rate=args.min_rate, rate_window=args.idle_timeout)
     request = policy_request(request, args, config)
     stop = threading.Event()
     judge = ScanJudge(
