@@ -70,6 +70,7 @@ if TYPE_CHECKING:
     from rich.progress import TaskID
 
     from kubegate.gate import GateResult, PolicySource, Revision
+    from kubegate.publish import DatabaseView, PublishOptions
     from kubegate.registry import RegistryOptions
     from kubegate.scan import Progress, RevisionRequest, ScanSettings
     from kubegate.source import SourceSpec
@@ -203,15 +204,14 @@ def run(args: argparse.Namespace) -> int:
     if args.pin_digests is not None:
         _check_output(judged, args.pin_digests, "--pin-digests")
     with contextlib.ExitStack() as stack:
-        loaded = load_policy(args, spec, judged, stack)
+        loaded = load_policy(args, spec, judged, stack, limits)
         config, settings, db_path = loaded.config, loaded.settings, loaded.db_path
-        options = _registry_options(args, config, limits)
-        publishing = publish_options(args, config)
+        options, publishing = loaded.registry, loaded.publishing
         update_db(args, loaded, limits)
         request = dataclasses.replace(
             policy_request(revision_request(args), args, config), deadline=limits.deadline
         )
-        from kubegate.publish import Snapshot
+        from kubegate.publish import DatabaseView, Snapshot
 
         # --publish keeps a copy of exactly the tree that is judged (docs/publish.md).
         snapshot = Snapshot() if publishing else None
@@ -232,7 +232,7 @@ def run(args: argparse.Namespace) -> int:
                 deadline=limits.deadline,
                 workers=1 if args.concurrency > 1 else None,
                 progress=progress,
-                publishing=publishing is not None,
+                database=DatabaseView(db_path) if publishing else None,
             )
     result = dataclasses.replace(result, policy_source=loaded.source)
     _write_reports(result, outputs)
@@ -258,13 +258,21 @@ class LoadedPolicy:
     settings: ScanSettings
     #: Where the configuration and exceptions were actually read (every report names it).
     source: PolicySource
+    registry: RegistryOptions
+    #: ``--publish`` and the config's ``publish:`` (None: no publishing).
+    publishing: PublishOptions | None
     db_path: Path
 
 
 def load_policy(
-    args: argparse.Namespace, spec: SourceSpec, judged: JudgedTree, stack: contextlib.ExitStack
+    args: argparse.Namespace,
+    spec: SourceSpec,
+    judged: JudgedTree,
+    stack: contextlib.ExitStack,
+    limits: TransferLimits,
 ) -> LoadedPolicy:
-    """Configuration, exceptions, VEX and settings, as ``scan`` and ``watch`` read them.
+    """Configuration, exceptions, VEX, settings, registry and publish options, as ``scan`` and
+    ``watch`` read them.
 
     Every input file (config, its named paths, exceptions, VEX, variables, CA bundle, a local
     database mirror, the database itself) is checked against ``judged`` before it is read
@@ -300,6 +308,8 @@ def load_policy(
         concurrency=args.concurrency,
         timeout=args.timeout or None,
     )
+    registry = _registry_options(args, config, limits)
+    publishing = publish_options(args, config)
     db_path = Path(args.db) if args.db else config.db.path or resolve_db_path(None)
     judged.check_input(db_path, "--db" if args.db else "advisory database")
     # Named after what was read: --config/--ignorefile win over the --config-ref checkout.
@@ -309,7 +319,7 @@ def load_policy(
         config=str(shown or config.path) if config.path else None,
         exceptions=ignore.path,
     )
-    return LoadedPolicy(config, settings, source, db_path)
+    return LoadedPolicy(config, settings, source, registry, publishing, db_path)
 
 
 def update_db(args: argparse.Namespace, loaded: LoadedPolicy, limits: TransferLimits) -> None:
@@ -350,12 +360,12 @@ def judge_revision(
     deadline: float | None,
     workers: int | None,
     progress: Progress | None = None,
-    publishing: bool = False,
+    database: DatabaseView | None = None,
 ) -> tuple[GateResult, str | None]:
     """Resolve, inventory and match every image of ``revision`` (``scan`` and ``watch``): the
-    verdict and, when ``publishing``, the database's update time (the artifact's annotation)."""
+    verdict and, given the ``database`` view (publishing), the database's update time (the
+    artifact's annotation)."""
     from kubegate.inventory import InventoryCache
-    from kubegate.publish import db_updated
     from kubegate.registry import RegistryClient
     from kubegate.scan import ImageInspector, scan_revision
     from kubegate.vulndb import VulnDB
@@ -367,7 +377,8 @@ def judge_revision(
             result = scan_revision(
                 revision, settings, inspector=inspector, db=db, deadline=deadline, progress=progress
             )
-            return result, db_updated(db) if publishing else None
+            summary = database.summary() if database is not None else None
+            return result, summary.updated if summary is not None else None
     finally:
         cache.close()
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import hashlib
 import logging
 import signal
 import threading
@@ -32,11 +31,10 @@ from kubegate.cli.common import (
     revision_request,
     transfer_limits,
 )
-from kubegate.cli.publish_options import add_publish_arguments, publish_options
+from kubegate.cli.publish_options import add_publish_arguments
 from kubegate.cli.scan import (
     DEFAULT_CONCURRENCY,
     LoadedPolicy,
-    _registry_options,
     judge_revision,
     load_policy,
     policy_request,
@@ -53,7 +51,7 @@ from kubegate.transfer import RetryBudget
 from kubegate.trust import JudgedTree
 
 if TYPE_CHECKING:
-    from kubegate.publish import PublishOptions
+    from kubegate.publish import DatabaseView, PublishOptions
     from kubegate.publish.watch import Judgement
     from kubegate.registry import RegistryOptions
     from kubegate.scan import RevisionRequest
@@ -166,15 +164,15 @@ def run(args: argparse.Namespace) -> int:
     head_commit(request.source)
     judged = JudgedTree(root=local_root(request.source), trust_config=False, write_into=False)
     with contextlib.ExitStack() as stack:  # no --config-ref: nothing is entered on it
-        loaded = load_policy(args, request.source, judged, stack)
+        loaded = load_policy(args, request.source, judged, stack, limits)
     config = loaded.config
     request = policy_request(request, args, config)
     stop = threading.Event()
     judge = ScanJudge(
         args=args,
         loaded=loaded,
-        registry=_registry_options(args, config, limits),
-        publishing=publish_options(args, config),
+        registry=loaded.registry,
+        publishing=loaded.publishing,
         request=request,
         stop=stop,
     )
@@ -231,6 +229,13 @@ class ScanJudge:
     publishing: PublishOptions | None
     request: RevisionRequest
     stop: threading.Event
+    #: The database's summary, read again only when its file changes.
+    database: DatabaseView = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        from kubegate.publish import DatabaseView
+
+        self.database = DatabaseView(self.loaded.db_path)
 
     def refresh_db(self) -> None:
         """The scan's update step; a failure only warns (the freshness check decides)."""
@@ -241,49 +246,30 @@ class ScanJudge:
 
     def db_fingerprint(self) -> str | None:
         """Digest of every import time and record count (ecosystems, NVD, Debian tracker)."""
-        from kubegate.vulndb import VulnDB
-
-        if not self.loaded.db_path.is_file():
-            return None
         try:
-            with VulnDB.open(self.loaded.db_path) as db:
-                status = db.status()
+            summary = self.database.summary()
         except KubegateError:
             return None
-        text = ";".join(
-            f"{e.ecosystem},{e.last_import.isoformat()},{e.records}" for e in status.ecosystems
-        )
-        if status.nvd is not None:
-            nvd = status.nvd
-            text += f";nvd,{nvd.last_import.isoformat()},{nvd.newest_modified},{nvd.cves}"
-        if status.debian_tracker is not None:
-            tracker = status.debian_tracker
-            text += f";tracker,{tracker.last_import.isoformat()},{tracker.entries}"
-        return hashlib.sha256(f"{status.records};{text}".encode()).hexdigest()[:32]
+        return summary.fingerprint if summary is not None else None
 
     def db_status(self) -> tuple[bool, str, float | None]:
         """(ready, why, age of the newest import in seconds)."""
         import datetime as dt
 
-        from kubegate.vulndb import VulnDB
-
-        if not self.loaded.db_path.is_file():
-            return False, "no advisory database", None
         try:
-            with VulnDB.open(self.loaded.db_path) as db:
-                imports = [e.last_import for e in db.status().ecosystems]
+            summary = self.database.summary()
         except KubegateError as exc:
             return False, exc.diagnostics(), None
+        if summary is None:
+            return False, "no advisory database", None
+        imports = summary.imports
         if not imports:
             return False, "the advisory database is empty", None
-        age = dt.datetime.now(dt.UTC) - min(imports)
-        if age > self.loaded.settings.max_age:
-            return (
-                False,
-                f"advisories older than {self.loaded.settings.max_age}",
-                age.total_seconds(),
-            )
-        return True, "ready", (dt.datetime.now(dt.UTC) - max(imports)).total_seconds()
+        now = dt.datetime.now(dt.UTC)
+        max_age = self.loaded.settings.max_age
+        if now - min(imports) > max_age:
+            return False, f"advisories older than {max_age}", (now - min(imports)).total_seconds()
+        return True, "ready", (now - max(imports)).total_seconds()
 
     def judge(self, commit: str | None, *, publish: bool) -> Judgement:
         """Read, render and judge the ref (or ``commit``); publish a pass when asked."""
@@ -315,7 +301,7 @@ class ScanJudge:
                 self.loaded.db_path,
                 deadline=deadline,
                 workers=1,
-                publishing=snapshot is not None,
+                database=self.database if snapshot is not None else None,
             )
             digest = error = None
             if snapshot is not None and self.publishing and refusal(result) is None:

@@ -28,7 +28,6 @@ from kubegate.publish.artifact import (
     DB_UPDATED_ANNOTATION,
     VERDICT_ANNOTATION,
     build_artifact,
-    rfc3339,
     sha256,
 )
 from kubegate.publish.push import push_artifact
@@ -38,7 +37,6 @@ from kubegate.source.location import is_url
 if TYPE_CHECKING:
     from kubegate.registry import RegistryClient
     from kubegate.source import Checkout
-    from kubegate.vulndb import VulnDB
 
 _logger = logging.getLogger(__name__)
 
@@ -116,12 +114,6 @@ def refusal(result: GateResult) -> str | None:
     if result.exit_code != 0 or result.blocking_unseen:
         return "not everything was proven clean"
     return None
-
-
-def db_updated(db: VulnDB) -> str | None:
-    """When the advisory database was last imported or updated (its newest ecosystem)."""
-    imports = [status.last_import for status in db.status().ecosystems]
-    return rfc3339(max(imports)) if imports else None
 
 
 def publish_result(
