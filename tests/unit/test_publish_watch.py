@@ -51,7 +51,8 @@ def test_state_remembers_verdicts_and_the_approved_revision(tmp_path: Path) -> N
 def test_metrics_text_format() -> None:
     metrics = Metrics()
     metrics.scans["PASS"] = 2
-    metrics.durations.extend([0.5, 3.0])
+    metrics.observe(0.5)
+    metrics.observe(3.0)
     metrics.last_findings = {"CRITICAL": 1}
     metrics.approved = ('main@sha1:"x"\\', "sha256:d")
     text = metrics.render(None, 3)
