@@ -27,6 +27,8 @@ from typing import Any
 
 import httpx
 
+from kubegate.publish.artifact import rfc3339
+
 _logger = logging.getLogger(__name__)
 
 SOURCE_GROUP = "source.toolkit.fluxcd.io"
@@ -51,7 +53,7 @@ def flux_event(
             "namespace": namespace,
         },
         "severity": severity,
-        "timestamp": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "timestamp": rfc3339(dt.datetime.now(dt.UTC)),
         "message": message,
         "reason": reason,
         "metadata": {f"{SOURCE_GROUP}/{k}": v for k, v in metadata.items()},

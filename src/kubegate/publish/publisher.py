@@ -28,10 +28,10 @@ from kubegate.publish.artifact import (
     DB_UPDATED_ANNOTATION,
     VERDICT_ANNOTATION,
     build_artifact,
-    sha256,
 )
 from kubegate.publish.push import push_artifact
 from kubegate.publish.target import PublishTarget, revision_tag
+from kubegate.registry.verify import sha256_digest
 from kubegate.source.location import is_url
 
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ def publish_result(
 
         pins = pin_tree(snapshot.root, result)
     tarball, tar = build_tarball(snapshot.root)
-    tarball_digest = sha256(tarball)
+    tarball_digest = sha256_digest(tarball)
     source, revision = _provenance(info, tarball_digest, options)
     from kubegate.report.gate import render_gate_report
     from kubegate.report.interface import GateFormat
@@ -155,6 +155,7 @@ def publish_result(
         revision=revision,
         created=now or dt.datetime.now(dt.UTC),
         extra=extra,
+        tarball_digest=tarball_digest,
     )
     tag = revision_tag(info, tarball_digest, options.revision_tag)
     pushed = push_artifact(client, options.target, artifact, tag)
