@@ -15,7 +15,8 @@ scan that approved it), and two annotations, ``dev.kubegate.verdict`` and
 ``dev.kubegate.db.updated``. source-controller extracts the first layer unless an
 OCIRepository's ``layerSelector`` says otherwise, so Flux sees exactly the judged tree.
 
-Called by :mod:`kubegate.publish.gate`; pushed by :mod:`kubegate.publish.push`.
+Called by :func:`kubegate.publish.publisher.publish_result`; pushed by
+:mod:`kubegate.publish.push`.
 """
 
 from __future__ import annotations

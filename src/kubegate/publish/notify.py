@@ -79,7 +79,6 @@ class Notifier:
         self._backoff = backoff
         self._queue: queue.Queue[object] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="kubegate-notify", daemon=True)
-        self.delivered = 0
         self.failed = 0
 
     def start(self) -> None:
@@ -115,7 +114,6 @@ class Notifier:
                     url, content=body, headers={"Content-Type": "application/json"}
                 )
                 if response.is_success:
-                    self.delivered += 1
                     return
                 problem = f"HTTP {response.status_code}"
             except httpx.HTTPError as exc:

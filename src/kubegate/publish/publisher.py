@@ -17,7 +17,6 @@ import tempfile
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 from kubegate.errors import PublishError
@@ -61,10 +60,6 @@ class Published:
     digest: Digest
     revision_tag: str
     revision: str
-    #: The content layer's digest (the tarball).
-    tarball: Digest
-    #: The per-revision tag already held this tree and was reused.
-    reused: bool = False
     #: One line per ``spec.images`` pin written (``--publish-pin``).
     pins: tuple[str, ...] = ()
 
@@ -92,17 +87,6 @@ class Snapshot:
     def close(self) -> None:
         """Remove the copy."""
         self._cleanup()
-
-    def __enter__(self) -> Snapshot:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def refusal(result: GateResult) -> str | None:
@@ -160,9 +144,7 @@ def publish_result(
     tag = revision_tag(info, tarball_digest, options.revision_tag)
     pushed = push_artifact(client, options.target, artifact, tag)
     _logger.info("published %s@%s as %s and %s", options.target.url, pushed.digest, tag, pushed.tag)
-    return Published(
-        options.target, pushed.digest, tag, revision, tarball_digest, pushed.reused, pins
-    )
+    return Published(options.target, pushed.digest, tag, revision, pins)
 
 
 def _provenance(info: SourceInfo, tarball: Digest, options: PublishOptions) -> tuple[str, str]:

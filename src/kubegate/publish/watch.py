@@ -193,7 +193,6 @@ class Watcher:
         self.db_refresh = db_refresh
         self.metrics = Metrics()
         self._last_refresh = time.monotonic()
-        self.last_poll: float | None = None
         approved = state.approved
         if approved is not None:
             self.metrics.approved = (approved.revision, approved.digest)
@@ -208,7 +207,6 @@ class Watcher:
         """One poll: judge a new head, re-judge the approved revision on a database change."""
         with self.metrics.lock:
             self.metrics.polls += 1
-        self.last_poll = time.monotonic()
         try:
             head = self.poll()
         except KubegateError as exc:
