@@ -230,10 +230,10 @@ def test_git_revision_names_the_tag_and_the_annotations(
 
 
 class _Proxy:
-    """Forwards every request to the real registry, but answers 500 to each ``PUT`` of the
-    manifest tag ``fail_tag`` (a registry failing between the two tag pushes)."""
+    """Forwards every request to the real registry, but answers 500 with ``fail_body`` to each
+    ``PUT`` of the manifest tag ``fail_tag`` (a registry failing between the two tag pushes)."""
 
-    def __init__(self, upstream: str, fail_tag: str) -> None:
+    def __init__(self, upstream: str, fail_tag: str, fail_body: bytes = b"") -> None:
         self.failed = 0
         proxy = self
 
@@ -244,8 +244,10 @@ class _Proxy:
                 if self.command == "PUT" and self.path.endswith(f"/manifests/{fail_tag}"):
                     proxy.failed += 1
                     self.send_response(500)
-                    self.send_header("Content-Length", "0")
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(fail_body)))
                     self.end_headers()
+                    self.wfile.write(fail_body)
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "content-length"}
                 with httpx.Client(timeout=30) as client:
@@ -277,7 +279,10 @@ class _Proxy:
 
 @pytest.fixture
 def failing_proxy(registry_plain: RegistryServer) -> Iterator[_Proxy]:
-    proxy = _Proxy(registry_plain.url, "approved")
+    # A hostile registry's error text: a terminal title escape and a forged log line, in the
+    # distribution spec's error body ({"errors": [{"code", "message"}]}).
+    hostile = {"errors": [{"code": "UNKNOWN", "message": "\x1b]0;pwned\x07\nPASS: forged"}]}
+    proxy = _Proxy(registry_plain.url, "approved", json.dumps(hostile).encode())
     yield proxy
     proxy.stop()
 
@@ -308,6 +313,9 @@ def test_registry_failing_between_the_tags_leaves_approved_unchanged(
     assert second.returncode == 2
     assert "push failed" in second.stderr and "nothing published" in second.stderr
     assert failing_proxy.failed >= 1
+    # The registry's text reaches the terminal escaped, on the one error line.
+    assert "\x1b" not in second.stderr and "\\x1b]0;pwned\\x07" in second.stderr
+    assert not any(line.startswith("PASS") for line in second.stderr.splitlines())
     with registry_plain.http() as client:
         assert flux.fetch_artifact(client, "pub/safe", "approved")["digest"] == before
         assert len([t for t in flux.tags(client, "pub/safe") if t != "approved"]) == 2

@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kubegate.errors import EXIT_UNPROVEN, ConfigError, UsageError
+from kubegate.display import visible
+from kubegate.errors import EXIT_UNPROVEN, ConfigError, UsageError, redact_urls
 from kubegate.reference import DOCKER_HUB
 from kubegate.textfile import read_text
 from kubegate.transfer import DEFAULT_IDLE_TIMEOUT, DEFAULT_MIN_RATE, TransferLimits
@@ -23,6 +24,16 @@ if TYPE_CHECKING:
     from kubegate.registry import Credentials, RegistryOptions
     from kubegate.scan import RevisionRequest
     from kubegate.source import SourceSpec
+
+
+def print_line(text: str) -> None:
+    """One ``kubegate: TEXT`` line on stderr (``TEXT`` usually starts ``error:`` or ``warning:``).
+
+    The text may carry what a hostile party wrote (an image reference, a registry's error body, a
+    manifest's field): URL credentials and queries are redacted and control characters shown
+    escaped, so nothing reaches the terminal raw. Every stderr line of ``kubegate.cli`` goes here.
+    """
+    print(f"kubegate: {visible(redact_urls(text))}", file=sys.stderr)
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:

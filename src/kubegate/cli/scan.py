@@ -35,6 +35,7 @@ from kubegate.cli.common import (
     add_render_arguments,
     add_source_arguments,
     parse_source,
+    print_line,
     registry_options,
     revision_request,
     source_spec,
@@ -53,7 +54,7 @@ from kubegate.cli.scan_options import (
 from kubegate.config import DEFAULT_NAME as DEFAULT_CONFIG_NAME
 from kubegate.config import Config, find_config, user_config_dir
 from kubegate.display import visible
-from kubegate.errors import ConfigError, UsageError, redact_urls
+from kubegate.errors import ConfigError, UsageError
 from kubegate.ignorefile import IgnoreFile
 from kubegate.outfile import check_target, write_atomic
 from kubegate.policy import DEFAULT_DB_MAX_AGE, Policy, parse_duration, parse_registries
@@ -562,8 +563,7 @@ def _write_pins(result: GateResult, path: Path) -> None:
 
     document = pin_document(result)
     for warning in document.warnings:
-        line = visible(redact_urls(warning))
-        print(f"kubegate: warning: --pin-digests: {line}", file=sys.stderr)
+        print_line(f"warning: --pin-digests: {warning}")
     write_atomic(path, document.text, "--pin-digests")
 
 
@@ -603,13 +603,11 @@ def _explain(result: GateResult) -> None:
         origin = item.origin
         where = f"{origin.file}:{origin.line}: " if origin and origin.file else ""
         level = "warning" if result.fail_open else "error"
-        line = visible(redact_urls(f"not proven: {where}{item.message}"))
-        print(f"kubegate: {level}: {line}", file=sys.stderr)
+        print_line(f"{level}: not proven: {where}{item.message}")
     for problem in result.exception_problems:
-        print(f"kubegate: warning: {visible(redact_urls(problem))}", file=sys.stderr)
+        print_line(f"warning: {problem}")
     if result.fail_open and result.blocking_unseen:
-        print(
-            f"kubegate: warning: --fail-open: {len(result.blocking_unseen)} thing(s) could not "
-            "be proven clean and were let through",
-            file=sys.stderr,
+        print_line(
+            f"warning: --fail-open: {len(result.blocking_unseen)} thing(s) could not "
+            "be proven clean and were let through"
         )
