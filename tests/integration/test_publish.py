@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import http.server
 import io
 import json
 import re
 import shutil
 import tarfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from kubegate.models import Descriptor, Digest, ImageRef
@@ -29,10 +26,10 @@ from kubegate.source.artifact import extract
 from kubegate.source.limits import SourceLimits
 from tests.conftest import RunCli
 from tests.fixtures import fluxartifact as flux
-from tests.fixtures.gatefleet import FIXED, VULNERABLE, gate_layer, write_fleet
+from tests.fixtures.gatefleet import FIXED, VULNERABLE, fleet_repo, gate_layer, write_fleet
 from tests.fixtures.gitserve import git
 from tests.fixtures.oci import build_image
-from tests.fixtures.registry import QuietHTTPServer, RegistryServer
+from tests.fixtures.registry import ForwardingProxy, RegistryServer, Reply, Seen
 
 
 @pytest.fixture(scope="module")
@@ -207,11 +204,7 @@ def test_git_revision_names_the_tag_and_the_annotations(
     gate_dbs: dict[str, Path],
     registry_plain: RegistryServer,
 ) -> None:
-    work = write_fleet(tmp_path / "work", images["fixed"])
-    git("init", "-q", "-b", "main", cwd=work)
-    git("add", "-A", cwd=work)
-    git("commit", "-q", "-m", "fleet", cwd=work)
-    commit = git("rev-parse", "HEAD", cwd=work)
+    work, commit = fleet_repo(tmp_path / "work", images["fixed"])
     git("tag", "v1.0.0", cwd=work)
     url = work.as_uri()
     target = f"oci://{registry_plain.host}/pub/git"
@@ -230,54 +223,31 @@ def test_git_revision_names_the_tag_and_the_annotations(
 
 
 class _Proxy:
-    """Forwards every request to the real registry, but answers 500 to each ``PUT`` of the
-    manifest tag ``fail_tag`` (a registry failing between the two tag pushes)."""
+    """Forwards every request to the real registry, but answers 500 with ``fail_body`` to each
+    ``PUT`` of the manifest tag ``fail_tag`` (a registry failing between the two tag pushes)."""
 
-    def __init__(self, upstream: str, fail_tag: str) -> None:
+    def __init__(self, upstream: str, fail_tag: str, fail_body: bytes = b"") -> None:
         self.failed = 0
-        proxy = self
+        self._fail_tag, self._fail_body = fail_tag, fail_body
+        self._proxy = ForwardingProxy(upstream, self._intercept)
+        self.host = self._proxy.host
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def _forward(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                if self.command == "PUT" and self.path.endswith(f"/manifests/{fail_tag}"):
-                    proxy.failed += 1
-                    self.send_response(500)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "content-length"}
-                with httpx.Client(timeout=30) as client:
-                    answer = client.request(
-                        self.command, upstream + self.path, headers=headers, content=body
-                    )
-                self.send_response(answer.status_code)
-                for key, value in answer.headers.items():
-                    if key.lower() not in ("content-length", "transfer-encoding", "connection"):
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(answer.content)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(answer.content)
-
-            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = _forward
-
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
-        self.server = QuietHTTPServer(("127.0.0.1", 0), Handler)
-        self.host = f"127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def _intercept(self, seen: Seen) -> Reply | None:
+        if seen.method == "PUT" and seen.path.endswith(f"/manifests/{self._fail_tag}"):
+            self.failed += 1
+            return Reply(500, self._fail_body, {"Content-Type": "application/json"})
+        return None
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._proxy.stop()
 
 
 @pytest.fixture
 def failing_proxy(registry_plain: RegistryServer) -> Iterator[_Proxy]:
-    proxy = _Proxy(registry_plain.url, "approved")
+    # A hostile registry's error text: a terminal title escape and a forged log line, in the
+    # distribution spec's error body ({"errors": [{"code", "message"}]}).
+    hostile = {"errors": [{"code": "UNKNOWN", "message": "\x1b]0;pwned\x07\nPASS: forged"}]}
+    proxy = _Proxy(registry_plain.url, "approved", json.dumps(hostile).encode())
     yield proxy
     proxy.stop()
 
@@ -308,6 +278,9 @@ def test_registry_failing_between_the_tags_leaves_approved_unchanged(
     assert second.returncode == 2
     assert "push failed" in second.stderr and "nothing published" in second.stderr
     assert failing_proxy.failed >= 1
+    # The registry's text reaches the terminal escaped, on the one error line.
+    assert "\x1b" not in second.stderr and "\\x1b]0;pwned\\x07" in second.stderr
+    assert not any(line.startswith("PASS") for line in second.stderr.splitlines())
     with registry_plain.http() as client:
         assert flux.fetch_artifact(client, "pub/safe", "approved")["digest"] == before
         assert len([t for t in flux.tags(client, "pub/safe") if t != "approved"]) == 2

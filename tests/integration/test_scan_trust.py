@@ -340,6 +340,37 @@ def test_config_ref_of_a_git_url_source(
     assert "--config-ref: a Flux artifact has no other ref" in artifact.stderr
 
 
+def test_explicit_files_win_over_config_ref_and_the_report_names_them(
+    run_cli: RunCli, tmp_path: Path, image: str, gate_dbs: dict[str, Path]
+) -> None:
+    """--config and --ignorefile are read instead of the ref's files; the report's policy source
+    names the files read (was: the ref's kubegate.yaml and .kubegateignore.yaml, never read)."""
+    repo = _repo(tmp_path / "fleet", image)
+    (repo / "kubegate.yaml").write_text(LENIENT)
+    (repo / ".kubegateignore.yaml").write_text(EXEMPT)
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", "policy at main", cwd=repo)
+    approved = git("rev-parse", "main", cwd=repo)
+    own = tmp_path / "own"
+    own.mkdir()
+    config = own / "kubegate.yaml"
+    config.write_text("policy:\n  severity: CRITICAL\n")
+    exceptions = own / "exceptions.yaml"
+    exceptions.write_text(EXEMPT.replace("self-exempt", "mine"))
+    args = ("--config-ref", "main", "--config", str(config), "--ignorefile", str(exceptions))
+    result, report = _scan(run_cli, ".", gate_dbs["unfixed"], *args, cwd=repo)
+    assert result.returncode == 0, result.stderr
+    assert report["policy"]["ignoreUnfixed"] is False  # not the ref's LENIENT config
+    assert report["policySource"] == {
+        "config": str(config),
+        "exceptions": str(exceptions),
+        "ref": "main",
+        "commit": approved,
+    }
+    (finding,) = report["images"][0]["findings"]
+    assert finding["suppressed"][0]["exception"]["reason"] == "mine"
+
+
 def test_config_ref_errors(
     run_cli: RunCli, tmp_path: Path, image: str, gate_dbs: dict[str, Path]
 ) -> None:

@@ -24,10 +24,10 @@ import pytest
 
 from tests.conftest import cli_env
 from tests.fixtures import fluxartifact as flux
-from tests.fixtures.gatefleet import FIXED, UNFIXED, VULNERABLE, gate_layer, write_fleet
+from tests.fixtures.gatefleet import FIXED, UNFIXED, VULNERABLE, fleet_repo, gate_layer
 from tests.fixtures.gitserve import free_port, git
 from tests.fixtures.oci import build_image
-from tests.fixtures.registry import QuietHTTPServer, RegistryServer
+from tests.fixtures.registry import ForwardingProxy, QuietHTTPServer, RegistryServer, Reply, Seen
 
 DEADLINE = 120.0
 
@@ -128,14 +128,6 @@ class Watch:
         return self.log.read_text(errors="replace")
 
 
-def _fleet_repo(tmp_path: Path, image: str) -> tuple[Path, str]:
-    work = write_fleet(tmp_path / "work", image)
-    git("init", "-q", "-b", "main", cwd=work)
-    git("add", "-A", cwd=work)
-    git("commit", "-q", "-m", "first", cwd=work)
-    return work, git("rev-parse", "HEAD", cwd=work)
-
-
 def _commit_image(work: Path, image: str) -> str:
     web = work / "apps" / "web.yaml"
     text = web.read_text()
@@ -156,7 +148,7 @@ def test_new_commit_one_scan_publish_unchanged_head_no_scan_restart_remembers(
     registry_plain: RegistryServer,
     receiver: Receiver,
 ) -> None:
-    work, first = _fleet_repo(tmp_path, images["fixed"])
+    work, first = fleet_repo(tmp_path / "work", images["fixed"])
     cache = tmp_path / "cache"
     target = f"oci://{registry_plain.host}/watch/one"
     args = [work.as_uri(), "--ref", "main", "--publish", target, "--db", str(gate_dbs["osv"])]
@@ -241,7 +233,7 @@ def test_database_update_rejudges_the_approved_revision(
 
     db = tmp_path / "osv.sqlite3"
     shutil.copyfile(gate_dbs["osv"], db)
-    work, first = _fleet_repo(tmp_path, images["fixed"])
+    work, first = fleet_repo(tmp_path / "work", images["fixed"])
     target = f"oci://{registry_plain.host}/watch/rejudge"
     args = [work.as_uri(), "--ref", "main", "--publish", target, "--db", str(db)]
     watch = Watch(tmp_path, tmp_path / "cache", [*args, "--notify", receiver.url])
@@ -276,39 +268,16 @@ class _Gate:
     def __init__(self, upstream: str) -> None:
         self.release = threading.Event()
         self.seen = threading.Event()
-        owner = self
+        self._proxy = ForwardingProxy(upstream, self._hold)
+        self.host = self._proxy.host
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def _forward(self) -> None:
-                owner.seen.set()
-                if not owner.release.wait(DEADLINE):
-                    return
-                with httpx.Client(timeout=30) as client:
-                    answer = client.request(
-                        self.command, upstream + self.path, headers=dict(self.headers.items())
-                    )
-                self.send_response(answer.status_code)
-                for key, value in answer.headers.items():
-                    if key.lower() not in ("content-length", "transfer-encoding", "connection"):
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(answer.content)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(answer.content)
-
-            do_GET = do_HEAD = _forward
-
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
-        self.server = QuietHTTPServer(("127.0.0.1", 0), Handler)
-        self.host = f"127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def _hold(self, seen: Seen) -> Reply | None:
+        self.seen.set()
+        return None if self.release.wait(DEADLINE) else Reply(503)
 
     def stop(self) -> None:
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        self._proxy.stop()
 
 
 def test_kill_9_mid_scan_publishes_nothing_and_the_restart_finishes_the_job(
@@ -320,7 +289,7 @@ def test_kill_9_mid_scan_publishes_nothing_and_the_restart_finishes_the_job(
     gate = _Gate(registry_plain.url)
     try:
         image = images["fixed"].replace(registry_plain.host, gate.host)
-        work, first = _fleet_repo(tmp_path, image)
+        work, first = fleet_repo(tmp_path / "work", image)
         cache = tmp_path / "cache"
         target = f"oci://{registry_plain.host}/watch/killed"
         args = [work.as_uri(), "--ref", "main", "--publish", target, "--db", str(gate_dbs["osv"])]
@@ -369,6 +338,30 @@ def test_bad_watch_options_are_usage_errors(tmp_path: Path) -> None:
         assert message in result.stderr and "Traceback" not in result.stderr
 
 
+def test_policy_files_inside_the_watched_repository_are_refused_as_by_scan(
+    tmp_path: Path,
+) -> None:
+    """watch loads its policy through scan's loader: every input file is checked against the
+    judged source before it is read (was: --vex, --var-file and --ca-file were read unchecked)."""
+    repo = tmp_path / "fleet"
+    repo.mkdir()
+    git("init", "-q", "-b", "main", cwd=repo)
+    (repo / "vex.json").write_text("{}")
+    (repo / "vars.env").write_text("A=1\n")
+    (repo / "ca.pem").write_text("not a CA\n")
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", "policy files of the watched repository", cwd=repo)
+    env = cli_env({"KUBEGATE_CACHE_DIR": str(tmp_path / "cache")})
+    for flag, name in [("--vex", "vex.json"), ("--var-file", "vars.env"), ("--ca-file", "ca.pem")]:
+        result = subprocess.run(
+            [sys.executable, "-m", "kubegate", "watch", repo.as_uri(), flag, str(repo / name)],
+            capture_output=True, text=True, env=env, timeout=60, check=False,
+        )  # fmt: skip
+        assert result.returncode == 3, (flag, result.stderr)
+        assert f"kubegate: error: {flag}: " in result.stderr, result.stderr
+        assert "inside the judged source" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_sigterm_mid_scan_finishes_the_scan_and_publishes_nothing(
     tmp_path: Path,
     images: dict[str, str],
@@ -378,7 +371,7 @@ def test_sigterm_mid_scan_finishes_the_scan_and_publishes_nothing(
     gate = _Gate(registry_plain.url)
     try:
         image = images["fixed"].replace(registry_plain.host, gate.host)
-        work, _ = _fleet_repo(tmp_path, image)
+        work, _ = fleet_repo(tmp_path / "work", image)
         cache = tmp_path / "cache"
         target = f"oci://{registry_plain.host}/watch/stopped"
         args = [work.as_uri(), "--ref", "main", "--publish", target, "--db", str(gate_dbs["osv"])]

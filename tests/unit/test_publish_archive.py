@@ -19,8 +19,9 @@ import pytest
 from kubegate.errors import UsageError
 from kubegate.models import Digest, SourceInfo
 from kubegate.publish.archive import build_tarball, tar_stream
-from kubegate.publish.artifact import build_artifact, sha256
+from kubegate.publish.artifact import build_artifact
 from kubegate.publish.target import parse_target, revision_tag
+from kubegate.registry.verify import sha256_digest
 from tests.fixtures import fluxartifact as flux
 
 
@@ -91,7 +92,7 @@ def test_artifact_format_is_flux_push_artifacts(tmp_path: Path) -> None:
     manifest = json.loads(artifact.manifest)
     assert list(manifest) == flux.MANIFEST_KEYS
     assert manifest["annotations"]["org.opencontainers.image.created"] == "2026-12-01T10:20:30Z"
-    assert artifact.digest == sha256(artifact.manifest)
+    assert artifact.digest == sha256_digest(artifact.manifest)
     config = json.loads(artifact.config.data)
     assert list(config) == flux.CONFIG_KEYS
     assert artifact.config.data.startswith(b'{"architecture":"","created":"2026-12-01T10:20:30Z"')

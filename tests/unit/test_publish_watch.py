@@ -1,13 +1,21 @@
-"""The watch daemon's pure parts: the state file, the metrics text, the event document."""
+"""The watch daemon's parts: the state file, the metrics text, the event document, the
+database view (over a database built by the real importer)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import shutil
 from pathlib import Path
 
+import pytest
+
+from kubegate.errors import KubegateError
+from kubegate.publish import DatabaseView
 from kubegate.publish.notify import flux_event
 from kubegate.publish.state import Record, WatchState, state_path
 from kubegate.publish.watch import BUCKETS, Metrics
+from kubegate.vulndb import import_paths
 
 
 def test_state_remembers_verdicts_and_the_approved_revision(tmp_path: Path) -> None:
@@ -43,7 +51,8 @@ def test_state_remembers_verdicts_and_the_approved_revision(tmp_path: Path) -> N
 def test_metrics_text_format() -> None:
     metrics = Metrics()
     metrics.scans["PASS"] = 2
-    metrics.durations.extend([0.5, 3.0])
+    metrics.observe(0.5)
+    metrics.observe(3.0)
     metrics.last_findings = {"CRITICAL": 1}
     metrics.approved = ('main@sha1:"x"\\', "sha256:d")
     text = metrics.render(None, 3)
@@ -90,3 +99,30 @@ def test_event_is_a_flux_event() -> None:
     }
     assert event["metadata"] == {"source.toolkit.fluxcd.io/revision": "main@sha1:abc"}
     dt.datetime.strptime(event["timestamp"], "%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_database_view_reads_the_database_again_only_when_its_file_changes(
+    tmp_path: Path, osv_db_path: Path
+) -> None:
+    db = tmp_path / "osv.sqlite3"
+    view = DatabaseView(db)
+    assert view.summary() is None  # no file yet
+    shutil.copyfile(osv_db_path, db)
+    first = view.summary()
+    assert first is not None and first.imports and first.updated is not None
+    assert view.summary() is first  # unchanged file: not read again
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    record = {
+        "id": "CVE-2099-9001",
+        "modified": "2026-01-01T00:00:00Z",
+        "affected": [{"package": {"ecosystem": "PyPI", "name": "somepkg"}, "versions": ["1.0"]}],
+    }
+    (extra / "CVE-2099-9001.json").write_text(json.dumps(record))
+    import_paths(db, [extra])
+    second = view.summary()
+    assert second is not None and second.fingerprint != first.fingerprint
+    db.write_bytes(b"not a database, same view")
+    for _ in range(2):  # the error is cached too, and raised each time
+        with pytest.raises(KubegateError):
+            view.summary()

@@ -24,6 +24,7 @@ from kubegate.cli import images as images_cmd
 from kubegate.cli import sbom as sbom_cmd
 from kubegate.cli import scan as scan_cmd
 from kubegate.cli import watch as watch_cmd
+from kubegate.cli.common import print_line
 from kubegate.display import visible
 from kubegate.errors import EXIT_UNPROVEN, EXIT_USAGE, KubegateError, UsageError, redact_urls
 
@@ -98,16 +99,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KubegateError as exc:
         if verbose:
             _logger.debug("traceback", exc_info=True)
-        print(f"kubegate: error: {visible(exc.diagnostics())}", file=sys.stderr)
+        print_line(f"error: {exc.diagnostics()}")
         return exc.exit_code
     except KeyboardInterrupt:
-        print("kubegate: error: interrupted", file=sys.stderr)
+        print_line("error: interrupted")
         return EXIT_UNPROVEN
     except Exception as exc:  # the one place that turns any failure into an exit code
         if verbose:
             _logger.debug("traceback", exc_info=True)
-        message = visible(redact_urls(f"internal error: {type(exc).__name__}: {exc}"))
-        print(f"kubegate: error: {message}", file=sys.stderr)
+        print_line(f"error: internal error: {type(exc).__name__}: {exc}")
         return EXIT_UNPROVEN
 
 

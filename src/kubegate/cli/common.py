@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kubegate.errors import EXIT_UNPROVEN, ConfigError, UsageError
+from kubegate.display import visible
+from kubegate.errors import EXIT_UNPROVEN, ConfigError, UsageError, redact_urls
 from kubegate.reference import DOCKER_HUB
 from kubegate.textfile import read_text
 from kubegate.transfer import DEFAULT_IDLE_TIMEOUT, DEFAULT_MIN_RATE, TransferLimits
@@ -23,6 +24,16 @@ if TYPE_CHECKING:
     from kubegate.registry import Credentials, RegistryOptions
     from kubegate.scan import RevisionRequest
     from kubegate.source import SourceSpec
+
+
+def print_line(text: str) -> None:
+    """One ``kubegate: TEXT`` line on stderr (``TEXT`` usually starts ``error:`` or ``warning:``).
+
+    The text may carry what a hostile party wrote (an image reference, a registry's error body, a
+    manifest's field): URL credentials and queries are redacted and control characters shown
+    escaped, so nothing reaches the terminal raw. Every stderr line of ``kubegate.cli`` goes here.
+    """
+    print(f"kubegate: {visible(redact_urls(text))}", file=sys.stderr)
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
@@ -99,12 +110,16 @@ def add_limit_arguments(
     )
 
 
-def transfer_limits(args: argparse.Namespace, started: float) -> TransferLimits:
+def transfer_limits(
+    args: argparse.Namespace, started: float, *, arm_watchdog: bool = True
+) -> TransferLimits:
     """The limits of this command's transfers; arms the deadline's watchdog.
 
     The deadline is checked by every transfer (:mod:`kubegate.transfer`) and by the scan's image
     stage; the watchdog is the backstop for work that does not look at it: ``WATCHDOG_GRACE``
     seconds after the deadline it prints one error line and ends the process with exit 2.
+    A daemon (``watch``) passes ``arm_watchdog=False``: ``--timeout`` bounds each of its scans,
+    not the process, so it gets no process-wide deadline and no watchdog.
     """
     timeout = getattr(args, "timeout", None)
     if timeout is not None and timeout < 0:
@@ -114,7 +129,7 @@ def transfer_limits(args: argparse.Namespace, started: float) -> TransferLimits:
     if args.min_rate < 0:
         raise UsageError("must not be negative", where="--min-rate")
     deadline = None
-    if timeout:
+    if timeout and arm_watchdog:
         deadline = started + timeout
         _arm_watchdog(timeout, deadline + WATCHDOG_GRACE - time.monotonic())
     return TransferLimits(min_rate=args.min_rate, rate_window=args.idle_timeout, deadline=deadline)

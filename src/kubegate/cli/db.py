@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kubegate.cli.common import add_limit_arguments, add_output_arguments, transfer_limits
-from kubegate.display import visible
+from kubegate.cli.common import (
+    add_limit_arguments,
+    add_output_arguments,
+    print_line,
+    transfer_limits,
+)
 from kubegate.errors import EXIT_OK, EXIT_UNPROVEN
 from kubegate.vulndb.feeds import DEFAULT_ECOSYSTEMS
 
@@ -186,8 +189,7 @@ def run_update(args: argparse.Namespace) -> int:
         if result.error is not None:
             problems.setdefault(result.error.diagnostics(), []).append(result.ecosystem)
     for problem, names in problems.items():
-        line = visible(f"{', '.join(names)}: update failed: {problem}")
-        print(f"kubegate: error: {line}", file=sys.stderr)
+        print_line(f"error: {', '.join(names)}: update failed: {problem}")
     return EXIT_UNPROVEN if failed else EXIT_OK
 
 

@@ -20,6 +20,7 @@ from kubegate.cli.common import (
     add_output_arguments,
     add_registry_arguments,
     login_registry_of,
+    print_line,
     registry_options,
     transfer_limits,
 )
@@ -30,7 +31,6 @@ from kubegate.cli.scan_options import (
     db_max_age_from_args,
     policy_from_args,
 )
-from kubegate.display import visible
 from kubegate.errors import EXIT_UNPROVEN
 from kubegate.report import ImageInfo, OutputFormat, PlatformInfo, render_image_report
 
@@ -101,14 +101,12 @@ def run(args: argparse.Namespace) -> int:
     width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
     print(render_image_report(info, judged, args.format, width=width), end="")
     for problem in matched.problems:
-        line = visible(f"{image.reference}: cannot match {problem}")
-        print(f"kubegate: error: {line}", file=sys.stderr)
+        print_line(f"error: {image.reference}: cannot match {problem}")
     for platform, reason in matched.gaps:
-        line = visible(f"{image.reference}: {platform}: {reason}")
-        print(f"kubegate: error: {line}", file=sys.stderr)
+        print_line(f"error: {image.reference}: {platform}: {reason}")
     if unrated:
         message = missing_severity_message(len(unrated), sources)
-        print(f"kubegate: error: {visible(image.reference)}: {message}", file=sys.stderr)
+        print_line(f"error: {image.reference}: {message}")
     code = exit_code(judged, undecided=bool(matched.problems or matched.gaps or unrated))
     if code == EXIT_UNPROVEN:
         reasons = [
@@ -120,6 +118,5 @@ def run(args: argparse.Namespace) -> int:
             if count
         ]
         why = "; ".join(reasons) or "its inventory proves nothing"
-        line = visible(f"{image.reference}: not proven clean ({why})")
-        print(f"kubegate: error: {line}", file=sys.stderr)
+        print_line(f"error: {image.reference}: not proven clean ({why})")
     return code

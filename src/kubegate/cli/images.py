@@ -18,6 +18,7 @@ from kubegate.cli.common import (
     add_output_arguments,
     add_render_arguments,
     add_source_arguments,
+    print_line,
     revision_request,
 )
 from kubegate.display import visible
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print_table(revision.images, revision.not_seen)
     for problem in revision.problems:
-        print(f"kubegate: error: {visible(redact_urls(_problem_line(problem)))}", file=sys.stderr)
+        print_line(f"error: {_problem_line(problem)}")
     return EXIT_UNPROVEN if revision.problems else EXIT_OK
 
 

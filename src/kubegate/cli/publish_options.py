@@ -9,9 +9,9 @@ reports are written and prints one line saying what happened (exit 2 when a push
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import TYPE_CHECKING
 
+from kubegate.cli.common import print_line
 from kubegate.errors import EXIT_UNPROVEN, ConfigError, KubegateError, UsageError
 
 if TYPE_CHECKING:
@@ -93,25 +93,21 @@ def publish_verdict(
     try:
         reason = refusal(result)
         if reason is not None:
-            print(
-                f"kubegate: not published to {options.target}: {reason}; the tag is unchanged",
-                file=sys.stderr,
-            )
+            print_line(f"not published to {options.target}: {reason}; the tag is unchanged")
             return result.exit_code
         with RegistryClient(registry) as client:
             published = publish_result(
                 result, snapshot, options, client, database_updated=database_updated
             )
     except KubegateError as exc:
-        print(f"kubegate: error: {exc.diagnostics()}; nothing published", file=sys.stderr)
+        print_line(f"error: {exc.diagnostics()}; nothing published")
         return EXIT_UNPROVEN
     finally:
         snapshot.close()
     for line in published.pins:
-        print(f"kubegate: pinned {line}", file=sys.stderr)
-    print(
-        f"kubegate: published {published.reference} ({published.revision}) as "
-        f"{published.revision_tag} and {published.target.tag}",
-        file=sys.stderr,
+        print_line(f"pinned {line}")
+    print_line(
+        f"published {published.reference} ({published.revision}) as "
+        f"{published.revision_tag} and {published.target.tag}"
     )
     return result.exit_code

@@ -35,6 +35,7 @@ from kubegate.cli.common import (
     add_render_arguments,
     add_source_arguments,
     parse_source,
+    print_line,
     registry_options,
     revision_request,
     source_spec,
@@ -53,8 +54,7 @@ from kubegate.cli.scan_options import (
 from kubegate.config import DEFAULT_NAME as DEFAULT_CONFIG_NAME
 from kubegate.config import Config, find_config, user_config_dir
 from kubegate.display import visible
-from kubegate.errors import ConfigError, UsageError, redact_urls
-from kubegate.gate import PolicySource
+from kubegate.errors import ConfigError, UsageError
 from kubegate.ignorefile import IgnoreFile
 from kubegate.outfile import check_target, write_atomic
 from kubegate.policy import DEFAULT_DB_MAX_AGE, Policy, parse_duration, parse_registries
@@ -70,7 +70,8 @@ if TYPE_CHECKING:
     from rich.progress import Progress as RichProgress
     from rich.progress import TaskID
 
-    from kubegate.gate import GateResult, Revision
+    from kubegate.gate import GateResult, PolicySource, Revision
+    from kubegate.publish import DatabaseView, PublishOptions
     from kubegate.registry import RegistryOptions
     from kubegate.scan import Progress, RevisionRequest, ScanSettings
     from kubegate.source import SourceSpec
@@ -182,11 +183,9 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Scan the revision, write every report, return the verdict's exit code."""
-    from kubegate.cli.dbupdate import refresh_db
     from kubegate.gate import UnseenKind
-    from kubegate.scan import ScanSettings, read_revision
+    from kubegate.scan import read_revision
     from kubegate.source import local_root
-    from kubegate.vulndb import resolve_db_path
 
     started = time.monotonic()
     outputs = _outputs(args)
@@ -206,67 +205,37 @@ def run(args: argparse.Namespace) -> int:
     if args.pin_digests is not None:
         _check_output(judged, args.pin_digests, "--pin-digests")
     with contextlib.ExitStack() as stack:
-        defaults, source = _defaults_dir(args, spec, stack)
-        implicit = defaults / DEFAULT_CONFIG_NAME
-        if args.config is not None:
-            judged.check_input(args.config, "--config")
-        elif implicit.exists() or implicit.is_symlink():
-            judged.check_input(implicit, "configuration file")
-        config = find_config(args.config, defaults)
-        for key, named in config.named_paths():
-            judged.check_input(named, key, config=config.path)
-        ignore = _ignore_file(args, config, defaults, judged, source)
-        source = dataclasses.replace(
-            source,
-            config=source.config or (str(config.path) if config.path else None),
-            exceptions=source.exceptions or ignore.path,
-        )
-        for path in args.vex or ():
-            judged.check_input(path, "--vex")
-        for text in args.var_file:
-            judged.check_input(Path(text), "--var-file")
-        if args.ca_file is not None:
-            judged.check_input(args.ca_file, "--ca-file")
-        if args.db_source and "://" not in args.db_source:  # a local mirror directory
-            judged.check_input(Path(args.db_source), "--db-source")
-        settings = ScanSettings(
-            policy=_policy(args, config),
-            ignore=ignore,
-            vex=load_vex(args.vex) if args.vex else VexSet(),
-            max_age=_max_age(args, config),
-            fail_open=args.fail_open or bool(config.policy.fail_open),
-            concurrency=args.concurrency,
-            timeout=args.timeout or None,
-        )
-        options = _registry_options(args, config, limits)
-        publishing = publish_options(args, config)
-        db_path = Path(args.db) if args.db else config.db.path or resolve_db_path(None)
-        judged.check_input(db_path, "--db" if args.db else "advisory database")
-        # A local source named in the config is the update (imported first, no network); else
-        # the OSV feeds are refreshed when older than 12 h, unless --skip-db-update (docs/db.md).
-        refresh_db(
-            args,
-            db_path,
-            settings.max_age,
-            local_sources=config.db.sources,
-            limits=limits,
-            nvd_source=config.db.nvd_source,
-            tracker_source=config.db.debian_tracker_source,
-        )
+        loaded = load_policy(args, spec, judged, stack, limits)
+        config, settings, db_path = loaded.config, loaded.settings, loaded.db_path
+        options, publishing = loaded.registry, loaded.publishing
+        update_db(args, loaded, limits)
         request = dataclasses.replace(
-            _with_config_sources(revision_request(args), config),
-            allow_remote_bases=args.allow_remote_bases or bool(config.render.allow_remote_bases),
-            deadline=limits.deadline,
+            policy_request(revision_request(args), args, config), deadline=limits.deadline
         )
-        from kubegate.publish import Snapshot
+        from kubegate.publish import DatabaseView, Snapshot
 
         # --publish keeps a copy of exactly the tree that is judged (docs/publish.md).
         snapshot = Snapshot() if publishing else None
         revision = read_revision(request, on_checkout=snapshot.capture if snapshot else None)
-        result, updated = _judge(
-            args, revision, settings, config, options, db_path, limits, publishing is not None
+        _logger.info(
+            "rendered %s: %s image use(s) of %s image(s)",
+            revision.info.location,
+            len(revision.images.uses),
+            len({str(u.ref) for u in revision.images.uses}),
         )
-    result = dataclasses.replace(result, policy_source=source)
+        with _progress(args) as progress:
+            result, updated = judge_revision(
+                revision,
+                settings,
+                config,
+                options,
+                db_path,
+                deadline=limits.deadline,
+                workers=1 if args.concurrency > 1 else None,
+                progress=progress,
+                database=DatabaseView(db_path) if publishing else None,
+            )
+    result = dataclasses.replace(result, policy_source=loaded.source)
     _write_reports(result, outputs)
     if args.pin_digests is not None:
         _write_pins(result, args.pin_digests)
@@ -282,50 +251,135 @@ def run(args: argparse.Namespace) -> int:
     return code
 
 
-def _judge(
+@dataclasses.dataclass(frozen=True, slots=True)
+class LoadedPolicy:
+    """The policy ``scan`` and ``watch`` judge with (:func:`load_policy`)."""
+
+    config: Config
+    settings: ScanSettings
+    #: Where the configuration and exceptions were actually read (every report names it).
+    source: PolicySource
+    registry: RegistryOptions
+    #: ``--publish`` and the config's ``publish:`` (None: no publishing).
+    publishing: PublishOptions | None
+    db_path: Path
+
+
+def load_policy(
     args: argparse.Namespace,
+    spec: SourceSpec,
+    judged: JudgedTree,
+    stack: contextlib.ExitStack,
+    limits: TransferLimits,
+) -> LoadedPolicy:
+    """Configuration, exceptions, VEX, settings, registry and publish options, as ``scan`` and
+    ``watch`` read them.
+
+    Every input file (config, its named paths, exceptions, VEX, variables, CA bundle, a local
+    database mirror, the database itself) is checked against ``judged`` before it is read
+    (exit 3 inside the judged source). A ``--config-ref`` checkout is entered on ``stack``.
+    """
+    from kubegate.scan import ScanSettings
+    from kubegate.vulndb import resolve_db_path
+
+    defaults, ref = _defaults_dir(args, spec, stack)
+    implicit = defaults / DEFAULT_CONFIG_NAME
+    if args.config is not None:
+        judged.check_input(args.config, "--config")
+    elif implicit.exists() or implicit.is_symlink():
+        judged.check_input(implicit, "configuration file")
+    config = find_config(args.config, defaults)
+    for key, named in config.named_paths():
+        judged.check_input(named, key, config=config.path)
+    ignore = _ignore_file(args, config, defaults, judged, ref)
+    for path in args.vex or ():
+        judged.check_input(path, "--vex")
+    for text in args.var_file:
+        judged.check_input(Path(text), "--var-file")
+    if args.ca_file is not None:
+        judged.check_input(args.ca_file, "--ca-file")
+    if args.db_source and "://" not in args.db_source:  # a local mirror directory
+        judged.check_input(Path(args.db_source), "--db-source")
+    settings = ScanSettings(
+        policy=_policy(args, config),
+        ignore=ignore,
+        vex=load_vex(args.vex) if args.vex else VexSet(),
+        max_age=_max_age(args, config),
+        fail_open=args.fail_open or bool(config.policy.fail_open),
+        concurrency=args.concurrency,
+        timeout=args.timeout or None,
+    )
+    registry = _registry_options(args, config, limits)
+    publishing = publish_options(args, config)
+    db_path = Path(args.db) if args.db else config.db.path or resolve_db_path(None)
+    judged.check_input(db_path, "--db" if args.db else "advisory database")
+    # Named after what was read: --config/--ignorefile win over the --config-ref checkout.
+    shown = _shown_in_ref(config.path, defaults, ref) if config.path else None
+    source = dataclasses.replace(
+        ref,
+        config=str(shown or config.path) if config.path else None,
+        exceptions=ignore.path,
+    )
+    return LoadedPolicy(config, settings, source, registry, publishing, db_path)
+
+
+def update_db(args: argparse.Namespace, loaded: LoadedPolicy, limits: TransferLimits) -> None:
+    """The scan's update step: a local source named in the config is the update (imported
+    first, no network); else the OSV feeds (and the config's NVD and Debian tracker sources) are
+    refreshed when older than 12 h, unless --skip-db-update (docs/db.md)."""
+    from kubegate.cli.dbupdate import refresh_db
+
+    db = loaded.config.db
+    refresh_db(
+        args,
+        loaded.db_path,
+        loaded.settings.max_age,
+        local_sources=db.sources,
+        limits=limits,
+        nvd_source=db.nvd_source,
+        tracker_source=db.debian_tracker_source,
+    )
+
+
+def policy_request(
+    request: RevisionRequest, args: argparse.Namespace, config: Config
+) -> RevisionRequest:
+    """``request`` with the config's ``sources:`` and ``render.allowRemoteBases`` applied."""
+    return dataclasses.replace(
+        _with_config_sources(request, config),
+        allow_remote_bases=args.allow_remote_bases or bool(config.render.allow_remote_bases),
+    )
+
+
+def judge_revision(
     revision: Revision,
     settings: ScanSettings,
     config: Config,
     options: RegistryOptions,
     db_path: Path,
-    limits: TransferLimits,
-    publishing: bool,
+    *,
+    deadline: float | None,
+    workers: int | None,
+    progress: Progress | None = None,
+    database: DatabaseView | None = None,
 ) -> tuple[GateResult, str | None]:
-    """Resolve, inventory and match every image of ``revision``: the verdict, and when
-    ``publishing`` the database's update time for the artifact's annotation."""
+    """Resolve, inventory and match every image of ``revision`` (``scan`` and ``watch``): the
+    verdict and, given the ``database`` view (publishing), the database's update time (the
+    artifact's annotation)."""
     from kubegate.inventory import InventoryCache
-    from kubegate.publish import db_updated
     from kubegate.registry import RegistryClient
     from kubegate.scan import ImageInspector, scan_revision
     from kubegate.vulndb import VulnDB
 
-    _logger.info(
-        "rendered %s: %s image use(s) of %s image(s)",
-        revision.info.location,
-        len(revision.images.uses),
-        len({str(u.ref) for u in revision.images.uses}),
-    )
-    deadline = limits.deadline
     cache = InventoryCache()
     try:
         with VulnDB.open(db_path) as db, RegistryClient(options) as client:
-            inspector = ImageInspector(
-                client,
-                cache,
-                config.image_sources,
-                workers=1 if args.concurrency > 1 else None,
+            inspector = ImageInspector(client, cache, config.image_sources, workers=workers)
+            result = scan_revision(
+                revision, settings, inspector=inspector, db=db, deadline=deadline, progress=progress
             )
-            with _progress(args) as progress:
-                result = scan_revision(
-                    revision,
-                    settings,
-                    inspector=inspector,
-                    db=db,
-                    deadline=deadline,
-                    progress=progress,
-                )
-            return result, db_updated(db) if publishing else None
+            summary = database.summary() if database is not None else None
+            return result, summary.updated if summary is not None else None
     finally:
         cache.close()
 
@@ -340,6 +394,8 @@ def _defaults_dir(
 ) -> tuple[Path, PolicySource]:
     """Where implicit policy files are read: the ``--config-ref`` checkout or the user config
     directory (kept for the whole scan: image sources in it are read while images are)."""
+    from kubegate.gate import PolicySource
+
     if args.config_ref is None:
         return user_config_dir(), PolicySource()
     from kubegate.source import open_policy_ref
@@ -354,12 +410,7 @@ def _defaults_dir(
                 "regular files",
                 where="--config-ref",
             )
-    return checkout.root, PolicySource(
-        config=f"{args.config_ref}:{DEFAULT_CONFIG_NAME}" if config.exists() else None,
-        exceptions=f"{args.config_ref}:{found.name}" if found is not None else None,
-        ref=args.config_ref,
-        commit=checkout.commit,
-    )
+    return checkout.root, PolicySource(ref=args.config_ref, commit=checkout.commit)
 
 
 class _LogProgress:
@@ -512,8 +563,7 @@ def _write_pins(result: GateResult, path: Path) -> None:
 
     document = pin_document(result)
     for warning in document.warnings:
-        line = visible(redact_urls(warning))
-        print(f"kubegate: warning: --pin-digests: {line}", file=sys.stderr)
+        print_line(f"warning: --pin-digests: {warning}")
     write_atomic(path, document.text, "--pin-digests")
 
 
@@ -553,13 +603,11 @@ def _explain(result: GateResult) -> None:
         origin = item.origin
         where = f"{origin.file}:{origin.line}: " if origin and origin.file else ""
         level = "warning" if result.fail_open else "error"
-        line = visible(redact_urls(f"not proven: {where}{item.message}"))
-        print(f"kubegate: {level}: {line}", file=sys.stderr)
+        print_line(f"{level}: not proven: {where}{item.message}")
     for problem in result.exception_problems:
-        print(f"kubegate: warning: {visible(redact_urls(problem))}", file=sys.stderr)
+        print_line(f"warning: {problem}")
     if result.fail_open and result.blocking_unseen:
-        print(
-            f"kubegate: warning: --fail-open: {len(result.blocking_unseen)} thing(s) could not "
-            "be proven clean and were let through",
-            file=sys.stderr,
+        print_line(
+            f"warning: --fail-open: {len(result.blocking_unseen)} thing(s) could not "
+            "be proven clean and were let through"
         )

@@ -11,8 +11,8 @@ Documented in docs/publish.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
-import hashlib
 import logging
 import signal
 import threading
@@ -29,33 +29,32 @@ from kubegate.cli.common import (
     add_registry_arguments,
     add_render_arguments,
     revision_request,
+    transfer_limits,
 )
-from kubegate.cli.publish_options import add_publish_arguments, publish_options
+from kubegate.cli.publish_options import add_publish_arguments
 from kubegate.cli.scan import (
     DEFAULT_CONCURRENCY,
-    _ignore_file,
-    _max_age,
-    _policy,
-    _registry_options,
+    LoadedPolicy,
+    judge_revision,
+    load_policy,
+    policy_request,
+    update_db,
 )
 from kubegate.cli.scan_options import (
     add_db_arguments,
     add_db_update_arguments,
     add_policy_arguments,
 )
-from kubegate.config import Config, find_config, user_config_dir
 from kubegate.errors import KubegateError, UsageError
-from kubegate.gate import PolicySource
 from kubegate.policy import parse_duration
-from kubegate.transfer import RetryBudget, TransferLimits
+from kubegate.transfer import RetryBudget
 from kubegate.trust import JudgedTree
-from kubegate.vex import VexSet, load_vex
 
 if TYPE_CHECKING:
-    from kubegate.publish import PublishOptions
+    from kubegate.publish import DatabaseView, PublishOptions
     from kubegate.publish.watch import Judgement
     from kubegate.registry import RegistryOptions
-    from kubegate.scan import RevisionRequest, ScanSettings
+    from kubegate.scan import RevisionRequest
 
 _logger = logging.getLogger(__name__)
 
@@ -115,7 +114,16 @@ def register(subparsers: Any) -> None:
         help="judge an UNPROVEN head again after this long (default 10m)",
     )
     add_output_arguments(parser)
-    parser.set_defaults(run=run, fail_open=False, artifact_url=None, artifact_digest=None)
+    # What scan has and watch does not: policy never comes from the watched repository.
+    parser.set_defaults(
+        run=run,
+        fail_open=False,
+        artifact_url=None,
+        artifact_digest=None,
+        config_ref=None,
+        trust_source_config=False,
+        write_into_source=False,
+    )
 
 
 def _listen(text: str) -> tuple[str, int]:
@@ -131,9 +139,7 @@ def run(args: argparse.Namespace) -> int:
     from kubegate.publish.notify import Notifier
     from kubegate.publish.state import WatchState, state_path
     from kubegate.publish.watch import StatusServer, Watcher
-    from kubegate.scan import ScanSettings
     from kubegate.source import head_commit, local_root
-    from kubegate.vulndb import resolve_db_path
 
     interval = parse_duration(args.interval, option="--interval").total_seconds()
     retry = parse_duration(args.retry_unproven, option="--retry-unproven").total_seconds()
@@ -149,47 +155,27 @@ def run(args: argparse.Namespace) -> int:
     for url in args.notify:
         if not url.startswith(("http://", "https://")):
             raise UsageError(f"expected an http(s) URL, got {url!r}", where="--notify")
-    if args.timeout < 0:
-        raise UsageError("must not be negative", where="--timeout")
-    if args.idle_timeout <= 0:
-        raise UsageError("must be positive", where="--idle-timeout")
-    if args.min_rate < 0:
-        raise UsageError("must not be negative", where="--min-rate")
-    # Policy as for scan: the user config dir or explicit files, never the judged repository
-    # (docs/security.md); a daemon has no process-wide deadline, each scan gets its own.
+    limits = transfer_limits(args, time.monotonic(), arm_watchdog=False)
+    # Policy as for scan (the same loading and checks): the user config dir or explicit files,
+    # never the judged repository (docs/security.md); a daemon has no process-wide deadline,
+    # each scan gets its own.
     request = revision_request(args)
+    # A wrong URL or ref (or no git source at all) is reported first, not after the first sleep.
+    head_commit(request.source)
     judged = JudgedTree(root=local_root(request.source), trust_config=False, write_into=False)
-    if args.config is not None:
-        judged.check_input(args.config, "--config")
-    config = find_config(args.config, user_config_dir())
-    for key, named in config.named_paths():
-        judged.check_input(named, key, config=config.path)
-    limits = TransferLimits(min_rate=args.min_rate, rate_window=args.idle_timeout)
-    settings = ScanSettings(
-        policy=_policy(args, config),
-        ignore=_ignore_file(args, config, user_config_dir(), judged, PolicySource()),
-        vex=load_vex(args.vex) if args.vex else VexSet(),
-        max_age=_max_age(args, config),
-        fail_open=bool(config.policy.fail_open),
-        concurrency=args.concurrency,
-        timeout=args.timeout or None,
-    )
-    request = dataclasses.replace(
-        request,
-        allow_remote_bases=args.allow_remote_bases or bool(config.render.allow_remote_bases),
-    )
+    with contextlib.ExitStack() as stack:  # no --config-ref: nothing is entered on it
+        loaded = load_policy(args, request.source, judged, stack, limits)
+    config = loaded.config
+    request = policy_request(request, args, config)
     stop = threading.Event()
     judge = ScanJudge(
         args=args,
-        config=config,
-        settings=settings,
-        registry=_registry_options(args, config, limits),
-        db_path=Path(args.db) if args.db else config.db.path or resolve_db_path(None),
-        publishing=publish_options(args, config),
+        loaded=loaded,
+        registry=loaded.registry,
+        publishing=loaded.publishing,
         request=request,
         stop=stop,
     )
-    head_commit(request.source)  # a wrong URL or ref is reported now, not after the first sleep
     target = str(judge.publishing.target) if judge.publishing else ""
     path = state_path(cache_dir(), request.source.location, args.ref or "", target)
     notifier = Notifier(args.notify)
@@ -238,73 +224,66 @@ class ScanJudge:
     """The scan pipeline as the watch loop's :class:`~kubegate.publish.watch.Judge`."""
 
     args: argparse.Namespace
-    config: Config
-    settings: ScanSettings
+    loaded: LoadedPolicy
     registry: RegistryOptions
-    db_path: Path
     publishing: PublishOptions | None
     request: RevisionRequest
     stop: threading.Event
+    #: The database's summary, read again only when its file changes.
+    database: DatabaseView = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        from kubegate.publish import DatabaseView
+
+        self.database = DatabaseView(self.loaded.db_path)
 
     def refresh_db(self) -> None:
         """The scan's update step; a failure only warns (the freshness check decides)."""
-        from kubegate.cli.dbupdate import refresh_db
-
         try:
-            refresh_db(self.args, self.db_path, self.settings.max_age, self.config.db.sources)
+            update_db(self.args, self.loaded, self.registry.limits)
         except KubegateError as exc:
             _logger.warning("advisory database update failed: %s", exc.diagnostics())
 
     def db_fingerprint(self) -> str | None:
-        """Digest of every ecosystem's import time and record count."""
-        from kubegate.vulndb import VulnDB
-
-        if not self.db_path.is_file():
-            return None
+        """Digest of every import time and record count (ecosystems, NVD, Debian tracker)."""
         try:
-            with VulnDB.open(self.db_path) as db:
-                status = db.status()
+            summary = self.database.summary()
         except KubegateError:
             return None
-        text = ";".join(
-            f"{e.ecosystem},{e.last_import.isoformat()},{e.records}" for e in status.ecosystems
-        )
-        return hashlib.sha256(f"{status.records};{text}".encode()).hexdigest()[:32]
+        return summary.fingerprint if summary is not None else None
 
     def db_status(self) -> tuple[bool, str, float | None]:
         """(ready, why, age of the newest import in seconds)."""
         import datetime as dt
 
-        from kubegate.vulndb import VulnDB
-
-        if not self.db_path.is_file():
-            return False, "no advisory database", None
         try:
-            with VulnDB.open(self.db_path) as db:
-                imports = [e.last_import for e in db.status().ecosystems]
+            summary = self.database.summary()
         except KubegateError as exc:
             return False, exc.diagnostics(), None
+        if summary is None:
+            return False, "no advisory database", None
+        imports = summary.imports
         if not imports:
             return False, "the advisory database is empty", None
-        age = dt.datetime.now(dt.UTC) - min(imports)
-        if age > self.settings.max_age:
-            return False, f"advisories older than {self.settings.max_age}", age.total_seconds()
-        return True, "ready", (dt.datetime.now(dt.UTC) - max(imports)).total_seconds()
+        now = dt.datetime.now(dt.UTC)
+        max_age = self.loaded.settings.max_age
+        if now - min(imports) > max_age:
+            return False, f"advisories older than {max_age}", (now - min(imports)).total_seconds()
+        return True, "ready", (now - max(imports)).total_seconds()
 
     def judge(self, commit: str | None, *, publish: bool) -> Judgement:
         """Read, render and judge the ref (or ``commit``); publish a pass when asked."""
-        from kubegate.inventory import InventoryCache
-        from kubegate.publish import Snapshot, db_updated, publish_result, refusal
+        from kubegate.publish import Snapshot, publish_result, refusal
         from kubegate.publish.watch import Judgement
         from kubegate.registry import RegistryClient
-        from kubegate.scan import ImageInspector, read_revision, scan_revision
-        from kubegate.vulndb import VulnDB
+        from kubegate.scan import read_revision
 
         started = time.monotonic()
         source = dataclasses.replace(self.request.source, ref=commit or self.request.source.ref)
         request = dataclasses.replace(self.request, source=source)
         snapshot = Snapshot() if publish and self.publishing else None
-        deadline = None if self.settings.timeout is None else started + self.settings.timeout
+        timeout = self.loaded.settings.timeout
+        deadline = None if timeout is None else started + timeout
         # Each scan its own deadline and retry budget: a daemon must not spend them once for all.
         registry = dataclasses.replace(
             self.registry,
@@ -314,16 +293,16 @@ class ScanJudge:
         request = dataclasses.replace(request, deadline=deadline)
         try:
             revision = read_revision(request, on_checkout=snapshot.capture if snapshot else None)
-            cache = InventoryCache()
-            try:
-                with VulnDB.open(self.db_path) as db, RegistryClient(registry) as client:
-                    inspector = ImageInspector(client, cache, self.config.image_sources, workers=1)
-                    result = scan_revision(
-                        revision, self.settings, inspector=inspector, db=db, deadline=deadline
-                    )
-                    updated = db_updated(db)
-            finally:
-                cache.close()
+            result, updated = judge_revision(
+                revision,
+                self.loaded.settings,
+                self.loaded.config,
+                registry,
+                self.loaded.db_path,
+                deadline=deadline,
+                workers=1,
+                database=self.database if snapshot is not None else None,
+            )
             digest = error = None
             if snapshot is not None and self.publishing and refusal(result) is None:
                 if self.stop.is_set():

@@ -5,7 +5,8 @@ passed the gate as ``flux push artifact`` would, then move a tag (``approved``) 
 cluster's OCIRepository follows; nothing else is ever pushed. Module map: ``target`` (the
 ``oci://`` grammar and tag names), ``archive`` (the deterministic tarball), ``artifact`` (Flux's
 manifest, config and annotations), ``push`` (upload order, tags), ``pin`` (``--publish-pin``),
-``publisher`` (the judged tree's copy and :func:`publish_result`), ``watch`` (the daemon:
+``publisher`` (the judged tree's copy and :func:`publish_result`), ``database`` (the advisory
+database's date and fingerprint, cached by its file's stat), ``watch`` (the daemon:
 poll, judge, publish, state, metrics, notifications; ``state``, ``notify``). Imports neither
 ``kubegate.cli`` nor ``kubegate.scan``: the CLI hands the watch loop a ``Judge`` built from the
 scan pipeline.
@@ -14,11 +15,11 @@ Documented in docs/publish.md.
 
 from __future__ import annotations
 
+from kubegate.publish.database import DatabaseView, DBSummary
 from kubegate.publish.publisher import (
     Published,
     PublishOptions,
     Snapshot,
-    db_updated,
     publish_result,
     refusal,
 )
@@ -26,12 +27,13 @@ from kubegate.publish.target import DEFAULT_TAG, PublishTarget, check_tag, parse
 
 __all__ = [
     "DEFAULT_TAG",
+    "DBSummary",
+    "DatabaseView",
     "PublishOptions",
     "PublishTarget",
     "Published",
     "Snapshot",
     "check_tag",
-    "db_updated",
     "parse_target",
     "publish_result",
     "refusal",

@@ -15,19 +15,20 @@ scan that approved it), and two annotations, ``dev.kubegate.verdict`` and
 ``dev.kubegate.db.updated``. source-controller extracts the first layer unless an
 OCIRepository's ``layerSelector`` says otherwise, so Flux sees exactly the judged tree.
 
-Called by :mod:`kubegate.publish.gate`; pushed by :mod:`kubegate.publish.push`.
+Called by :func:`kubegate.publish.publisher.publish_result`; pushed by
+:mod:`kubegate.publish.push`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from kubegate.models import Descriptor, Digest
+from kubegate.registry.verify import sha256_digest as sha256
 
 MANIFEST_MEDIA_TYPE: Final = "application/vnd.oci.image.manifest.v1+json"
 CONFIG_MEDIA_TYPE: Final = "application/vnd.cncf.flux.config.v1+json"
@@ -68,11 +69,6 @@ class Artifact:
         return self.layers[0]
 
 
-def sha256(data: bytes) -> Digest:
-    """``sha256:<hex>`` of ``data``."""
-    return Digest(f"sha256:{hashlib.sha256(data).hexdigest()}")
-
-
 def rfc3339(moment: dt.datetime) -> str:
     """``2006-01-02T15:04:05Z``: Go's ``time.RFC3339`` of a UTC time, whole seconds."""
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -91,15 +87,17 @@ def build_artifact(
     revision: str,
     created: dt.datetime,
     extra: Mapping[str, str],
+    tarball_digest: Digest | None = None,
 ) -> Artifact:
     """The manifest, config and layers of one artifact.
 
     ``tar`` is the uncompressed tarball (the layer's diff ID); ``extra`` are kubegate's own
     annotations. ``source`` and ``revision`` are always written: ``flux pull artifact`` needs
-    both.
+    both. ``tarball_digest``, when the caller has it already, spares hashing the tarball again.
     """
     when = rfc3339(created)
-    content = Blob(Descriptor(CONTENT_MEDIA_TYPE, sha256(tarball), len(tarball)), tarball)
+    digest = tarball_digest or sha256(tarball)
+    content = Blob(Descriptor(CONTENT_MEDIA_TYPE, digest, len(tarball)), tarball)
     report_blob = Blob(Descriptor(REPORT_MEDIA_TYPE, sha256(report), len(report)), report)
     # go-containerregistry's ConfigFile field order: architecture, created, history, os,
     # rootfs, config; a static (uncompressed) layer's diff ID is its digest.

@@ -27,6 +27,8 @@ from typing import Any
 
 import httpx
 
+from kubegate.publish.artifact import rfc3339
+
 _logger = logging.getLogger(__name__)
 
 SOURCE_GROUP = "source.toolkit.fluxcd.io"
@@ -51,7 +53,7 @@ def flux_event(
             "namespace": namespace,
         },
         "severity": severity,
-        "timestamp": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "timestamp": rfc3339(dt.datetime.now(dt.UTC)),
         "message": message,
         "reason": reason,
         "metadata": {f"{SOURCE_GROUP}/{k}": v for k, v in metadata.items()},
@@ -77,7 +79,6 @@ class Notifier:
         self._backoff = backoff
         self._queue: queue.Queue[object] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="kubegate-notify", daemon=True)
-        self.delivered = 0
         self.failed = 0
 
     def start(self) -> None:
@@ -113,7 +114,6 @@ class Notifier:
                     url, content=body, headers={"Content-Type": "application/json"}
                 )
                 if response.is_success:
-                    self.delivered += 1
                     return
                 problem = f"HTTP {response.status_code}"
             except httpx.HTTPError as exc:

@@ -33,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from kubegate import yamlload
 from kubegate.errors import PublishError
 from kubegate.gate import GateResult
 from kubegate.report.pin import PinEntry, pin_document
@@ -112,7 +113,7 @@ def _flux_documents(root: Path) -> Iterator[_Doc]:
             if path.is_symlink() or path.stat().st_size > _MAX_FILE:
                 continue
             try:
-                values = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+                values = yamlload.load_all(path.read_text(encoding="utf-8"))
             except (yaml.YAMLError, UnicodeDecodeError, ValueError):
                 continue  # not a manifest kustomize-controller could have applied either
             for index, value in enumerate(values):
@@ -171,9 +172,11 @@ def pin_text(text: str, entries: dict[int, tuple[PinEntry, ...]], where: str) ->
     try:
         # Anchors and aliases are refused: the check below compares the documents before and
         # after, and aliases nested in aliases make that comparison exponential (a YAML bomb).
-        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text)):
+        # An alias is written with "*": without one there is nothing to look for.
+        if "*" in text and any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text)):
             raise PublishError(f"--publish-pin: {where}: YAML aliases are not supported")
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        # The pure-Python composer: the edits below index ``text`` by its marks (characters).
+        nodes = yamlload.compose_all(text, yaml.SafeLoader)
     except yaml.YAMLError as exc:
         raise PublishError(f"--publish-pin: {where}: not YAML: {exc}") from exc
     edits: list[tuple[int, int, str]] = []
@@ -182,7 +185,7 @@ def pin_text(text: str, entries: dict[int, tuple[PinEntry, ...]], where: str) ->
     edited = text
     for start, end, replacement in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
         edited = edited[:start] + replacement + edited[end:]
-    _verify(text, edited, entries, where)
+    _verify(nodes, edited, entries, where)
     return edited
 
 
@@ -286,11 +289,14 @@ def _scalar_of(node: yaml.Node | None) -> str | None:
     return str(node.value) if isinstance(node, yaml.ScalarNode) else None
 
 
-def _verify(before: str, after: str, entries: dict[int, tuple[PinEntry, ...]], where: str) -> None:
-    """The edit changed nothing but ``spec.images``, which now pins every entry."""
+def _verify(
+    before: list[yaml.Node], after: str, entries: dict[int, tuple[PinEntry, ...]], where: str
+) -> None:
+    """The edit changed nothing but ``spec.images``, which now pins every entry (``before``:
+    the original documents, as composed for the edit)."""
     try:
-        old = list(yaml.safe_load_all(before))
-        new = list(yaml.safe_load_all(after))
+        old = [yamlload.construct(node) for node in before]
+        new = yamlload.load_all(after, yaml.SafeLoader)
     except yaml.YAMLError as exc:
         raise PublishError(f"--publish-pin: {where}: the edit broke the YAML: {exc}") from exc
     if len(old) != len(new):

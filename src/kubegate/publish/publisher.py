@@ -17,7 +17,6 @@ import tempfile
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 from kubegate.errors import PublishError
@@ -28,17 +27,15 @@ from kubegate.publish.artifact import (
     DB_UPDATED_ANNOTATION,
     VERDICT_ANNOTATION,
     build_artifact,
-    rfc3339,
-    sha256,
 )
 from kubegate.publish.push import push_artifact
 from kubegate.publish.target import PublishTarget, revision_tag
+from kubegate.registry.verify import sha256_digest
 from kubegate.source.location import is_url
 
 if TYPE_CHECKING:
     from kubegate.registry import RegistryClient
     from kubegate.source import Checkout
-    from kubegate.vulndb import VulnDB
 
 _logger = logging.getLogger(__name__)
 
@@ -63,10 +60,6 @@ class Published:
     digest: Digest
     revision_tag: str
     revision: str
-    #: The content layer's digest (the tarball).
-    tarball: Digest
-    #: The per-revision tag already held this tree and was reused.
-    reused: bool = False
     #: One line per ``spec.images`` pin written (``--publish-pin``).
     pins: tuple[str, ...] = ()
 
@@ -95,17 +88,6 @@ class Snapshot:
         """Remove the copy."""
         self._cleanup()
 
-    def __enter__(self) -> Snapshot:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
 
 def refusal(result: GateResult) -> str | None:
     """Why ``result`` must not be published (None: it may)."""
@@ -116,12 +98,6 @@ def refusal(result: GateResult) -> str | None:
     if result.exit_code != 0 or result.blocking_unseen:
         return "not everything was proven clean"
     return None
-
-
-def db_updated(db: VulnDB) -> str | None:
-    """When the advisory database was last imported or updated (its newest ecosystem)."""
-    imports = [status.last_import for status in db.status().ecosystems]
-    return rfc3339(max(imports)) if imports else None
 
 
 def publish_result(
@@ -146,7 +122,7 @@ def publish_result(
 
         pins = pin_tree(snapshot.root, result)
     tarball, tar = build_tarball(snapshot.root)
-    tarball_digest = sha256(tarball)
+    tarball_digest = sha256_digest(tarball)
     source, revision = _provenance(info, tarball_digest, options)
     from kubegate.report.gate import render_gate_report
     from kubegate.report.interface import GateFormat
@@ -163,13 +139,12 @@ def publish_result(
         revision=revision,
         created=now or dt.datetime.now(dt.UTC),
         extra=extra,
+        tarball_digest=tarball_digest,
     )
     tag = revision_tag(info, tarball_digest, options.revision_tag)
     pushed = push_artifact(client, options.target, artifact, tag)
     _logger.info("published %s@%s as %s and %s", options.target.url, pushed.digest, tag, pushed.tag)
-    return Published(
-        options.target, pushed.digest, tag, revision, tarball_digest, pushed.reused, pins
-    )
+    return Published(options.target, pushed.digest, tag, revision, pins)
 
 
 def _provenance(info: SourceInfo, tarball: Digest, options: PublishOptions) -> tuple[str, str]:

@@ -8,7 +8,7 @@ same tree (a re-run, a restarted ``watch``) is reused as it is; one holding anot
 refused, so a per-revision tag never changes meaning.
 
 Uses :class:`kubegate.registry.RegistryClient`'s upload calls; called by
-:mod:`kubegate.publish.gate`.
+:func:`kubegate.publish.publisher.publish_result`.
 """
 
 from __future__ import annotations
@@ -33,8 +33,6 @@ class Pushed:
     digest: Digest
     revision_tag: str
     tag: str
-    #: The per-revision tag already held the same tree: that manifest was kept.
-    reused: bool = False
 
 
 def push_artifact(
@@ -54,19 +52,17 @@ def push_artifact(
                     where=where,
                 )
             _logger.info("%s already holds this tree (%s); reusing it", where, digest)
-            reused = True
         else:
             for blob in (*artifact.layers, artifact.config):
                 client.upload_blob(ref, blob.data, where=where)
             manifest, digest = artifact.manifest, artifact.digest
             client.put_manifest(ref, revision_tag, manifest, MANIFEST_MEDIA_TYPE, where=where)
-            reused = False
         client.put_manifest(
             ref, target.tag, manifest, MANIFEST_MEDIA_TYPE, where=f"{target.url}:{target.tag}"
         )
     except RegistryError as exc:
         raise PublishError(f"push failed: {exc.diagnostics()}", where=str(target)) from exc
-    return Pushed(digest, revision_tag, target.tag, reused)
+    return Pushed(digest, revision_tag, target.tag)
 
 
 def _content_digest(manifest: bytes) -> str | None:

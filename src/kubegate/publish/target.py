@@ -5,7 +5,7 @@ cluster's OCIRepository follows. The per-revision tag, pushed first and never mo
 ``<branch>-<12 hex of the commit>`` for a branch, ``sha1-<12 hex>`` for a tag or a commit, and
 ``sha256-<12 hex of the tarball digest>`` for a directory or a Flux artifact; ``--publish-tag``
 overrides it. Bad values are usage errors (exit 3) raised before anything is scanned.
-Called by ``kubegate.cli.scan``/``kubegate.cli.watch`` and :mod:`kubegate.publish.gate`.
+Called by ``kubegate.cli.publish_options`` and :mod:`kubegate.publish.publisher`.
 """
 
 from __future__ import annotations

@@ -80,7 +80,11 @@ class Metrics:
     """Counters and gauges for ``/metrics`` (updated by the loop, read by the HTTP thread)."""
 
     scans: dict[str, int] = field(default_factory=dict)
-    durations: list[float] = field(default_factory=list)
+    #: The duration histogram as Prometheus keeps it: a count per bucket of :data:`BUCKETS`
+    #: (not cumulative), the sum and the count (a daemon must not keep every duration).
+    bucket_counts: list[int] = field(default_factory=lambda: [0] * len(BUCKETS))
+    duration_sum: float = 0.0
+    duration_count: int = 0
     last_findings: dict[str, int] = field(default_factory=dict)
     polls: int = 0
     poll_errors: int = 0
@@ -88,6 +92,15 @@ class Metrics:
     rejudgements: int = 0
     approved: tuple[str, str] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def observe(self, duration: float) -> None:
+        """Count one scan duration (call with :attr:`lock` held)."""
+        for index, bound in enumerate(BUCKETS):
+            if duration <= bound:
+                self.bucket_counts[index] += 1
+                break
+        self.duration_sum += duration
+        self.duration_count += 1
 
     def render(self, db_age: float | None, notify_failed: int) -> str:
         """The Prometheus text exposition."""
@@ -99,14 +112,14 @@ class Metrics:
                 for verdict in ("PASS", "BLOCKED", "UNPROVEN")
             )
             _metric(out, "scan_duration_seconds", "histogram", "Time to judge a revision.")
-            for bound in BUCKETS:
-                count = sum(1 for d in self.durations if d <= bound)
+            count = 0
+            for bound, in_bucket in zip(BUCKETS, self.bucket_counts, strict=True):
+                count += in_bucket
                 out.append(f'kubegate_watch_scan_duration_seconds_bucket{{le="{bound:g}"}} {count}')
-            out.append(
-                f'kubegate_watch_scan_duration_seconds_bucket{{le="+Inf"}} {len(self.durations)}'
-            )
-            out.append(f"kubegate_watch_scan_duration_seconds_sum {sum(self.durations):.6f}")
-            out.append(f"kubegate_watch_scan_duration_seconds_count {len(self.durations)}")
+            total = self.duration_count
+            out.append(f'kubegate_watch_scan_duration_seconds_bucket{{le="+Inf"}} {total}')
+            out.append(f"kubegate_watch_scan_duration_seconds_sum {self.duration_sum:.6f}")
+            out.append(f"kubegate_watch_scan_duration_seconds_count {total}")
             _metric(
                 out, "last_findings", "gauge", "Findings of the last judged revision by severity."
             )
@@ -180,7 +193,6 @@ class Watcher:
         self.db_refresh = db_refresh
         self.metrics = Metrics()
         self._last_refresh = time.monotonic()
-        self.last_poll: float | None = None
         approved = state.approved
         if approved is not None:
             self.metrics.approved = (approved.revision, approved.digest)
@@ -195,7 +207,6 @@ class Watcher:
         """One poll: judge a new head, re-judge the approved revision on a database change."""
         with self.metrics.lock:
             self.metrics.polls += 1
-        self.last_poll = time.monotonic()
         try:
             head = self.poll()
         except KubegateError as exc:
@@ -302,7 +313,7 @@ class Watcher:
     def _observe(self, judgement: Judgement, duration: float) -> None:
         with self.metrics.lock:
             self.metrics.scans[judgement.verdict] = self.metrics.scans.get(judgement.verdict, 0) + 1
-            self.metrics.durations.append(duration)
+            self.metrics.observe(duration)
             self.metrics.last_findings = dict(judgement.counts)
         _logger.info("%s: %s in %.1fs", judgement.revision, judgement.verdict, duration)
 
