@@ -90,6 +90,22 @@ class ImageUse:
     declared: str | None = None
     #: Source-relative directory of the Flux cluster rendering it (None: one implicit cluster).
     cluster: str | None = None
+    #: ``namespace/name`` of the HelmRelease whose chart renders it, if any.
+    helm_release: str | None = None
+    #: The chart that HelmRelease rendered (None: not from a chart).
+    chart: ChartInfo | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChartInfo:
+    """A Helm chart as rendered: its name and version, the digest of its archive, where from."""
+
+    name: str
+    version: str
+    #: ``sha256:<hex>`` of the chart archive (None for a chart read from a directory).
+    digest: str | None
+    #: Where it came from: a repository URL (credentials stripped) or a source-relative path.
+    source: str
 
 
 @dataclass(frozen=True, slots=True)
