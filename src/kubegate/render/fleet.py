@@ -34,6 +34,7 @@ from kubegate.render.clusters import (
     source_key,
     under,
 )
+from kubegate.render.fetch import HelmOptions, SourceFetcher
 from kubegate.render.fluxks import (
     FLUX_GROUP,
     SCANNED_SOURCE_KINDS,
@@ -609,6 +610,8 @@ def render(
     sources: Mapping[str, Path] | None = None,
     allow_remote_bases: bool = False,
     deadline: float | None = None,
+    fetcher: SourceFetcher | None = None,
+    helm: HelmOptions | None = None,
 ) -> RenderResult:
     """Render ``path`` (source-relative, already validated) of the revision at ``root``.
 
