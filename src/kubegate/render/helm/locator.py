@@ -3,8 +3,8 @@
 An object rendered by ``helm template`` has no file of its own in the revision. Its document is
 the HelmRelease's; an ``image`` field is located, in order, at the post-renderer ``images``
 entry that changed it, at the ``spec.values`` scalar that set it (the whole reference, else its
-repository, else its tag under a key naming a tag or version), else at ``spec.chart`` /
-``spec.chartRef``. The HelmRelease's own locator answers for those paths, so a value written by
+repository, else its tag under a key naming a tag or version), else at the line naming the
+chart (``spec.chart.spec.chart`` / ``spec.chartRef.name``). The HelmRelease's own locator answers for those paths, so a value written by
 a kustomize patch of the HelmRelease points at the patch. Built by ``stage.py``.
 """
 
@@ -130,7 +130,9 @@ class HelmLocator:
         if found is not None:
             located = self.release.locate(("spec", "values", *found))
             return Located(located.origin, str(get_path(self.values, found)))
-        return Located(self.release.locate(("spec", self.chart_key)).origin)
+        # The line naming the chart: spec.chart.spec.chart, or spec.chartRef.name.
+        step = ("chart", "spec", "chart") if self.chart_key == "chart" else ("chartRef", "name")
+        return Located(self.release.locate(("spec", *step)).origin)
 
     def _post_image(self, before: str) -> Origin | None:
         name = image_name(before)

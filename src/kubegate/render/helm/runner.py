@@ -144,6 +144,8 @@ def run_bounded(
         proc.wait()
         for reader in readers:
             reader.join()
+        proc.stdout.close()
+        proc.stderr.close()
     if too_much.is_set():
         raise RenderError(f"helm output larger than {MAX_OUTPUT_BYTES} bytes", where=where)
     return proc.returncode, b"".join(out), b"".join(err)

@@ -54,7 +54,14 @@ from kubegate.render.helm.chart import (
 from kubegate.render.helm.locator import HelmLocator
 from kubegate.render.helm.release import HelmReleaseSpec, ObjectRef, is_helm_release, parse_release
 from kubegate.render.helm.runner import Helm, find_helm
-from kubegate.render.helm.values import compose_values, merge_values_files, release_name
+from kubegate.render.helm.values import (
+    ValuesSource,
+    chart_file_name,
+    compose_values,
+    merge_values_files,
+    release_name,
+    replaces_chart_values,
+)
 from kubegate.render.kustomize import BUILD_WORKERS, Kustomize, find_kustomize
 from kubegate.render.result import HelmSource, RenderedObject
 from kubegate.render.yamlfile import dump, load_stream
@@ -70,6 +77,30 @@ MAX_DEPTH = 4
 #: A ``--values-from`` file larger than this is refused.
 _MAX_VALUES_FILE = 8 * 1024 * 1024
 _TEST_HOOKS = frozenset({"test", "test-success"})
+#: Built-in cluster-scoped kinds: every other object helm installs lands in the release
+#: namespace when its template sets none (Helm's kube client does that at install).
+_CLUSTER_SCOPED = frozenset(
+    {
+        "APIService",
+        "CSIDriver",
+        "CSINode",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "IngressClass",
+        "MutatingWebhookConfiguration",
+        "Namespace",
+        "Node",
+        "PersistentVolume",
+        "PriorityClass",
+        "RuntimeClass",
+        "StorageClass",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+        "ValidatingWebhookConfiguration",
+        "VolumeAttachment",
+    }
+)
 _HOOK = "helm.sh/hook"
 
 #: A GitRepository reference -> the tree holding it, or the reason it is not available.
@@ -264,8 +295,15 @@ class _Renderer:
         chart, info, values_root = self._chart()
         helm = self.context.helm()
         meta = chart_meta(chart, self.where)
-        if self.spec.values_files:
-            merged = merge_values_files(values_root, chart, self.spec.values_files)
+        if replaces_chart_values(self.spec.values_files):
+            merged = merge_values_files(
+                [
+                    (path, self._values_text(values_root, chart, path))
+                    for path in self.spec.values_files
+                ],
+                ignore_missing=self.spec.ignore_missing_values_files,
+                where=self.where,
+            )
             (chart / "values.yaml").write_text(dump(merged), encoding="utf-8")
         self._dependencies(chart, meta.dependencies and missing_dependencies(chart, meta, None))
         values = compose_values(self._values_from(), self.spec.values)
@@ -346,7 +384,7 @@ class _Renderer:
             )
         return self.context.fetcher.chart(request)
 
-    def _chart(self) -> tuple[Path, ChartInfo, Path]:
+    def _chart(self) -> tuple[Path, ChartInfo, Path | None]:
         """The private chart directory, what it is, and the root ``valuesFiles`` are under."""
         ref = self.spec.source
         if ref.kind == "GitRepository":
@@ -403,7 +441,7 @@ class _Renderer:
         fetched = self._fetch(request)
         chart = extract_chart(fetched.archive, self.tmp / "archive", f"chart of {ref}")
         # Remote charts: valuesFiles are files of the chart itself.
-        return chart, fetched.info, chart
+        return chart, fetched.info, None
 
     def _dependencies(self, chart: Path, missing: Sequence[dict[str, Any]] | bool) -> None:
         """Place the dependencies ``charts/`` lacks, as ``helm dependency build`` would."""
@@ -451,6 +489,30 @@ class _Renderer:
 
     # -- values ------------------------------------------------------------------------------
 
+    def _values_text(self, root: Path | None, chart: Path, path: str) -> str | None:
+        """A ``valuesFiles`` entry's text: from the source root (a chart directory of a
+        GitRepository), else from the chart archive; None when there is no such file."""
+        base = root if root is not None else chart
+        rel = chart_file_name(path).lstrip("/") if root is None else path.strip().lstrip("/")
+        norm = posixpath.normpath(rel or ".")
+        if norm == ".." or norm.startswith("../"):
+            raise _NotRendered(f"valuesFiles entry {path!r} leaves the chart's source")
+        target = (base / norm).resolve()
+        top = base.resolve()
+        if top != target and top not in target.parents:
+            raise _NotRendered(f"valuesFiles entry {path!r} leaves the chart's source (a link)")
+        if not target.exists():
+            return None
+        if not target.is_file():
+            raise _NotRendered(f"valuesFiles entry {path!r} is not a regular file")
+        with target.open("rb") as handle:
+            data = handle.read(_MAX_VALUES_FILE + 1)
+        if len(data) > _MAX_VALUES_FILE:
+            raise _NotRendered(
+                f"valuesFiles entry {path!r} is larger than {_MAX_VALUES_FILE} bytes"
+            )
+        return data.decode("utf-8", errors="replace")
+
     def _data(self, kind: str, name: str) -> dict[str, str] | str | None:
         namespace = self.spec.namespace
         obj = self.cluster.get(kind, namespace, name)
@@ -461,8 +523,8 @@ class _Renderer:
             return None
         return _values_file(path)
 
-    def _values_from(self) -> list[tuple[Mapping[str, Any] | str, str | None]]:
-        composed: list[tuple[Mapping[str, Any] | str, str | None]] = []
+    def _values_from(self) -> list[ValuesSource]:
+        composed: list[ValuesSource] = []
         for ref in self.spec.values_from:
             label = f"valuesFrom {ref.kind} {self.spec.namespace}/{ref.name}"
             data = self._data(ref.kind, ref.name)
@@ -482,19 +544,14 @@ class _Renderer:
                     f"{label} {missing}; pass it with --values-from "
                     f"{self.spec.namespace}/{ref.kind}/{ref.name}=FILE"
                 )
-            text = data[ref.values_key]
-            if ref.target_path:
-                composed.append((text, ref.target_path))
-                continue
-            try:
-                parsed = yamlload.safe_load(text) if text.strip() else {}
-            except yaml.YAMLError as exc:
-                raise _NotRendered(f"{label} key {ref.values_key}: not valid YAML") from exc
-            if parsed is None:
-                parsed = {}
-            if not isinstance(parsed, dict):
-                raise _NotRendered(f"{label} key {ref.values_key}: not a YAML mapping")
-            composed.append((parsed, None))
+            composed.append(
+                ValuesSource(
+                    data[ref.values_key],
+                    ref.target_path,
+                    ref.literal,
+                    f"HelmRelease {self.spec.key} {label} key {ref.values_key}",
+                )
+            )
         return composed
 
     # -- output ------------------------------------------------------------------------------
@@ -507,6 +564,13 @@ class _Renderer:
                 continue
             if not self.spec.test_enable and _is_test_hook(doc):
                 continue
+            metadata = doc.get("metadata")
+            if (
+                isinstance(metadata, dict)
+                and not metadata.get("namespace")
+                and doc.get("kind") not in _CLUSTER_SCOPED
+            ):
+                metadata["namespace"] = self.spec.release_namespace
             documents.append(doc)
         return documents
 
