@@ -28,8 +28,8 @@ import pytest
 
 from kubegate.errors import RenderError
 from kubegate.images import find_images
-from kubegate.reference import parse_reference
 from kubegate.models import ChartInfo, NotSeen
+from kubegate.reference import parse_reference
 from kubegate.render import RenderResult, render
 from kubegate.render.fetch import (
     ArtifactRequest,

@@ -4,8 +4,9 @@ An object rendered by ``helm template`` has no file of its own in the revision. 
 the HelmRelease's; an ``image`` field is located, in order, at the post-renderer ``images``
 entry that changed it, at the ``spec.values`` scalar that set it (the whole reference, else its
 repository, else its tag under a key naming a tag or version), else at the line naming the
-chart (``spec.chart.spec.chart`` / ``spec.chartRef.name``). The HelmRelease's own locator answers for those paths, so a value written by
-a kustomize patch of the HelmRelease points at the patch. Built by ``stage.py``.
+chart (``spec.chart.spec.chart`` / ``spec.chartRef.name``). The HelmRelease's own locator
+answers for those paths, so a value written by a kustomize patch of the HelmRelease points at
+the patch. Built by ``stage.py``.
 """
 
 from __future__ import annotations
