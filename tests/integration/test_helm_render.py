@@ -16,6 +16,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
+import os
+import shutil
 import tarfile
 import textwrap
 import time
@@ -42,13 +45,6 @@ from kubegate.render.helm.locator import HelmLocator
 from kubegate.report.revision import use_object
 from tests.conftest import RunCli
 from tests.fixtures.helmchart import helm_binary, make_chart, oracle_images, package
-
-GIT_SOURCE = """
-      sourceRef:
-        kind: GitRepository
-        name: flux-system
-        namespace: flux-system
-"""
 
 
 def _write(root: Path, files: dict[str, str]) -> Path:
@@ -586,3 +582,126 @@ def test_hostile_chart_archive_is_not_rendered(tmp_path: Path, kind: str, run_cl
     # Generous bounds: refused on the way in, never decompressed into memory.
     assert elapsed < 60
     assert peak < 64 * 1024 * 1024
+
+
+def test_dependencies_from_file_and_through_the_fetcher(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    chart = make_chart(root / "charts", "app")
+    make_chart(root / "charts", "common", repository="registry.example/common", tag="2.2.2")
+    remote = make_chart(tmp_path / "made", "remote", repository="registry.example/remote")
+    archive = package(remote, tmp_path / "packaged")
+    info = ChartInfo("remote", "0.1.0", None, "oci://registry.example/charts")
+    fetcher = LocalFetcher(archive, info)
+    meta = chart / "Chart.yaml"
+    meta.write_text(
+        meta.read_text()
+        + textwrap.dedent(
+            """
+            dependencies:
+              - name: common
+                version: 0.1.0
+                repository: file://../common
+              - name: remote
+                version: ">=0.1.0"
+                repository: oci://registry.example/charts
+            """
+        )
+    )
+    _write(root, {"deploy/release.yaml": _release()})
+    result = _render(root, fetcher=fetcher)
+    assert result.not_seen == ()
+    ((request),) = fetcher.requests
+    assert (request.kind, request.url, request.chart, request.version) == (
+        "oci-helm-repository",
+        "oci://registry.example/charts",
+        "remote",
+        ">=0.1.0",
+    )
+    # The oracle: helm renders the same chart once its dependencies are vendored by hand.
+    vendored = tmp_path / "vendored"
+    shutil.copytree(chart, vendored)
+    (vendored / "charts").mkdir(exist_ok=True)
+    shutil.copy(package(root / "charts" / "common", tmp_path / "common-pkg"), vendored / "charts")
+    shutil.copy(archive, vendored / "charts")
+    oracle = oracle_images(vendored, "web", "apps", {}, ["--skip-tests"])
+    assert oracle == {
+        "registry.example/app:1.0.0",
+        "registry.example/common:2.2.2",
+        "registry.example/remote:1.0.0",
+    }
+    assert _refs(result) == oracle
+
+
+def test_legacy_post_renderer_nohooks_strategy_and_suspend(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    chart = make_chart(root / "charts", "app", templates={"migrate.yaml": HOOK_JOB})
+    release = _release(
+        spec="""
+        postRenderStrategy: nohooks
+        suspend: true
+        postRenderers:
+          - kustomize:
+              patchesStrategicMerge:
+                - apiVersion: apps/v1
+                  kind: Deployment
+                  metadata: {name: web-app}
+                  spec:
+                    template:
+                      spec:
+                        containers:
+                          - name: app
+                            image: registry.example/patched:1
+              images:
+                - name: registry.example/migrate
+                  newTag: "2"
+        """
+    ).replace("helm.toolkit.fluxcd.io/v2", "helm.toolkit.fluxcd.io/v2beta2")
+    _write(root, {"deploy/release.yaml": release})
+    result = _render(root)
+    assert result.not_seen == ()
+    rendered = oracle_images(chart, "web", "apps", {}, ["--skip-tests"])
+    assert rendered == {"registry.example/app:1.0.0", "registry.example/migrate:1"}
+    # The patch replaces the app image; the hook is not post-rendered (nohooks).
+    assert _refs(result) == {"registry.example/patched:1", "registry.example/migrate:1"}
+    (note,) = result.notes
+    assert note.reason.startswith("spec.suspend is true")
+
+
+def test_images_cli_reports_the_chart(run_cli: RunCli, tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    make_chart(root / "charts", "app")
+    _write(
+        root,
+        {
+            "deploy/release.yaml": _release(spec="values:\n  image: {tag: 2.0.0}\n"),
+            "deploy/broken.yaml": FROM_REPOSITORY.replace("name: web,", "name: broken,"),
+        },
+    )
+    # The CLI finds helm on PATH (the bootstrap's .venv/bin).
+    env = {"PATH": f"{Path(helm_binary()).parent}:{os.environ.get('PATH', '')}"}
+    result = run_cli("images", str(root), "--path", "deploy", "--format", "json", env=env)
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    ((image),) = document["images"]
+    assert image["image"] == "registry.example/app:2.0.0"
+    ((use),) = image["uses"]
+    assert use["helmRelease"] == "apps/web"
+    assert use["chart"] == {
+        "name": "app",
+        "version": "0.1.0",
+        "digest": None,
+        "source": "charts/app",
+    }
+    assert (use["file"], use["kind"], use["namespace"]) == (
+        "deploy/release.yaml",
+        "Deployment",
+        "apps",
+    )
+    ((missing),) = document["notSeen"]
+    assert (missing["kind"], missing["name"]) == ("HelmRelease", "broken")
+    assert "HelmRepository flux-system/charts is not in the revision" in missing["reason"]
+    table = run_cli("images", str(root), "--path", "deploy", env=env)
+    assert table.returncode == 0, table.stderr
+    header = table.stdout.splitlines()[0]
+    assert header.split()[-1] == "HELMRELEASE"
+    assert "apps/web (app@0.1.0)" in table.stdout

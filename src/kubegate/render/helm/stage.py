@@ -331,7 +331,12 @@ class _Renderer:
         )
         documents = self._documents(output)
         before = {_identity(doc): doc for doc in documents}
+        # Post-renderers see helm's output as helm-controller's do: before the kube client puts
+        # objects without a namespace into the release namespace.
         documents = self._post_render(documents)
+        for doc in [*before.values(), *documents]:
+            self._default_namespace(doc)
+        before = {_identity(doc): doc for doc in before.values()}
         notes = []
         if calls_lookup(chart):
             notes.append(
@@ -564,15 +569,17 @@ class _Renderer:
                 continue
             if not self.spec.test_enable and _is_test_hook(doc):
                 continue
-            metadata = doc.get("metadata")
-            if (
-                isinstance(metadata, dict)
-                and not metadata.get("namespace")
-                and doc.get("kind") not in _CLUSTER_SCOPED
-            ):
-                metadata["namespace"] = self.spec.release_namespace
             documents.append(doc)
         return documents
+
+    def _default_namespace(self, doc: dict[str, Any]) -> None:
+        metadata = doc.get("metadata")
+        if (
+            isinstance(metadata, dict)
+            and not metadata.get("namespace")
+            and doc.get("kind") not in _CLUSTER_SCOPED
+        ):
+            metadata["namespace"] = self.spec.release_namespace
 
     def _post_images(self) -> tuple[tuple[int, int, Mapping[str, Any]], ...]:
         return tuple(
