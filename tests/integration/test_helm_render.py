@@ -705,3 +705,66 @@ def test_images_cli_reports_the_chart(run_cli: RunCli, tmp_path: Path) -> None:
     header = table.stdout.splitlines()[0]
     assert header.split()[-1] == "HELMRELEASE"
     assert "apps/web (app@0.1.0)" in table.stdout
+
+
+GIT_REPOSITORY = """
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {name: charts, namespace: flux-system}
+spec:
+  url: https://git.example/charts.git
+  ref: {branch: main}
+"""
+
+
+def test_chart_in_another_git_repository_needs_it_supplied(tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    chart = make_chart(other / "charts", "app", tag="8.0.0")
+    root = _write(
+        tmp_path / "repo",
+        {
+            "deploy/git.yaml": GIT_REPOSITORY,
+            "deploy/release.yaml": _release().replace("name: flux-system\n", "name: charts\n", 1),
+        },
+    )
+    item = _one_not_seen(_render(root))
+    assert item.reason.startswith(
+        "its chart's source GitRepository flux-system/charts (https://git.example/charts.git)"
+    )
+    assert item.reason.endswith("supply it with --source flux-system/charts=DIR|GIT-URL[@REF]")
+    result = _render(root, sources={"flux-system/charts": other})
+    assert result.not_seen == ()
+    assert _refs(result) == oracle_images(chart, "web", "apps", {}, ["--skip-tests"])
+    (use,) = _uses(result)
+    assert use.chart == ChartInfo("app", "0.1.0", None, "flux-system/charts:charts/app")
+
+
+@pytest.mark.parametrize("kind", ["HelmChart", "ExternalArtifact"])
+def test_chart_refs_only_the_cluster_can_resolve(tmp_path: Path, kind: str) -> None:
+    root = _write(
+        tmp_path / "repo",
+        {"deploy/release.yaml": FROM_CHART_REF.replace("kind: OCIRepository", f"kind: {kind}")},
+    )
+    item = _one_not_seen(_render(root))
+    assert item.reason.startswith(f"charts from a {kind} ({kind} apps/app) are not rendered")
+
+
+def test_kustomize_mode_renders_releases(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    chart = make_chart(root / "charts", "app")
+    _write(
+        root,
+        {
+            "deploy/kustomization.yaml": "resources: [release.yaml]\nnamespace: team\n",
+            "deploy/release.yaml": _release(spec="values:\n  image: {tag: 2.1.0}\n"),
+        },
+    )
+    result = _render(root)
+    assert result.not_seen == ()
+    oracle = oracle_images(chart, "web", "team", {"image": {"tag": "2.1.0"}}, ["--skip-tests"])
+    assert _refs(result) == oracle
+    (use,) = _uses(result)
+    assert (use.namespace, use.helm_release) == ("team", "team/web")
+    # The values line, found through kustomize's origin annotation of the HelmRelease.
+    line = _line_of(root / "deploy" / "release.yaml", "image: {tag: 2.1.0}")
+    assert (use.origin.file, use.origin.line) == ("deploy/release.yaml", line)

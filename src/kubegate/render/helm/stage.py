@@ -77,6 +77,7 @@ MAX_DEPTH = 4
 #: A ``--values-from`` file larger than this is refused.
 _MAX_VALUES_FILE = 8 * 1024 * 1024
 _TEST_HOOKS = frozenset({"test", "test-success"})
+_SOURCE_GROUP = "source.toolkit.fluxcd.io"
 #: Built-in cluster-scoped kinds: every other object helm installs lands in the release
 #: namespace when its template sets none (Helm's kube client does that at install).
 _CLUSTER_SCOPED = frozenset(
@@ -377,7 +378,8 @@ class _Renderer:
     def _source_object(self) -> RenderedObject:
         ref = self.spec.source
         found = self.cluster.get(ref.kind, ref.namespace, ref.name)
-        if found is None:
+        group = str(found.value.get("apiVersion", "")).partition("/")[0] if found else ""
+        if found is None or group != _SOURCE_GROUP:
             raise _NotRendered(f"its source {ref} is not in the revision")
         return found
 
