@@ -768,3 +768,14 @@ def test_kustomize_mode_renders_releases(tmp_path: Path) -> None:
     # The values line, found through kustomize's origin annotation of the HelmRelease.
     line = _line_of(root / "deploy" / "release.yaml", "image: {tag: 2.1.0}")
     assert (use.origin.file, use.origin.line) == ("deploy/release.yaml", line)
+
+
+def test_values_reach_helm_unambiguously(tmp_path: Path) -> None:
+    # `on` is a string in spec.values (YAML 1.2, as kustomize and Flux read it); helm's YAML 1.1
+    # reader would take an unquoted `on` for true.
+    root = tmp_path / "repo"
+    chart = make_chart(root / "charts", "app")
+    _write(root, {"deploy/release.yaml": _release(spec='values:\n  image: {tag: "on"}\n')})
+    result = _render(root)
+    oracle = oracle_images(chart, "web", "apps", {"image": {"tag": "on"}}, ["--skip-tests"])
+    assert _refs(result) == oracle == {"registry.example/app:on"}

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import logging
 import posixpath
 import shutil
@@ -225,8 +226,10 @@ def render_releases(
     todo = [obj for obj in objects if is_helm_release(obj.value)]
     kept = [obj for obj in objects if not is_helm_release(obj.value)]
     done: set[tuple[str, str]] = set()
-    for _ in range(MAX_DEPTH):
-        todo = [obj for obj in todo if (_ns(obj), obj.name) not in done]
+    for depth in range(MAX_DEPTH):
+        if depth:
+            # A chart rendering a HelmRelease the cluster already has: rendered once.
+            todo = [obj for obj in todo if (_ns(obj), obj.name) not in done]
         if not todo:
             break
         done.update((_ns(obj), obj.name) for obj in todo)
@@ -305,11 +308,12 @@ class _Renderer:
                 ignore_missing=self.spec.ignore_missing_values_files,
                 where=self.where,
             )
-            (chart / "values.yaml").write_text(dump(merged), encoding="utf-8")
-        self._dependencies(chart, meta.dependencies and missing_dependencies(chart, meta, None))
+            (chart / "values.yaml").write_text(_values_json(merged), encoding="utf-8")
+        if meta.dependencies:
+            self._dependencies(chart, missing_dependencies(chart, meta, self.where))
         values = compose_values(self._values_from(), self.spec.values)
         values_file = self.tmp / "values.yaml"
-        values_file.write_text(dump(values), encoding="utf-8")
+        values_file.write_text(_values_json(values), encoding="utf-8")
         name = release_name(
             self.spec.name, self.spec.namespace, self.spec.release_name, self.spec.target_namespace
         )
@@ -450,9 +454,9 @@ class _Renderer:
         # Remote charts: valuesFiles are files of the chart itself.
         return chart, fetched.info, None
 
-    def _dependencies(self, chart: Path, missing: Sequence[dict[str, Any]] | bool) -> None:
+    def _dependencies(self, chart: Path, missing: Sequence[dict[str, Any]]) -> None:
         """Place the dependencies ``charts/`` lacks, as ``helm dependency build`` would."""
-        if not missing or isinstance(missing, bool):
+        if not missing:
             return
         charts = chart / "charts"
         charts.mkdir(exist_ok=True)
@@ -715,6 +719,15 @@ def _identity(doc: Mapping[str, Any]) -> tuple[str, str, str, str]:
         str(metadata.get("namespace") or ""),
         str(metadata.get("name") or ""),
     )
+
+
+def _values_json(values: Mapping[str, Any]) -> str:
+    """Values as helm reads them: JSON is YAML to helm, and never ambiguous (a YAML 1.2 dump
+    would leave ``yes`` unquoted, which helm's YAML 1.1 reader takes for ``true``)."""
+    try:
+        return json.dumps(values, default=str, allow_nan=False)
+    except ValueError as exc:
+        raise RenderError("its values hold a number that is infinite or not a number") from exc
 
 
 def _values_file(path: Path) -> dict[str, str] | str:
