@@ -779,3 +779,34 @@ def test_values_reach_helm_unambiguously(tmp_path: Path) -> None:
     result = _render(root)
     oracle = oracle_images(chart, "web", "apps", {"image": {"tag": "on"}}, ["--skip-tests"])
     assert _refs(result) == oracle == {"registry.example/app:on"}
+
+
+def test_loose_release_beside_the_cluster_kustomizations(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    chart = make_chart(root / "charts", "app")
+    _write(
+        root,
+        {
+            "clusters/prod/apps.yaml": FLUX_KS,
+            "apps/kustomization.yaml": "resources: []\n",
+            # Applied with the cluster's Kustomizations (by bootstrap), covered by none of them.
+            "clusters/prod/release.yaml": _release(),
+        },
+    )
+    result = render(root, "", helm=HelmOptions(path=helm_binary()))
+    assert result.not_seen == ()
+    assert _refs(result) == oracle_images(chart, "web", "apps", {}, ["--skip-tests"])
+    (use,) = _uses(result)
+    assert (use.origin.file, use.kustomization) == ("clusters/prod/release.yaml", None)
+
+
+def test_chart_link_leaving_the_source_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    chart = make_chart(root / "charts", "app")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("outside the source\n")
+    (chart / "files").mkdir()
+    (chart / "files" / "leak.txt").symlink_to(secret)
+    _write(root, {"deploy/release.yaml": _release()})
+    item = _one_not_seen(_render(root))
+    assert item.reason == "chart file charts/app/files/leak.txt is a link leaving its source"
