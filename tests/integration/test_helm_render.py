@@ -321,6 +321,8 @@ def test_post_renderer_images_and_sidecar_patch(tmp_path: Path) -> None:
     overridden = uses["mirror.example/app:9.9.9"]
     assert overridden.origin.line == _line_of(release, "- name: registry.example/app")
     assert overridden.declared == "registry.example/app:1.0.0"
+    sidecar = uses["registry.example/sidecar:1.0"]
+    assert sidecar.origin.line == _line_of(release, "- target: {kind: Deployment}")
 
 
 HOOK_JOB = """

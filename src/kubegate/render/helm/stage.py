@@ -358,6 +358,12 @@ class _Renderer:
         source = HelmSource(self.spec.key, info)
         values_now = self.spec.values
         post_images = self._post_images()
+        post_patches = tuple(
+            (index, key, position, entry if isinstance(entry, str) else json.dumps(entry))
+            for index, kustomize in self.spec.post_renderers
+            for key in ("patches", "patchesStrategicMerge", "patchesJson6902")
+            for position, entry in enumerate(kustomize.get(key) or [])
+        )
         objects = tuple(
             RenderedObject(
                 value=doc,
@@ -368,6 +374,7 @@ class _Renderer:
                     value=doc,
                     before=before.get(_identity(doc)),
                     post_images=post_images,
+                    post_patches=post_patches,
                 ),
                 kustomization=self.obj.kustomization,
                 cluster=self.obj.cluster,
