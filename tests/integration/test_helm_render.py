@@ -812,3 +812,36 @@ def test_chart_link_leaving_the_source_is_refused(tmp_path: Path) -> None:
     _write(root, {"deploy/release.yaml": _release()})
     item = _one_not_seen(_render(root))
     assert item.reason == "chart file charts/app/files/leak.txt is a link leaving its source"
+
+
+NESTED_RELEASE = """
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: inner
+spec:
+  chart:
+    spec:
+      chart: ./charts/inner
+      sourceRef: {kind: GitRepository, name: flux-system, namespace: flux-system}
+"""
+
+
+def test_chart_rendering_a_release_and_a_remote_schema(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    inner = make_chart(root / "charts", "inner", repository="registry.example/inner")
+    outer = make_chart(root / "charts", "app", templates={"inner.yaml": NESTED_RELEASE})
+    # A schema naming a URL: helm would need the network to validate; kubegate skips it.
+    (outer / "values.schema.json").write_text(
+        json.dumps({"$ref": "https://schemas.invalid/values.json"})
+    )
+    _write(root, {"deploy/release.yaml": _release()})
+    result = _render(root)
+    assert result.not_seen == ()
+    oracle = oracle_images(
+        outer, "web", "apps", {}, ["--skip-tests", "--skip-schema-validation"]
+    ) | oracle_images(inner, "inner", "apps", {}, ["--skip-tests"])
+    assert oracle == {"registry.example/app:1.0.0", "registry.example/inner:1.0.0"}
+    assert _refs(result) == oracle
+    releases = {use.helm_release for use in _uses(result)}
+    assert releases == {"apps/web", "apps/inner"}

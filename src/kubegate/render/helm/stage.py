@@ -105,8 +105,8 @@ _CLUSTER_SCOPED = frozenset(
 )
 _HOOK = "helm.sh/hook"
 
-#: A GitRepository reference -> the tree holding it, or the reason it is not available.
-TreeOf = Callable[[ObjectRef], "Path | str"]
+#: A GitRepository reference and a path in it -> the tree holding it, or why it is not seen.
+TreeOf = Callable[[ObjectRef, str], "Path | str"]
 
 
 @dataclass(slots=True)
@@ -406,12 +406,12 @@ class _Renderer:
         """The private chart directory, what it is, and the root ``valuesFiles`` are under."""
         ref = self.spec.source
         if ref.kind == "GitRepository":
-            tree = self.context.tree_of(ref)
+            path = posixpath.normpath(self.spec.chart.strip().lstrip("/") or ".")
+            tree = self.context.tree_of(ref, path)
             if isinstance(tree, str):
                 raise _NotRendered(tree)
             chart = copy_chart(tree, self.spec.chart, self.tmp / "chart", self.where)
             meta = chart_meta(chart, self.where)
-            path = posixpath.normpath(self.spec.chart.strip().lstrip("/") or ".")
             info = ChartInfo(meta.name, meta.version, None, self.context.label(ref, path))
             # source-controller reads valuesFiles from the artifact root (the whole source).
             return chart, info, tree
@@ -476,7 +476,7 @@ class _Renderer:
                     posixpath.join(self.spec.chart or ".", repository[len("file://") :])
                 )
                 tree = (
-                    self.context.tree_of(self.spec.source)
+                    self.context.tree_of(self.spec.source, rel)
                     if self.spec.source.kind == "GitRepository"
                     else None
                 )
