@@ -132,6 +132,7 @@ def test_git_chart_with_values_and_provenance(tmp_path: Path) -> None:
     # The values key that set the image: the tag line of spec.values.
     release = root / "deploy" / "release.yaml"
     assert (use.origin.file, use.origin.line) == ("deploy/release.yaml", _line_of(release, "tag:"))
+    assert use.declared == "registry.example/app:2.0.0"
     document = use_object(use)
     assert document["helmRelease"] == "apps/web"
     assert document["chart"] == {

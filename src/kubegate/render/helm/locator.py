@@ -142,13 +142,15 @@ class HelmLocator:
                     )
                     return Located(self.release.locate(patch).origin, current)
         wanted = [v for v in (before, current) if isinstance(v, str) and v]
+        # "declared": the reference as the chart rendered it, before any post-renderer.
+        declared = wanted[0] if wanted else None
         found = find_value(self.values, wanted)
         if found is not None:
             located = self.release.locate(("spec", "values", *found))
-            return Located(located.origin, str(get_path(self.values, found)))
+            return Located(located.origin, declared)
         # The line naming the chart: spec.chart.spec.chart, or spec.chartRef.name.
         step = ("chart", "spec", "chart") if self.chart_key == "chart" else ("chartRef", "name")
-        return Located(self.release.locate(("spec", *step)).origin)
+        return Located(self.release.locate(("spec", *step)).origin, declared)
 
     def _post_image(self, before: str) -> Origin | None:
         name = image_name(before)
