@@ -846,3 +846,12 @@ def test_chart_rendering_a_release_and_a_remote_schema(tmp_path: Path) -> None:
     assert _refs(result) == oracle
     releases = {use.helm_release for use in _uses(result)}
     assert releases == {"apps/web", "apps/inner"}
+
+
+def test_chart_link_loop_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    chart = make_chart(root / "charts", "app")
+    (chart / "templates" / "again").symlink_to(chart)
+    _write(root, {"deploy/release.yaml": _release()})
+    item = _one_not_seen(_render(root))
+    assert item.reason == "chart link charts/app/templates/again loops"

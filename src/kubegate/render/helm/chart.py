@@ -63,11 +63,24 @@ def copy_chart(tree: Path, rel: str, dest: Path, where: str | None) -> Path:
         raise RenderError(f"chart path {rel!r} leaves its source (a symlink)", where=where)
     if not (source / "Chart.yaml").is_file():
         raise RenderError(f"no chart at {norm} (no Chart.yaml there)", where=where)
-    _copy_tree(source, dest, root, where, [0])
+    _copy_tree(source, dest, root, where, [0], (source,))
     return dest
 
 
-def _copy_tree(source: Path, dest: Path, root: Path, where: str | None, count: list[int]) -> None:
+#: Directory depth of a chart copy (far beyond real charts; keeps recursion bounded).
+_MAX_DEPTH = 64
+
+
+def _copy_tree(
+    source: Path,
+    dest: Path,
+    root: Path,
+    where: str | None,
+    count: list[int],
+    parents: tuple[Path, ...],
+) -> None:
+    if len(parents) > _MAX_DEPTH:
+        raise RenderError(f"chart directories nest deeper than {_MAX_DEPTH}", where=where)
     dest.mkdir(parents=True, exist_ok=True, mode=0o700)
     for entry in sorted(os.scandir(source), key=lambda e: e.name):
         count[0] += 1
@@ -83,9 +96,12 @@ def _copy_tree(source: Path, dest: Path, root: Path, where: str | None, count: l
                 )
             path = target
         if path.is_dir():
-            if _inside(dest.resolve(), path.resolve()):
-                raise RenderError(f"chart link {entry.name} loops", where=where)
-            _copy_tree(path, dest / entry.name, root, where, count)
+            resolved = path.resolve()
+            if resolved in parents:
+                raise RenderError(
+                    f"chart link {Path(entry.path).relative_to(root)} loops", where=where
+                )
+            _copy_tree(path, dest / entry.name, root, where, count, (*parents, resolved))
         elif path.is_file():
             shutil.copyfile(path, dest / entry.name)
 
