@@ -855,3 +855,29 @@ def test_chart_link_loop_is_refused(tmp_path: Path) -> None:
     _write(root, {"deploy/release.yaml": _release()})
     item = _one_not_seen(_render(root))
     assert item.reason == "chart link charts/app/templates/again loops"
+
+
+def test_oci_helm_repository_request(tmp_path: Path) -> None:
+    chart = make_chart(tmp_path / "made", "app")
+    archive = package(chart, tmp_path / "packaged")
+    fetcher = LocalFetcher(archive, ChartInfo("app", "0.1.0", None, "oci://registry.example/c"))
+    repository = HELM_REPOSITORY.replace(
+        'spec: {url: "https://charts.example/stable"}',
+        "spec: {type: oci, url: oci://registry.example/c, insecure: true}",
+    )
+    root = _write(
+        tmp_path / "repo",
+        {"deploy/repo.yaml": repository, "deploy/release.yaml": FROM_REPOSITORY},
+    )
+    result = _render(root, fetcher=fetcher)
+    assert result.not_seen == ()
+    ((request),) = fetcher.requests
+    assert (request.kind, request.url, request.chart, request.version, request.insecure) == (
+        "oci-helm-repository",
+        "oci://registry.example/c",
+        "app",
+        "1.x",
+        True,
+    )
+    assert request.where == "deploy/repo.yaml:1"
+    assert _refs(result) == oracle_images(chart, "web", "apps", {}, ["--skip-tests"])
