@@ -1,38 +1,25 @@
 """The ``--set`` port against the real helm: ``helm template --set`` is the oracle.
 
-A chart made with ``helm create`` gets one template that dumps ``{{ toJson .Values }}`` (JSON, so
-int64s, nulls and strings come back exactly). Each batch passes many expressions as separate
-``--set`` / ``--set-string`` flags in one helm run (helm parses each flag with ``ParseInto`` on
-the same map, in order: --set before --set-string), the expressions of a batch using disjoint
-top-level keys so they cannot interact; kubegate's parser does the same and the maps must be
-equal. Errors cannot be batched: one helm run each, and only a few.
+The chart (``tests/fixtures/helmdump.py``) dumps ``{{ toJson .Values }}``. Each batch passes
+many expressions as separate ``--set`` / ``--set-string`` flags in one helm run (helm parses
+each flag with ``ParseInto`` on the same map, in order: --set before --set-string), the
+expressions of a batch using disjoint top-level keys so they cannot interact; kubegate's parser
+does the same and the maps must be equal. Errors cannot be batched: one helm run each, and only
+a few.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from kubegate.errors import RenderError
 from kubegate.render.helm.strvals import parse_into, parse_into_string
-
-_REPO = Path(__file__).resolve().parents[2]
-
-_DUMP_TEMPLATE = """\
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: dump
-data:
-  values: {{ toJson .Values | quote }}
-"""
+from tests.fixtures.helmdump import dump_chart, rendered_values, template
 
 # Each string is one --set flag; top-level keys are unique across the list.
 SET_CASES = [
@@ -129,50 +116,13 @@ ERROR_CASES = [
 ]
 
 
-def _helm() -> str:
-    found = shutil.which("helm") or str(_REPO / ".venv" / "bin" / "helm")
-    if not Path(found).is_file():
-        pytest.fail("helm not found: ./scripts/bootstrap installs it into .venv/bin")
-    return found
-
-
-def _make_chart(root: Path, defaults: dict[str, Any]) -> Path:
-    subprocess.run([_helm(), "create", str(root)], check=True, capture_output=True)
-    for child in (root / "templates").iterdir():
-        if child.is_dir():
-            shutil.rmtree(child)
-        else:
-            child.unlink()
-    shutil.rmtree(root / "charts", ignore_errors=True)
-    (root / "templates" / "dump.yaml").write_text(_DUMP_TEMPLATE)
-    (root / "values.yaml").write_text(json.dumps(defaults))
-    return root
-
-
 @pytest.fixture(scope="module")
 def charts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("charts")
     return {
-        "empty": _make_chart(base / "empty", {}),
-        "defaults": _make_chart(base / "defaults", DEFAULTS),
+        "empty": dump_chart(base / "empty", {}),
+        "defaults": dump_chart(base / "defaults", DEFAULTS),
     }
-
-
-def _template(chart: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [_helm(), "template", "x", str(chart), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def _rendered_values(chart: Path, *args: str) -> Any:
-    done = _template(chart, *args)
-    assert done.returncode == 0, done.stderr
-    manifest = yaml.safe_load(done.stdout)
-    return json.loads(manifest["data"]["values"])
 
 
 def _flags(flag: str, cases: list[str]) -> list[str]:
@@ -185,7 +135,7 @@ def test_set_and_set_string_match_helm(charts: dict[str, Path]) -> None:
         parse_into(case, ours)
     for case in SET_STRING_CASES:
         parse_into_string(case, ours)
-    theirs = _rendered_values(
+    theirs = rendered_values(
         charts["empty"], *_flags("--set", SET_CASES), *_flags("--set-string", SET_STRING_CASES)
     )
     assert theirs == ours
@@ -208,8 +158,8 @@ def test_overriding_chart_defaults_matches_helm(charts: dict[str, Path], tmp_pat
     values_file.write_text(json.dumps(ours))
     # Helm coalesces --set values and a -f file with the chart defaults the same way, so the
     # parsed map handed over as a file must render exactly like the --set flags.
-    theirs = _rendered_values(charts["defaults"], *_flags("--set", OVERRIDE_CASES))
-    assert _rendered_values(charts["defaults"], "-f", str(values_file)) == theirs
+    theirs = rendered_values(charts["defaults"], *_flags("--set", OVERRIDE_CASES))
+    assert rendered_values(charts["defaults"], "-f", str(values_file)) == theirs
     assert "drop" not in theirs
     assert theirs["list"] == [None, "x"]
 
@@ -220,16 +170,14 @@ def test_parse_into_existing_values_matches_helm(charts: dict[str, Path], tmp_pa
     ours = copy.deepcopy(BASE)
     for case in INPLACE_CASES:
         parse_into(case, ours)
-    theirs = _rendered_values(
-        charts["empty"], "-f", str(base_file), *_flags("--set", INPLACE_CASES)
-    )
+    theirs = rendered_values(charts["empty"], "-f", str(base_file), *_flags("--set", INPLACE_CASES))
     assert theirs == ours
     assert ours["maps"] == ["first", {"b": 2, "c": 3}]
 
 
 @pytest.mark.parametrize("case", ERROR_CASES)
 def test_errors_match_helm(charts: dict[str, Path], case: str) -> None:
-    done = _template(charts["empty"], "--set", case)
+    done = template(charts["empty"], "--set", case)
     assert done.returncode != 0, f"helm accepted {case!r}: {done.stdout}"
     with pytest.raises(RenderError) as caught:
         parse_into(case, {})

@@ -363,6 +363,20 @@ def _construct_timestamp_text(loader: Any, node: yaml.ScalarNode) -> str:
 class _V2Constructor(yaml.constructor.SafeConstructor):
     """Values as go-yaml v2 decodes them into ``interface{}``."""
 
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[str, Any]:
+        # Keys become JSON strings as they are read: go-yaml v2 keeps `1` and `true` apart
+        # (sigs.k8s.io/yaml then names them "1" and "true"), where a Python dict would fold
+        # them into one key (1 == True).
+        if isinstance(node, yaml.MappingNode):
+            self.flatten_mapping(node)
+        mapping: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, list | dict):
+                raise RenderError(f"unsupported map key of type {type(key).__name__}")
+            mapping[_json_key(key, None)] = self.construct_object(value_node, deep=deep)
+        return mapping
+
 
 _V2Constructor.add_constructor(_INT_TAG, _construct_v2_int)
 _V2Constructor.add_constructor(_FLOAT_TAG, _construct_v2_float)
@@ -411,6 +425,8 @@ def read_values(text: str, *, where: str | None = None) -> dict[str, Any]:
         value = yamlload.construct(node, _ValuesLoader)
     except (yaml.YAMLError, ValueError) as exc:
         raise RenderError(f"values are not valid YAML: {_one_line(exc)}", where=where) from exc
+    except RenderError as exc:
+        raise RenderError(exc.message, where=where) from exc
     if value is None:
         return {}
     if not isinstance(value, dict):
