@@ -31,7 +31,7 @@ import math
 import posixpath
 import re
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
@@ -363,13 +363,13 @@ def _construct_timestamp_text(loader: Any, node: yaml.ScalarNode) -> str:
 class _V2Constructor(yaml.constructor.SafeConstructor):
     """Values as go-yaml v2 decodes them into ``interface{}``."""
 
-    def construct_mapping(self, node: Any, deep: bool = False) -> dict[str, Any]:
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Hashable, Any]:
         # Keys become JSON strings as they are read: go-yaml v2 keeps `1` and `true` apart
         # (sigs.k8s.io/yaml then names them "1" and "true"), where a Python dict would fold
         # them into one key (1 == True).
         if isinstance(node, yaml.MappingNode):
             self.flatten_mapping(node)
-        mapping: dict[str, Any] = {}
+        mapping: dict[Hashable, Any] = {}
         for key_node, value_node in node.value:
             key = self.construct_object(key_node, deep=True)
             if isinstance(key, list | dict):
