@@ -45,6 +45,7 @@ underscore: 1_000
 float: 1e3
 dotted: .5
 version: 1.10
+huge: 1e999
 quoted: "yes"
 merge:
   <<: {inherited: 1}

@@ -203,6 +203,16 @@ def test_empty_values_are_an_empty_map(text: str) -> None:
     assert read_values(text) == {}
 
 
+def test_numbers_go_cannot_hold_stay_strings() -> None:
+    # ParseFloat fails with a range error: go-yaml v2 keeps the text.
+    assert read_values("a: 1e999\nb: " + "9" * 5000 + "\n") == {"a": "1e999", "b": "9" * 5000}
+
+
+def test_deep_nesting_is_a_render_error_not_a_recursion_error() -> None:
+    with pytest.raises(RenderError, match="nested too deeply"):
+        read_values("a: " + "[" * 5000 + "]" * 5000)
+
+
 def test_only_the_first_document_counts() -> None:
     assert read_values("a: 1\n---\nb: 2\n") == {"a": 1}
 

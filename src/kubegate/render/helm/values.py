@@ -318,16 +318,22 @@ def v2_tag(value: str) -> str:
         return _MERGE_TAG
     first = value[0]
     if first == ".":
-        return _FLOAT_TAG if _V2_FLOAT.fullmatch(value) else _STR_TAG
+        return _FLOAT_TAG if _go_float(value) else _STR_TAG
     if first in "+-0123456789":
         if first.isdigit() and _V2_TIMESTAMP.fullmatch(value):
             return _STR_TAG
         plain = value.replace("_", "")
+        # Any int64 or uint64 is far shorter; a longer run of digits is a float or a string.
         if len(plain) <= 200 and _v2_int(plain) is not None:
             return _INT_TAG
-        if _V2_FLOAT.fullmatch(plain):
+        if _go_float(plain):
             return _FLOAT_TAG
     return _STR_TAG
+
+
+def _go_float(text: str) -> bool:
+    """go-yaml v2's float test: its float syntax, and ParseFloat without a range error."""
+    return _V2_FLOAT.fullmatch(text) is not None and math.isfinite(float(text))
 
 
 class _V2Resolver:
@@ -417,16 +423,15 @@ def read_values(text: str, *, where: str | None = None) -> dict[str, Any]:
         if node is None:
             return {}
         yamlload.check_aliases(node, len(text))
-    except yaml.YAMLError as exc:
-        raise RenderError(f"values are not valid YAML: {_one_line(exc)}", where=where) from exc
-    finally:
-        loader.dispose()
-    try:
         value = yamlload.construct(node, _ValuesLoader)
     except (yaml.YAMLError, ValueError) as exc:
         raise RenderError(f"values are not valid YAML: {_one_line(exc)}", where=where) from exc
+    except RecursionError as exc:
+        raise RenderError("values are not valid YAML: nested too deeply", where=where) from exc
     except RenderError as exc:
         raise RenderError(exc.message, where=where) from exc
+    finally:
+        loader.dispose()
     if value is None:
         return {}
     if not isinstance(value, dict):
