@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from kubegate.models import ChartInfo, ImageUse, Origin
+import json
+
+from kubegate.gate import GateResult, Revision, Verdict
+from kubegate.images import ImageScan
+from kubegate.models import ChartInfo, ImageUse, NotSeen, Origin, SourceInfo
 from kubegate.reference import parse_reference
+from kubegate.report.gate import gate_json, gate_table
 from kubegate.report.revision import use_object
 from kubegate.report.summary import use_line
 
@@ -42,3 +47,22 @@ def test_use_line_names_the_release() -> None:
         "(HelmRelease apps/web, chart app@1.2.3) via flux-system/apps"
     )
     assert "HelmRelease" not in use_line(_use())
+
+
+def test_scan_table_and_json_list_notes() -> None:
+    note = NotSeen(
+        "HelmRelease",
+        "apps",
+        "db",
+        Origin("apps/db/release.yaml", 1),
+        "chart postgres calls lookup, which returns nothing outside the cluster",
+    )
+    revision = Revision(SourceInfo("dir", "fleet"), ImageScan((), ()), (), (), (), (note,))
+    result = GateResult(revision, (), (), Verdict.PASS, 0)
+    table = gate_table(result)
+    assert (
+        "  HelmRelease apps/db: chart postgres calls lookup, which returns nothing outside the "
+        "cluster (apps/db/release.yaml:1)"
+    ) in table
+    (item,) = json.loads(gate_json(result))["notes"]
+    assert (item["kind"], item["name"], item["line"]) == ("HelmRelease", "db", 1)
