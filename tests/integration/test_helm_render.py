@@ -881,3 +881,28 @@ def test_oci_helm_repository_request(tmp_path: Path) -> None:
     )
     assert request.where == "deploy/repo.yaml:1"
     assert _refs(result) == oracle_images(chart, "web", "apps", {}, ["--skip-tests"])
+
+
+@pytest.mark.parametrize("hostile", [False, True])
+def test_vendored_subchart_archives_are_extracted_under_the_limits(
+    tmp_path: Path, hostile: bool
+) -> None:
+    root = tmp_path / "repo"
+    chart = make_chart(root / "charts", "app")
+    sub = make_chart(tmp_path / "made", "sub", repository="registry.example/sub")
+    (chart / "charts").mkdir(exist_ok=True)
+    if hostile:
+        _hostile_archive(chart / "charts" / "sub-0.1.0.tgz", "dotdot")
+    else:
+        shutil.copy(package(sub, tmp_path / "packaged"), chart / "charts")
+    _write(root, {"deploy/release.yaml": _release()})
+    result = _render(root)
+    if hostile:
+        item = _one_not_seen(result)
+        assert item.reason.startswith("chart archive refused: ")
+        assert not (tmp_path / "evil.yaml").exists()
+        return
+    assert result.not_seen == ()
+    oracle = oracle_images(chart, "web", "apps", {}, ["--skip-tests"])
+    assert oracle == {"registry.example/app:1.0.0", "registry.example/sub:1.0.0"}
+    assert _refs(result) == oracle

@@ -119,6 +119,34 @@ def extract_chart(archive: Path, dest: Path, label: str) -> Path:
     return tops[0]
 
 
+def unpack_vendored(chart: Path, label: str, depth: int = 0) -> None:
+    """Extract every ``charts/*.tgz`` subchart in place, under the same rules, recursively.
+
+    helm would read those archives itself; extracted here they pass kubegate's limits (a
+    subchart archive is as untrusted as the chart) and their templates are searched for
+    ``lookup`` like any other.
+    """
+    charts = chart / "charts"
+    if not charts.is_dir():
+        return
+    if depth > 8:
+        raise RenderError("subcharts nest deeper than 8 archives", where=label)
+    for archive in sorted(charts.glob("*.tgz")):
+        if archive.is_symlink() or not archive.is_file():
+            continue
+        target = charts / f".unpacked-{archive.name}"
+        sub = extract_chart(archive, target, f"{label}: subchart {archive.name}")
+        archive.unlink()
+        final = charts / f"{archive.name[: -len('.tgz')]}"
+        if final.exists():
+            raise RenderError(f"subchart {archive.name} clashes with a directory", where=label)
+        sub.rename(final)
+        shutil.rmtree(target)
+    for sub in sorted(p for p in charts.iterdir() if p.is_dir() and not p.is_symlink()):
+        if (sub / "charts").is_dir():
+            unpack_vendored(sub, label, depth + 1)
+
+
 def _read_yaml(path: Path, where: str | None) -> Any:
     try:
         with path.open("rb") as handle:

@@ -51,6 +51,7 @@ from kubegate.render.helm.chart import (
     copy_chart,
     extract_chart,
     missing_dependencies,
+    unpack_vendored,
 )
 from kubegate.render.helm.locator import HelmLocator
 from kubegate.render.helm.release import HelmReleaseSpec, ObjectRef, is_helm_release, parse_release
@@ -298,6 +299,7 @@ class _Renderer:
         # this machine has helm when its source is missing anyway.
         chart, info, values_root = self._chart()
         helm = self.context.helm()
+        unpack_vendored(chart, self.where or self.spec.key)
         meta = chart_meta(chart, self.where)
         if replaces_chart_values(self.spec.values_files):
             merged = merge_values_files(
@@ -311,6 +313,8 @@ class _Renderer:
             (chart / "values.yaml").write_text(_values_json(merged), encoding="utf-8")
         if meta.dependencies:
             self._dependencies(chart, missing_dependencies(chart, meta, self.where))
+            # Fetched dependencies may carry subchart archives of their own.
+            unpack_vendored(chart, self.where or self.spec.key)
         values = compose_values(self._values_from(), self.spec.values)
         values_file = self.tmp / "values.yaml"
         values_file.write_text(_values_json(values), encoding="utf-8")
