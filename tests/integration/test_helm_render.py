@@ -792,13 +792,19 @@ def test_loose_release_beside_the_cluster_kustomizations(tmp_path: Path) -> None
         {
             "clusters/prod/apps.yaml": FLUX_KS,
             "apps/kustomization.yaml": "resources: []\n",
-            # Applied with the cluster's Kustomizations (by bootstrap), covered by none of them.
-            "clusters/prod/release.yaml": _release(),
+            # Applied with the cluster's Kustomizations (by bootstrap), covered by none of them;
+            # so is the ConfigMap its values come from.
+            "clusters/prod/release.yaml": _release(
+                spec="valuesFrom:\n  - {kind: ConfigMap, name: app-values}\n"
+            ),
+            "clusters/prod/values.yaml": VALUES_CONFIGMAP,
         },
     )
     result = render(root, "", helm=HelmOptions(path=helm_binary()))
     assert result.not_seen == ()
-    assert _refs(result) == oracle_images(chart, "web", "apps", {}, ["--skip-tests"])
+    values = {"image": {"repository": "registry.example/other"}}
+    oracle = oracle_images(chart, "web", "apps", values, ["--skip-tests"])
+    assert _refs(result) == oracle == {"registry.example/other:1.0.0"}
     (use,) = _uses(result)
     assert (use.origin.file, use.kustomization) == ("clusters/prod/release.yaml", None)
 

@@ -946,8 +946,10 @@ def _render_fleet(
                 remote=remote,
             )
             loose = _loose_files(root, cluster, plan.scanned, plan.files, tree.keep)
+            beside: list[RenderedObject] = []
             for obj in scan_files(root, loose, quiet=True).objects:
                 walk.index(obj)
+                beside.append(obj)
                 if _unseen_reason(obj) is not None or is_helm_release(obj.value):
                     # Applied beside the cluster's Kustomizations (by bootstrap or the Flux
                     # Operator): a FluxInstance there is never silently dropped.
@@ -974,7 +976,9 @@ def _render_fleet(
                 remote.deadline,
                 cluster.path,
             )
-            outcome = render_releases(found, context, walk.objects)
+            # Sources and valuesFrom objects: what the cluster renders, and what lies beside
+            # its Kustomizations (applied with them, as for substituteFrom).
+            outcome = render_releases(found, context, [*walk.objects, *beside])
             found = list(outcome.objects)
             missing = [*missing, *outcome.not_seen]
             notes.extend(outcome.notes)
