@@ -912,3 +912,32 @@ def test_vendored_subchart_archives_are_extracted_under_the_limits(
     oracle = oracle_images(chart, "web", "apps", {}, ["--skip-tests"])
     assert oracle == {"registry.example/app:1.0.0", "registry.example/sub:1.0.0"}
     assert _refs(result) == oracle
+
+
+CAPABILITY_POD = """
+{{- if and (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1")
+           (semverCompare "~1.31.0-0" .Capabilities.KubeVersion.Version) }}
+apiVersion: v1
+kind: Pod
+metadata: {name: exporter}
+spec:
+  containers:
+    - name: exporter
+      image: registry.example/exporter:1
+{{- end }}
+"""
+
+
+@pytest.mark.parametrize("apis", [(), ("monitoring.coreos.com/v1",)])
+def test_kube_and_api_versions_stand_for_the_cluster(tmp_path: Path, apis: tuple[str, ...]) -> None:
+    root = tmp_path / "repo"
+    chart = make_chart(root / "charts", "app", templates={"exporter.yaml": CAPABILITY_POD})
+    _write(root, {"deploy/release.yaml": _release()})
+    options = HelmOptions(path=helm_binary(), kube_version="1.31.2", api_versions=apis)
+    result = _render(root, helm=options)
+    extra = ["--skip-tests", "--kube-version", "1.31.2"]
+    for api in apis:
+        extra += ["--api-versions", api]
+    oracle = oracle_images(chart, "web", "apps", {}, extra)
+    assert ("registry.example/exporter:1" in oracle) == bool(apis)
+    assert _refs(result) == oracle
