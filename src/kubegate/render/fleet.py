@@ -8,7 +8,8 @@ and their ``postBuild`` variables come from ConfigMaps/Secrets the same cluster 
 ``--var`` values for those that live only in the cluster). A Kustomization reads the scanned
 source, a tree the user supplied for its GitRepository (``--source``), or is listed as not seen.
 Otherwise a directory with a kustomization file is built with kustomize, and anything else is
-read as plain YAML. HelmReleases and Flux Operator objects are listed as not seen.
+read as plain YAML. In every mode the HelmReleases found (per cluster) are rendered through
+helm (``helm/stage.py``); Flux Operator objects are listed as not seen.
 """
 
 from __future__ import annotations
@@ -71,7 +72,6 @@ from kubegate.source.location import url_without_credentials
 
 _logger = logging.getLogger(__name__)
 
-HELM_GROUP = "helm.toolkit.fluxcd.io"
 DEFAULT_NAMESPACE = "default"
 
 
