@@ -49,6 +49,7 @@ from kubegate.render.fluxks import (
     resolve_path,
 )
 from kubegate.render.kustomize import BUILD_WORKERS, Kustomize, find_kustomize
+from kubegate.render.ocisource import OCI_KIND, OciSources
 from kubegate.render.output import objects_from_build, split_documents, to_object
 from kubegate.render.plain import files_mentioning, scan_files, scan_plain
 from kubegate.render.provenance import BuildContext, KustomizeLocator
@@ -161,6 +162,8 @@ class _Walk:
     fetched: list[RemoteBase] = field(default_factory=list)
     #: Pairs of origins that define one Kustomization key twice.
     duplicates: list[tuple[str, Origin, Origin]] = field(default_factory=list)
+    #: OCIRepositories the cluster renders and the artifacts pulled from them (ocisource.py).
+    oci: OciSources | None = None
 
     @property
     def source_root(self) -> Path:
@@ -178,6 +181,13 @@ class _Walk:
 
     def tree_of(self, ks: FluxKustomization) -> Path | None:
         """The tree ``ks`` renders from; None when it is not seen or must wait (recorded)."""
+        if ks.source_kind == OCI_KIND and self.oci is not None:
+            found = self.oci.tree(ks, source_key(ks), ks.key in self.settled)
+            if found is None:
+                self.deferred.append(ks)
+            elif isinstance(found, str):
+                self._not_seen(ks, found)
+            return found if isinstance(found, Path) else None
         if ks.source_kind not in SCANNED_SOURCE_KINDS:
             self._not_seen(
                 ks, f"its source {ks.source_kind}/{ks.source_name} is not the scanned source"
@@ -423,7 +433,12 @@ class _Walk:
         return doc
 
     def index(self, obj: RenderedObject, owner: str | None = None) -> None:
-        """Remember what later Kustomizations may read: ConfigMaps, Secrets, GitRepositories."""
+        """Remember what later Kustomizations may read: ConfigMaps, Secrets, GitRepositories,
+        OCIRepositories."""
+        if self.oci is not None and self.oci.index(
+            obj.value, obj.locator.document(), DEFAULT_NAMESPACE
+        ):
+            return
         repo = git_source(obj.value, obj.locator.document(), DEFAULT_NAMESPACE)
         if repo is not None:
             self.git_repos.setdefault(repo.key, repo)
@@ -651,6 +666,7 @@ def render(
             variables or {},
             sources or {},
             remote,
+            fetcher,
         )
     if kustomization_file(directory) is not None:
         return _render_kustomize(root, path, remote)
@@ -827,6 +843,7 @@ def _render_fleet(
     cli_vars: Mapping[str, str],
     sources: Mapping[str, Path],
     remote: RemoteOptions,
+    fetcher: SourceFetcher | None = None,
 ) -> RenderResult:
     kustomize = find_kustomize()
     objects: list[RenderedObject] = []
@@ -850,6 +867,7 @@ def _render_fleet(
                 grafts=tree.grafts,
                 build_cache=builds,
                 remote=remote,
+                oci=OciSources(fetcher, ws.base),
             )
             loose = _loose_files(root, cluster, plan.scanned, plan.files, tree.keep)
             for obj in scan_files(root, loose, quiet=True).objects:
@@ -859,6 +877,8 @@ def _render_fleet(
                     # Operator): a FluxInstance there is never silently dropped.
                     walk.objects.append(replace(obj, cluster=cluster.path))
             walk.run(cluster.roots)
+            if walk.oci is not None:
+                walk.objects = walk.oci.relabel(walk.objects)
             fetched.extend(walk.fetched)
             found, missing, owned = walk.objects, walk.not_seen, walk.problems
             if selection is not None:
