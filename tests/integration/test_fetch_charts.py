@@ -456,3 +456,50 @@ def test_list_tags_refuses_a_next_page_elsewhere(
     with pytest.raises(RegistryError, match="next page on another origin"):
         client.list_tags(parse_reference(f"{server.host}/x"))
     assert [s.path for s in server.seen] == ["/v2/", "/v2/x/tags/list?n=1000"]
+
+
+def test_oci_helm_build_metadata_tags(
+    registry_plain: RegistryServer, client: RegistryClient, tmp_path: Path
+) -> None:
+    """Helm writes ``+`` as ``_`` in tags; versions are chosen and reported with ``+``."""
+    chart = make_chart(tmp_path / "src", "meta", "1.2.0+build.7", image="nginx:1.2.0")
+    archive = package_chart(chart, tmp_path / "pkg")
+    push_chart(registry_plain, archive, "fetchmeta")
+    ref = parse_reference(f"{registry_plain.host}/fetchmeta/meta")
+    assert client.list_tags(ref) == ["1.2.0_build.7"]
+    with Fetcher(client, cache_dir=tmp_path / "c", limits=SourceLimits()) as fetcher:
+        for constraint in ("~1.2", "1.2.0+build.7"):
+            fetched = fetcher.chart(
+                ChartRequest(
+                    "oci-helm-repository",
+                    f"oci://{registry_plain.host}/fetchmeta",
+                    "HelmRepository a/meta",
+                    chart="meta",
+                    version=constraint,
+                )
+            )
+            assert fetched.info.version == "1.2.0+build.7"
+            assert fetched.info.digest == sha256_file(archive)
+
+
+def test_deadline_passed(repo_url: str, client: RegistryClient, tmp_path: Path) -> None:
+    import time
+
+    with Fetcher(
+        client, cache_dir=tmp_path, limits=SourceLimits(), deadline=time.monotonic() - 1
+    ) as fetcher:
+        with pytest.raises(RenderError, match=r"deadline \(--timeout\) passed"):
+            fetcher.chart(_request(repo_url))
+
+
+def test_insecure_uses_its_own_client(client: RegistryClient, tmp_path: Path) -> None:
+    """``spec.insecure`` adds that one registry to a separate client's insecure list; the
+    caller's client (which pulls the images) is left as it was."""
+    repo = ImageRef("registry.example.invalid:5000", "charts/app")
+    with Fetcher(client, cache_dir=tmp_path, limits=SourceLimits()) as fetcher:
+        assert fetcher._registry_client(repo, False, "s", None) is client
+        insecure = fetcher._registry_client(repo, True, "s", None)
+        assert insecure is not client
+        assert insecure is fetcher._registry_client(repo, True, "s", None)
+        assert insecure.options.insecure_registries == {"registry.example.invalid:5000"}
+    assert client.options.insecure_registries == frozenset()
