@@ -38,6 +38,7 @@ from tests.fixtures.charts import (
 )
 from tests.fixtures.httpserve import HTTPServe
 from tests.fixtures.registry import RegistryServer, Reply, ScriptedServer, Seen
+from tests.fixtures.tarballs import Entry, tar_gz
 
 VERSIONS = ("1.0.0", "1.1.0", "2.0.0-rc.1")
 
@@ -142,6 +143,8 @@ def test_http_repository_cache_and_one_fetch_across_threads(
         assert fetcher.chart(_request(repo_url)).archive == results[0]
     assert http_serve.requests["/index.yaml"] == 2
     assert http_serve.requests["/app-1.1.0.tgz"] == 1
+    # The parsed index of those bytes was kept (and read instead of parsing the YAML again).
+    assert len(list((cache / "index" / "sha256").glob("*.json"))) == 1
     # A cached file that no longer hashes to its name is fetched again, not trusted.
     results[0].write_bytes(b"tampered")
     with Fetcher(client, cache_dir=cache, limits=SourceLimits()) as fetcher:
@@ -186,12 +189,19 @@ def test_index_digest_mismatch_is_refused(
 
 
 def test_oversized_chart_and_index_are_refused(
-    repo_url: str, client: RegistryClient, tmp_path: Path
+    repo_url: str, client: RegistryClient, tmp_path: Path, http_serve: HTTPServe
 ) -> None:
     small = SourceLimits(max_artifact_bytes=512)
     with Fetcher(client, cache_dir=tmp_path / "c", limits=small) as fetcher:
         with pytest.raises(RenderError, match="is larger than the 512-byte limit"):
             fetcher.chart(_request(repo_url))
+    # An index declaring more than 64 MiB is refused before its body is read.
+    http_serve.add(
+        "/huge/index.yaml", b"apiVersion: v1\n", headers={"Content-Length": str(65 << 20)}
+    )
+    with Fetcher(client, cache_dir=tmp_path / "d", limits=SourceLimits()) as fetcher:
+        with pytest.raises(RenderError, match=f"larger than the {64 << 20}-byte limit"):
+            fetcher.chart(_request(http_serve.url("huge")))
 
 
 def test_hostile_index_is_one_line_error(
@@ -227,7 +237,7 @@ def test_index_parse_of_5000_entries(tmp_path: Path) -> None:
     printed for the report, not asserted (a loaded CI machine)."""
     import time
 
-    from kubegate.fetch.helmindex import parse_index, select
+    from kubegate.fetch.helmindex import dump_parsed, load_parsed, parse_index, select
 
     lines = ["apiVersion: v1", "entries:"]
     for chart in range(50):
@@ -257,6 +267,13 @@ def test_index_parse_of_5000_entries(tmp_path: Path) -> None:
     print(f"\nindex of {len(data)} bytes, 5000 entries parsed in {elapsed:.2f}s")
     assert sum(len(v) for v in index.values()) == 5000
     assert select(index, "chart7", "~1.42", shown="index", where=None).version == "1.42.0"
+    # What a warm run reads instead when the index bytes did not change.
+    started = time.monotonic()
+    again = load_parsed(dump_parsed(index))
+    print(f"parsed form written and read back in {time.monotonic() - started:.2f}s")
+    assert again == index
+    assert load_parsed(b"not json") is None
+    assert load_parsed(b'{"x": [[1]]}') is None
 
 
 # -- OCI HelmRepository and OCIRepository charts ------------------------------------------------
@@ -503,3 +520,28 @@ def test_insecure_uses_its_own_client(client: RegistryClient, tmp_path: Path) ->
         assert insecure is fetcher._registry_client(repo, True, "s", None)
         assert insecure.options.insecure_registries == {"registry.example.invalid:5000"}
     assert client.options.insecure_registries == frozenset()
+
+
+def test_oci_repository_chart_metadata_from_the_archive(
+    registry_plain: RegistryServer, client: RegistryClient, tmp_path: Path, packaged: Packaged
+) -> None:
+    """A chart pushed without Helm's config blob (as ``flux push artifact`` would): name and
+    version come from ``<chart>/Chart.yaml`` in the archive; an archive without one, or a
+    layer larger than the limit, is refused."""
+    archive = packaged.archives["1.1.0"].read_bytes()
+    push_artifact(registry_plain, "fetchtest/plain", "v1", [(HELM_CHART_LAYER, archive)])
+    bare = tar_gz([Entry("app/values.yaml", b"image: {}\n")])
+    push_artifact(registry_plain, "fetchtest/plain", "bare", [(HELM_CHART_LAYER, bare)])
+    url = f"oci://{registry_plain.host}/fetchtest/plain"
+    with Fetcher(client, cache_dir=tmp_path / "a", limits=SourceLimits()) as fetcher:
+        fetched = fetcher.chart(
+            ChartRequest("oci-repository", url, "OCIRepository a/plain", ref={"tag": "v1"})
+        )
+        assert (fetched.info.name, fetched.info.version) == ("app", "1.1.0")
+        with pytest.raises(RenderError, match=r"holds no <chart>/Chart\.yaml"):
+            fetcher.chart(
+                ChartRequest("oci-repository", url, "OCIRepository a/plain", ref={"tag": "bare"})
+            )
+    with Fetcher(client, cache_dir=tmp_path / "b", limits=SourceLimits(max_artifact_bytes=64)) as f:
+        with pytest.raises(RenderError, match="exceeds the 64-byte limit"):
+            f.chart(ChartRequest("oci-repository", url, "OCIRepository a/plain", ref={"tag": "v1"}))

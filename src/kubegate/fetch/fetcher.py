@@ -27,8 +27,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gzip
+import hashlib
 import json
 import logging
+import os
 import shutil
 import tarfile
 import tempfile
@@ -68,6 +70,8 @@ _T = TypeVar("_T")
 #: Chart.yaml (or a Helm config blob) larger than this is not read for name and version.
 _MAX_CHART_YAML = 1024 * 1024
 _MAX_REDIRECTS = 10
+#: Decompressed bytes read at most while looking for Chart.yaml in an archive.
+_MAX_METADATA_SCAN = 128 * 1024 * 1024
 
 
 class _Slot:
@@ -217,6 +221,15 @@ class Fetcher:
         data = b"".join(
             self._http_chunks(location, helmindex.MAX_INDEX_BYTES, shown, source, where)
         )
+        # The parsed form of exactly these bytes, kept from an earlier run: written by kubegate
+        # into its own cache dir and named by the sha256 of the index, so trusted by name (a
+        # file that does not load is ignored and replaced).
+        parsed = self.cache_dir / "index" / "sha256" / f"{hashlib.sha256(data).hexdigest()}.json"
+        with contextlib.suppress(OSError):
+            cached = helmindex.load_parsed(parsed.read_bytes())
+            if cached is not None:
+                _logger.debug("%s: parsed index from the cache", shown)
+                return cached
         started = time.monotonic()
         index = helmindex.parse_index(data, shown=shown, where=where)
         _logger.debug(
@@ -226,6 +239,12 @@ class Fetcher:
             len(index),
             time.monotonic() - started,
         )
+        with contextlib.suppress(OSError):
+            parsed.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd, temp = tempfile.mkstemp(dir=parsed.parent, prefix=".partial-")
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(helmindex.dump_parsed(index))
+            os.replace(temp, parsed)
         return index
 
     def _http_chart(self, request: ChartRequest) -> FetchedChart:
@@ -509,7 +528,8 @@ def _chart_yaml(archive: Path, limits: SourceLimits, label: str) -> Any:
     The archive is untrusted: decompressed bytes and entries read are bounded, and only a
     regular file at depth one named ``Chart.yaml`` of at most 1 MiB is read.
     """
-    budget = limits.max_extracted_bytes
+    # Helm packages Chart.yaml first; an archive that hides it behind a bomb is cut short.
+    budget = min(limits.max_extracted_bytes, _MAX_METADATA_SCAN)
     entries = 0
     try:
         with (
