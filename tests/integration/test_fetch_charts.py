@@ -545,3 +545,29 @@ def test_oci_repository_chart_metadata_from_the_archive(
     with Fetcher(client, cache_dir=tmp_path / "b", limits=SourceLimits(max_artifact_bytes=64)) as f:
         with pytest.raises(RenderError, match="exceeds the 64-byte limit"):
             f.chart(ChartRequest("oci-repository", url, "OCIRepository a/plain", ref={"tag": "v1"}))
+
+
+def test_shared_failure_names_each_asker(
+    http_serve: HTTPServe, client: RegistryClient, tmp_path: Path
+) -> None:
+    """Two HelmRepository objects with one URL share the fetch, not the blame."""
+    url = http_serve.url("gone")
+    with Fetcher(client, cache_dir=tmp_path, limits=SourceLimits()) as fetcher:
+        messages = []
+        for name, where in (("a", "a.yaml:1"), ("b", "b.yaml:7")):
+            with pytest.raises(RenderError) as caught:
+                fetcher.chart(
+                    ChartRequest(
+                        "helm-repository",
+                        url,
+                        f"HelmRepository ns/{name}",
+                        chart="app",
+                        where=where,
+                    )
+                )
+            messages.append(caught.value.diagnostics())
+    assert http_serve.requests["/gone/index.yaml"] == 1
+    assert messages == [
+        f"a.yaml:1: HelmRepository ns/a: fetching {url}/index.yaml failed: HTTP 404",
+        f"b.yaml:7: HelmRepository ns/b: fetching {url}/index.yaml failed: HTTP 404",
+    ]

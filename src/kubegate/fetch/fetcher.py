@@ -46,7 +46,7 @@ import httpx
 import yaml
 
 from kubegate import yamlload
-from kubegate.errors import KubegateError, RenderError
+from kubegate.errors import KubegateError, RenderError, redact_urls
 from kubegate.fetch import helmindex, oci
 from kubegate.fetch.cache import BlobCache
 from kubegate.models import ChartInfo, Descriptor, ImageRef
@@ -83,7 +83,8 @@ class _Slot:
         self.lock = threading.Lock()
         self.done = False
         self.value: Any = None
-        self.error: RenderError | None = None
+        #: The error's one line, without the asking source (see :meth:`Fetcher._once`).
+        self.error: str | None = None
 
 
 class Fetcher:
@@ -179,6 +180,9 @@ class Fetcher:
     # -- memoisation and errors ----------------------------------------------------------------
 
     def _once(self, key: Hashable, compute: Callable[[], _T], source: str, where: str | None) -> _T:
+        """``compute()`` once per ``key``; errors are kept as one line without the source that
+        first asked, and raised to each caller naming its own ``source`` and ``where`` (two
+        HelmRepository objects may name one URL)."""
         with self._lock:
             if self._closed:
                 raise RenderError(f"{source}: the fetcher is closed", where=where)
@@ -188,17 +192,14 @@ class Fetcher:
                 try:
                     slot.value = compute()
                 except RenderError as exc:
-                    message = exc.message
-                    if not message.startswith(source):
-                        message = f"{source}: {message}"
-                    slot.error = RenderError(message, where=exc.where or where)
+                    slot.error = _core(exc.message, exc.where, source, where)
                 except KubegateError as exc:
                     # Registry, source and usage errors of the fetch: one line for the caller.
-                    slot.error = RenderError(f"{source}: {exc.diagnostics()}", where=where)
+                    slot.error = _core(exc.message, exc.where, source, where)
                 slot.done = True
         if slot.error is not None:
             # A fresh exception per caller (threads must not share one traceback).
-            raise RenderError(slot.error.message, where=slot.error.where)
+            raise RenderError(f"{source}: {slot.error}", where=where)
         value: _T = slot.value
         return value
 
@@ -520,6 +521,15 @@ class Fetcher:
         layer = oci.pick_layer(manifest, request.layer_media_type, first_if_unset=True, where=label)
         blob = self._blob(client, repo, layer, self._blobs, label)
         return FetchedArtifact(blob=blob, digest=digest, revision=oci.revision(resolved, digest))
+
+
+def _core(message: str, error_where: str | None, source: str, where: str | None) -> str:
+    """An error's text for any caller: the asking source's prefix removed, a location that is
+    not the asker's (a registry reference, a URL) kept in the text."""
+    message = message.removeprefix(f"{source}: ")
+    if error_where and error_where != where:
+        message = f"{error_where}: {message}"
+    return " ".join(redact_urls(message).split())
 
 
 def _chart_yaml(archive: Path, limits: SourceLimits, label: str) -> Any:
