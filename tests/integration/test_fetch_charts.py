@@ -144,7 +144,7 @@ def test_http_repository_cache_and_one_fetch_across_threads(
     assert http_serve.requests["/index.yaml"] == 2
     assert http_serve.requests["/app-1.1.0.tgz"] == 1
     # The parsed index of those bytes was kept (and read instead of parsing the YAML again).
-    assert len(list((cache / "index" / "sha256").glob("*.json"))) == 1
+    assert len(list((cache / "helm-index" / "sha256").glob("*.json"))) == 1
     # A cached file that no longer hashes to its name is fetched again, not trusted.
     results[0].write_bytes(b"tampered")
     with Fetcher(client, cache_dir=cache, limits=SourceLimits()) as fetcher:

@@ -279,4 +279,4 @@ def test_artifact_revision_and_cache(
     assert by_digest.revision == pushed["1.1.0"]
     assert by_tag.blob == by_digest.blob
     hexpart = hashlib.sha256(by_tag.blob.read_bytes()).hexdigest()
-    assert by_tag.blob == fetcher.cache_dir / "blobs" / "sha256" / hexpart
+    assert by_tag.blob == fetcher.cache_dir / "oci-layers" / "sha256" / hexpart

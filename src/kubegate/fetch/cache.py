@@ -1,7 +1,7 @@
 """Content-addressed storage of fetched charts and artifact layers, under the cache dir.
 
 Layout: ``<cache_dir>/charts/sha256/<hex>.tgz`` (chart archives) and
-``<cache_dir>/blobs/sha256/<hex>`` (OCI artifact layers of Flux Kustomization sources). A file
+``<cache_dir>/oci-layers/sha256/<hex>`` (OCI artifact layers of Flux Kustomization sources). A file
 is stored only after its bytes hashed to its name (written to a private temporary file in the
 same directory, then renamed: readers never see a partial file, and two writers of one digest
 both write the same bytes).

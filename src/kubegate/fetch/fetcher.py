@@ -109,7 +109,7 @@ class Fetcher:
             cache_dir = self._temp
         self.cache_dir = cache_dir
         self._charts = BlobCache(cache_dir, "charts", ".tgz")
-        self._blobs = BlobCache(cache_dir, "blobs")
+        self._blobs = BlobCache(cache_dir, "oci-layers")
         self._lock = threading.Lock()
         self._slots: dict[Hashable, _Slot] = {}
         self._insecure_clients: dict[str, RegistryClient] = {}
@@ -225,7 +225,9 @@ class Fetcher:
         # The parsed form of exactly these bytes, kept from an earlier run: written by kubegate
         # into its own cache dir and named by the sha256 of the index, so trusted by name (a
         # file that does not load is ignored and replaced).
-        parsed = self.cache_dir / "index" / "sha256" / f"{hashlib.sha256(data).hexdigest()}.json"
+        parsed = (
+            self.cache_dir / "helm-index" / "sha256" / f"{hashlib.sha256(data).hexdigest()}.json"
+        )
         with contextlib.suppress(OSError):
             cached = helmindex.load_parsed(parsed.read_bytes())
             if cached is not None:
