@@ -37,7 +37,7 @@ import tempfile
 import threading
 import time
 import zlib
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Generator, Hashable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -276,13 +276,18 @@ class Fetcher:
                 return FetchedChart(
                     cached, ChartInfo(entry.name, entry.version, entry.digest, shown_repo)
                 )
+        chunks: Generator[bytes, None, None] = self._http_chunks(
+            url, self._limits.max_artifact_bytes, shown, source, where
+        )
         try:
-            path, digest, size = self._charts.store(
-                self._http_chunks(url, self._limits.max_artifact_bytes, shown, source, where),
-                limit=self._limits.max_artifact_bytes,
-                what=f"chart {shown}",
-                expected=entry.digest,
-            )
+            # closing(): a refused download closes its connection at once, not at collection.
+            with contextlib.closing(chunks):
+                path, digest, size = self._charts.store(
+                    chunks,
+                    limit=self._limits.max_artifact_bytes,
+                    what=f"chart {shown}",
+                    expected=entry.digest,
+                )
         except RenderError as exc:
             if exc.where is None:
                 raise RenderError(f"{source}: {exc.message}", where=where) from exc
@@ -292,7 +297,7 @@ class Fetcher:
 
     def _http_chunks(
         self, url: str, limit: int, shown: str, source: str, where: str | None
-    ) -> Iterator[bytes]:
+    ) -> Generator[bytes, None, None]:
         """The body of one GET of ``url``, at most ``limit`` bytes, under the transfer bounds."""
         self._check_time(source, where)
         own = time.monotonic() + self._limits.download_deadline
