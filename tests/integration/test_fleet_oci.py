@@ -157,6 +157,14 @@ def test_digest_wins(
     _, uses = _render(_fleet(tmp_path / "repo", url, ref), fetcher)
     assert [str(u.ref) for u in uses] == ["docker.io/library/nginx:1.0.0"]
     assert uses[0].origin.file == f"{url}@{pushed['1.0.0']}/web/deploy.yaml"
+    # A digest the registry does not hold: not seen, the tag is not used instead.
+    absent = "sha256:" + "0" * 64
+    ref = f'{{digest: "{absent}", tag: "1.1.0"}}'
+    result = render(_fleet(tmp_path / "absent", url, ref), fetcher=fetcher)
+    (unseen,) = [n for n in result.not_seen if n.name == "apps"]
+    assert "could not be pulled" in unseen.reason
+    assert "manifest unknown" in unseen.reason
+    assert _images(result) == []
 
 
 def test_layer_selector_and_first_layer(
