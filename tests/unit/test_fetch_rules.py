@@ -39,7 +39,8 @@ def test_semver_filter_is_a_search_and_hostile_patterns_are_refused() -> None:
     keep = oci.tag_filter("-rc", where=None)
     assert [t for t in ("1.0.0", "1.0.0-rc.1", "rc") if keep(t)] == ["1.0.0-rc.1"]
     assert oci.tag_filter("", where=None)("anything")
-    for hostile in ("(a+)+$", "(a*)*b", "(x+x+)+y", "a" * 300):
+    assert oci.tag_filter(".*-rc.*", where=None)("1.0.0-rc.1")  # Flux's documented example
+    for hostile in ("(a+)+$", "(a*)*b", "(x+x+)+y", "(a|aa)+$", ".*.*.*.*x", "a" * 300):
         with pytest.raises(RenderError, match="not evaluated"):
             oci.tag_filter(hostile, where=None)
     with pytest.raises(RenderError, match="is invalid"):

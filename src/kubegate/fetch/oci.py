@@ -38,9 +38,13 @@ _INDEX_TYPES = frozenset(
     }
 )
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-#: A quantified group that itself holds a quantifier (``(a+)+``): the shape of patterns whose
-#: backtracking explodes in Python's engine (Go's RE2 has no such blow-up, so Flux accepts them).
-_NESTED_QUANTIFIER = re.compile(r"\([^()]*[*+}][^()]*\)\s*[*+{?]")
+#: A quantified group that itself holds a quantifier or an alternation (``(a+)+``,
+#: ``(a|aa)+``): the shapes whose backtracking explodes in Python's engine (Go's RE2 runs in
+#: linear time, so Flux accepts them). Many unbounded quantifiers in a row (``.*.*.*.*x``) cost
+#: a polynomial of high degree: more than :data:`_MAX_UNBOUNDED` are refused too.
+_NESTED_QUANTIFIER = re.compile(r"\([^()]*[*+}|][^()]*\)\s*[*+{?]")
+_UNBOUNDED = re.compile(r"(?<!\\)(?:[*+]|\{\d*,\})")
+_MAX_UNBOUNDED = 3
 _MAX_FILTER = 256
 
 
@@ -90,9 +94,14 @@ def tag_filter(pattern: str | None, *, where: str | None) -> Callable[[str], boo
     """
     if not pattern:
         return lambda tag: True
-    if len(pattern) > _MAX_FILTER or _NESTED_QUANTIFIER.search(pattern):
+    if (
+        len(pattern) > _MAX_FILTER
+        or _NESTED_QUANTIFIER.search(pattern)
+        or len(_UNBOUNDED.findall(pattern)) > _MAX_UNBOUNDED
+    ):
         raise RenderError(
-            f"semverFilter {pattern[:80]!r} is too long or nests quantifiers; not evaluated",
+            f"semverFilter {pattern[:80]!r} is too long or could backtrack without bound "
+            "(nested or many unbounded quantifiers); not evaluated",
             where=where,
         )
     try:
