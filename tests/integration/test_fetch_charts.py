@@ -36,7 +36,7 @@ from tests.fixtures.charts import (
     push_chart,
     sha256_file,
 )
-from tests.fixtures.httpserve import HTTPServe
+from tests.fixtures.httpserve import HTTPServe, Route
 from tests.fixtures.registry import RegistryServer, Reply, ScriptedServer, Seen
 from tests.fixtures.tarballs import Entry, tar_gz
 
@@ -571,3 +571,13 @@ def test_shared_failure_names_each_asker(
         f"a.yaml:1: HelmRepository ns/a: fetching {url}/index.yaml failed: HTTP 404",
         f"b.yaml:7: HelmRepository ns/b: fetching {url}/index.yaml failed: HTTP 404",
     ]
+
+
+def test_a_stalled_repository_ends_on_the_idle_timeout(
+    http_serve: HTTPServe, client: RegistryClient, tmp_path: Path
+) -> None:
+    http_serve.routes["/slow/index.yaml"] = Route(b"apiVersion: v1\n", delay=3)
+    limits = SourceLimits(http_timeout=0.5)
+    with Fetcher(client, cache_dir=tmp_path, limits=limits) as fetcher:
+        with pytest.raises(RenderError, match=r"failed: timed out after 0\.5s without data"):
+            fetcher.chart(_request(http_serve.url("slow")))
