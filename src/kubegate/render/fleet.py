@@ -52,6 +52,7 @@ from kubegate.render.fluxks import (
 from kubegate.render.helm.release import ObjectRef, is_helm_release
 from kubegate.render.helm.stage import HelmContext, HelmOutcome, render_releases
 from kubegate.render.kustomize import BUILD_WORKERS, Kustomize, find_kustomize
+from kubegate.render.ocisource import OCI_KIND, OciSources
 from kubegate.render.output import objects_from_build, split_documents, to_object
 from kubegate.render.plain import files_mentioning, scan_files, scan_plain
 from kubegate.render.provenance import BuildContext, KustomizeLocator
@@ -163,6 +164,8 @@ class _Walk:
     fetched: list[RemoteBase] = field(default_factory=list)
     #: Pairs of origins that define one Kustomization key twice.
     duplicates: list[tuple[str, Origin, Origin]] = field(default_factory=list)
+    #: OCIRepositories the cluster renders and the artifacts pulled from them (ocisource.py).
+    oci: OciSources | None = None
 
     @property
     def source_root(self) -> Path:
@@ -180,6 +183,13 @@ class _Walk:
 
     def tree_of(self, ks: FluxKustomization) -> Path | None:
         """The tree ``ks`` renders from; None when it is not seen or must wait (recorded)."""
+        if ks.source_kind == OCI_KIND and self.oci is not None:
+            found = self.oci.tree(ks, source_key(ks), ks.key in self.settled)
+            if found is None:
+                self.deferred.append(ks)
+            elif isinstance(found, str):
+                self._not_seen(ks, found)
+            return found if isinstance(found, Path) else None
         if ks.source_kind not in SCANNED_SOURCE_KINDS:
             self._not_seen(
                 ks, f"its source {ks.source_kind}/{ks.source_name} is not the scanned source"
@@ -455,7 +465,12 @@ class _Walk:
         return doc
 
     def index(self, obj: RenderedObject, owner: str | None = None) -> None:
-        """Remember what later Kustomizations may read: ConfigMaps, Secrets, GitRepositories."""
+        """Remember what later Kustomizations may read: ConfigMaps, Secrets, GitRepositories,
+        OCIRepositories."""
+        if self.oci is not None and self.oci.index(
+            obj.value, obj.locator.document(), DEFAULT_NAMESPACE
+        ):
+            return
         repo = git_source(obj.value, obj.locator.document(), DEFAULT_NAMESPACE)
         if repo is not None:
             self.git_repos.setdefault(repo.key, repo)
@@ -944,6 +959,7 @@ def _render_fleet(
                 grafts=tree.grafts,
                 build_cache=builds,
                 remote=remote,
+                oci=OciSources(charts.fetcher, ws.base),
             )
             loose = _loose_files(root, cluster, plan.scanned, plan.files, tree.keep)
             beside: list[RenderedObject] = []
@@ -955,6 +971,8 @@ def _render_fleet(
                     # Operator): a FluxInstance there is never silently dropped.
                     walk.objects.append(replace(obj, cluster=cluster.path))
             walk.run(cluster.roots)
+            if walk.oci is not None:
+                walk.objects = walk.oci.relabel(walk.objects)
             fetched.extend(walk.fetched)
             found, missing, owned = walk.objects, walk.not_seen, walk.problems
             if selection is not None:
