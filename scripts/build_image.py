@@ -45,10 +45,13 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 from isal import igzip
+
+if TYPE_CHECKING:
+    from kubegate.models import ImageRef
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -519,30 +522,39 @@ def write_layout(
     (directory / "index.json").write_bytes(_json(index))
 
 
+def push_target(target: str) -> ImageRef:
+    """``--push HOST/REPO:TAG`` parsed (checked before anything is built)."""
+    from kubegate.errors import KubegateError
+    from kubegate.reference import parse_reference
+
+    try:
+        ref = parse_reference(target)
+    except KubegateError as exc:
+        raise BuildError("--push", exc.diagnostics()) from exc
+    if ref.digest is not None or ref.tag is None:
+        raise BuildError("--push", f"{target}: give HOST/REPO:TAG (a tag, no digest)")
+    return ref
+
+
 def push(
     target: str, layers: list[Layer], config: bytes, manifest: bytes, *, insecure: bool
 ) -> str:
     """Blobs then the manifest, through kubegate's registry client; returns the digest."""
     from kubegate.errors import KubegateError
-    from kubegate.reference import parse_reference
     from kubegate.registry import RegistryClient
     from kubegate.registry.options import RegistryOptions
 
-    try:
-        ref = parse_reference(target)
-    except KubegateError as exc:
-        raise BuildError("--push", str(exc)) from exc
-    if ref.digest is not None or ref.tag is None:
-        raise BuildError("--push", f"{target}: give HOST/REPO:TAG (a tag, no digest)")
+    ref = push_target(target)
+    tag = str(ref.tag)  # push_target refused a reference without one
     options = RegistryOptions(insecure_registries=frozenset({ref.registry} if insecure else ()))
     try:
         with RegistryClient(options) as client:
             for layer in layers:
                 client.upload_blob(ref, layer.path.read_bytes(), where=target)
             client.upload_blob(ref, config, where=target)
-            return str(client.put_manifest(ref, ref.tag, manifest, OCI_MANIFEST, where=target))
+            return str(client.put_manifest(ref, tag, manifest, OCI_MANIFEST, where=target))
     except KubegateError as exc:
-        raise BuildError("--push", str(exc)) from exc
+        raise BuildError("--push", exc.diagnostics()) from exc
 
 
 # -- main -----------------------------------------------------------------------------------------
@@ -567,7 +579,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--cache-dir", type=Path, default=default_cache(),
         help="the Debian base and tool downloads (default ~/.cache/kubegate/image-build)",
     )  # fmt: skip
-    parser.add_argument("--rootfs", type=Path, help="also keep the unpacked root file system here")
     parser.add_argument("--mirror", default=MIRROR, help=f"Debian mirror (default {MIRROR})")
     parser.add_argument(
         "--security-mirror", default=SECURITY_MIRROR,
@@ -580,6 +591,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def build(args: argparse.Namespace) -> None:
+    if args.push:
+        push_target(args.push)
     if os.geteuid() != 0:
         raise BuildError("build-image", "must run as root (debootstrap and chroot)")
     for tool in ("debootstrap", "chroot", "npm", "tar"):
@@ -617,10 +630,6 @@ def build(args: argparse.Namespace) -> None:
             if pushed != digest:
                 raise BuildError("--push", f"registry stored {pushed}, built {digest}")
             log(f"pushed {args.push}")
-        if args.rootfs:
-            if args.rootfs.exists():
-                shutil.rmtree(args.rootfs)
-            os.replace(root, args.rootfs)
     elapsed = time.monotonic() - started
     print(json.dumps({
         "digest": digest, "compressedSize": size, "seconds": round(elapsed, 1),
