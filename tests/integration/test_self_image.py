@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -41,6 +42,8 @@ SCRIPT = REPO / "scripts" / "build-image"
 #: and maps registry.example.com to the loopback registry with --registry-mirror.
 DEPLOY_IMAGE = "registry.example.com/kubegate/kubegate:0.1.0"
 REPOSITORY = "kubegate/kubegate"
+#: Found on the host's PATH (the image's Env is given to the command, not to this lookup).
+CHROOT = shutil.which("chroot") or "/usr/sbin/chroot"
 ROOTFS_WRITABLE = ("tmp", "var/cache/kubegate")  # the Deployment's two volumes
 
 
@@ -68,6 +71,10 @@ def _unpack(layout: Path, manifest: dict[str, Any], rootfs: Path) -> None:
         subprocess.run(
             ["tar", "--numeric-owner", "-xpzf", str(blob), "-C", str(rootfs)], check=True
         )
+    # What a container runtime provides in the empty /dev (git opens /dev/null).
+    null = rootfs / "dev" / "null"
+    os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    null.chmod(0o666)
 
 
 @pytest.fixture(scope="session")
@@ -104,7 +111,7 @@ def _chroot(image: SelfImage, *args: str, env: dict[str, str] | None = None) -> 
     environment = dict(item.split("=", 1) for item in image.config["config"]["Env"])
     environment.update(env or {})
     result = subprocess.run(
-        ["chroot", f"--userspec={user}", str(image.rootfs), *args],
+        [CHROOT, f"--userspec={user}", str(image.rootfs), *args],
         env=environment,
         capture_output=True,
         text=True,
@@ -317,11 +324,11 @@ def _advisory(ident: str, ecosystem: str, name: str, fixed: str) -> dict[str, An
 def test_scan_of_the_deploy_base_judges_the_self_image(
     self_image: SelfImage, registry_plain: RegistryServer, run_cli: RunCli, tmp_path: Path
 ) -> None:
-    """``kubegate scan deploy/`` with the Deployment's image served by the loopback registry,
-    against the test advisories plus synthetic ones aimed at each ecosystem of the image (the
-    test advisories alone name nothing a current bookworm image holds: see the first scan)."""
+    """``kubegate scan deploy/`` with the Deployment's image served by the loopback registry.
+    The test advisories alone: not proven (no Go data); plus harmless records: pass (they name
+    nothing a current bookworm image holds); plus synthetic flaws aimed at each ecosystem of
+    the image (a Debian source package, the venv, a Go module): blocked, each one found."""
     from kubegate.vulndb import import_paths
-
     from tests.fixtures.osvdb import OSV_DATA, VALID_DIRS
 
     db = tmp_path / "osv.sqlite3"
@@ -329,25 +336,36 @@ def test_scan_of_the_deploy_base_judges_the_self_image(
     mirror = ("--registry-mirror", f"registry.example.com={registry_plain.host}")
     args = ("scan", str(REPO / "deploy"), "--db", str(db), "--skip-db-update", "--format", "json")
 
+    # The test advisories hold Debian:12 and PyPI records but no Go ones: the Go binaries
+    # cannot be proven clean, so the gate fails closed.
+    unproven = run_cli(*args, *mirror, timeout=300)
+    assert unproven.returncode == 2, unproven.stderr
+    assert "the advisory database holds no Go data" in unproven.stderr
+
+    def add(*records: dict[str, Any]) -> None:
+        directory = tmp_path / records[0]["id"]
+        directory.mkdir()
+        for record in records:
+            (directory / f"{record['id']}.json").write_text(json.dumps(record))
+        import_paths(db, [directory])
+
+    add(
+        _advisory("GO-2099-9100", "Go", "example.com/not/in/the/image", "1.0.0"),
+        _advisory("GHSA-test-9999-9103", "PyPI", "httpx", "0.0.1"),  # fixed long ago
+    )
     clean = run_cli(*args, *mirror, timeout=300)
     assert clean.returncode == 0, clean.stderr
     report = json.loads(clean.stdout)
+    assert report["verdict"] == "PASS"
     (image,) = report["images"]
     assert image["digest"] == self_image.digest
     assert image["findings"] == []
 
-    synthetic = tmp_path / "synthetic"
-    synthetic.mkdir()
-    records = [
+    add(
         _advisory("DEBIAN-CVE-2099-9101", "Debian:12", "git", "1:2.39.5-0+deb12u99"),
         _advisory("GHSA-test-9999-9102", "PyPI", "httpx", "999.0"),
-        _advisory("GHSA-test-9999-9103", "PyPI", "httpx", "0.0.1"),  # fixed long ago
         _advisory("GO-2099-9104", "Go", "helm.sh/helm/v4", "4.99.0"),
-    ]
-    for record in records:
-        (synthetic / f"{record['id']}.json").write_text(json.dumps(record))
-    import_paths(db, [synthetic])
-
+    )
     blocked = run_cli(*args, *mirror, timeout=300)
     assert blocked.returncode == 1, blocked.stderr
     (image,) = json.loads(blocked.stdout)["images"]
