@@ -287,7 +287,15 @@ def install_kubegate(root: Path, work: Path, source: Source) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
     env["SOURCE_DATE_EPOCH"] = str(source.epoch)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    run([*pip, "wheel", "--wheel-dir", str(wheels), str(REPO)], "pip wheel", env=env)
+    # From a copy of the checkout's files (tracked, or new and not ignored): setuptools builds
+    # in the project's build/ directory, whose stale files would reach the wheel.
+    tree = work / "source"
+    listed = run(["git", "-C", str(REPO), "ls-files", "-z", "-co", "--exclude-standard"], "git")
+    for name in sorted(filter(None, listed.split("\0"))):
+        if (REPO / name).is_file():
+            (tree / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, tree / name)
+    run([*pip, "wheel", "--wheel-dir", str(wheels), str(tree)], "pip wheel", env=env)
     run(
         [*pip, "download", "--only-binary=:all:", "--no-deps", "--dest", str(wheels), "pip"],
         "pip download",
