@@ -45,7 +45,7 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 from isal import igzip
@@ -191,6 +191,7 @@ def base_rootfs(root: Path, cache: Path, mirror: str, security: str, arch: str) 
         "security": security,
         "packages": sorted(PACKAGES),
         "arch": arch,
+        "debootstrap": run(["debootstrap", "--version"], "debootstrap").strip(),
         "releases": release_digests(mirror, security),
     }
     key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:24]
@@ -372,10 +373,14 @@ def strip(root: Path) -> None:
 # -- packing --------------------------------------------------------------------------------------
 
 
+class _Writer(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+
 class _Hashing(io.RawIOBase):
     """A write-only stream that hashes and counts what passes through to ``target``."""
 
-    def __init__(self, target: IO[bytes]) -> None:
+    def __init__(self, target: _Writer) -> None:
         self.target = target
         self.sha = hashlib.sha256()
         self.size = 0
@@ -386,9 +391,9 @@ class _Hashing(io.RawIOBase):
     def write(self, data: Any) -> int:
         view = memoryview(data)
         self.sha.update(view)
-        self.size += len(view)
-        self.target.write(view)
-        return len(view)
+        self.size += view.nbytes
+        self.target.write(data)
+        return view.nbytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -426,9 +431,9 @@ def pack_layer(
     names = _entries(root, include, exclude)
     with out.open("wb") as raw:
         compressed = _Hashing(raw)
-        with igzip.IGzipFile(fileobj=compressed, mode="wb", mtime=0) as gz:  # type: ignore[arg-type]
-            plain = _Hashing(gz)  # type: ignore[arg-type]
-            with tarfile.open(fileobj=plain, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
+        with igzip.IGzipFile(fileobj=compressed, mode="wb", mtime=0) as gz:  # type: ignore[no-untyped-call]
+            plain = _Hashing(gz)
+            with tarfile.open(fileobj=plain, mode="w|", format=tarfile.PAX_FORMAT) as tar:
                 for rel in names:
                     info = tar.gettarinfo(str(root / rel), arcname=rel)
                     if info is None or info.ischr() or info.isblk() or info.isfifo():
