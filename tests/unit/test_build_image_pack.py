@@ -11,32 +11,23 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import importlib.util
 import io
 import json
 import os
-import sys
 import tarfile
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from tests.conftest import REPO
+from tests.fixtures.buildimage import load_build_image
 
 EPOCH = 1_700_000_000
 
 
 @pytest.fixture(scope="module")
 def build_image() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "build_image", REPO / "scripts" / "build_image.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["build_image"] = module  # dataclasses resolve their module by name
-    spec.loader.exec_module(module)
-    return module
+    return load_build_image()
 
 
 def _tree(root: Path, *, reverse: bool, mtime: int) -> Path:
