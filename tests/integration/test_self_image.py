@@ -105,12 +105,14 @@ def self_image(
     return SelfImage(ref, entry["digest"], layout, rootfs, config, summary)
 
 
-def _chroot(image: SelfImage, *args: str, env: dict[str, str] | None = None) -> str:
+def _run_in(
+    image: SelfImage, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run ``args`` in the image's root file system as the image's user, with its Env."""
     user = image.config["config"]["User"]
     environment = dict(item.split("=", 1) for item in image.config["config"]["Env"])
     environment.update(env or {})
-    result = subprocess.run(
+    return subprocess.run(
         [CHROOT, f"--userspec={user}", str(image.rootfs), *args],
         env=environment,
         capture_output=True,
@@ -118,6 +120,11 @@ def _chroot(image: SelfImage, *args: str, env: dict[str, str] | None = None) -> 
         timeout=300,
         check=False,
     )
+
+
+def _chroot(image: SelfImage, *args: str, env: dict[str, str] | None = None) -> str:
+    """:func:`_run_in`, which must succeed; its stdout."""
+    result = _run_in(image, *args, env=env)
     assert result.returncode == 0, f"{args}: {result.stderr}"
     return result.stdout
 
@@ -379,6 +386,28 @@ def test_scan_of_the_deploy_base_judges_the_self_image(
     assert image["image"] == DEPLOY_IMAGE
     (use,) = image["uses"]
     assert (use["file"], use["kind"], use["name"]) == ("deployment.yaml", "Deployment", "kubegate")
+
+    # The same gate run by the image itself, as the Deployment runs it: its kubectl renders
+    # deploy/, the database is on the cache volume, the registry is reached from the image.
+    shutil.copytree(REPO / "deploy", self_image.rootfs / "tmp" / "deploy-scan")
+    volume = self_image.rootfs / ROOTFS_WRITABLE[1]
+    shutil.copyfile(db, volume / "osv.sqlite3")
+    os.chown(volume / "osv.sqlite3", 65532, 65532)
+    inside = _run_in(
+        self_image,
+        "/opt/kubegate/bin/kubegate",
+        "scan",
+        "/tmp/deploy-scan",
+        "--db",
+        "/var/cache/kubegate/osv.sqlite3",
+        *args[4:],  # --skip-db-update --format json
+        *mirror,
+        env={"HOME": "/tmp"},
+    )
+    assert inside.returncode == 1, inside.stderr
+    (image,) = json.loads(inside.stdout)["images"]
+    assert image["digest"] == self_image.digest
+    assert {(f["id"], f["package"]["name"]) for f in image["findings"]} == found
 
 
 def test_bad_invocations_fail_with_one_line(tmp_path: Path) -> None:
