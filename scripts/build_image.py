@@ -36,6 +36,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -75,7 +76,9 @@ VENV = "opt/kubegate"
 CACHE_MOUNT = "var/cache/kubegate"
 #: Where the wheels wait inside the root file system during the install (removed after).
 STAGE = "kubegate-wheels"
-SOURCE_URL = "https://github.com/kubegate/kubegate"
+#: ``org.opencontainers.image.source`` when the checkout has no ``origin`` remote and no
+#: ``--source-url`` is given: the placeholder docs/flux.md uses for this repository.
+SOURCE_URL = "https://github.com/example/kubegate"
 CHROOT_ENV = {
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "HOME": "/root",
@@ -142,14 +145,16 @@ def chroot(root: Path, args: list[str], where: str, **extra: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Source:
-    """What is built: the checkout's revision, version and commit time."""
+    """What is built: the checkout's revision, version and commit time, and where the
+    source code is published (``url``)."""
 
     revision: str
     version: str
     epoch: int
+    url: str = SOURCE_URL
 
 
-def source_info() -> Source:
+def source_info(url: str | None) -> Source:
     revision = run(["git", "-C", str(REPO), "rev-parse", "HEAD"], "git").strip()
     if run(["git", "-C", str(REPO), "status", "--porcelain"], "git").strip():
         revision += "-dirty"
@@ -157,7 +162,17 @@ def source_info() -> Source:
         ["git", "-C", str(REPO), "log", "-1", "--format=%ct"], "git"
     )
     version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
-    return Source(revision, str(version), int(epoch_text.strip()))
+    if url is None:
+        command = ["git", "-C", str(REPO), "remote", "get-url", "origin"]
+        remote = subprocess.run(  # noqa: S603 (fixed arguments)
+            command,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        # Without user information: a token in a clone URL must not reach a label.
+        url = re.sub(r"//[^/@]*@", "//", remote.stdout.strip()) if remote.returncode == 0 else ""
+    return Source(revision, str(version), int(epoch_text.strip()), url or SOURCE_URL)
 
 
 def release_digests(mirror: str, security: str) -> dict[str, str]:
@@ -467,7 +482,7 @@ def image_documents(
         "%Y-%m-%dT%H:%M:%SZ"
     )
     labels = {
-        "org.opencontainers.image.source": SOURCE_URL,
+        "org.opencontainers.image.source": source.url,
         "org.opencontainers.image.revision": source.revision,
         "org.opencontainers.image.version": source.version,
         "org.opencontainers.image.created": created,
@@ -600,6 +615,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--cache-dir", type=Path, default=default_cache(),
         help="the Debian base and tool downloads (default ~/.cache/kubegate/image-build)",
     )  # fmt: skip
+    parser.add_argument(
+        "--source-url",
+        help="org.opencontainers.image.source (default: the origin remote, else a placeholder)",
+    )
     parser.add_argument("--mirror", default=MIRROR, help=f"Debian mirror (default {MIRROR})")
     parser.add_argument(
         "--security-mirror", default=SECURITY_MIRROR,
@@ -620,7 +639,7 @@ def build(args: argparse.Namespace) -> None:
         if shutil.which(tool) is None:
             raise BuildError(tool, "not found on PATH (run scripts/bootstrap)")
     started = time.monotonic()
-    source = source_info()
+    source = source_info(args.source_url)
     arch = run(["dpkg", "--print-architecture"], "dpkg").strip()
     cache: Path = args.cache_dir
     cache.mkdir(parents=True, exist_ok=True)

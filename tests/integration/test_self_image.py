@@ -44,6 +44,7 @@ DEPLOY_IMAGE = "registry.example.com/kubegate/kubegate:0.1.0"
 REPOSITORY = "kubegate/kubegate"
 #: Found on the host's PATH (the image's Env is given to the command, not to this lookup).
 CHROOT = shutil.which("chroot") or "/usr/sbin/chroot"
+SOURCE_URL = "https://git.example.test/kubegate.git"
 ROOTFS_WRITABLE = ("tmp", "var/cache/kubegate")  # the Deployment's two volumes
 
 
@@ -85,7 +86,7 @@ def self_image(
     layout = base / "layout"
     ref = registry_plain.ref(REPOSITORY, "0.1.0")
     started = time.monotonic()
-    result = _build(["--output", str(layout), "--push", ref])
+    result = _build(["--output", str(layout), "--push", ref, "--source-url", SOURCE_URL])
     if result.returncode != 0:
         pytest.fail(
             "scripts/build-image failed (it needs root, debootstrap, npm and the network to the "
@@ -157,7 +158,7 @@ def test_pushed_image_is_the_layout_with_labels_and_deploy_settings(
     labels = self_image.config["config"]["Labels"]
     assert labels["org.opencontainers.image.revision"].removesuffix("-dirty") == revision
     assert labels["org.opencontainers.image.version"] == "0.1.0"
-    assert labels["org.opencontainers.image.source"].startswith("https://")
+    assert labels["org.opencontainers.image.source"] == SOURCE_URL
     assert manifest["annotations"] == labels
 
     # What deploy/deployment.yaml expects of the image.

@@ -4,7 +4,8 @@ Checked on small trees (the whole image is built by tests/integration/test_self_
 order of creation and file times do not change a layer; entries are sorted, parents first,
 every mtime is the given epoch, owner names are empty, hard links stay links; the two layers of
 the image split at ``opt/kubegate`` and both carry the ``opt`` directory; the gzip header has
-no timestamp; the config's ``diff_ids`` and the manifest's digests describe the blobs.
+no timestamp; the config's ``diff_ids`` and the manifest's digests describe the blobs. And the
+source label: the checkout's ``origin`` without its user information.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import hashlib
 import io
 import json
 import os
+import subprocess
 import tarfile
 from pathlib import Path
 from types import ModuleType
@@ -130,3 +132,31 @@ def test_documents_describe_the_blobs(build_image: ModuleType, tmp_path: Path) -
     for digest in [entry["digest"], manifest["config"]["digest"], *(x.digest for x in layers)]:
         blob = layout / "blobs" / "sha256" / digest.removeprefix("sha256:")
         assert "sha256:" + hashlib.sha256(blob.read_bytes()).hexdigest() == digest
+
+
+def test_source_label_is_the_origin_without_credentials(
+    build_image: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    (checkout / "pyproject.toml").write_text('[project]\nversion = "9.9.9"\n')
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_DATE": f"{EPOCH} +0000",
+        "GIT_COMMITTER_DATE": f"{EPOCH} +0000",
+    }
+    for args in (
+        ["init", "-q"],
+        ["add", "pyproject.toml"],
+        ["-c", "user.name=t", "-c", "user.email=t@example.test", "commit", "-qm", "x"],
+        ["remote", "add", "origin", "https://ci:s3cret-token@git.example.test/org/kubegate.git"],
+    ):
+        subprocess.run(["git", "-C", str(checkout), *args], check=True, env=env)
+    monkeypatch.setattr(build_image, "REPO", checkout)
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+
+    source = build_image.source_info(None)
+    assert source.url == "https://git.example.test/org/kubegate.git"
+    assert (source.version, source.epoch) == ("9.9.9", EPOCH)
+    assert len(source.revision) == 40  # a clean checkout: no -dirty
+    assert build_image.source_info("https://elsewhere.test/k").url == "https://elsewhere.test/k"
