@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import ssl
 import threading
 import time
@@ -54,6 +55,12 @@ _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 _REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 _MAX_ERROR_BODY = 64 * 1024
 _MAX_TOKEN_BODY = 1024 * 1024
+#: Tag listing (:meth:`RegistryClient.list_tags`): page size asked for, and the bounds on what
+#: one listing may cost. 10,000 tags cover chart repositories with years of releases.
+TAGS_PAGE_SIZE = 1000
+MAX_TAG_PAGES = 50
+MAX_TAGS = 10_000
+_LINK_NEXT = re.compile(r'<([^>]*)>\s*;[^,]*\brel="?next"?', re.IGNORECASE)
 
 
 @dataclass(slots=True)
@@ -205,6 +212,55 @@ class RegistryClient:
         with self._stream(ref, "GET", path, where) as response:
             self._raise_for_status(response, where, "blob")
             yield self._iter(response, where)
+
+    def list_tags(
+        self,
+        ref: ImageRef,
+        *,
+        where: str | None = None,
+        page_size: int = TAGS_PAGE_SIZE,
+        max_pages: int = MAX_TAG_PAGES,
+        max_tags: int = MAX_TAGS,
+    ) -> list[str]:
+        """The tags of ``ref``'s repository (``GET /v2/<name>/tags/list``), in registry order.
+
+        Paginated as the distribution spec says: ``?n=`` asks for a page size, and a
+        ``Link: <...>; rel="next"`` header names the next page. A next link is followed only
+        on the registry's own origin (its path and query, never another host), and at most
+        ``max_pages`` pages or ``max_tags`` tags are read: beyond either the listing is refused
+        (a RegistryError), since choosing the highest version from a truncated list could pick
+        the wrong one. Each page body is bounded like a manifest. Called by
+        :mod:`kubegate.fetch` (OCI HelmRepositories, OCIRepository ``semver``).
+        """
+        where = where or ref.name
+        path = f"/v2/{ref.repository}/tags/list?n={page_size}"
+        tags: list[str] = []
+        for _ in range(max_pages):
+            with self._stream(ref, "GET", path, where) as response:
+                self._raise_for_status(response, where, "tag list")
+                body = read_limited(
+                    self._iter(response, where),
+                    self.options.max_manifest_bytes,
+                    where=where,
+                    what="tag list",
+                )
+                link = response.headers.get("Link")
+                base = response.url
+            tags.extend(_tags_of(body, where))
+            if len(tags) > max_tags:
+                raise RegistryError(
+                    f"repository lists more than {max_tags} tags; refusing to choose from a "
+                    "partial list",
+                    where=where,
+                )
+            following = _next_link(link, base, where)
+            if following is None:
+                return tags
+            path = following
+        raise RegistryError(
+            f"tag list longer than {max_pages} pages; refusing to choose from a partial list",
+            where=where,
+        )
 
     # -- pushing (``kubegate scan --publish``) -------------------------------------------------
 
@@ -651,3 +707,33 @@ def _error_message(body: bytes) -> str:
         if isinstance(message, str):
             return " ".join(message.split())[:200]
     return ""
+
+
+def _tags_of(body: bytes, where: str) -> list[str]:
+    """The ``tags`` of a tag-list page (``null`` is an empty repository, as distribution says)."""
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RegistryError("tag list is not JSON", where=where) from exc
+    tags = document.get("tags") if isinstance(document, dict) else None
+    if tags is None and isinstance(document, dict):
+        return []
+    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+        raise RegistryError("tag list holds no list of tags", where=where)
+    return tags
+
+
+def _next_link(header: str | None, base: httpx.URL, where: str) -> str | None:
+    """Path and query of the ``rel="next"`` page, on the registry's own origin only."""
+    if not header:
+        return None
+    match = _LINK_NEXT.search(header)
+    if match is None:
+        return None
+    target = base.join(match.group(1))
+    if not same_origin(target, base) or not target.path.startswith("/v2/"):
+        raise RegistryError(
+            f"tag list names its next page on another origin ({_safe_url(target)})", where=where
+        )
+    query = target.query.decode("ascii", "replace")
+    return target.path + (f"?{query}" if query else "")

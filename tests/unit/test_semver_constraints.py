@@ -1,0 +1,523 @@
+"""The Masterminds/semver port (kubegate.fetch.constraints) against the upstream test tables.
+
+Every case below is copied from github.com/Masterminds/semver (v3, ``constraints_test.go``:
+``TestConstraintCheck``, ``TestConstraintsCheck``, ``TestConstraintsCheckIncludePrerelease``,
+``TestNewConstraint``; ``version_test.go``: ``TestCompare``), the library source-controller
+chooses Helm chart versions and OCI tags with. Go's ``false``/``true`` became Python booleans;
+nothing else was changed. The last tests pin the Flux-specific choice rules on top.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from kubegate.errors import RenderError
+from kubegate.fetch.constraints import (
+    Constraints,
+    SemverError,
+    Version,
+    _parse_constraint,
+    choose,
+    parse_flux_version,
+)
+
+false, true = False, True
+
+# TestConstraintCheck: one constraint (parseConstraint), prereleases allowed when it has one.
+CONSTRAINT_CHECK = [
+    ("=2.0.0", "1.2.3", false),
+    ("=2.0.0", "2.0.0", true),
+    ("=2.0", "1.2.3", false),
+    ("=2.0", "2.0.0", true),
+    ("=2.0", "2.0.1", true),
+    ("4.1", "4.1.0", true),
+    ("!=4.1.0", "4.1.0", false),
+    ("!=4.1.0", "4.1.1", true),
+    ("!=4.1", "4.1.0", false),
+    ("!=4.1", "4.1.1", false),
+    ("!=4.1", "5.1.0-alpha.1", false),
+    ("!=4.1.0", "5.1.0-alpha.1", false),
+    ("!=4.1-alpha", "4.1.0", true),
+    ("!=4.1", "5.1.0", true),
+    ("<11", "0.1.0", true),
+    ("<11", "11.1.0", false),
+    ("<1.1", "0.1.0", true),
+    ("<1.1", "1.1.0", false),
+    ("<1.1", "1.1.1", false),
+    ("<=11", "1.2.3", true),
+    ("<=11", "12.2.3", false),
+    ("<=11", "11.2.3", true),
+    ("<=1.1", "1.2.3", false),
+    ("<=1.1", "0.1.0", true),
+    ("<=1.1", "1.1.0", true),
+    ("<=1.1", "1.1.1", true),
+    (">1.1", "4.1.0", true),
+    (">1.1", "1.1.0", false),
+    (">0", "0", false),
+    (">0", "1", true),
+    (">0", "0.0.1-alpha", false),
+    (">0.0", "0.0.1-alpha", false),
+    (">0-0", "0.0.1-alpha", false),
+    (">0.0-0", "0.0.1-alpha", false),
+    (">0", "0.0.0-alpha", false),
+    (">0-0", "0.0.0-alpha", false),
+    (">0.0.0-0", "0.0.0-alpha", true),
+    (">1.2.3-alpha.1", "1.2.3-alpha.2", true),
+    (">1.2.3-alpha.1", "1.3.3-alpha.2", true),
+    (">11", "11.1.0", false),
+    (">11.1", "11.1.0", false),
+    (">11.1", "11.1.1", false),
+    (">11.1", "11.2.1", true),
+    (">=11", "11.1.2", true),
+    (">=11.1", "11.1.2", true),
+    (">=11.1", "11.0.2", false),
+    (">=1.1", "4.1.0", true),
+    (">=1.1", "1.1.0", true),
+    (">=1.1", "0.0.9", false),
+    (">=0", "0.0.1-alpha", false),
+    (">=0.0", "0.0.1-alpha", false),
+    (">=0-0", "0.0.1-alpha", true),
+    (">=0.0-0", "0.0.1-alpha", true),
+    (">=0", "0.0.0-alpha", false),
+    (">=0-0", "0.0.0-alpha", true),
+    (">=0.0.0-0", "0.0.0-alpha", true),
+    (">=0.0.0-0", "1.2.3", true),
+    (">=0.0.0-0", "3.4.5-beta.1", true),
+    ("<0", "0.0.0-alpha", false),
+    ("<0-z", "0.0.0-alpha", true),
+    (">=0", "0", true),
+    ("=0", "1", false),
+    ("*", "1", true),
+    ("*", "4.5.6", true),
+    ("*", "1.2.3-alpha.1", false),
+    ("*-0", "1.2.3-alpha.1", true),
+    ("2.*", "1", false),
+    ("2.*", "3.4.5", false),
+    ("2.*", "2.1.1", true),
+    ("2.1.*", "2.1.1", true),
+    ("2.1.*", "2.2.1", false),
+    ("", "1", true),
+    ("", "4.5.6", true),
+    ("", "1.2.3-alpha.1", false),
+    ("2", "1", false),
+    ("2", "3.4.5", false),
+    ("2", "2.1.1", true),
+    ("2.1", "2.1.1", true),
+    ("2.1", "2.2.1", false),
+    ("~1.2.3", "1.2.4", true),
+    ("~1.2.3", "1.3.4", false),
+    ("~1.2", "1.2.4", true),
+    ("~1.2", "1.3.4", false),
+    ("~1", "1.2.4", true),
+    ("~1", "2.3.4", false),
+    ("~0.2.3", "0.2.5", true),
+    ("~0.2.3", "0.3.5", false),
+    ("~1.2.3-beta.2", "1.2.3-beta.4", true),
+    ("~1.2.3-beta.2", "1.2.4-beta.2", true),
+    ("~1.2.3-beta.2", "1.3.4-beta.2", false),
+    ("^1.2.3", "1.8.9", true),
+    ("^1.2.3", "2.8.9", false),
+    ("^1.2.3", "1.2.1", false),
+    ("^1.1.0", "2.1.0", false),
+    ("^1.2.0", "2.2.1", false),
+    ("^1.2.0", "1.2.1-alpha.1", false),
+    ("^1.2.0-alpha.0", "1.2.1-alpha.1", true),
+    ("^1.2.0-alpha.0", "1.2.1-alpha.0", true),
+    ("^1.2.0-alpha.2", "1.2.0-alpha.1", false),
+    ("^1.2", "1.8.9", true),
+    ("^1.2", "2.8.9", false),
+    ("^1", "1.8.9", true),
+    ("^1", "2.8.9", false),
+    ("^0.2.3", "0.2.5", true),
+    ("^0.2.3", "0.5.6", false),
+    ("^0.2", "0.2.5", true),
+    ("^0.2", "0.5.6", false),
+    ("^0.0.3", "0.0.3", true),
+    ("^0.0.3", "0.0.4", false),
+    ("^0.0", "0.0.3", true),
+    ("^0.0", "0.1.4", false),
+    ("^0.0", "1.0.4", false),
+    ("^0", "0.2.3", true),
+    ("^0", "1.1.4", false),
+    ("^0.2.3-beta.2", "0.2.3-beta.4", true),
+    ("^0.2.3-beta.2", "0.2.4-beta.2", true),
+    ("^0.2.3-beta.2", "0.3.4-beta.2", false),
+    ("^0.2.3-beta.2", "0.2.3-beta.2", true),
+]
+
+# TestConstraintsCheck: NewConstraint(...).Check(NewVersion(...)).
+CONSTRAINTS_CHECK = [
+    ("*", "1.2.3", true),
+    ("~0.0.0", "1.2.3", true),
+    ("0.x.x", "1.2.3", false),
+    ("0.0.x", "1.2.3", false),
+    ("0.0.0", "1.2.3", false),
+    ("*", "1.2.3", true),
+    ("^0.0.0", "1.2.3", false),
+    ("= 2.0", "1.2.3", false),
+    ("= 2.0", "2.0.0", true),
+    ("4.1", "4.1.0", true),
+    ("4.1.x", "4.1.3", true),
+    ("1.x", "1.4", true),
+    ("!=4.1", "4.1.0", false),
+    ("!=4.1-alpha", "4.1.0-alpha", false),
+    ("!=4.1-alpha", "4.1.1-alpha", false),
+    ("!=4.1-alpha", "4.1.0", true),
+    ("!=4.1", "5.1.0", true),
+    ("!=4.x", "5.1.0", true),
+    ("!=4.x", "4.1.0", false),
+    ("!=4.1.x", "4.2.0", true),
+    ("!=4.2.x", "4.2.3", false),
+    (">1.1", "4.1.0", true),
+    (">1.1", "1.1.0", false),
+    ("<1.1", "0.1.0", true),
+    ("<1.1", "1.1.0", false),
+    ("<1.1", "1.1.1", false),
+    ("<1.x", "1.1.1", false),
+    ("<1.x", "0.1.1", true),
+    ("<1.x", "2.0.0", false),
+    ("<1.1.x", "1.2.1", false),
+    ("<1.1.x", "1.1.500", false),
+    ("<1.1.x", "1.0.500", true),
+    ("<1.2.x", "1.1.1", true),
+    (">=1.1", "4.1.0", true),
+    (">=1.1", "4.1.0-beta", false),
+    (">=1.1", "1.1.0", true),
+    (">=1.1", "0.0.9", false),
+    ("<=1.1", "0.1.0", true),
+    ("<=1.1", "0.1.0-alpha", false),
+    ("<=1.1-a", "0.1.0-alpha", true),
+    ("<=1.1", "1.1.0", true),
+    ("<=1.x", "1.1.0", true),
+    ("<=2.x", "3.0.0", false),
+    ("<=1.1", "1.1.1", true),
+    ("<=1.1.x", "1.2.500", false),
+    ("<=4.5", "3.4.0", true),
+    ("<=4.5", "3.7.0", true),
+    ("<=4.5", "4.6.3", false),
+    (">1.1, <2", "1.1.1", false),
+    (">1.1, <2", "1.2.1", true),
+    (">1.1, <3", "4.3.2", false),
+    (">=1.1, <2, !=1.2.3", "1.2.3", false),
+    (">1.1 <2", "1.1.1", false),
+    (">1.1 <2", "1.2.1", true),
+    (">1.1    <3", "4.3.2", false),
+    (">=1.1    <2    !=1.2.3", "1.2.3", false),
+    (">=1.1, <2, !=1.2.3 || > 3", "4.1.2", true),
+    (">=1.1, <2, !=1.2.3 || > 3", "3.1.2", false),
+    (">=1.1, <2, !=1.2.3 || >= 3", "3.0.0", true),
+    (">=1.1, <2, !=1.2.3 || > 3", "3.0.0", false),
+    (">=1.1, <2, !=1.2.3 || > 3", "1.2.3", false),
+    (">=1.1 <2 !=1.2.3", "1.2.3", false),
+    (">=1.1 <2 !=1.2.3 || > 3", "4.1.2", true),
+    (">=1.1 <2 !=1.2.3 || > 3", "3.1.2", false),
+    (">=1.1 <2 !=1.2.3 || >= 3", "3.0.0", true),
+    (">=1.1 <2 !=1.2.3 || > 3", "3.0.0", false),
+    (">=1.1 <2 !=1.2.3 || > 3", "1.2.3", false),
+    ("> 1.1, <     2", "1.1.1", false),
+    (">   1.1, <2", "1.2.1", true),
+    (">1.1, <  3", "4.3.2", false),
+    (">= 1.1, <     2, !=1.2.3", "1.2.3", false),
+    ("> 1.1 < 2", "1.1.1", false),
+    (">1.1 < 2", "1.2.1", true),
+    ("> 1.1    <3", "4.3.2", false),
+    (">=1.1    < 2    != 1.2.3", "1.2.3", false),
+    (">= 1.1, <2, !=1.2.3 || > 3", "4.1.2", true),
+    (">= 1.1, <2, != 1.2.3 || > 3", "3.1.2", false),
+    (">= 1.1, <2, != 1.2.3 || >= 3", "3.0.0", true),
+    (">= 1.1, <2, !=1.2.3 || > 3", "3.0.0", false),
+    (">= 1.1, <2, !=1.2.3 || > 3", "1.2.3", false),
+    (">= 1.1 <2 != 1.2.3", "1.2.3", false),
+    (">= 1.1 <2 != 1.2.3 || > 3", "4.1.2", true),
+    (">= 1.1 <2 != 1.2.3 || > 3", "3.1.2", false),
+    (">= 1.1 <2 != 1.2.3 || >= 3", "3.0.0", true),
+    (">= 1.1 < 2 !=1.2.3 || > 3", "3.0.0", false),
+    (">=1.1 < 2 !=1.2.3 || > 3", "1.2.3", false),
+    (">= 1.0.0  <= 2.0.0-beta", "1.0.1-beta", true),
+    (">= 1.0.0  <= 2.0.0-beta", "1.0.1", true),
+    (">= 1.0.0  <= 2.0.0-beta", "3.0.0", false),
+    (">= 1.0.0  <= 2.0.0-beta || > 3", "1.0.1-beta", true),
+    (">= 1.0.0  <= 2.0.0-beta || > 3", "3.0.1-beta", false),
+    (">= 1.0.0  <= 2.0.0-beta != 1.0.1 || > 3", "1.0.1-beta", true),
+    (">= 1.0.0  <= 2.0.0-beta != 1.0.1-beta || > 3", "1.0.1-beta", false),
+    (">= 1.0.0-0  <= 2.0.0", "1.0.1-beta", true),
+    ("1.1 - 2", "1.1.1", true),
+    ("1.5.0 - 4.5", "3.7.0", true),
+    ("1.1-3", "4.3.2", false),
+    ("^1.1", "1.1.1", true),
+    ("^1.1", "4.3.2", false),
+    ("^1.x", "1.1.1", true),
+    ("^2.x", "1.1.1", false),
+    ("^1.x", "2.1.1", false),
+    ("^1.x", "1.1.1-beta1", false),
+    ("^1.1.2-alpha", "1.2.1-beta1", true),
+    ("^1.2.x-alpha", "1.1.1-beta1", false),
+    ("^0.0.1", "0.0.1", true),
+    ("^0.0.1", "0.3.1", false),
+    ("~*", "2.1.1", true),
+    ("~1", "2.1.1", false),
+    ("~1", "1.3.5", true),
+    ("~1", "1.4", true),
+    ("~1.x", "2.1.1", false),
+    ("~1.x", "1.3.5", true),
+    ("~1.x", "1.4", true),
+    ("~1.1", "1.1.1", true),
+    ("~1.1", "1.1.1-alpha", false),
+    ("~1.1-alpha", "1.1.1-beta", true),
+    ("~1.1.1-beta", "1.1.1-alpha", false),
+    ("~1.1.1-beta", "1.1.1", true),
+    ("~1.2.3", "1.2.5", true),
+    ("~1.2.3", "1.2.2", false),
+    ("~1.2.3", "1.3.2", false),
+    ("~1.1", "1.2.3", false),
+    ("~1.3", "2.4.5", false),
+    ("1.0.0 - 2.0.0 <=2.0.0", "1.5.0", true),
+    ("1.0.0 - 2.0.0, <=2.0.0", "1.5.0", true),
+]
+
+# TestConstraintsCheckIncludePrerelease: the same with IncludePrerelease = true.
+CONSTRAINTS_CHECK_INCLUDE_PRE = [
+    (">=1.1", "4.1.0-beta", true),
+    (">1.1", "4.1.0-beta", true),
+    ("<=1.1", "0.1.0-alpha", true),
+    ("<1.1", "0.1.0-alpha", true),
+    ("^1.x", "1.1.1-beta1", true),
+    ("~1.1", "1.1.1-alpha", true),
+    ("*", "1.2.3-alpha", true),
+    ("= 2.0", "2.0.1-beta", true),
+    ("*", "1.2.3", true),
+    ("~0.0.0", "1.2.3", true),
+    ("0.x.x", "1.2.3", false),
+    ("0.0.x", "1.2.3", false),
+    ("0.0.0", "1.2.3", false),
+    ("*", "1.2.3", true),
+    ("^0.0.0", "1.2.3", false),
+    ("= 2.0", "1.2.3", false),
+    ("= 2.0", "2.0.0", true),
+    ("4.1", "4.1.0", true),
+    ("4.1.x", "4.1.3", true),
+    ("1.x", "1.4", true),
+    ("!=4.1", "4.1.0", false),
+    ("!=4.1-alpha", "4.1.0-alpha", false),
+    ("!=4.1-alpha", "4.1.1-alpha", false),
+    ("!=4.1-alpha", "4.1.0", true),
+    ("!=4.1", "5.1.0", true),
+    ("!=4.x", "5.1.0", true),
+    ("!=4.x", "4.1.0", false),
+    ("!=4.1.x", "4.2.0", true),
+    ("!=4.2.x", "4.2.3", false),
+    (">1.1", "4.1.0", true),
+    (">1.1", "1.1.0", false),
+    ("<1.1", "0.1.0", true),
+    ("<1.1", "1.1.0", false),
+    ("<1.1", "1.1.1", false),
+    ("<1.x", "1.1.1", false),
+    ("<1.x", "0.1.1", true),
+    ("<1.x", "2.0.0", false),
+    ("<1.1.x", "1.2.1", false),
+    ("<1.1.x", "1.1.500", false),
+    ("<1.1.x", "1.0.500", true),
+    ("<1.2.x", "1.1.1", true),
+    (">=1.1", "4.1.0", true),
+    (">=1.1", "1.1.0", true),
+    (">=1.1", "0.0.9", false),
+    ("<=1.1", "0.1.0", true),
+    ("<=1.1-a", "0.1.0-alpha", true),
+    ("<=1.1", "1.1.0", true),
+    ("<=1.x", "1.1.0", true),
+    ("<=2.x", "3.0.0", false),
+    ("<=1.1", "1.1.1", true),
+    ("<=1.1.x", "1.2.500", false),
+    ("<=4.5", "3.4.0", true),
+    ("<=4.5", "3.7.0", true),
+    ("<=4.5", "4.6.3", false),
+    (">1.1, <2", "1.1.1", false),
+    (">1.1, <2", "1.2.1", true),
+    (">1.1, <3", "4.3.2", false),
+    (">=1.1, <2, !=1.2.3", "1.2.3", false),
+    (">1.1 <2", "1.1.1", false),
+    (">1.1 <2", "1.2.1", true),
+    (">1.1    <3", "4.3.2", false),
+    (">=1.1    <2    !=1.2.3", "1.2.3", false),
+    (">=1.1, <2, !=1.2.3 || > 3", "4.1.2", true),
+    (">=1.1, <2, !=1.2.3 || > 3", "3.1.2", false),
+    (">=1.1, <2, !=1.2.3 || >= 3", "3.0.0", true),
+    (">=1.1, <2, !=1.2.3 || > 3", "3.0.0", false),
+    (">=1.1, <2, !=1.2.3 || > 3", "1.2.3", false),
+    (">=1.1 <2 !=1.2.3", "1.2.3", false),
+    (">=1.1 <2 !=1.2.3 || > 3", "4.1.2", true),
+    (">=1.1 <2 !=1.2.3 || > 3", "3.1.2", false),
+    (">=1.1 <2 !=1.2.3 || >= 3", "3.0.0", true),
+    (">=1.1 <2 !=1.2.3 || > 3", "3.0.0", false),
+    (">=1.1 <2 !=1.2.3 || > 3", "1.2.3", false),
+    ("> 1.1, <     2", "1.1.1", false),
+    (">   1.1, <2", "1.2.1", true),
+    (">1.1, <  3", "4.3.2", false),
+    (">= 1.1, <     2, !=1.2.3", "1.2.3", false),
+    ("> 1.1 < 2", "1.1.1", false),
+    (">1.1 < 2", "1.2.1", true),
+    ("> 1.1    <3", "4.3.2", false),
+    (">=1.1    < 2    != 1.2.3", "1.2.3", false),
+    (">= 1.1, <2, !=1.2.3 || > 3", "4.1.2", true),
+    (">= 1.1, <2, != 1.2.3 || > 3", "3.1.2", false),
+    (">= 1.1, <2, != 1.2.3 || >= 3", "3.0.0", true),
+    (">= 1.1, <2, !=1.2.3 || > 3", "3.0.0", false),
+    (">= 1.1, <2, !=1.2.3 || > 3", "1.2.3", false),
+    (">= 1.1 <2 != 1.2.3", "1.2.3", false),
+    (">= 1.1 <2 != 1.2.3 || > 3", "4.1.2", true),
+    (">= 1.1 <2 != 1.2.3 || > 3", "3.1.2", false),
+    (">= 1.1 <2 != 1.2.3 || >= 3", "3.0.0", true),
+    (">= 1.1 < 2 !=1.2.3 || > 3", "3.0.0", false),
+    (">=1.1 < 2 !=1.2.3 || > 3", "1.2.3", false),
+    (">= 1.0.0  <= 2.0.0-beta", "1.0.1-beta", true),
+    (">= 1.0.0  <= 2.0.0-beta", "1.0.1", true),
+    (">= 1.0.0  <= 2.0.0-beta", "3.0.0", false),
+    (">= 1.0.0  <= 2.0.0-beta || > 3", "1.0.1-beta", true),
+    (">= 1.0.0  <= 2.0.0-beta || > 3", "3.0.1-beta", false),
+    (">= 1.0.0  <= 2.0.0-beta != 1.0.1 || > 3", "1.0.1-beta", true),
+    (">= 1.0.0  <= 2.0.0-beta != 1.0.1-beta || > 3", "1.0.1-beta", false),
+    (">= 1.0.0-0  <= 2.0.0", "1.0.1-beta", true),
+    ("1.1 - 2", "1.1.1", true),
+    ("1.5.0 - 4.5", "3.7.0", true),
+    ("1.1-3", "4.3.2", false),
+    ("^1.1", "1.1.1", true),
+    ("^1.1", "4.3.2", false),
+    ("^1.x", "1.1.1", true),
+    ("^2.x", "1.1.1", false),
+    ("^1.x", "2.1.1", false),
+    ("^1.1.2-alpha", "1.2.1-beta1", true),
+    ("^1.2.x-alpha", "1.1.1-beta1", false),
+    ("^0.0.1", "0.0.1", true),
+    ("^0.0.1", "0.3.1", false),
+    ("~*", "2.1.1", true),
+    ("~1", "2.1.1", false),
+    ("~1", "1.3.5", true),
+    ("~1", "1.4", true),
+    ("~1.x", "2.1.1", false),
+    ("~1.x", "1.3.5", true),
+    ("~1.x", "1.4", true),
+    ("~1.1", "1.1.1", true),
+    ("~1.1-alpha", "1.1.1-beta", true),
+    ("~1.1.1-beta", "1.1.1-alpha", false),
+    ("~1.1.1-beta", "1.1.1", true),
+    ("~1.2.3", "1.2.5", true),
+    ("~1.2.3", "1.2.2", false),
+    ("~1.2.3", "1.3.2", false),
+    ("~1.1", "1.2.3", false),
+    ("~1.3", "2.4.5", false),
+    ("1.0.0 - 2.0.0 <=2.0.0", "1.5.0", true),
+    ("1.0.0 - 2.0.0, <=2.0.0", "1.5.0", true),
+]
+
+# TestNewConstraint: (input, OR groups, constraints in the first group, error).
+NEW_CONSTRAINT = [
+    (">= 1.1", 1, 1, false),
+    (">40.50.60, < 50.70", 1, 2, false),
+    ("2.0", 1, 1, false),
+    ("v2.3.5-20161202202307-sha.e8fc5e5", 1, 1, false),
+    ("v1.2.3-0abc", 1, 1, false),
+    ("v1.2.3-beta.01", 1, 1, true),
+    (">= bar", 0, 0, true),
+    ("BAR >= 1.2.3", 0, 0, true),
+    (">= 1.2.3 < 2.0", 1, 2, false),
+    (">= 1.2.3 < 2.0 || => 3.0 < 4", 2, 2, false),
+    (">= 1.2.3, < 2.0", 1, 2, false),
+    (">= 1.2.3, < 2.0 || => 3.0, < 4", 2, 2, false),
+    ("3 - 4 || => 3.0, < 4", 2, 2, false),
+    ("12.3.4.1234", 0, 0, true),
+    ("12.23.4.1234", 0, 0, true),
+    ("12.3.34.1234", 0, 0, true),
+    ("12.3.34 ~1.2.3", 1, 2, false),
+    ("12.3.34~ 1.2.3", 0, 0, true),
+    ("1.0.0 - 2.0.0, <=2.0.0", 1, 3, false),
+]
+
+# TestCompare (version_test.go).
+COMPARE = [
+    ("1.2.3", "1.5.1", -1),
+    ("2.2.3", "1.5.1", 1),
+    ("2.2.3", "2.2.2", 1),
+    ("3.2-beta", "3.2-beta", 0),
+    ("1.3", "1.1.4", 1),
+    ("4.2", "4.2-beta", 1),
+    ("4.2-beta", "4.2", -1),
+    ("4.2-alpha", "4.2-beta", -1),
+    ("4.2-alpha", "4.2-alpha", 0),
+    ("4.2-beta.2", "4.2-beta.1", 1),
+    ("4.2-beta2", "4.2-beta1", 1),
+    ("4.2-beta", "4.2-beta.2", -1),
+    ("4.2-beta", "4.2-beta.foo", -1),
+    ("4.2-beta.2", "4.2-beta", 1),
+    ("4.2-beta.foo", "4.2-beta", 1),
+    ("1.2+bar", "1.2+baz", 0),
+    ("1.0.0-beta.4", "1.0.0-beta.-2", -1),
+    ("1.0.0-beta.-2", "1.0.0-beta.-3", -1),
+    ("1.0.0-beta.-3", "1.0.0-beta.5", 1),
+]
+
+
+@pytest.mark.parametrize(("constraint", "version", "expected"), CONSTRAINT_CHECK)
+def test_constraint_check(constraint: str, version: str, expected: bool) -> None:
+    parsed = _parse_constraint(constraint)
+    assert parsed.check(Version.parse(version), bool(parsed.con.pre)) is expected
+
+
+@pytest.mark.parametrize(("constraint", "version", "expected"), CONSTRAINTS_CHECK)
+def test_constraints_check(constraint: str, version: str, expected: bool) -> None:
+    assert Constraints.parse(constraint).check(Version.parse(version)) is expected
+
+
+@pytest.mark.parametrize(("constraint", "version", "expected"), CONSTRAINTS_CHECK_INCLUDE_PRE)
+def test_constraints_check_include_prerelease(
+    constraint: str, version: str, expected: bool
+) -> None:
+    parsed = Constraints.parse(constraint)
+    including = Constraints(parsed.groups, parsed.contains_pre, parsed.text, True)
+    assert including.check(Version.parse(version)) is expected
+
+
+@pytest.mark.parametrize(("text", "ors", "count", "error"), NEW_CONSTRAINT)
+def test_new_constraint(text: str, ors: int, count: int, error: bool) -> None:
+    if error:
+        with pytest.raises(SemverError):
+            Constraints.parse(text)
+        return
+    parsed = Constraints.parse(text)
+    assert len(parsed.groups) == ors
+    assert len(parsed.groups[0]) == count
+
+
+@pytest.mark.parametrize(("left", "right", "expected"), COMPARE)
+def test_compare(left: str, right: str, expected: int) -> None:
+    assert Version.parse(left).compare(Version.parse(right)) == expected
+
+
+# -- Flux's choice on top of the library (source-controller chart_repository.go,
+#    oci_chart_repository.go, ocirepository_controller.go; fluxcd/pkg version.ParseVersion) --
+
+
+def test_flux_versions_need_three_parts() -> None:
+    assert str(parse_flux_version("v1.2.3")) == "1.2.3"
+    assert str(parse_flux_version("2025.02.03-rc.1")) == "2025.2.3-rc.1"
+    for text in ("1.2", "latest", "1.2.3.4", ""):
+        with pytest.raises(SemverError):
+            parse_flux_version(text)
+
+
+def test_choose_exact_match_wins_then_highest_stable() -> None:
+    versions = ["1.0.0", "1.1.0", "1.2.0-rc.1", "2.0.0", "v1.1.5", "latest"]
+    assert choose(versions, "*", what="c") == "2.0.0"
+    assert choose(versions, "", what="c") == "2.0.0"
+    assert choose(versions, "~1.1", what="c") == "v1.1.5"
+    assert choose(versions, ">=1.2.0-0 <2", what="c") == "1.2.0-rc.1"
+    # An exact string wins even when it is not a version Flux would parse.
+    assert choose(versions, "latest", what="c") == "latest"
+    # OCIRepository semver: the constraint alone decides.
+    assert choose(["1.0.0", "=1.0.0"], "=1.0.0", what="c", exact_first=False) == "1.0.0"
+
+
+def test_choose_errors_are_one_line() -> None:
+    with pytest.raises(RenderError, match=r"no version of chart 'c' matches '>=3'"):
+        choose(["1.0.0", "2.0.0"], ">=3", what="chart 'c'")
+    with pytest.raises(RenderError, match="invalid version constraint"):
+        choose(["1.0.0"], ">= bar", what="c")
