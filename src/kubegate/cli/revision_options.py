@@ -198,11 +198,10 @@ def open_fetcher(
     from kubegate.source import SourceLimits
 
     limits = SourceLimits(min_rate=options.limits.min_rate, rate_window=options.limits.rate_window)
-    with RegistryClient(options) as client:
-        fetcher = Fetcher(
+    with (
+        RegistryClient(options) as client,
+        Fetcher(
             client, cache_dir=cache_dir(), limits=limits, allowed=allowed, deadline=deadline
-        )
-        try:
-            yield fetcher
-        finally:
-            fetcher.close()
+        ) as fetcher,
+    ):
+        yield fetcher
