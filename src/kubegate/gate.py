@@ -57,6 +57,8 @@ class Revision:
     problems: tuple[Problem, ...]
     #: Remote resources fetched with ``--allow-remote-bases``: part of what was judged.
     remote_bases: tuple[RemoteBase, ...] = ()
+    #: Rendered with a remark (a chart calling ``lookup``, ``spec.kubeConfig``, suspended).
+    notes: tuple[NotSeen, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -141,6 +141,8 @@ class _Collector:
                 kustomization=obj.kustomization,
                 declared=located.declared,
                 cluster=obj.cluster,
+                helm_release=obj.helm.release if obj.helm is not None else None,
+                chart=obj.helm.chart if obj.helm is not None else None,
             )
         )
 

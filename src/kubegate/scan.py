@@ -257,7 +257,9 @@ def read_revision(
         result.not_seen,
         key=lambda n: (n.origin.file or "", n.origin.line or 0, n.kind, n.namespace or "", n.name),
     )
-    return Revision(info, images, tuple(not_seen), tuple(problems), result.remote_bases)
+    return Revision(
+        info, images, tuple(not_seen), tuple(problems), result.remote_bases, result.notes
+    )
 
 
 class Progress(Protocol):

@@ -94,11 +94,15 @@ def run(args: argparse.Namespace) -> int:
         revision = read_revision(dataclasses.replace(request, fetcher=fetcher))
     if args.format == "json":
         document = images_document(
-            revision.info, revision.images.uses, revision.not_seen, revision.problems
+            revision.info,
+            revision.images.uses,
+            revision.not_seen,
+            revision.problems,
+            revision.notes,
         )
         sys.stdout.write(redact_urls(json.dumps(document, indent=2)) + "\n")
     else:
-        print_table(revision.images, revision.not_seen)
+        print_table(revision.images, revision.not_seen, revision.notes)
     for problem in revision.problems:
         print_line(f"error: {_problem_line(problem)}")
     return EXIT_UNPROVEN if revision.problems else EXIT_OK
@@ -129,10 +133,13 @@ def _console() -> Console:
 _NOT_SEEN_COUNT_FROM = 10
 
 
-def print_table(scan: ImageScan, not_seen: Sequence[NotSeen]) -> None:
-    """A readable table of image uses (and of what was not seen) on stdout."""
+def print_table(
+    scan: ImageScan, not_seen: Sequence[NotSeen], notes: Sequence[NotSeen] = ()
+) -> None:
+    """A readable table of image uses (and of what was not seen, and notes) on stdout."""
     console = _console()
     clusters = any(use.cluster for use in scan.uses) or any(item.cluster for item in not_seen)
+    charts = any(use.helm_release for use in scan.uses)
     rows: list[list[str]] = []
     for _, uses in grouped(scan.uses):
         for use in uses:
@@ -151,10 +158,16 @@ def print_table(scan: ImageScan, not_seen: Sequence[NotSeen]) -> None:
                 _where(use.origin),
                 use.kustomization or "-",
             ]
+            if charts:
+                # Compact: the HelmRelease and its chart as name@version.
+                chart = f" ({use.chart.name}@{use.chart.version})" if use.chart else ""
+                cells.append(f"{use.helm_release}{chart}" if use.helm_release else "-")
             if clusters:
                 cells.insert(1, use.cluster or "-")
             rows.append(cells)
     headers = ["IMAGE", "WORKLOAD", "CONTAINER", "DECLARED AT", "KUSTOMIZATION"]
+    if charts:
+        headers.append("HELMRELEASE")
     if clusters:
         headers.insert(1, "CLUSTER")
     if rows:
@@ -177,6 +190,19 @@ def print_table(scan: ImageScan, not_seen: Sequence[NotSeen]) -> None:
         _print_rows(console, headers, rows)
         if len(not_seen) >= _NOT_SEEN_COUNT_FROM:
             console.print(f"{len(not_seen)} object(s) not seen")
+    if notes:
+        headers = ["NOTE", "DECLARED AT", "REMARK"]
+        if clusters:
+            headers.insert(1, "CLUSTER")
+        rows = []
+        for item in notes:
+            name = f"{item.namespace}/{item.name}" if item.namespace else item.name
+            cells = [f"{item.kind} {name}", _where(item.origin), item.reason]
+            if clusters:
+                cells.insert(1, item.cluster or "-")
+            rows.append(cells)
+        console.print()
+        _print_rows(console, headers, rows)
 
 
 def _where(origin: Origin) -> str:

@@ -48,6 +48,8 @@ from kubegate.render.fluxks import (
     prepare_plain_build,
     resolve_path,
 )
+from kubegate.render.helm.release import ObjectRef, is_helm_release
+from kubegate.render.helm.stage import HelmContext, HelmOutcome, render_releases
 from kubegate.render.kustomize import BUILD_WORKERS, Kustomize, find_kustomize
 from kubegate.render.output import objects_from_build, split_documents, to_object
 from kubegate.render.plain import files_mentioning, scan_files, scan_plain
@@ -204,6 +206,30 @@ class _Walk:
             return None
         # Not defined in the revision (typically flux-system, made by bootstrap): the scanned one.
         return self._scanned(ks)
+
+    def chart_tree(self, ref: ObjectRef, path: str = "") -> Path | str:
+        """The tree a HelmRelease's GitRepository chart is read from, or why it is not seen.
+
+        The same rule as Kustomizations (``tree_of``), decided after the walk: supplied with
+        ``--source``, the cluster's scanned source, another repository defined in the
+        revision (not seen), else not defined here (typically ``flux-system``): the scanned one.
+        """
+        key = ref.key
+        if key in self.supplied:
+            return self.supplied[key]
+        repo = self.git_repos.get(key)
+        if key not in self.scanned_sources and repo is not None:
+            where = repo.origin.where
+            return (
+                f"its chart's source GitRepository {key} ({url_without_credentials(repo.url)}"
+                f"{', ' + where if where else ''}) is another repository; "
+                f"supply it with --source {key}=DIR|GIT-URL[@REF]"
+            )
+        return self.source_root
+
+    def chart_label(self, ref: ObjectRef, path: str) -> str:
+        """ChartInfo.source of a chart directory: its path, prefixed for a supplied source."""
+        return f"{ref.key}:{path}" if ref.key in self.supplied else path
 
     def _scanned(self, ks: FluxKustomization) -> Path | None:
         base = base_of(ks)
@@ -572,15 +598,13 @@ _OPERATOR_REASONS = {
 
 def _unseen_reason(obj: RenderedObject) -> str | None:
     group = str(obj.value.get("apiVersion", "")).partition("/")[0]
-    if obj.kind == "HelmRelease" and group == HELM_GROUP:
-        return "charts are not rendered yet"
     if group == _OPERATOR_GROUP:
         return _OPERATOR_REASONS.get(obj.kind)
     return None
 
 
 def _split_helm(objects: Sequence[RenderedObject]) -> tuple[list[RenderedObject], list[NotSeen]]:
-    """Objects kubegate can look into, and the others (HelmRelease, Flux Operator) as not seen."""
+    """Objects kubegate can look into, and the others (Flux Operator) as not seen."""
     kept, not_seen = [], []
     for obj in objects:
         reason = _unseen_reason(obj)
@@ -651,12 +675,61 @@ def render(
             variables or {},
             sources or {},
             remote,
+            _Charts(helm or HelmOptions(), fetcher),
         )
+    charts = _Charts(helm or HelmOptions(), fetcher)
     if kustomization_file(directory) is not None:
-        return _render_kustomize(root, path, remote)
+        return _render_kustomize(root, path, remote, charts, sources or {})
     plain = scan_plain(root, directory)
-    kept, not_seen = _split_helm(plain.objects)
-    return RenderResult(tuple(kept), tuple(not_seen), plain.problems)
+    outcome = charts.render(plain.objects, root, sources or {}, remote.deadline)
+    kept, not_seen = _split_helm(outcome.objects)
+    return RenderResult(
+        tuple(kept), tuple(not_seen) + outcome.not_seen, plain.problems, notes=outcome.notes
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Charts:
+    """How HelmReleases are rendered in this render call (``helm/stage.py``)."""
+
+    options: HelmOptions
+    fetcher: SourceFetcher | None
+
+    def render(
+        self,
+        objects: Sequence[RenderedObject],
+        root: Path,
+        supplied: Mapping[str, Path],
+        deadline: float | None,
+    ) -> HelmOutcome:
+        """HelmReleases of a render without Flux Kustomizations (plain YAML or kustomize).
+
+        A chart's GitRepository is a supplied tree, else another repository when the revision
+        defines it, else (not defined here) the scanned source, as in the fleet walk.
+        """
+        repos = {
+            repo.key: repo
+            for obj in objects
+            if (repo := git_source(obj.value, obj.locator.document(), DEFAULT_NAMESPACE))
+        }
+
+        def tree_of(ref: ObjectRef) -> Path | str:
+            if ref.key in supplied:
+                return supplied[ref.key]
+            repo = repos.get(ref.key)
+            if repo is not None:
+                return (
+                    f"its chart's source GitRepository {ref.key} "
+                    f"({url_without_credentials(repo.url)}) is another repository; supply it "
+                    f"with --source {ref.key}=DIR|GIT-URL[@REF]"
+                )
+            return root
+
+        def label(ref: ObjectRef, path: str) -> str:
+            return f"{ref.key}:{path}" if ref.key in supplied else path
+
+        context = HelmContext(self.options, self.fetcher, tree_of, label, deadline)
+        return render_releases(objects, context)
 
 
 def _git_sources(
@@ -676,7 +749,13 @@ def _git_sources(
     ]
 
 
-def _render_kustomize(root: Path, path: str, remote: RemoteOptions) -> RenderResult:
+def _render_kustomize(
+    root: Path,
+    path: str,
+    remote: RemoteOptions,
+    charts: _Charts,
+    supplied: Mapping[str, Path],
+) -> RenderResult:
     kustomize = find_kustomize()
     with workspace(root) as ws:
         try:
@@ -691,8 +770,15 @@ def _render_kustomize(root: Path, path: str, remote: RemoteOptions) -> RenderRes
         # Provenance reads the source root (never written), which outlives the workspace.
         context = BuildContext(pristine=root, build_dir=path, remote_files=remote_files(fetched))
         objects = objects_from_build(output, context, None)
-        kept, not_seen = _split_helm(objects)
-        return RenderResult(tuple(kept), tuple(not_seen), (), tuple(fetched))
+        outcome = charts.render(objects, root, supplied, remote.deadline)
+        kept, not_seen = _split_helm(outcome.objects)
+        return RenderResult(
+            tuple(kept),
+            tuple(not_seen) + outcome.not_seen,
+            (),
+            tuple(fetched),
+            outcome.notes,
+        )
 
 
 def _loose_files(
@@ -827,8 +913,10 @@ def _render_fleet(
     cli_vars: Mapping[str, str],
     sources: Mapping[str, Path],
     remote: RemoteOptions,
+    charts: _Charts,
 ) -> RenderResult:
     kustomize = find_kustomize()
+    notes: list[NotSeen] = []
     objects: list[RenderedObject] = []
     not_seen: list[NotSeen] = []
     problems: list[Problem] = []
@@ -854,7 +942,7 @@ def _render_fleet(
             loose = _loose_files(root, cluster, plan.scanned, plan.files, tree.keep)
             for obj in scan_files(root, loose, quiet=True).objects:
                 walk.index(obj)
-                if _unseen_reason(obj) is not None:
+                if _unseen_reason(obj) is not None or is_helm_release(obj.value):
                     # Applied beside the cluster's Kustomizations (by bootstrap or the Flux
                     # Operator): a FluxInstance there is never silently dropped.
                     walk.objects.append(replace(obj, cluster=cluster.path))
@@ -872,6 +960,18 @@ def _render_fleet(
             else:
                 missing = [*tree.not_seen, *missing]
                 problems.extend(tree.problems)
+            context = HelmContext(
+                charts.options,
+                charts.fetcher,
+                walk.chart_tree,
+                walk.chart_label,
+                remote.deadline,
+                cluster.path,
+            )
+            outcome = render_releases(found, context, walk.objects)
+            found = list(outcome.objects)
+            missing = [*missing, *outcome.not_seen]
+            notes.extend(outcome.notes)
             objects.extend(found)
             not_seen.extend(missing)
             problems.extend(replace(p, cluster=cluster.path) for _, p in owned)
@@ -880,7 +980,11 @@ def _render_fleet(
             f"--kustomization {selection}: not rendered by this revision "
             f"(found: {names_line(list(known))})"
         )
-    kept, helm = _split_helm(objects)
+    kept, operator = _split_helm(objects)
     return RenderResult(
-        tuple(kept), tuple(not_seen + helm), tuple(problems), tuple(dict.fromkeys(fetched))
+        tuple(kept),
+        tuple(not_seen + operator),
+        tuple(problems),
+        tuple(dict.fromkeys(fetched)),
+        tuple(notes),
     )

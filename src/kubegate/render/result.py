@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import yaml
 
-from kubegate.models import NotSeen, Origin, Problem, RemoteBase
+from kubegate.models import ChartInfo, NotSeen, Origin, Problem, RemoteBase
 from kubegate.render.yamlfile import PathStep, deepest, node_line, scalar_text, walk
 
 
@@ -56,6 +56,15 @@ class NodeLocator:
 
 
 @dataclass(frozen=True, slots=True)
+class HelmSource:
+    """The HelmRelease whose chart rendered an object, and that chart."""
+
+    #: ``namespace/name`` of the HelmRelease.
+    release: str
+    chart: ChartInfo
+
+
+@dataclass(frozen=True, slots=True)
 class RenderedObject:
     """One Kubernetes object the revision would apply."""
 
@@ -65,6 +74,8 @@ class RenderedObject:
     kustomization: str | None = None
     #: Source-relative directory of the Flux cluster that renders it (None: one implicit cluster).
     cluster: str | None = None
+    #: The HelmRelease and chart that rendered it (None: not from a chart).
+    helm: HelmSource | None = None
 
     @property
     def kind(self) -> str:
@@ -95,3 +106,7 @@ class RenderResult:
     problems: tuple[Problem, ...] = ()
     #: Remote resources fetched with ``--allow-remote-bases`` (their digests are reported).
     remote_bases: tuple[RemoteBase, ...] = ()
+    #: Rendered objects that need a remark (a HelmRelease whose chart calls ``lookup``, one
+    #: deployed to another cluster with ``spec.kubeConfig``, a suspended one), in the
+    #: not-seen shape; they do not block.
+    notes: tuple[NotSeen, ...] = ()

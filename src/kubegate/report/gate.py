@@ -112,6 +112,7 @@ def gate_json(result: GateResult) -> str:
         "summary": summary(result),
         "images": [_image_object(image) for image in result.images],
         "notSeen": [not_seen_object(item) for item in result.revision.not_seen],
+        "notes": [not_seen_object(item) for item in result.revision.notes],
         "unseen": [_unseen_object(item) for item in result.unseen],
         "errors": [problem_object(p) for p in result.revision.problems],
         "remoteBases": [remote_base_object(item) for item in result.revision.remote_bases],

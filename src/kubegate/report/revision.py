@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
-from kubegate.models import ImageUse, NotSeen, Problem, RemoteBase, SourceInfo
+from kubegate.models import ChartInfo, ImageUse, NotSeen, Problem, RemoteBase, SourceInfo
 
 IMAGES_SCHEMA_VERSION: Final = 1
 
@@ -17,6 +17,18 @@ IMAGES_SCHEMA_VERSION: Final = 1
 def source_object(info: SourceInfo) -> dict[str, Any]:
     """Where the revision came from."""
     return {"kind": info.kind, "location": info.location, "revision": info.revision}
+
+
+def chart_object(chart: ChartInfo | None) -> dict[str, Any] | None:
+    """The chart an image use was rendered from (docs/images.md ``chart``), None if none."""
+    if chart is None:
+        return None
+    return {
+        "name": chart.name,
+        "version": chart.version,
+        "digest": chart.digest,
+        "source": chart.source,
+    }
 
 
 def use_object(use: ImageUse) -> dict[str, Any]:
@@ -32,6 +44,8 @@ def use_object(use: ImageUse) -> dict[str, Any]:
         "container": use.container,
         "containerType": use.container_type,
         "declared": use.declared,
+        "helmRelease": use.helm_release,
+        "chart": chart_object(use.chart),
     }
 
 
@@ -88,6 +102,7 @@ def images_document(
     uses: Sequence[ImageUse],
     not_seen: Sequence[NotSeen],
     problems: Sequence[Problem],
+    notes: Sequence[NotSeen] = (),
 ) -> dict[str, Any]:
     """The ``kubegate images --format json`` document (schema in docs/images.md)."""
     return {
@@ -98,5 +113,6 @@ def images_document(
             for image, group in grouped(uses)
         ],
         "notSeen": [not_seen_object(item) for item in not_seen],
+        "notes": [not_seen_object(item) for item in notes],
         "errors": [problem_object(p) for p in problems],
     }

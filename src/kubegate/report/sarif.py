@@ -17,6 +17,7 @@ from kubegate import __version__
 from kubegate.display import visible
 from kubegate.gate import GateFinding, GateResult, ImageResult
 from kubegate.models import Finding, ImageUse, Severity
+from kubegate.report.revision import chart_object
 
 SARIF_SCHEMA: Final = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI: Final = "https://osv.dev/"
@@ -133,6 +134,8 @@ def _result(
             "package": finding.package.purl,
             "platform": finding.platform,
             "cluster": use.cluster,
+            "helmRelease": use.helm_release,
+            "chart": chart_object(use.chart),
         },
     }
 
@@ -171,7 +174,12 @@ def _violation_result(
         },
         "locations": [_location(use)],
         "partialFingerprints": {"kubegateFinding/v1": hashlib.sha256(ident.encode()).hexdigest()},
-        "properties": {"image": image.facts.reference, "cluster": use.cluster},
+        "properties": {
+            "image": image.facts.reference,
+            "cluster": use.cluster,
+            "helmRelease": use.helm_release,
+            "chart": chart_object(use.chart),
+        },
     }
 
 

@@ -1,0 +1,599 @@
+"""HelmReleases rendered through the real helm, each fixture compared with ``helm template`` by hand.
+
+Charts are made by the real ``helm create`` and edited (tests/fixtures/helmchart.py); kustomize
+is the real one (post-renderers, a Flux Kustomization's generator). Charts from repositories go
+through a small :class:`LocalFetcher` here that serves local archives through the
+``SourceFetcher`` protocol: the real fetcher (HTTP and OCI repositories) is helper A's
+``kubegate.fetch`` and is tested there; the protocol is the boundary this stage relies on. The
+HelmRelease/HelmRepository/OCIRepository shapes follow helm-controller's and source-controller's
+v1 API types (``api/v2/helmrelease_types.go``: ``chart.spec.sourceRef``, ``chartRef``,
+``valuesFrom[].targetPath/optional``, ``postRenderers[].kustomize.images/patches``,
+``test.enable``, ``install/upgrade.disableHooks``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import tarfile
+import textwrap
+import time
+import tracemalloc
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kubegate.errors import RenderError
+from kubegate.images import find_images
+from kubegate.models import ChartInfo, NotSeen
+from kubegate.render import RenderResult, render
+from kubegate.render.fetch import (
+    ArtifactRequest,
+    ChartRequest,
+    FetchedArtifact,
+    FetchedChart,
+    HelmOptions,
+)
+from kubegate.render.helm.locator import HelmLocator
+from kubegate.report.revision import use_object
+from tests.conftest import RunCli
+from tests.fixtures.helmchart import helm_binary, make_chart, oracle_images, package
+
+GIT_SOURCE = """
+      sourceRef:
+        kind: GitRepository
+        name: flux-system
+        namespace: flux-system
+"""
+
+
+def _write(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip())
+    return root
+
+
+def _release(name: str = "web", spec: str = "", chart: str = "./charts/app") -> str:
+    """A HelmRelease in namespace ``apps`` reading ``chart`` from the scanned GitRepository."""
+    return (
+        textwrap.dedent(
+            f"""
+            apiVersion: helm.toolkit.fluxcd.io/v2
+            kind: HelmRelease
+            metadata:
+              name: {name}
+              namespace: apps
+            spec:
+              interval: 10m
+              chart:
+                spec:
+                  chart: {chart}
+                  sourceRef:
+                    kind: GitRepository
+                    name: flux-system
+                    namespace: flux-system
+            """
+        ).lstrip()
+        + textwrap.dedent(spec)
+    )
+
+
+def _render(root: Path, path: str = "deploy", **kwargs: Any) -> RenderResult:
+    kwargs.setdefault("helm", HelmOptions(path=helm_binary()))
+    return render(root, path, **kwargs)
+
+
+def _images(result: RenderResult) -> set[str]:
+    return {use.declared_ref for use in _uses(result)}  # type: ignore[attr-defined]
+
+
+def _refs(result: RenderResult) -> set[str]:
+    scan = find_images(result.objects)
+    assert scan.problems == ()
+    return {_plain(str(use.ref)) for use in scan.uses}
+
+
+def _uses(result: RenderResult) -> Any:
+    return find_images(result.objects).uses
+
+
+def _plain(ref: str) -> str:
+    # kubegate normalises references (docker.io/library/...); charts here use full names.
+    return ref
+
+
+def _one_not_seen(result: RenderResult) -> NotSeen:
+    (item,) = result.not_seen
+    assert item.kind == "HelmRelease"
+    return item
+
+
+def _line_of(path: Path, needle: str) -> int:
+    lines = path.read_text().splitlines()
+    (number,) = [i + 1 for i, line in enumerate(lines) if needle in line]
+    return number
+
+
+def test_git_chart_with_values_and_provenance(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    chart = make_chart(root / "charts", "app")
+    _write(
+        root,
+        {
+            "deploy/release.yaml": _release(
+                spec="""
+                  values:
+                    image:
+                      tag: "2.0.0"
+                """
+            )
+        },
+    )
+    result = _render(root)
+    assert result.not_seen == () and result.problems == ()
+    oracle = oracle_images(chart, "web", "apps", {"image": {"tag": "2.0.0"}}, ["--skip-tests"])
+    assert oracle == {"registry.example/app:2.0.0"}
+    assert _refs(result) == oracle
+    kinds = {(obj.kind, obj.namespace, obj.name) for obj in result.objects}
+    assert ("Service", "apps", "web-app") in kinds
+    (use,) = _uses(result)
+    assert use.helm_release == "apps/web"
+    assert use.chart == ChartInfo("app", "0.1.0", None, "charts/app")
+    # The values key that set the image: the tag line of spec.values.
+    release = root / "deploy" / "release.yaml"
+    assert (use.origin.file, use.origin.line) == ("deploy/release.yaml", _line_of(release, "tag:"))
+    document = use_object(use)
+    assert document["helmRelease"] == "apps/web"
+    assert document["chart"] == {
+        "name": "app",
+        "version": "0.1.0",
+        "digest": None,
+        "source": "charts/app",
+    }
+    # Objects without an image point at the HelmRelease's document.
+    service = next(obj for obj in result.objects if obj.kind == "Service")
+    assert isinstance(service.locator, HelmLocator)
+    assert service.locator.document().where == "deploy/release.yaml:1"
+
+
+def test_image_from_chart_defaults_points_at_the_chart_line(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    chart = make_chart(root / "charts", "app")
+    _write(root, {"deploy/release.yaml": _release()})
+    result = _render(root)
+    assert _refs(result) == oracle_images(chart, "web", "apps", {}, ["--skip-tests"])
+    (use,) = _uses(result)
+    line = _line_of(root / "deploy" / "release.yaml", "chart:")
+    assert (use.origin.file, use.origin.line) == ("deploy/release.yaml", line)
+
+
+def test_values_files_replace_the_chart_values(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    chart = make_chart(root / "charts", "app")
+    _write(root, {"values/prod.yaml": 'image:\n  tag: "3.0.0"\n'})
+    release = _release().replace(
+        "      sourceRef:", "      valuesFiles: [charts/app/values.yaml, values/prod.yaml]\n      sourceRef:"
+    )
+    _write(root, {"deploy/release.yaml": release})
+    result = _render(root)
+    assert result.not_seen == ()
+    oracle = oracle_images(
+        chart, "web", "apps", {}, ["-f", str(root / "values/prod.yaml"), "--skip-tests"]
+    )
+    assert oracle == {"registry.example/app:3.0.0"}
+    assert _refs(result) == oracle
+
+
+VALUES_CONFIGMAP = """
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: app-values, namespace: apps}
+data:
+  values.yaml: |
+    image:
+      repository: registry.example/other
+"""
+TAG_SECRET = """
+apiVersion: v1
+kind: Secret
+metadata: {name: app-tag, namespace: apps}
+data:
+  tag: NC4wLjA=
+"""
+
+
+def test_values_from_with_target_path_and_optional(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    chart = make_chart(root / "charts", "app")
+    spec = """
+      valuesFrom:
+        - kind: ConfigMap
+          name: app-values
+        - kind: Secret
+          name: app-tag
+          valuesKey: tag
+          targetPath: image.tag
+        - kind: ConfigMap
+          name: absent
+          optional: true
+    """
+    _write(
+        root,
+        {
+            "deploy/release.yaml": _release(spec=spec),
+            "deploy/values.yaml": VALUES_CONFIGMAP,
+            "deploy/tag.yaml": TAG_SECRET,
+        },
+    )
+    result = _render(root)
+    assert result.not_seen == ()
+    values = {"image": {"repository": "registry.example/other", "tag": "4.0.0"}}
+    oracle = oracle_images(chart, "web", "apps", values, ["--skip-tests"])
+    assert oracle == {"registry.example/other:4.0.0"}
+    assert _refs(result) == oracle
+
+    # Not optional and missing: not rendered, the reason names it and the way out.
+    _write(root, {"deploy/release.yaml": _release(spec=spec.replace("optional: true", ""))})
+    item = _one_not_seen(_render(root))
+    assert item.reason.startswith("valuesFrom ConfigMap apps/absent is not rendered")
+    assert "--values-from apps/ConfigMap/absent=FILE" in item.reason
+
+    # ... unless --values-from supplies it (a YAML file of data keys to text).
+    supplied = tmp_path / "absent.yaml"
+    supplied.write_text('values.yaml: |\n  image:\n    tag: "5.0.0"\n')
+    options = HelmOptions(path=helm_binary(), values_from={"apps/ConfigMap/absent": supplied})
+    result = _render(root, helm=options)
+    assert result.not_seen == ()
+    assert _refs(result) == {"registry.example/other:5.0.0"}
+
+
+FLUX_KS = """
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: apps, namespace: flux-system}
+spec:
+  interval: 10m
+  path: ./apps
+  prune: true
+  sourceRef: {kind: GitRepository, name: flux-system}
+"""
+
+
+@pytest.mark.parametrize("hashed", [True, False])
+def test_generated_configmap_is_matched_by_exact_name_only(tmp_path: Path, hashed: bool) -> None:
+    root = tmp_path / "repo"
+    chart = make_chart(root / "charts", "app")
+    options = "" if hashed else "generatorOptions: {disableNameSuffixHash: true}\n"
+    _write(
+        root,
+        {
+            "clusters/prod/apps.yaml": FLUX_KS,
+            "apps/kustomization.yaml": f"""
+                resources: [release.yaml]
+                configMapGenerator:
+                  - name: app-values
+                    namespace: apps
+                    files: [values.yaml]
+                {options}""",
+            "apps/values.yaml": "image:\n  tag: 6.0.0\n",
+            "apps/release.yaml": _release(
+                spec="""
+                  valuesFrom:
+                    - kind: ConfigMap
+                      name: app-values
+                """
+            ),
+        },
+    )
+    result = render(root, "", helm=HelmOptions(path=helm_binary()))
+    if hashed:
+        # kustomize appends a hash to the name; helm-controller looks up the exact name.
+        item = _one_not_seen(result)
+        assert item.reason.startswith("valuesFrom ConfigMap apps/app-values is not rendered")
+        return
+    assert result.not_seen == ()
+    oracle = oracle_images(chart, "web", "apps", {"image": {"tag": "6.0.0"}}, ["--skip-tests"])
+    assert _refs(result) == oracle == {"registry.example/app:6.0.0"}
+    (use,) = _uses(result)
+    assert use.kustomization == "flux-system/apps"
+    assert use.helm_release == "apps/web"
+    assert use.origin.file == "apps/release.yaml"
+
+
+def test_post_renderer_images_and_sidecar_patch(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    chart = make_chart(root / "charts", "app")
+    spec = """
+      postRenderers:
+        - kustomize:
+            images:
+              - name: registry.example/app
+                newName: mirror.example/app
+                newTag: "9.9.9"
+            patches:
+              - target: {kind: Deployment}
+                patch: |
+                  - op: add
+                    path: /spec/template/spec/containers/-
+                    value: {name: sidecar, image: registry.example/sidecar:1.0}
+    """
+    _write(root, {"deploy/release.yaml": _release(spec=spec)})
+    result = _render(root)
+    assert result.not_seen == () and result.problems == ()
+    # The oracle: helm's own images, then the post-renderer's edits applied by hand.
+    rendered = oracle_images(chart, "web", "apps", {}, ["--skip-tests"])
+    assert rendered == {"registry.example/app:1.0.0"}
+    expected = {"mirror.example/app:9.9.9", "registry.example/sidecar:1.0"}
+    assert _refs(result) == expected
+    uses = {str(use.ref): use for use in _uses(result)}
+    release = root / "deploy" / "release.yaml"
+    overridden = uses["mirror.example/app:9.9.9"]
+    assert overridden.origin.line == _line_of(release, "- name: registry.example/app")
+    assert overridden.declared == "registry.example/app:1.0.0"
+
+
+HOOK_JOB = """
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {{ .Release.Name }}-migrate
+  annotations:
+    "helm.sh/hook": pre-install,pre-upgrade
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+        - name: migrate
+          image: registry.example/migrate:1
+"""
+
+
+@pytest.mark.parametrize(
+    ("spec", "extra"),
+    [
+        ("", ["--skip-tests"]),
+        ("  test:\n    enable: true\n", []),
+        (
+            "  install: {disableHooks: true}\n  upgrade: {disableHooks: true}\n",
+            ["--no-hooks"],
+        ),
+    ],
+    ids=["hooks-no-tests", "tests-enabled", "hooks-disabled"],
+)
+def test_hooks_and_tests(tmp_path: Path, spec: str, extra: list[str]) -> None:
+    root = tmp_path / "repo"
+    chart = make_chart(root / "charts", "app", templates={"migrate.yaml": HOOK_JOB})
+    _write(root, {"deploy/release.yaml": _release() + spec})
+    result = _render(root)
+    assert result.not_seen == ()
+    oracle = oracle_images(chart, "web", "apps", {}, extra)
+    assert _refs(result) == oracle
+    # helm create's test Pod runs busybox; the pre-install Job runs migrate.
+    assert ("registry.example/migrate:1" in oracle) == ("--no-hooks" not in extra)
+    assert ("docker.io/library/busybox:latest" in _refs(result)) == ("test" in spec)
+
+
+def test_subchart_and_release_name_truncation(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    chart = make_chart(root / "charts", "app")
+    make_chart(chart / "charts", "sub", repository="registry.example/sub", tag="7.0.0")
+    name = "a-helmrelease-name-long-enough-to-need-shortening"
+    target = "some-target-namespace"
+    _write(root, {"deploy/release.yaml": _release(name, f"  targetNamespace: {target}\n")})
+    result = _render(root)
+    assert result.not_seen == ()
+    # helm-controller's release name: TARGET-NAME, over 53 characters: 40 + "-" + 12 hex.
+    full = f"{target}-{name}"
+    assert len(full) > 53
+    release = full[:40] + "-" + hashlib.sha256(full.encode()).hexdigest()[:12]
+    oracle = oracle_images(chart, release, target, {}, ["--skip-tests"])
+    assert oracle == {"registry.example/app:1.0.0", "registry.example/sub:7.0.0"}
+    assert _refs(result) == oracle
+    deployments = {obj.name for obj in result.objects if obj.kind == "Deployment"}
+    assert deployments == {f"{release}-app", f"{release}-sub"}
+    assert {obj.namespace for obj in result.objects if obj.kind == "Deployment"} == {target}
+
+
+def test_lookup_and_kube_config_are_noted(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    lookup = """
+        {{- $existing := lookup "v1" "Secret" .Release.Namespace "app-secret" }}
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: seen}
+        data: {found: {{ ternary "yes" "no" (not (empty $existing)) | quote }}}
+    """
+    chart = make_chart(root / "charts", "app", templates={"lookup.yaml": lookup})
+    spec = "  kubeConfig:\n    secretRef: {name: remote}\n"
+    _write(root, {"deploy/release.yaml": _release(spec=spec)})
+    result = _render(root)
+    assert result.not_seen == ()
+    assert _refs(result) == oracle_images(chart, "web", "apps", {}, ["--skip-tests"])
+    reasons = [note.reason for note in result.notes]
+    assert len(reasons) == 2
+    assert reasons[0].startswith("chart app calls lookup")
+    assert reasons[1].startswith("spec.kubeConfig is set")
+    assert {(n.kind, n.namespace, n.name) for n in result.notes} == {("HelmRelease", "apps", "web")}
+
+
+def test_without_helm_the_release_is_not_seen(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    make_chart(root / "charts", "app")
+    _write(root, {"deploy/release.yaml": _release()})
+    result = _render(root, helm=HelmOptions(path=str(tmp_path / "no-helm")))
+    item = _one_not_seen(result)
+    assert "helm is not found" in item.reason and "helm >= 3.14" in item.reason
+    assert result.objects == ()
+
+
+def test_chart_path_leaving_the_source_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    make_chart(tmp_path, "outside")
+    _write(root, {"deploy/release.yaml": _release(chart="../outside")})
+    item = _one_not_seen(_render(root))
+    assert item.reason == "chart path '../outside' leaves its source"
+
+
+# -- charts from repositories, through the fetcher protocol --------------------------------
+
+
+@dataclass
+class LocalFetcher:
+    """Serves one local chart archive through the SourceFetcher protocol (see module doc)."""
+
+    archive: Path
+    info: ChartInfo
+    requests: list[ChartRequest] = field(default_factory=list)
+
+    def chart(self, request: ChartRequest) -> FetchedChart:
+        self.requests.append(request)
+        return FetchedChart(self.archive, self.info)
+
+    def artifact(self, request: ArtifactRequest) -> FetchedArtifact:
+        raise RenderError("no artifacts here")
+
+
+HELM_REPOSITORY = """
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: HelmRepository
+metadata: {name: charts, namespace: flux-system}
+spec: {url: "https://charts.example/stable"}
+"""
+OCI_REPOSITORY = """
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: OCIRepository
+metadata: {name: app, namespace: apps}
+spec:
+  url: oci://registry.example/charts/app
+  ref: {tag: 1.2.3}
+"""
+FROM_REPOSITORY = """
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: {name: web, namespace: apps}
+spec:
+  chart:
+    spec:
+      chart: app
+      version: "1.x"
+      sourceRef: {kind: HelmRepository, name: charts, namespace: flux-system}
+"""
+FROM_CHART_REF = """
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: {name: web, namespace: apps}
+spec:
+  chartRef: {kind: OCIRepository, name: app}
+  values:
+    image: {repository: registry.example/pinned}
+"""
+
+
+def test_charts_from_repositories_through_the_fetcher(tmp_path: Path) -> None:
+    chart = make_chart(tmp_path / "made", "app", tag="1.2.3")
+    archive = package(chart, tmp_path / "packaged")
+    digest = "sha256:" + hashlib.sha256(archive.read_bytes()).hexdigest()
+    info = ChartInfo("app", "0.1.0", digest, "https://charts.example/stable")
+    fetcher = LocalFetcher(archive, info)
+    root = _write(
+        tmp_path / "repo",
+        {
+            "deploy/repo.yaml": HELM_REPOSITORY,
+            "deploy/oci.yaml": OCI_REPOSITORY,
+            "deploy/release.yaml": FROM_REPOSITORY,
+            "deploy/other.yaml": FROM_CHART_REF.replace("name: web,", "name: pinned,"),
+        },
+    )
+    result = _render(root, fetcher=fetcher)
+    assert result.not_seen == ()
+    requests = sorted(fetcher.requests, key=lambda r: r.kind)
+    assert [(r.kind, r.url, r.chart, r.version, dict(r.ref)) for r in requests] == [
+        ("helm-repository", "https://charts.example/stable", "app", "1.x", {}),
+        ("oci-repository", "oci://registry.example/charts/app", "", "*", {"tag": "1.2.3"}),
+    ]
+    assert requests[0].source == "HelmRepository flux-system/charts"
+    assert _refs(result) == oracle_images(chart, "web", "apps", {}, ["--skip-tests"]) | (
+        oracle_images(
+            chart,
+            "pinned",
+            "apps",
+            {"image": {"repository": "registry.example/pinned"}},
+            ["--skip-tests"],
+        )
+    )
+    assert {use.chart for use in _uses(result)} == {info}
+
+    # Without a fetcher, or with the source object missing: not seen, with the reason.
+    item = next(
+        n for n in _render(root).not_seen if n.name == "web"
+    )
+    assert item.reason.startswith("its chart comes from HelmRepository flux-system/charts")
+    (root / "deploy/repo.yaml").unlink()
+    item = next(n for n in _render(root, fetcher=fetcher).not_seen if n.name == "web")
+    assert item.reason == "its source HelmRepository flux-system/charts is not in the revision"
+
+
+class _Zeros(io.RawIOBase):
+    def __init__(self, size: int) -> None:
+        self.left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = min(len(buffer), self.left)
+        buffer[:count] = b"\0" * count
+        self.left -= count
+        return count
+
+
+def _hostile_archive(path: Path, kind: str) -> Path:
+    with gzip.open(path, "wb", compresslevel=1) as raw, tarfile.open(fileobj=raw, mode="w|") as tar:
+        meta = b"apiVersion: v2\nname: app\nversion: 0.1.0\n"
+        entry = tarfile.TarInfo("app/Chart.yaml")
+        entry.size = len(meta)
+        tar.addfile(entry, io.BytesIO(meta))
+        if kind == "dotdot":
+            evil = tarfile.TarInfo("app/../../evil.yaml")
+            evil.size = 4
+            tar.addfile(evil, io.BytesIO(b"evil"))
+        else:
+            # 150 MiB of zeros: about 150 KiB compressed, past helm's 100 MiB chart ceiling.
+            bomb = tarfile.TarInfo("app/templates/bomb.yaml")
+            bomb.size = 150 * 1024 * 1024
+            tar.addfile(bomb, io.BufferedReader(_Zeros(bomb.size)))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["dotdot", "bomb"])
+def test_hostile_chart_archive_is_not_rendered(
+    tmp_path: Path, kind: str, run_cli: RunCli
+) -> None:
+    archive = _hostile_archive(tmp_path / "app-0.1.0.tgz", kind)
+    assert archive.stat().st_size < 2 * 1024 * 1024
+    fetcher = LocalFetcher(archive, ChartInfo("app", "0.1.0", None, "https://charts.example/"))
+    root = _write(
+        tmp_path / "repo",
+        {"deploy/repo.yaml": HELM_REPOSITORY, "deploy/release.yaml": FROM_REPOSITORY},
+    )
+    tracemalloc.start()
+    started = time.monotonic()
+    result = _render(root, fetcher=fetcher)
+    elapsed = time.monotonic() - started
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    item = _one_not_seen(result)
+    assert item.reason.startswith("chart archive refused: ")
+    assert ("'..'" in item.reason or "leaves" in item.reason) if kind == "dotdot" else (
+        "bytes in all" in item.reason
+    )
+    assert not (tmp_path / "evil.yaml").exists()
+    # Generous bounds: refused on the way in, never decompressed into memory.
+    assert elapsed < 60
+    assert peak < 64 * 1024 * 1024
