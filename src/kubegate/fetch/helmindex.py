@@ -96,10 +96,11 @@ def _entry(name: str, raw: Any) -> IndexEntry | None:
     urls = raw.get("urls")
     digest = raw.get("digest")
     digest_text = None
-    if isinstance(digest, str) and digest:
-        match = _HEX64.fullmatch(digest.strip().lower())
-        # An unusable digest is kept as given: the download is then refused (fail closed).
-        digest_text = f"sha256:{match.group(1)}" if match else digest
+    if digest is not None and digest != "":
+        # An unusable digest (not a string of 64 hex, e.g. all digits that YAML read as a
+        # number) is kept as given: the download is then refused, never done unverified.
+        match = _HEX64.fullmatch(digest.strip().lower()) if isinstance(digest, str) else None
+        digest_text = f"sha256:{match.group(1)}" if match else str(digest)
     return IndexEntry(
         name=chart_name,
         version=version,
