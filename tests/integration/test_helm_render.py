@@ -60,9 +60,8 @@ def _write(root: Path, files: dict[str, str]) -> Path:
 
 def _release(name: str = "web", spec: str = "", chart: str = "./charts/app") -> str:
     """A HelmRelease in namespace ``apps`` reading ``chart`` from the scanned GitRepository."""
-    return (
-        textwrap.dedent(
-            f"""
+    return textwrap.dedent(
+        f"""
             apiVersion: helm.toolkit.fluxcd.io/v2
             kind: HelmRelease
             metadata:
@@ -78,9 +77,7 @@ def _release(name: str = "web", spec: str = "", chart: str = "./charts/app") -> 
                     name: flux-system
                     namespace: flux-system
             """
-        ).lstrip()
-        + textwrap.dedent(spec)
-    )
+    ).lstrip() + textwrap.dedent(spec)
 
 
 def _render(root: Path, path: str = "deploy", **kwargs: Any) -> RenderResult:
@@ -177,7 +174,8 @@ def test_values_files_replace_the_chart_values(tmp_path: Path) -> None:
     chart = make_chart(root / "charts", "app")
     _write(root, {"values/prod.yaml": 'image:\n  tag: "3.0.0"\n'})
     release = _release().replace(
-        "      sourceRef:", "      valuesFiles: [charts/app/values.yaml, values/prod.yaml]\n      sourceRef:"
+        "      sourceRef:",
+        "      valuesFiles: [charts/app/values.yaml, values/prod.yaml]\n      sourceRef:",
     )
     _write(root, {"deploy/release.yaml": release})
     result = _render(root)
@@ -530,9 +528,7 @@ def test_charts_from_repositories_through_the_fetcher(tmp_path: Path) -> None:
     assert {use.chart for use in _uses(result)} == {info}
 
     # Without a fetcher, or with the source object missing: not seen, with the reason.
-    item = next(
-        n for n in _render(root).not_seen if n.name == "web"
-    )
+    item = next(n for n in _render(root).not_seen if n.name == "web")
     assert item.reason.startswith("its chart comes from HelmRepository flux-system/charts")
     (root / "deploy/repo.yaml").unlink()
     item = next(n for n in _render(root, fetcher=fetcher).not_seen if n.name == "web")
@@ -572,9 +568,7 @@ def _hostile_archive(path: Path, kind: str) -> Path:
 
 
 @pytest.mark.parametrize("kind", ["dotdot", "bomb"])
-def test_hostile_chart_archive_is_not_rendered(
-    tmp_path: Path, kind: str, run_cli: RunCli
-) -> None:
+def test_hostile_chart_archive_is_not_rendered(tmp_path: Path, kind: str, run_cli: RunCli) -> None:
     archive = _hostile_archive(tmp_path / "app-0.1.0.tgz", kind)
     assert archive.stat().st_size < 2 * 1024 * 1024
     fetcher = LocalFetcher(archive, ChartInfo("app", "0.1.0", None, "https://charts.example/"))
@@ -590,8 +584,10 @@ def test_hostile_chart_archive_is_not_rendered(
     tracemalloc.stop()
     item = _one_not_seen(result)
     assert item.reason.startswith("chart archive refused: ")
-    assert ("'..'" in item.reason or "leaves" in item.reason) if kind == "dotdot" else (
-        "bytes in all" in item.reason
+    assert (
+        ("'..'" in item.reason or "leaves" in item.reason)
+        if kind == "dotdot"
+        else ("bytes in all" in item.reason)
     )
     assert not (tmp_path / "evil.yaml").exists()
     # Generous bounds: refused on the way in, never decompressed into memory.
