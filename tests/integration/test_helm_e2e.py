@@ -35,7 +35,7 @@ from tests.fixtures.charts import (
 )
 from tests.fixtures.gatefleet import FIXED, VULNERABLE, gate_layer
 from tests.fixtures.helmchart import helm_binary, oracle_images
-from tests.fixtures.httpserve import HTTPServe
+from tests.fixtures.httpserve import HTTPServe, Route
 from tests.fixtures.oci import build_image
 from tests.fixtures.registry import RegistryServer, free_port
 
@@ -560,3 +560,21 @@ def test_kube_version_api_versions_and_values_from_reach_helm(
         cli, fleet, *supplied, env={"PATH": f"{Path(kubectl).parent}:/usr/bin:/bin"}
     )
     assert _by_release(configured) == _by_release(flagged)
+
+
+def test_timeout_bounds_chart_fetches(cli: RunCli, tmp_path: Path, http_serve: HTTPServe) -> None:
+    """``images --timeout`` is the fetcher's deadline: a repository that answers after a minute
+    (well within --idle-timeout) leaves its HelmRelease not seen, and the command still ends
+    on its own (the watchdog, 30 s after the deadline, would exit 2)."""
+    http_serve.add_sequence("/index.yaml", [Route(b"entries: {}\n", delay=60)])
+    fleet = _fleet(
+        tmp_path / "fleet",
+        {
+            "source.yaml": HTTP_SOURCE.format(url=http_serve.url("/").rstrip("/")),
+            "release.yaml": _release("web", _from_helm_repository("*")),
+        },
+    )
+    document = _images(cli, fleet, "--timeout", "3", "--idle-timeout", "100")
+    (item,) = document["notSeen"]
+    assert item["name"] == "web"
+    assert "--timeout" in item["reason"], item["reason"]
