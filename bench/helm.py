@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -285,8 +286,9 @@ def template_argv(release: Release, archive: Path, values: Path) -> list[str]:
 
 def by_hand(
     fleet: Sequence[Release], archives: dict[tuple[int, str], Path], base: Path, workers: int
-) -> tuple[float, dict[str, set[str]]]:
-    """``helm template`` of every release (charts already local): seconds, images per release."""
+) -> tuple[float, float, dict[str, set[str]]]:
+    """``helm template`` of every release (charts already local): wall and CPU seconds, images
+    per release."""
     values_dir = base / "values"
     values_dir.mkdir(exist_ok=True)
     env = {**os.environ, "HELM_CACHE_HOME": str(base / ".helm-template")}
@@ -308,10 +310,11 @@ def by_hand(
         }
         return f"{release.namespace}/{release.name}", images
 
+    cpu = _children_cpu()
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         found = dict(pool.map(run, jobs))
-    return time.perf_counter() - start, found
+    return time.perf_counter() - start, _children_cpu() - cpu, found
 
 
 def _images(value: Any) -> Iterator[str]:
@@ -329,11 +332,19 @@ def _images(value: Any) -> Iterator[str]:
 # -- kubegate -----------------------------------------------------------------------------------
 
 
-def kubegate_images(root: Path, cache: Path) -> tuple[float, dict[str, set[str]]]:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def kubegate_images(root: Path, cache: Path) -> tuple[float, float, dict[str, set[str]]]:
+    """Wall seconds, CPU seconds (kubegate and every helm/kustomize it ran), images per
+    release."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
     env["KUBEGATE_CACHE_DIR"] = str(cache)
     env["PATH"] = f"{Path(helm_path()).parent}{os.pathsep}{env.get('PATH', '')}"
+    cpu = _children_cpu()
     start = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-m", "kubegate", "images", str(root), "--format", "json"],
@@ -343,6 +354,7 @@ def kubegate_images(root: Path, cache: Path) -> tuple[float, dict[str, set[str]]
         env=env,
     )
     elapsed = time.perf_counter() - start
+    cpu = _children_cpu() - cpu
     if result.returncode != 0:
         raise BenchError(f"kubegate images exited {result.returncode}: {result.stderr}")
     document = json.loads(result.stdout)
@@ -352,7 +364,7 @@ def kubegate_images(root: Path, cache: Path) -> tuple[float, dict[str, set[str]]
     for image in document["images"]:
         for use in image["uses"]:
             found.setdefault(use["helmRelease"], set()).add(image["image"])
-    return elapsed, found
+    return elapsed, cpu, found
 
 
 def main() -> int:
@@ -385,45 +397,51 @@ def run(base: Path, runs: int, strict: bool) -> int:
         )
         fleet = write_fleet(base / "fleet", url, server.host)
 
-        sequential, expected = by_hand(fleet, archives, base, workers=1)
-        concurrent, again = by_hand(fleet, archives, base, workers=HELM_WORKERS)
+        sequential, helm_cpu, expected = by_hand(fleet, archives, base, workers=1)
+        concurrent, _, again = by_hand(fleet, archives, base, workers=HELM_WORKERS)
         if again != expected:
             raise BenchError("helm template gave different images on a second run")
 
         colds, warms = [], []
         for round_ in range(runs):
             cache = base / f"cache-{round_}"
-            cold, found = kubegate_images(base / "fleet", cache)
+            cold, cold_cpu, found = kubegate_images(base / "fleet", cache)
             _check(found, expected, "cold")
-            warm, found = kubegate_images(base / "fleet", cache)
+            warm, warm_cpu, found = kubegate_images(base / "fleet", cache)
             _check(found, expected, "warm")
-            colds.append(cold)
-            warms.append(warm)
+            colds.append((cold, cold_cpu))
+            warms.append((warm, warm_cpu))
         downloads = sum(n for path, n in http.requests.items() if path.endswith(".tgz"))
 
-    cold, warm = min(colds), min(warms)
+    (cold, cold_cpu), (warm, warm_cpu) = min(colds), min(warms)
     print(
         f"fleet: {len(fleet)} HelmReleases over {CHARTS} charts x {len(VERSIONS)} versions "
         f"({len(HTTP_CHARTS)} HTTP HelmRepository, {len(OCI_HELM_CHARTS)} OCI HelmRepository, "
         f"{len(OCI_REF_CHARTS)} OCIRepository chartRef); {sum(map(len, expected.values()))} "
         "image uses"
     )
-    print(f"baseline `helm template` x{len(fleet)} by hand, one at a time: {sequential:.2f} s")
+    print(
+        f"baseline `helm template` x{len(fleet)} by hand, one at a time: {sequential:.2f} s "
+        f"(CPU {helm_cpu:.2f} s)"
+    )
     print(
         f"baseline `helm template` x{len(fleet)} by hand, {HELM_WORKERS} at once: "
         f"{concurrent:.2f} s"
     )
     print(
-        f"kubegate images cold (charts fetched): {cold:.2f} s "
+        f"kubegate images cold (charts fetched): {cold:.2f} s, CPU {cold_cpu:.2f} s "
         f"({cold / sequential:.2f}x sequential, {cold / concurrent:.2f}x concurrent baseline)"
     )
     verdict = "PASS" if warm < TARGET_WARM else "MISS"
     print(
-        f"kubegate images warm (charts cached):  {warm:.2f} s "
+        f"kubegate images warm (charts cached):  {warm:.2f} s, CPU {warm_cpu:.2f} s "
         f"({warm / sequential:.2f}x sequential, {warm / concurrent:.2f}x concurrent baseline; "
         f"target < {TARGET_WARM:g} s: {verdict})"
     )
-    print(f"cold/warm: {cold / warm:.2f}x; chart archives downloaded over HTTP: {downloads}")
+    print(
+        f"cold/warm: {cold / warm:.2f}x; chart archives downloaded over HTTP: {downloads}; "
+        f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
     return 1 if strict and verdict == "MISS" else 0
 
 
