@@ -58,9 +58,10 @@ from tests.fixtures.charts import (  # noqa: E402
     package_chart,
     push_chart,
 )
+from tests.fixtures.helmchart import oracle_images  # noqa: E402
 from tests.fixtures.httpserve import HTTPServe  # noqa: E402
-from tests.fixtures.registry import RegistryServer, start_registry, stop_registry  # noqa: E402
 
+from bench.gate import registry  # noqa: E402
 from kubegate.reference import parse_reference  # noqa: E402
 from kubegate.render.helm.stage import HELM_WORKERS  # noqa: E402
 
@@ -132,15 +133,6 @@ def make_charts(base: Path) -> dict[tuple[int, str], Path]:
                 directory, base / "packaged", home=base / ".helm"
             )
     return archives
-
-
-@contextmanager
-def registry(base: Path) -> Iterator[RegistryServer]:
-    server = start_registry(base, "plain")
-    try:
-        yield server
-    finally:
-        stop_registry(server)
 
 
 @contextmanager
@@ -268,65 +260,24 @@ def chosen_version(release: Release) -> str:
 # -- baseline: helm template by hand ------------------------------------------------------------
 
 
-def template_argv(release: Release, archive: Path, values: Path) -> list[str]:
-    return [
-        helm_path(),
-        "template",
-        release.name,
-        str(archive),
-        "--namespace",
-        release.namespace,
-        "-f",
-        str(values),
-        "--kube-version",
-        "1.35.0",
-        "--skip-tests",
-    ]
-
-
 def by_hand(
-    fleet: Sequence[Release], archives: dict[tuple[int, str], Path], base: Path, workers: int
+    fleet: Sequence[Release], archives: dict[tuple[int, str], Path], workers: int
 ) -> tuple[float, float, dict[str, set[str]]]:
-    """``helm template`` of every release (charts already local): wall and CPU seconds, images
-    per release."""
-    values_dir = base / "values"
-    values_dir.mkdir(exist_ok=True)
-    env = {**os.environ, "HELM_CACHE_HOME": str(base / ".helm-template")}
-    jobs = []
-    for release in fleet:
-        values = values_dir / f"{release.name}.yaml"
-        values.write_text(yaml.safe_dump(release.values))
-        archive = archives[release.chart, chosen_version(release)]
-        jobs.append((release, template_argv(release, archive, values)))
+    """``helm template`` of every release from its local archive, with its values and
+    ``--skip-tests`` (the oracle of the tests): wall and CPU seconds, images per release."""
 
-    def run(job: tuple[Release, list[str]]) -> tuple[str, set[str]]:
-        release, argv = job
-        out = subprocess.run(argv, check=True, capture_output=True, text=True, env=env).stdout
-        images = {
-            str(parse_reference(image))
-            for doc in yaml.safe_load_all(out)
-            if isinstance(doc, dict)
-            for image in _images(doc)
-        }
-        return f"{release.namespace}/{release.name}", images
+    def run(release: Release) -> tuple[str, set[str]]:
+        archive = archives[release.chart, chosen_version(release)]
+        raw = oracle_images(
+            archive, release.name, release.namespace, release.values, ["--skip-tests"]
+        )
+        return f"{release.namespace}/{release.name}", {str(parse_reference(r)) for r in raw}
 
     cpu = _children_cpu()
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        found = dict(pool.map(run, jobs))
+        found = dict(pool.map(run, fleet))
     return time.perf_counter() - start, _children_cpu() - cpu, found
-
-
-def _images(value: Any) -> Iterator[str]:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key in ("containers", "initContainers") and isinstance(item, list):
-                yield from (str(c["image"]) for c in item if isinstance(c, dict))
-            else:
-                yield from _images(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _images(item)
 
 
 # -- kubegate -----------------------------------------------------------------------------------
@@ -397,8 +348,8 @@ def run(base: Path, runs: int, strict: bool) -> int:
         )
         fleet = write_fleet(base / "fleet", url, server.host)
 
-        sequential, helm_cpu, expected = by_hand(fleet, archives, base, workers=1)
-        concurrent, _, again = by_hand(fleet, archives, base, workers=HELM_WORKERS)
+        sequential, helm_cpu, expected = by_hand(fleet, archives, workers=1)
+        concurrent, _, again = by_hand(fleet, archives, workers=HELM_WORKERS)
         if again != expected:
             raise BenchError("helm template gave different images on a second run")
 
