@@ -1,4 +1,4 @@
-"""HelmReleases rendered through the real helm, each fixture compared with ``helm template`` by hand.
+"""HelmReleases rendered through the real helm, each fixture compared with ``helm template``.
 
 Charts are made by the real ``helm create`` and edited (tests/fixtures/helmchart.py); kustomize
 is the real one (post-renderers, a Flux Kustomization's generator). Charts from repositories go
@@ -16,6 +16,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
+import os
+import shutil
 import tarfile
 import textwrap
 import time
@@ -29,6 +32,7 @@ import pytest
 from kubegate.errors import RenderError
 from kubegate.images import find_images
 from kubegate.models import ChartInfo, NotSeen
+from kubegate.reference import parse_reference
 from kubegate.render import RenderResult, render
 from kubegate.render.fetch import (
     ArtifactRequest,
@@ -41,13 +45,6 @@ from kubegate.render.helm.locator import HelmLocator
 from kubegate.report.revision import use_object
 from tests.conftest import RunCli
 from tests.fixtures.helmchart import helm_binary, make_chart, oracle_images, package
-
-GIT_SOURCE = """
-      sourceRef:
-        kind: GitRepository
-        name: flux-system
-        namespace: flux-system
-"""
 
 
 def _write(root: Path, files: dict[str, str]) -> Path:
@@ -77,7 +74,7 @@ def _release(name: str = "web", spec: str = "", chart: str = "./charts/app") -> 
                     name: flux-system
                     namespace: flux-system
             """
-    ).lstrip() + textwrap.dedent(spec)
+    ).lstrip() + textwrap.indent(textwrap.dedent(spec), "  ")
 
 
 def _render(root: Path, path: str = "deploy", **kwargs: Any) -> RenderResult:
@@ -85,23 +82,14 @@ def _render(root: Path, path: str = "deploy", **kwargs: Any) -> RenderResult:
     return render(root, path, **kwargs)
 
 
-def _images(result: RenderResult) -> set[str]:
-    return {use.declared_ref for use in _uses(result)}  # type: ignore[attr-defined]
-
-
 def _refs(result: RenderResult) -> set[str]:
     scan = find_images(result.objects)
     assert scan.problems == ()
-    return {_plain(str(use.ref)) for use in scan.uses}
+    return {str(use.ref) for use in scan.uses}
 
 
 def _uses(result: RenderResult) -> Any:
     return find_images(result.objects).uses
-
-
-def _plain(ref: str) -> str:
-    # kubegate normalises references (docker.io/library/...); charts here use full names.
-    return ref
 
 
 def _one_not_seen(result: RenderResult) -> NotSeen:
@@ -144,6 +132,7 @@ def test_git_chart_with_values_and_provenance(tmp_path: Path) -> None:
     # The values key that set the image: the tag line of spec.values.
     release = root / "deploy" / "release.yaml"
     assert (use.origin.file, use.origin.line) == ("deploy/release.yaml", _line_of(release, "tag:"))
+    assert use.declared == "registry.example/app:2.0.0"
     document = use_object(use)
     assert document["helmRelease"] == "apps/web"
     assert document["chart"] == {
@@ -165,7 +154,7 @@ def test_image_from_chart_defaults_points_at_the_chart_line(tmp_path: Path) -> N
     result = _render(root)
     assert _refs(result) == oracle_images(chart, "web", "apps", {}, ["--skip-tests"])
     (use,) = _uses(result)
-    line = _line_of(root / "deploy" / "release.yaml", "chart:")
+    line = _line_of(root / "deploy" / "release.yaml", "chart: ./charts/app")
     assert (use.origin.file, use.origin.line) == ("deploy/release.yaml", line)
 
 
@@ -333,6 +322,8 @@ def test_post_renderer_images_and_sidecar_patch(tmp_path: Path) -> None:
     overridden = uses["mirror.example/app:9.9.9"]
     assert overridden.origin.line == _line_of(release, "- name: registry.example/app")
     assert overridden.declared == "registry.example/app:1.0.0"
+    sidecar = uses["registry.example/sidecar:1.0"]
+    assert sidecar.origin.line == _line_of(release, "- target: {kind: Deployment}")
 
 
 HOOK_JOB = """
@@ -370,7 +361,8 @@ def test_hooks_and_tests(tmp_path: Path, spec: str, extra: list[str]) -> None:
     _write(root, {"deploy/release.yaml": _release() + spec})
     result = _render(root)
     assert result.not_seen == ()
-    oracle = oracle_images(chart, "web", "apps", {}, extra)
+    # helm create's test Pod says `busybox`: kubegate reports references normalised.
+    oracle = {str(parse_reference(i)) for i in oracle_images(chart, "web", "apps", {}, extra)}
     assert _refs(result) == oracle
     # helm create's test Pod runs busybox; the pre-install Job runs migrate.
     assert ("registry.example/migrate:1" in oracle) == ("--no-hooks" not in extra)
@@ -383,7 +375,7 @@ def test_subchart_and_release_name_truncation(tmp_path: Path) -> None:
     make_chart(chart / "charts", "sub", repository="registry.example/sub", tag="7.0.0")
     name = "a-helmrelease-name-long-enough-to-need-shortening"
     target = "some-target-namespace"
-    _write(root, {"deploy/release.yaml": _release(name, f"  targetNamespace: {target}\n")})
+    _write(root, {"deploy/release.yaml": _release(name, f"targetNamespace: {target}\n")})
     result = _render(root)
     assert result.not_seen == ()
     # helm-controller's release name: TARGET-NAME, over 53 characters: 40 + "-" + 12 hex.
@@ -408,7 +400,7 @@ def test_lookup_and_kube_config_are_noted(tmp_path: Path) -> None:
         data: {found: {{ ternary "yes" "no" (not (empty $existing)) | quote }}}
     """
     chart = make_chart(root / "charts", "app", templates={"lookup.yaml": lookup})
-    spec = "  kubeConfig:\n    secretRef: {name: remote}\n"
+    spec = "kubeConfig:\n  secretRef: {name: remote}\n"
     _write(root, {"deploy/release.yaml": _release(spec=spec)})
     result = _render(root)
     assert result.not_seen == ()
@@ -593,3 +585,330 @@ def test_hostile_chart_archive_is_not_rendered(tmp_path: Path, kind: str, run_cl
     # Generous bounds: refused on the way in, never decompressed into memory.
     assert elapsed < 60
     assert peak < 64 * 1024 * 1024
+
+
+def test_dependencies_from_file_and_through_the_fetcher(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    chart = make_chart(root / "charts", "app")
+    make_chart(root / "charts", "common", repository="registry.example/common", tag="2.2.2")
+    remote = make_chart(tmp_path / "made", "remote", repository="registry.example/remote")
+    archive = package(remote, tmp_path / "packaged")
+    info = ChartInfo("remote", "0.1.0", None, "oci://registry.example/charts")
+    fetcher = LocalFetcher(archive, info)
+    meta = chart / "Chart.yaml"
+    meta.write_text(
+        meta.read_text()
+        + textwrap.dedent(
+            """
+            dependencies:
+              - name: common
+                version: 0.1.0
+                repository: file://../common
+              - name: remote
+                version: ">=0.1.0"
+                repository: oci://registry.example/charts
+            """
+        )
+    )
+    _write(root, {"deploy/release.yaml": _release()})
+    result = _render(root, fetcher=fetcher)
+    assert result.not_seen == ()
+    ((request),) = fetcher.requests
+    assert (request.kind, request.url, request.chart, request.version) == (
+        "oci-helm-repository",
+        "oci://registry.example/charts",
+        "remote",
+        ">=0.1.0",
+    )
+    # The oracle: helm renders the same chart once its dependencies are vendored by hand.
+    vendored = tmp_path / "vendored"
+    shutil.copytree(chart, vendored)
+    (vendored / "charts").mkdir(exist_ok=True)
+    shutil.copy(package(root / "charts" / "common", tmp_path / "common-pkg"), vendored / "charts")
+    shutil.copy(archive, vendored / "charts")
+    oracle = oracle_images(vendored, "web", "apps", {}, ["--skip-tests"])
+    assert oracle == {
+        "registry.example/app:1.0.0",
+        "registry.example/common:2.2.2",
+        "registry.example/remote:1.0.0",
+    }
+    assert _refs(result) == oracle
+
+
+def test_legacy_post_renderer_nohooks_strategy_and_suspend(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    chart = make_chart(root / "charts", "app", templates={"migrate.yaml": HOOK_JOB})
+    release = _release(
+        spec="""
+        postRenderStrategy: nohooks
+        suspend: true
+        postRenderers:
+          - kustomize:
+              patchesStrategicMerge:
+                - apiVersion: apps/v1
+                  kind: Deployment
+                  metadata: {name: web-app}
+                  spec:
+                    template:
+                      spec:
+                        containers:
+                          - name: app
+                            image: registry.example/patched:1
+              images:
+                - name: registry.example/migrate
+                  newTag: "2"
+        """
+    ).replace("helm.toolkit.fluxcd.io/v2", "helm.toolkit.fluxcd.io/v2beta2")
+    _write(root, {"deploy/release.yaml": release})
+    result = _render(root)
+    assert result.not_seen == ()
+    rendered = oracle_images(chart, "web", "apps", {}, ["--skip-tests"])
+    assert rendered == {"registry.example/app:1.0.0", "registry.example/migrate:1"}
+    # The patch replaces the app image; the hook is not post-rendered (nohooks).
+    assert _refs(result) == {"registry.example/patched:1", "registry.example/migrate:1"}
+    (note,) = result.notes
+    assert note.reason.startswith("spec.suspend is true")
+
+
+def test_images_cli_reports_the_chart(run_cli: RunCli, tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    make_chart(root / "charts", "app")
+    _write(
+        root,
+        {
+            "deploy/release.yaml": _release(spec="values:\n  image: {tag: 2.0.0}\n"),
+            "deploy/broken.yaml": FROM_REPOSITORY.replace("name: web,", "name: broken,"),
+        },
+    )
+    # The CLI finds helm on PATH (the bootstrap's .venv/bin).
+    env = {"PATH": f"{Path(helm_binary()).parent}:{os.environ.get('PATH', '')}"}
+    result = run_cli("images", str(root), "--path", "deploy", "--format", "json", env=env)
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    ((image),) = document["images"]
+    assert image["image"] == "registry.example/app:2.0.0"
+    ((use),) = image["uses"]
+    assert use["helmRelease"] == "apps/web"
+    assert use["chart"] == {
+        "name": "app",
+        "version": "0.1.0",
+        "digest": None,
+        "source": "charts/app",
+    }
+    assert (use["file"], use["kind"], use["namespace"]) == (
+        "deploy/release.yaml",
+        "Deployment",
+        "apps",
+    )
+    ((missing),) = document["notSeen"]
+    assert (missing["kind"], missing["name"]) == ("HelmRelease", "broken")
+    assert "HelmRepository flux-system/charts is not in the revision" in missing["reason"]
+    table = run_cli("images", str(root), "--path", "deploy", env=env)
+    assert table.returncode == 0, table.stderr
+    header = table.stdout.splitlines()[0]
+    assert header.split()[-1] == "HELMRELEASE"
+    assert "apps/web (app@0.1.0)" in table.stdout
+
+
+GIT_REPOSITORY = """
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {name: charts, namespace: flux-system}
+spec:
+  url: https://git.example/charts.git
+  ref: {branch: main}
+"""
+
+
+def test_chart_in_another_git_repository_needs_it_supplied(tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    chart = make_chart(other / "charts", "app", tag="8.0.0")
+    root = _write(
+        tmp_path / "repo",
+        {
+            "deploy/git.yaml": GIT_REPOSITORY,
+            "deploy/release.yaml": _release().replace("name: flux-system\n", "name: charts\n", 1),
+        },
+    )
+    item = _one_not_seen(_render(root))
+    assert item.reason.startswith(
+        "its chart's source GitRepository flux-system/charts (https://git.example/charts.git)"
+    )
+    assert item.reason.endswith("supply it with --source flux-system/charts=DIR|GIT-URL[@REF]")
+    result = _render(root, sources={"flux-system/charts": other})
+    assert result.not_seen == ()
+    assert _refs(result) == oracle_images(chart, "web", "apps", {}, ["--skip-tests"])
+    (use,) = _uses(result)
+    assert use.chart == ChartInfo("app", "0.1.0", None, "flux-system/charts:charts/app")
+
+
+@pytest.mark.parametrize("kind", ["HelmChart", "ExternalArtifact"])
+def test_chart_refs_only_the_cluster_can_resolve(tmp_path: Path, kind: str) -> None:
+    root = _write(
+        tmp_path / "repo",
+        {"deploy/release.yaml": FROM_CHART_REF.replace("kind: OCIRepository", f"kind: {kind}")},
+    )
+    item = _one_not_seen(_render(root))
+    assert item.reason.startswith(f"charts from a {kind} ({kind} apps/app) are not rendered")
+
+
+def test_kustomize_mode_renders_releases(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    chart = make_chart(root / "charts", "app")
+    _write(
+        root,
+        {
+            "deploy/kustomization.yaml": "resources: [release.yaml]\nnamespace: team\n",
+            "deploy/release.yaml": _release(spec="values:\n  image: {tag: 2.1.0}\n"),
+        },
+    )
+    result = _render(root)
+    assert result.not_seen == ()
+    oracle = oracle_images(chart, "web", "team", {"image": {"tag": "2.1.0"}}, ["--skip-tests"])
+    assert _refs(result) == oracle
+    (use,) = _uses(result)
+    assert (use.namespace, use.helm_release) == ("team", "team/web")
+    # The values line, found through kustomize's origin annotation of the HelmRelease.
+    line = _line_of(root / "deploy" / "release.yaml", "image: {tag: 2.1.0}")
+    assert (use.origin.file, use.origin.line) == ("deploy/release.yaml", line)
+
+
+def test_values_reach_helm_unambiguously(tmp_path: Path) -> None:
+    # `on` is a string in spec.values (YAML 1.2, as kustomize and Flux read it); helm's YAML 1.1
+    # reader would take an unquoted `on` for true.
+    root = tmp_path / "repo"
+    chart = make_chart(root / "charts", "app")
+    _write(root, {"deploy/release.yaml": _release(spec='values:\n  image: {tag: "on"}\n')})
+    result = _render(root)
+    oracle = oracle_images(chart, "web", "apps", {"image": {"tag": "on"}}, ["--skip-tests"])
+    assert _refs(result) == oracle == {"registry.example/app:on"}
+
+
+def test_loose_release_beside_the_cluster_kustomizations(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    chart = make_chart(root / "charts", "app")
+    _write(
+        root,
+        {
+            "clusters/prod/apps.yaml": FLUX_KS,
+            "apps/kustomization.yaml": "resources: []\n",
+            # Applied with the cluster's Kustomizations (by bootstrap), covered by none of them;
+            # so is the ConfigMap its values come from.
+            "clusters/prod/release.yaml": _release(
+                spec="valuesFrom:\n  - {kind: ConfigMap, name: app-values}\n"
+            ),
+            "clusters/prod/values.yaml": VALUES_CONFIGMAP,
+        },
+    )
+    result = render(root, "", helm=HelmOptions(path=helm_binary()))
+    assert result.not_seen == ()
+    values = {"image": {"repository": "registry.example/other"}}
+    oracle = oracle_images(chart, "web", "apps", values, ["--skip-tests"])
+    assert _refs(result) == oracle == {"registry.example/other:1.0.0"}
+    (use,) = _uses(result)
+    assert (use.origin.file, use.kustomization) == ("clusters/prod/release.yaml", None)
+
+
+def test_chart_link_leaving_the_source_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    chart = make_chart(root / "charts", "app")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("outside the source\n")
+    (chart / "files").mkdir()
+    (chart / "files" / "leak.txt").symlink_to(secret)
+    _write(root, {"deploy/release.yaml": _release()})
+    item = _one_not_seen(_render(root))
+    assert item.reason == "chart file charts/app/files/leak.txt is a link leaving its source"
+
+
+NESTED_RELEASE = """
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: inner
+spec:
+  chart:
+    spec:
+      chart: ./charts/inner
+      sourceRef: {kind: GitRepository, name: flux-system, namespace: flux-system}
+"""
+
+
+def test_chart_rendering_a_release_and_a_remote_schema(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    inner = make_chart(root / "charts", "inner", repository="registry.example/inner")
+    outer = make_chart(root / "charts", "app", templates={"inner.yaml": NESTED_RELEASE})
+    # A schema naming a URL: helm would need the network to validate; kubegate skips it.
+    (outer / "values.schema.json").write_text(
+        json.dumps({"$ref": "https://schemas.invalid/values.json"})
+    )
+    _write(root, {"deploy/release.yaml": _release()})
+    result = _render(root)
+    assert result.not_seen == ()
+    oracle = oracle_images(
+        outer, "web", "apps", {}, ["--skip-tests", "--skip-schema-validation"]
+    ) | oracle_images(inner, "inner", "apps", {}, ["--skip-tests"])
+    assert oracle == {"registry.example/app:1.0.0", "registry.example/inner:1.0.0"}
+    assert _refs(result) == oracle
+    releases = {use.helm_release for use in _uses(result)}
+    assert releases == {"apps/web", "apps/inner"}
+
+
+def test_chart_link_loop_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    chart = make_chart(root / "charts", "app")
+    (chart / "templates" / "again").symlink_to(chart)
+    _write(root, {"deploy/release.yaml": _release()})
+    item = _one_not_seen(_render(root))
+    assert item.reason == "chart link charts/app/templates/again loops"
+
+
+def test_oci_helm_repository_request(tmp_path: Path) -> None:
+    chart = make_chart(tmp_path / "made", "app")
+    archive = package(chart, tmp_path / "packaged")
+    fetcher = LocalFetcher(archive, ChartInfo("app", "0.1.0", None, "oci://registry.example/c"))
+    repository = HELM_REPOSITORY.replace(
+        'spec: {url: "https://charts.example/stable"}',
+        "spec: {type: oci, url: oci://registry.example/c, insecure: true}",
+    )
+    root = _write(
+        tmp_path / "repo",
+        {"deploy/repo.yaml": repository, "deploy/release.yaml": FROM_REPOSITORY},
+    )
+    result = _render(root, fetcher=fetcher)
+    assert result.not_seen == ()
+    ((request),) = fetcher.requests
+    assert (request.kind, request.url, request.chart, request.version, request.insecure) == (
+        "oci-helm-repository",
+        "oci://registry.example/c",
+        "app",
+        "1.x",
+        True,
+    )
+    assert request.where == "deploy/repo.yaml:1"
+    assert _refs(result) == oracle_images(chart, "web", "apps", {}, ["--skip-tests"])
+
+
+@pytest.mark.parametrize("hostile", [False, True])
+def test_vendored_subchart_archives_are_extracted_under_the_limits(
+    tmp_path: Path, hostile: bool
+) -> None:
+    root = tmp_path / "repo"
+    chart = make_chart(root / "charts", "app")
+    sub = make_chart(tmp_path / "made", "sub", repository="registry.example/sub")
+    (chart / "charts").mkdir(exist_ok=True)
+    if hostile:
+        _hostile_archive(chart / "charts" / "sub-0.1.0.tgz", "dotdot")
+    else:
+        shutil.copy(package(sub, tmp_path / "packaged"), chart / "charts")
+    _write(root, {"deploy/release.yaml": _release()})
+    result = _render(root)
+    if hostile:
+        item = _one_not_seen(result)
+        assert item.reason.startswith("chart archive refused: ")
+        assert not (tmp_path / "evil.yaml").exists()
+        return
+    assert result.not_seen == ()
+    oracle = oracle_images(chart, "web", "apps", {}, ["--skip-tests"])
+    assert oracle == {"registry.example/app:1.0.0", "registry.example/sub:1.0.0"}
+    assert _refs(result) == oracle

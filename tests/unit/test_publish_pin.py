@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from kubegate.errors import PublishError
-from kubegate.models import Digest
-from kubegate.publish.pin import pin_text
-from kubegate.report.pin import PinEntry
+from kubegate.gate import GateResult, ImageFacts, ImageResult, InspectedImage, Revision, Verdict
+from kubegate.images import ImageScan
+from kubegate.models import ChartInfo, Digest, ImageUse, Origin, SourceInfo
+from kubegate.publish.pin import pin_text, pin_tree
+from kubegate.reference import parse_reference
+from kubegate.report.pin import PinEntry, pin_document
 
 D1 = Digest("sha256:" + "1" * 64)
 D2 = Digest("sha256:" + "2" * 64)
@@ -99,3 +104,36 @@ def test_aliases_are_refused_before_any_comparison() -> None:
     text = HEAD + "  path: ./apps\n" + "---\nx0: &x0 [lol]\n" + bomb
     with pytest.raises(PublishError, match="aliases"):
         pin_text(text, {1: (PinEntry("web", D1),)}, "ks.yaml")
+
+
+def _chart_result(helm_release: str | None) -> GateResult:
+    ref = parse_reference("ghcr.io/org/web:1.0")
+    uses = (
+        ImageUse(
+            ref,
+            Origin("apps/release.yaml", 9),
+            "Deployment",
+            "apps",
+            "web",
+            "web",
+            kustomization="flux-system/apps",
+            declared="ghcr.io/org/web:1.0",
+            helm_release=helm_release,
+            chart=ChartInfo("web", "0.1.0", None, "charts/web") if helm_release else None,
+        ),
+    )
+    facts = ImageFacts(str(ref), ref, uses, InspectedImage(str(ref), D1, ()))
+    revision = Revision(SourceInfo("dir", "fleet"), ImageScan(uses, ()), (), ())
+    return GateResult(revision, (ImageResult(facts, ()),), (), Verdict.PASS, 0)
+
+
+def test_images_from_a_chart_are_never_pinned_through_kustomize() -> None:
+    # kustomize-controller's spec.images never reaches what helm-controller renders: a pin
+    # there would be silently ineffective, so it is refused (publish) or left out (file).
+    assert pin_document(_chart_result(None)).entries == (PinEntry("ghcr.io/org/web", D1),)
+    document = pin_document(_chart_result("apps/web"))
+    assert document.entries == ()
+    (warning,) = document.warnings
+    assert "rendered by the chart of HelmRelease apps/web" in warning
+    with pytest.raises(PublishError, match="rendered by the chart of HelmRelease apps/web"):
+        pin_tree(Path("/nonexistent"), _chart_result("apps/web"))

@@ -138,7 +138,9 @@ def print_table(
 ) -> None:
     """A readable table of image uses (and of what was not seen, and notes) on stdout."""
     console = _console()
-    clusters = any(use.cluster for use in scan.uses) or any(item.cluster for item in not_seen)
+    clusters = any(use.cluster for use in scan.uses) or any(
+        item.cluster for item in (*not_seen, *notes)
+    )
     charts = any(use.helm_release for use in scan.uses)
     rows: list[list[str]] = []
     for _, uses in grouped(scan.uses):

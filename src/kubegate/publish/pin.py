@@ -11,9 +11,10 @@ already uses and an existing entry of the same name only gains (or changes) its 
 comments, quoting and key order stay as written. Every edited file is parsed again and must
 equal the original except for the new ``spec.images`` entries; anything else (a flow-style
 ``spec``, a Kustomization kubegate cannot find in the tree, an image that cannot be pinned, an
-image rendered by no Flux Kustomization) refuses to publish (fail closed). HelmRelease images are
-not pinned (that would need ``postRenderers``): they are never seen by the gate in the first
-place, so such a revision does not pass.
+image rendered by no Flux Kustomization) refuses to publish (fail closed). Images a
+HelmRelease's chart renders cannot be pinned there (kustomize-controller's ``spec.images`` never
+reaches helm-controller's output; that would need the HelmRelease's ``postRenderers``), so a
+revision with any refuses to publish with ``--publish-pin``.
 
 Called by :func:`kubegate.publish.publisher.publish_result` on the private copy of the tree.
 """

@@ -207,7 +207,7 @@ class _Walk:
         # Not defined in the revision (typically flux-system, made by bootstrap): the scanned one.
         return self._scanned(ks)
 
-    def chart_tree(self, ref: ObjectRef, path: str = "") -> Path | str:
+    def chart_tree(self, ref: ObjectRef, path: str) -> Path | str:
         """The tree a HelmRelease's GitRepository chart is read from, or why it is not seen.
 
         The same rule as Kustomizations (``tree_of``), decided after the walk: supplied with
@@ -225,6 +225,12 @@ class _Walk:
                 f"{', ' + where if where else ''}) is another repository; "
                 f"supply it with --source {key}=DIR|GIT-URL[@REF]"
             )
+        for directory, include in self.missing_includes.items():
+            if under(directory, path):
+                return (
+                    f"its chart path {path} is GitRepository {include}, included at "
+                    f"{directory}; supply it with --source {include}=DIR|GIT-URL[@REF]"
+                )
         return self.source_root
 
     def chart_label(self, ref: ObjectRef, path: str) -> str:
@@ -713,7 +719,7 @@ class _Charts:
             if (repo := git_source(obj.value, obj.locator.document(), DEFAULT_NAMESPACE))
         }
 
-        def tree_of(ref: ObjectRef) -> Path | str:
+        def tree_of(ref: ObjectRef, path: str) -> Path | str:
             if ref.key in supplied:
                 return supplied[ref.key]
             repo = repos.get(ref.key)
@@ -940,8 +946,10 @@ def _render_fleet(
                 remote=remote,
             )
             loose = _loose_files(root, cluster, plan.scanned, plan.files, tree.keep)
+            beside: list[RenderedObject] = []
             for obj in scan_files(root, loose, quiet=True).objects:
                 walk.index(obj)
+                beside.append(obj)
                 if _unseen_reason(obj) is not None or is_helm_release(obj.value):
                     # Applied beside the cluster's Kustomizations (by bootstrap or the Flux
                     # Operator): a FluxInstance there is never silently dropped.
@@ -968,7 +976,9 @@ def _render_fleet(
                 remote.deadline,
                 cluster.path,
             )
-            outcome = render_releases(found, context, walk.objects)
+            # Sources and valuesFrom objects: what the cluster renders, and what lies beside
+            # its Kustomizations (applied with them, as for substituteFrom).
+            outcome = render_releases(found, context, [*walk.objects, *beside])
             found = list(outcome.objects)
             missing = [*missing, *outcome.not_seen]
             notes.extend(outcome.notes)

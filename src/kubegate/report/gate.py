@@ -192,6 +192,12 @@ def gate_table(result: GateResult, width: int | None = None) -> str:
                 else ""
             )
             lines.append(f"  [{item.kind.value}] {item.message}{where}{accepted}")
+    if result.revision.notes:
+        lines += ["", "Notes (rendered, with a remark; they do not block):"]
+        for note in result.revision.notes:
+            name = f"{note.namespace}/{note.name}" if note.namespace else note.name
+            where = f" ({note.origin.where})" if note.origin.where else ""
+            lines.append(f"  {note.kind} {name}: {note.reason}{where}")
     if result.revision.remote_bases:
         lines += ["", "Remote bases fetched (--allow-remote-bases), judged as fetched:"]
         lines.extend(

@@ -6,7 +6,8 @@ name as written in the manifests, so an entry is written for the name as declare
 (and for the normalised name), with ``newName`` when an ``images:`` override or a Flux
 Kustomization renamed it. kustomize pins per name, not per tag: a name used with two different
 digests cannot be pinned and is named instead. Images served from ``imageSources`` are not
-pinned (the local digest is not the registry's), nor those not scanned or not allowed; each is
+pinned (the local digest is not the registry's), nor those not scanned or not allowed, nor
+those a HelmRelease's chart renders (kustomize never sees the chart's output); each is
 named in a comment of the file and in :attr:`PinDocument.warnings` (the CLI prints them).
 
 The file is a kustomize ``Component`` (put it in a directory as ``kustomization.yaml`` and list
@@ -102,6 +103,16 @@ def _unpinnable(image: ImageResult) -> str | None:
     if inspected.substituted is not None:
         return (
             f"served from imageSources ({inspected.substituted}): its digest is not the registry's"
+        )
+    charted = next((use for use in image.facts.uses if use.helm_release), None)
+    if charted is not None:
+        # helm-controller renders the chart after kustomize-controller applied the HelmRelease:
+        # a kustomize images: entry never reaches the chart's output, so a pin there would be
+        # silently ineffective.
+        return (
+            f"rendered by the chart of HelmRelease {charted.helm_release}, which a kustomize "
+            "images: entry does not reach (pin it in the HelmRelease's values or a "
+            "postRenderers images entry)"
         )
     return None
 

@@ -65,8 +65,15 @@ def use_line(use: ImageUse) -> str:
     where = f"{use.origin.file}:{use.origin.line}" if use.origin.file else "(unknown file)"
     namespace = f"{use.namespace}/" if use.namespace else ""
     via = f" via {use.kustomization}" if use.kustomization else ""
+    chart = ""
+    if use.helm_release:
+        version = f" {use.chart.name}@{use.chart.version}" if use.chart else ""
+        chart = f" (HelmRelease {use.helm_release}{', chart' + version if version else ''})"
     cluster = f" in cluster {use.cluster}" if use.cluster else ""
-    return f"{use.kind} {namespace}{use.name} container {use.container} at {where}{via}{cluster}"
+    return (
+        f"{use.kind} {namespace}{use.name} container {use.container} at {where}{chart}{via}"
+        f"{cluster}"
+    )
 
 
 def rated(finding: Finding) -> str:

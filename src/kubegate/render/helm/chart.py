@@ -63,11 +63,24 @@ def copy_chart(tree: Path, rel: str, dest: Path, where: str | None) -> Path:
         raise RenderError(f"chart path {rel!r} leaves its source (a symlink)", where=where)
     if not (source / "Chart.yaml").is_file():
         raise RenderError(f"no chart at {norm} (no Chart.yaml there)", where=where)
-    _copy_tree(source, dest, root, where, [0])
+    _copy_tree(source, dest, root, where, [0], (source,))
     return dest
 
 
-def _copy_tree(source: Path, dest: Path, root: Path, where: str | None, count: list[int]) -> None:
+#: Directory depth of a chart copy (far beyond real charts; keeps recursion bounded).
+_MAX_DEPTH = 64
+
+
+def _copy_tree(
+    source: Path,
+    dest: Path,
+    root: Path,
+    where: str | None,
+    count: list[int],
+    parents: tuple[Path, ...],
+) -> None:
+    if len(parents) > _MAX_DEPTH:
+        raise RenderError(f"chart directories nest deeper than {_MAX_DEPTH}", where=where)
     dest.mkdir(parents=True, exist_ok=True, mode=0o700)
     for entry in sorted(os.scandir(source), key=lambda e: e.name):
         count[0] += 1
@@ -83,9 +96,12 @@ def _copy_tree(source: Path, dest: Path, root: Path, where: str | None, count: l
                 )
             path = target
         if path.is_dir():
-            if _inside(dest.resolve(), path.resolve()):
-                raise RenderError(f"chart link {entry.name} loops", where=where)
-            _copy_tree(path, dest / entry.name, root, where, count)
+            resolved = path.resolve()
+            if resolved in parents:
+                raise RenderError(
+                    f"chart link {Path(entry.path).relative_to(root)} loops", where=where
+                )
+            _copy_tree(path, dest / entry.name, root, where, count, (*parents, resolved))
         elif path.is_file():
             shutil.copyfile(path, dest / entry.name)
 
@@ -101,6 +117,34 @@ def extract_chart(archive: Path, dest: Path, label: str) -> Path:
     if len(tops) != 1:
         raise RenderError("chart archive holds no single chart directory", where=label)
     return tops[0]
+
+
+def unpack_vendored(chart: Path, label: str, depth: int = 0) -> None:
+    """Extract every ``charts/*.tgz`` subchart in place, under the same rules, recursively.
+
+    helm would read those archives itself; extracted here they pass kubegate's limits (a
+    subchart archive is as untrusted as the chart) and their templates are searched for
+    ``lookup`` like any other.
+    """
+    charts = chart / "charts"
+    if not charts.is_dir():
+        return
+    if depth > 8:
+        raise RenderError("subcharts nest deeper than 8 archives", where=label)
+    for archive in sorted(charts.glob("*.tgz")):
+        if archive.is_symlink() or not archive.is_file():
+            continue
+        target = charts / f".unpacked-{archive.name}"
+        sub = extract_chart(archive, target, f"{label}: subchart {archive.name}")
+        archive.unlink()
+        final = charts / f"{archive.name[: -len('.tgz')]}"
+        if final.exists():
+            raise RenderError(f"subchart {archive.name} clashes with a directory", where=label)
+        sub.rename(final)
+        shutil.rmtree(target)
+    for sub in sorted(p for p in charts.iterdir() if p.is_dir() and not p.is_symlink()):
+        if (sub / "charts").is_dir():
+            unpack_vendored(sub, label, depth + 1)
 
 
 def _read_yaml(path: Path, where: str | None) -> Any:

@@ -2,10 +2,11 @@
 
 An object rendered by ``helm template`` has no file of its own in the revision. Its document is
 the HelmRelease's; an ``image`` field is located, in order, at the post-renderer ``images``
-entry that changed it, at the ``spec.values`` scalar that set it (the whole reference, else its
-repository, else its tag under a key naming a tag or version), else at ``spec.chart`` /
-``spec.chartRef``. The HelmRelease's own locator answers for those paths, so a value written by
-a kustomize patch of the HelmRelease points at the patch. Built by ``stage.py``.
+entry that changed it (or the post-renderer patch that writes it), at the ``spec.values``
+scalar that set it (the whole reference, else its repository, else its tag under a key naming
+a tag or version), else at the line naming the chart (``spec.chart.spec.chart`` /
+``spec.chartRef.name``). The HelmRelease's own locator answers for those paths, so a value
+written by a kustomize patch of the HelmRelease points at the patch. Built by ``stage.py``.
 """
 
 from __future__ import annotations
@@ -112,6 +113,8 @@ class HelmLocator:
     before: Mapping[str, Any] | None
     #: (index in postRenderers, index in its kustomize images, the entry).
     post_images: tuple[tuple[int, int, Mapping[str, Any]], ...] = ()
+    #: (index in postRenderers, key of the patch list, index in it, the patch as text).
+    post_patches: tuple[tuple[int, str, int, str], ...] = ()
 
     def document(self) -> Origin:
         """The HelmRelease's document."""
@@ -125,12 +128,29 @@ class HelmLocator:
             origin = self._post_image(before)
             if origin is not None:
                 return Located(origin, before)
+        if isinstance(current, str) and current != before:
+            # Written by a post-renderer patch (a container it added, an image it replaced).
+            for renderer, key, index, text in reversed(self.post_patches):
+                if current in text:
+                    patch: tuple[PathStep, ...] = (
+                        "spec",
+                        "postRenderers",
+                        renderer,
+                        "kustomize",
+                        key,
+                        index,
+                    )
+                    return Located(self.release.locate(patch).origin, current)
         wanted = [v for v in (before, current) if isinstance(v, str) and v]
+        # "declared": the reference as the chart rendered it, before any post-renderer.
+        declared = wanted[0] if wanted else None
         found = find_value(self.values, wanted)
         if found is not None:
             located = self.release.locate(("spec", "values", *found))
-            return Located(located.origin, str(get_path(self.values, found)))
-        return Located(self.release.locate(("spec", self.chart_key)).origin)
+            return Located(located.origin, declared)
+        # The line naming the chart: spec.chart.spec.chart, or spec.chartRef.name.
+        step = ("chart", "spec", "chart") if self.chart_key == "chart" else ("chartRef", "name")
+        return Located(self.release.locate(("spec", *step)).origin, declared)
 
     def _post_image(self, before: str) -> Origin | None:
         name = image_name(before)

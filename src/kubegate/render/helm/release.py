@@ -57,6 +57,8 @@ class ValuesReference:
     values_key: str
     target_path: str | None
     optional: bool
+    #: ``literal``: the data is one string at ``targetPath``, never parsed as a ``--set`` value.
+    literal: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,8 @@ class HelmReleaseSpec:
     #: ``spec.chart.spec.version`` (a semver constraint; ``*`` by default).
     version: str
     values_files: tuple[str, ...]
+    #: ``spec.chart.spec.ignoreMissingValuesFiles``.
+    ignore_missing_values_files: bool
     values: Mapping[str, Any] | None
     values_from: tuple[ValuesReference, ...]
     release_name: str | None
@@ -138,6 +142,7 @@ def parse_release(
     if chart_ref is not None and chart_template is not None:
         raise RenderError(f"{label}: spec.chart and spec.chartRef are both set", where=where)
     values_files: tuple[str, ...] = ()
+    ignore_missing = False
     chart = ""
     constraint = "*"
     if chart_ref is not None:
@@ -164,6 +169,7 @@ def parse_release(
         elif tmpl.get("valuesFile"):
             # v2beta1's single deprecated field, which source-controller lists first.
             values_files = (_text(tmpl.get("valuesFile")),)
+        ignore_missing = _flag(tmpl.get("ignoreMissingValuesFiles"))
         chart_key = "chart"
     else:
         raise RenderError(f"{label}: neither spec.chart nor spec.chartRef is set", where=where)
@@ -185,6 +191,7 @@ def parse_release(
                 _text(item.get("valuesKey")) or "values.yaml",
                 _text(item.get("targetPath")) or None,
                 _flag(item.get("optional")),
+                _flag(item.get("literal")),
             )
         )
     renderers = []
@@ -203,6 +210,7 @@ def parse_release(
         chart=chart,
         version=constraint,
         values_files=values_files,
+        ignore_missing_values_files=ignore_missing,
         values=values,
         values_from=tuple(refs),
         release_name=_text(spec.get("releaseName")) or None,

@@ -89,11 +89,20 @@ def _env(home: Path) -> dict[str, str]:
     return env
 
 
-def _drain(stream: IO[bytes], limit: int, into: list[bytes], over: threading.Event) -> None:
+def _drain(
+    stream: IO[bytes],
+    limit: int,
+    into: list[bytes],
+    over: threading.Event,
+    proc: subprocess.Popen[bytes] | None,
+) -> None:
     size = 0
     while chunk := stream.read(65536):
         if size + len(chunk) > limit:
-            over.set()
+            if not over.is_set():
+                over.set()
+                if proc is not None:
+                    proc.kill()
             # Keep reading (and dropping) so the child never blocks on a full pipe.
             continue
         size += len(chunk)
@@ -120,30 +129,28 @@ def run_bounded(
     ignored = threading.Event()
     assert proc.stdout is not None and proc.stderr is not None  # noqa: S101 - PIPE above
     readers = [
-        threading.Thread(target=_drain, args=(proc.stdout, MAX_OUTPUT_BYTES, out, too_much)),
-        threading.Thread(target=_drain, args=(proc.stderr, MAX_ERROR_BYTES, err, ignored)),
+        threading.Thread(target=_drain, args=(proc.stdout, MAX_OUTPUT_BYTES, out, too_much, proc)),
+        threading.Thread(target=_drain, args=(proc.stderr, MAX_ERROR_BYTES, err, ignored, None)),
     ]
     for reader in readers:
         reader.start()
-    end = time.monotonic() + timeout
     try:
-        while proc.poll() is None:
-            if too_much.is_set():
-                proc.kill()
-                break
-            if time.monotonic() > end:
-                proc.kill()
-                raise RenderError(
-                    "not rendered before --timeout"
-                    if timeout < TEMPLATE_TIMEOUT_S
-                    else f"helm template timed out after {TEMPLATE_TIMEOUT_S} s",
-                    where=where,
-                )
-            time.sleep(0.01)
+        # The stdout reader kills the process when its output passes the cap.
+        proc.wait(timeout=max(timeout, 0.0))
+    except subprocess.TimeoutExpired as exc:
+        proc.kill()
+        raise RenderError(
+            "not rendered before --timeout"
+            if timeout < TEMPLATE_TIMEOUT_S
+            else f"helm template timed out after {TEMPLATE_TIMEOUT_S} s",
+            where=where,
+        ) from exc
     finally:
         proc.wait()
         for reader in readers:
             reader.join()
+        proc.stdout.close()
+        proc.stderr.close()
     if too_much.is_set():
         raise RenderError(f"helm output larger than {MAX_OUTPUT_BYTES} bytes", where=where)
     return proc.returncode, b"".join(out), b"".join(err)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import logging
 import posixpath
 import shutil
@@ -50,11 +51,19 @@ from kubegate.render.helm.chart import (
     copy_chart,
     extract_chart,
     missing_dependencies,
+    unpack_vendored,
 )
 from kubegate.render.helm.locator import HelmLocator
 from kubegate.render.helm.release import HelmReleaseSpec, ObjectRef, is_helm_release, parse_release
 from kubegate.render.helm.runner import Helm, find_helm
-from kubegate.render.helm.values import compose_values, merge_values_files, release_name
+from kubegate.render.helm.values import (
+    ValuesSource,
+    chart_file_name,
+    compose_values,
+    merge_values_files,
+    release_name,
+    replaces_chart_values,
+)
 from kubegate.render.kustomize import BUILD_WORKERS, Kustomize, find_kustomize
 from kubegate.render.result import HelmSource, RenderedObject
 from kubegate.render.yamlfile import dump, load_stream
@@ -70,10 +79,35 @@ MAX_DEPTH = 4
 #: A ``--values-from`` file larger than this is refused.
 _MAX_VALUES_FILE = 8 * 1024 * 1024
 _TEST_HOOKS = frozenset({"test", "test-success"})
+_SOURCE_GROUP = "source.toolkit.fluxcd.io"
+#: Built-in cluster-scoped kinds: every other object helm installs lands in the release
+#: namespace when its template sets none (Helm's kube client does that at install).
+_CLUSTER_SCOPED = frozenset(
+    {
+        "APIService",
+        "CSIDriver",
+        "CSINode",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "IngressClass",
+        "MutatingWebhookConfiguration",
+        "Namespace",
+        "Node",
+        "PersistentVolume",
+        "PriorityClass",
+        "RuntimeClass",
+        "StorageClass",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+        "ValidatingWebhookConfiguration",
+        "VolumeAttachment",
+    }
+)
 _HOOK = "helm.sh/hook"
 
-#: A GitRepository reference -> the tree holding it, or the reason it is not available.
-TreeOf = Callable[[ObjectRef], "Path | str"]
+#: A GitRepository reference and a path in it -> the tree holding it, or why it is not seen.
+TreeOf = Callable[[ObjectRef, str], "Path | str"]
 
 
 @dataclass(slots=True)
@@ -193,8 +227,10 @@ def render_releases(
     todo = [obj for obj in objects if is_helm_release(obj.value)]
     kept = [obj for obj in objects if not is_helm_release(obj.value)]
     done: set[tuple[str, str]] = set()
-    for _ in range(MAX_DEPTH):
-        todo = [obj for obj in todo if (_ns(obj), obj.name) not in done]
+    for depth in range(MAX_DEPTH):
+        if depth:
+            # A chart rendering a HelmRelease the cluster already has: rendered once.
+            todo = [obj for obj in todo if (_ns(obj), obj.name) not in done]
         if not todo:
             break
         done.update((_ns(obj), obj.name) for obj in todo)
@@ -263,14 +299,25 @@ class _Renderer:
         # this machine has helm when its source is missing anyway.
         chart, info, values_root = self._chart()
         helm = self.context.helm()
+        unpack_vendored(chart, self.where or self.spec.key)
         meta = chart_meta(chart, self.where)
-        if self.spec.values_files:
-            merged = merge_values_files(values_root, chart, self.spec.values_files)
-            (chart / "values.yaml").write_text(dump(merged), encoding="utf-8")
-        self._dependencies(chart, meta.dependencies and missing_dependencies(chart, meta, None))
+        if replaces_chart_values(self.spec.values_files):
+            merged = merge_values_files(
+                [
+                    (path, self._values_text(values_root, chart, path))
+                    for path in self.spec.values_files
+                ],
+                ignore_missing=self.spec.ignore_missing_values_files,
+                where=self.where,
+            )
+            (chart / "values.yaml").write_text(_values_json(merged), encoding="utf-8")
+        if meta.dependencies:
+            self._dependencies(chart, missing_dependencies(chart, meta, self.where))
+            # Fetched dependencies may carry subchart archives of their own.
+            unpack_vendored(chart, self.where or self.spec.key)
         values = compose_values(self._values_from(), self.spec.values)
         values_file = self.tmp / "values.yaml"
-        values_file.write_text(dump(values), encoding="utf-8")
+        values_file.write_text(_values_json(values), encoding="utf-8")
         name = release_name(
             self.spec.name, self.spec.namespace, self.spec.release_name, self.spec.target_namespace
         )
@@ -293,7 +340,12 @@ class _Renderer:
         )
         documents = self._documents(output)
         before = {_identity(doc): doc for doc in documents}
+        # Post-renderers see helm's output as helm-controller's do: before the kube client puts
+        # objects without a namespace into the release namespace.
         documents = self._post_render(documents)
+        for doc in [*before.values(), *documents]:
+            self._default_namespace(doc)
+        before = {_identity(doc): doc for doc in before.values()}
         notes = []
         if calls_lookup(chart):
             notes.append(
@@ -310,6 +362,12 @@ class _Renderer:
         source = HelmSource(self.spec.key, info)
         values_now = self.spec.values
         post_images = self._post_images()
+        post_patches = tuple(
+            (index, key, position, entry if isinstance(entry, str) else json.dumps(entry))
+            for index, kustomize in self.spec.post_renderers
+            for key in ("patches", "patchesStrategicMerge", "patchesJson6902")
+            for position, entry in enumerate(kustomize.get(key) or [])
+        )
         objects = tuple(
             RenderedObject(
                 value=doc,
@@ -320,6 +378,7 @@ class _Renderer:
                     value=doc,
                     before=before.get(_identity(doc)),
                     post_images=post_images,
+                    post_patches=post_patches,
                 ),
                 kustomization=self.obj.kustomization,
                 cluster=self.obj.cluster,
@@ -334,7 +393,8 @@ class _Renderer:
     def _source_object(self) -> RenderedObject:
         ref = self.spec.source
         found = self.cluster.get(ref.kind, ref.namespace, ref.name)
-        if found is None:
+        group = str(found.value.get("apiVersion", "")).partition("/")[0] if found else ""
+        if found is None or group != _SOURCE_GROUP:
             raise _NotRendered(f"its source {ref} is not in the revision")
         return found
 
@@ -346,16 +406,16 @@ class _Renderer:
             )
         return self.context.fetcher.chart(request)
 
-    def _chart(self) -> tuple[Path, ChartInfo, Path]:
+    def _chart(self) -> tuple[Path, ChartInfo, Path | None]:
         """The private chart directory, what it is, and the root ``valuesFiles`` are under."""
         ref = self.spec.source
         if ref.kind == "GitRepository":
-            tree = self.context.tree_of(ref)
+            path = posixpath.normpath(self.spec.chart.strip().lstrip("/") or ".")
+            tree = self.context.tree_of(ref, path)
             if isinstance(tree, str):
                 raise _NotRendered(tree)
             chart = copy_chart(tree, self.spec.chart, self.tmp / "chart", self.where)
             meta = chart_meta(chart, self.where)
-            path = posixpath.normpath(self.spec.chart.strip().lstrip("/") or ".")
             info = ChartInfo(meta.name, meta.version, None, self.context.label(ref, path))
             # source-controller reads valuesFiles from the artifact root (the whole source).
             return chart, info, tree
@@ -403,11 +463,11 @@ class _Renderer:
         fetched = self._fetch(request)
         chart = extract_chart(fetched.archive, self.tmp / "archive", f"chart of {ref}")
         # Remote charts: valuesFiles are files of the chart itself.
-        return chart, fetched.info, chart
+        return chart, fetched.info, None
 
-    def _dependencies(self, chart: Path, missing: Sequence[dict[str, Any]] | bool) -> None:
+    def _dependencies(self, chart: Path, missing: Sequence[dict[str, Any]]) -> None:
         """Place the dependencies ``charts/`` lacks, as ``helm dependency build`` would."""
-        if not missing or isinstance(missing, bool):
+        if not missing:
             return
         charts = chart / "charts"
         charts.mkdir(exist_ok=True)
@@ -420,7 +480,7 @@ class _Renderer:
                     posixpath.join(self.spec.chart or ".", repository[len("file://") :])
                 )
                 tree = (
-                    self.context.tree_of(self.spec.source)
+                    self.context.tree_of(self.spec.source, rel)
                     if self.spec.source.kind == "GitRepository"
                     else None
                 )
@@ -451,6 +511,30 @@ class _Renderer:
 
     # -- values ------------------------------------------------------------------------------
 
+    def _values_text(self, root: Path | None, chart: Path, path: str) -> str | None:
+        """A ``valuesFiles`` entry's text: from the source root (a chart directory of a
+        GitRepository), else from the chart archive; None when there is no such file."""
+        base = root if root is not None else chart
+        rel = chart_file_name(path).lstrip("/") if root is None else path.strip().lstrip("/")
+        norm = posixpath.normpath(rel or ".")
+        if norm == ".." or norm.startswith("../"):
+            raise _NotRendered(f"valuesFiles entry {path!r} leaves the chart's source")
+        target = (base / norm).resolve()
+        top = base.resolve()
+        if top != target and top not in target.parents:
+            raise _NotRendered(f"valuesFiles entry {path!r} leaves the chart's source (a link)")
+        if not target.exists():
+            return None
+        if not target.is_file():
+            raise _NotRendered(f"valuesFiles entry {path!r} is not a regular file")
+        with target.open("rb") as handle:
+            data = handle.read(_MAX_VALUES_FILE + 1)
+        if len(data) > _MAX_VALUES_FILE:
+            raise _NotRendered(
+                f"valuesFiles entry {path!r} is larger than {_MAX_VALUES_FILE} bytes"
+            )
+        return data.decode("utf-8", errors="replace")
+
     def _data(self, kind: str, name: str) -> dict[str, str] | str | None:
         namespace = self.spec.namespace
         obj = self.cluster.get(kind, namespace, name)
@@ -461,8 +545,8 @@ class _Renderer:
             return None
         return _values_file(path)
 
-    def _values_from(self) -> list[tuple[Mapping[str, Any] | str, str | None]]:
-        composed: list[tuple[Mapping[str, Any] | str, str | None]] = []
+    def _values_from(self) -> list[ValuesSource]:
+        composed: list[ValuesSource] = []
         for ref in self.spec.values_from:
             label = f"valuesFrom {ref.kind} {self.spec.namespace}/{ref.name}"
             data = self._data(ref.kind, ref.name)
@@ -482,19 +566,14 @@ class _Renderer:
                     f"{label} {missing}; pass it with --values-from "
                     f"{self.spec.namespace}/{ref.kind}/{ref.name}=FILE"
                 )
-            text = data[ref.values_key]
-            if ref.target_path:
-                composed.append((text, ref.target_path))
-                continue
-            try:
-                parsed = yamlload.safe_load(text) if text.strip() else {}
-            except yaml.YAMLError as exc:
-                raise _NotRendered(f"{label} key {ref.values_key}: not valid YAML") from exc
-            if parsed is None:
-                parsed = {}
-            if not isinstance(parsed, dict):
-                raise _NotRendered(f"{label} key {ref.values_key}: not a YAML mapping")
-            composed.append((parsed, None))
+            composed.append(
+                ValuesSource(
+                    data[ref.values_key],
+                    ref.target_path,
+                    ref.literal,
+                    f"HelmRelease {self.spec.key} {label} key {ref.values_key}",
+                )
+            )
         return composed
 
     # -- output ------------------------------------------------------------------------------
@@ -509,6 +588,15 @@ class _Renderer:
                 continue
             documents.append(doc)
         return documents
+
+    def _default_namespace(self, doc: dict[str, Any]) -> None:
+        metadata = doc.get("metadata")
+        if (
+            isinstance(metadata, dict)
+            and not metadata.get("namespace")
+            and doc.get("kind") not in _CLUSTER_SCOPED
+        ):
+            metadata["namespace"] = self.spec.release_namespace
 
     def _post_images(self) -> tuple[tuple[int, int, Mapping[str, Any]], ...]:
         return tuple(
@@ -642,6 +730,15 @@ def _identity(doc: Mapping[str, Any]) -> tuple[str, str, str, str]:
         str(metadata.get("namespace") or ""),
         str(metadata.get("name") or ""),
     )
+
+
+def _values_json(values: Mapping[str, Any]) -> str:
+    """Values as helm reads them: JSON is YAML to helm, and never ambiguous (a YAML 1.2 dump
+    would leave ``yes`` unquoted, which helm's YAML 1.1 reader takes for ``true``)."""
+    try:
+        return json.dumps(values, default=str, allow_nan=False)
+    except ValueError as exc:
+        raise RenderError("its values hold a number that is infinite or not a number") from exc
 
 
 def _values_file(path: Path) -> dict[str, str] | str:

@@ -31,7 +31,7 @@ import math
 import posixpath
 import re
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
@@ -318,16 +318,22 @@ def v2_tag(value: str) -> str:
         return _MERGE_TAG
     first = value[0]
     if first == ".":
-        return _FLOAT_TAG if _V2_FLOAT.fullmatch(value) else _STR_TAG
+        return _FLOAT_TAG if _go_float(value) else _STR_TAG
     if first in "+-0123456789":
         if first.isdigit() and _V2_TIMESTAMP.fullmatch(value):
             return _STR_TAG
         plain = value.replace("_", "")
+        # Any int64 or uint64 is far shorter; a longer run of digits is a float or a string.
         if len(plain) <= 200 and _v2_int(plain) is not None:
             return _INT_TAG
-        if _V2_FLOAT.fullmatch(plain):
+        if _go_float(plain):
             return _FLOAT_TAG
     return _STR_TAG
+
+
+def _go_float(text: str) -> bool:
+    """go-yaml v2's float test: its float syntax, and ParseFloat without a range error."""
+    return _V2_FLOAT.fullmatch(text) is not None and math.isfinite(float(text))
 
 
 class _V2Resolver:
@@ -362,6 +368,20 @@ def _construct_timestamp_text(loader: Any, node: yaml.ScalarNode) -> str:
 
 class _V2Constructor(yaml.constructor.SafeConstructor):
     """Values as go-yaml v2 decodes them into ``interface{}``."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Hashable, Any]:
+        # Keys become JSON strings as they are read: go-yaml v2 keeps `1` and `true` apart
+        # (sigs.k8s.io/yaml then names them "1" and "true"), where a Python dict would fold
+        # them into one key (1 == True).
+        if isinstance(node, yaml.MappingNode):
+            self.flatten_mapping(node)
+        mapping: dict[Hashable, Any] = {}
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, list | dict):
+                raise RenderError(f"unsupported map key of type {type(key).__name__}")
+            mapping[_json_key(key, None)] = self.construct_object(value_node, deep=deep)
+        return mapping
 
 
 _V2Constructor.add_constructor(_INT_TAG, _construct_v2_int)
@@ -403,14 +423,15 @@ def read_values(text: str, *, where: str | None = None) -> dict[str, Any]:
         if node is None:
             return {}
         yamlload.check_aliases(node, len(text))
-    except yaml.YAMLError as exc:
-        raise RenderError(f"values are not valid YAML: {_one_line(exc)}", where=where) from exc
-    finally:
-        loader.dispose()
-    try:
         value = yamlload.construct(node, _ValuesLoader)
     except (yaml.YAMLError, ValueError) as exc:
         raise RenderError(f"values are not valid YAML: {_one_line(exc)}", where=where) from exc
+    except RecursionError as exc:
+        raise RenderError("values are not valid YAML: nested too deeply", where=where) from exc
+    except RenderError as exc:
+        raise RenderError(exc.message, where=where) from exc
+    finally:
+        loader.dispose()
     if value is None:
         return {}
     if not isinstance(value, dict):
