@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from tests.fixtures.charts import (
     sha256_file,
 )
 from tests.fixtures.gatefleet import FIXED, VULNERABLE, gate_layer
+from tests.fixtures.gitserve import git
 from tests.fixtures.helmchart import helm_binary, oracle_images
 from tests.fixtures.httpserve import HTTPServe, Route
 from tests.fixtures.oci import build_image
@@ -578,3 +580,47 @@ def test_timeout_bounds_chart_fetches(cli: RunCli, tmp_path: Path, http_serve: H
     (item,) = document["notSeen"]
     assert item["name"] == "web"
     assert "--timeout" in item["reason"], item["reason"]
+
+
+def test_watch_judges_the_images_a_fetched_chart_deploys(
+    tmp_path: Path,
+    registry_plain: RegistryServer,
+    gate_dbs: dict[str, Path],
+    http_serve: HTTPServe,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``watch`` builds a fetcher for each scan like ``scan``: a HelmRelease whose chart comes
+    from a loopback HTTP HelmRepository and deploys a vulnerable image is judged BLOCKED."""
+    from tests.integration.test_watch import Watch, wait_for
+
+    registry_plain.push("gate/watched", "vulnerable", build_image([gate_layer(*VULNERABLE)]))
+    chart = _chart(
+        tmp_path / "charts", "watched", "1.0.0", registry_plain.ref("gate/watched", "vulnerable")
+    )
+    url = helm_repository(http_serve, tmp_path / "served", [chart.archive])
+    work = _fleet(
+        tmp_path / "work",
+        {
+            "source.yaml": HTTP_SOURCE.format(url=url),
+            "release.yaml": _release(
+                "web", _from_helm_repository("1.0.0").replace("chart: web", "chart: watched")
+            ),
+        },
+    )
+    git("init", "-q", "-b", "main", cwd=work)
+    git("add", "-A", cwd=work)
+    git("commit", "-q", "-m", "a HelmRelease", cwd=work)
+    monkeypatch.setenv("PATH", f"{Path(helm_binary()).parent}{os.pathsep}{os.environ['PATH']}")
+    args = [work.as_uri(), "--ref", "main", "--db", str(gate_dbs["osv"]), "--kube-version", "1.34"]
+    watch = Watch(tmp_path, tmp_path / "cache", args)
+    try:
+        wait_for(
+            "the verdict",
+            lambda: watch.metrics().get('kubegate_watch_scans_total{verdict="BLOCKED"}'),
+        )
+        assert watch.metrics()['kubegate_watch_last_findings{severity="CRITICAL"}'] > 0
+        assert http_serve.requests["/watched-1.0.0.tgz"] == 1
+        assert watch.stop() == 0, watch.output()
+    finally:
+        watch.stop(signal.SIGKILL)
+    assert "Traceback" not in watch.output()
