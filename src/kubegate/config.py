@@ -1,4 +1,5 @@
-"""The ``kubegate.yaml`` configuration file: policy, registry, database and image sources.
+"""The ``kubegate.yaml`` configuration file: policy, registry, database, rendering (``helm:``,
+``render:``, ``sources:``), image sources and publishing.
 
 Found with ``--config FILE``, else as ``kubegate.yaml`` in the user config directory
 (:func:`user_config_dir`, ``$XDG_CONFIG_HOME/kubegate``), or at the root of ``--config-ref``;
