@@ -16,6 +16,7 @@ import os
 import shutil
 import signal
 import textwrap
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -624,3 +625,52 @@ def test_watch_judges_the_images_a_fetched_chart_deploys(
     finally:
         watch.stop(signal.SIGKILL)
     assert "Traceback" not in watch.output()
+
+
+@pytest.mark.parametrize("kind", ["dotdot", "bomb"])
+def test_hostile_chart_from_a_repository_images_exit_0_scan_exit_2(
+    cli: RunCli,
+    tmp_path: Path,
+    http_serve: HTTPServe,
+    gate_dbs: dict[str, Path],
+    kind: str,
+) -> None:
+    """A chart archive with a ``../`` entry, or 150 MiB of zeros in ~150 KiB, served with its
+    right digest by an HTTP HelmRepository: fetched, refused while extracted (nothing written
+    outside, nothing decompressed in memory), not seen by ``images`` (exit 0), not proven by
+    ``scan`` (exit 2), within a generous time bound."""
+    from tests.integration.test_helm_render import _hostile_archive
+
+    archive = _hostile_archive(tmp_path / "app-0.1.0.tgz", kind)
+    digest = sha256_file(archive).removeprefix("sha256:")
+    # Written by hand: helm repo index would read the bomb itself. Shape: Helm's index.yaml
+    # (apiVersion v1, entries.NAME[] with version, urls, digest as sha256 hex).
+    index = (
+        "apiVersion: v1\nentries:\n  app:\n    - apiVersion: v2\n      name: app\n"
+        f"      version: 0.1.0\n      digest: {digest}\n      urls: [app-0.1.0.tgz]\n"
+    )
+    http_serve.add("/index.yaml", index.encode())
+    http_serve.add("/app-0.1.0.tgz", archive.read_bytes())
+    fleet = _fleet(
+        tmp_path / "fleet",
+        {
+            "source.yaml": HTTP_SOURCE.format(url=http_serve.url("/").rstrip("/")),
+            "release.yaml": _release(
+                "web", _from_helm_repository("0.1.0").replace("chart: web", "chart: app")
+            ),
+        },
+    )
+    started = time.monotonic()
+    document = _images(cli, fleet)
+    (item,) = document["notSeen"]
+    assert item["name"] == "web" and "chart archive refused" in item["reason"], item["reason"]
+    scan = cli("scan", str(fleet), "--db", str(gate_dbs["osv"]), "--skip-db-update")
+    assert scan.returncode == 2, scan.stderr
+    assert "Traceback" not in scan.stderr
+    assert any(
+        line.startswith("kubegate: error: not proven: apps/release.yaml:2: HelmRelease apps/web")
+        and "chart archive refused" in line
+        for line in scan.stderr.splitlines()
+    ), scan.stderr
+    assert time.monotonic() - started < 120
+    assert not (tmp_path / "evil.yaml").exists()
