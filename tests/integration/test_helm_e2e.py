@@ -360,20 +360,25 @@ def test_scan_judges_the_images_a_chart_deploys(
 # -- registry options and configuration reach chart fetches ------------------------------------
 
 
-@pytest.fixture
-def basic_chart(registry_basic: RegistryServer, tmp_path: Path) -> Chart:
-    """``private`` 0.1.0 in the basic-auth registry (pushed over the API with Helm's media
-    types: ``helm push`` would need ``helm registry login``)."""
+def _push_private(registry: RegistryServer, tmp_path: Path) -> Chart:
+    """``private`` 0.1.0 pushed over the registry API with Helm's media types (``helm push``
+    would need ``helm registry login``, or the test CA) under ``e2e-private/``."""
     chart = _chart(tmp_path / "private", "private", "0.1.0", "registry.example/private:1.0.0")
     meta = {"apiVersion": "v2", "name": "private", "version": "0.1.0", "type": "application"}
     push_artifact(
-        registry_basic,
+        registry,
         "e2e-private/private",
         "0.1.0",
         [(HELM_CHART_LAYER, chart.archive.read_bytes())],
         config=(HELM_CONFIG, json.dumps(meta).encode()),
     )
     return chart
+
+
+@pytest.fixture
+def basic_chart(registry_basic: RegistryServer, tmp_path: Path) -> Chart:
+    """The private chart in the basic-auth registry."""
+    return _push_private(registry_basic, tmp_path)
 
 
 def _private_fleet(root: Path, host: str) -> Path:
@@ -420,6 +425,24 @@ def test_registry_credentials_reach_chart_fetches(
     config = registry_basic.docker_config(tmp_path / "docker")
     docker = _images(cli, fleet, env={"DOCKER_CONFIG": str(config.parent)})
     assert _by_release(docker) == _by_release(login)
+
+
+def test_ca_file_reaches_chart_fetches(
+    cli: RunCli, tmp_path: Path, registry_tls: RegistryServer
+) -> None:
+    """An OCI HelmRepository over HTTPS with a private CA: not seen without ``--ca-file``
+    (certificate refused), rendered with it, and with the config's ``registry.caFile``."""
+    chart = _push_private(registry_tls, tmp_path)
+    fleet = _private_fleet(tmp_path / "fleet", registry_tls.host)
+    (item,) = _images(cli, fleet)["notSeen"]
+    assert item["name"] == "web" and "certif" in item["reason"].lower(), item["reason"]
+    assert registry_tls.ca_file is not None
+    flagged = _images(cli, fleet, "--ca-file", str(registry_tls.ca_file))
+    assert _by_release(flagged) == {"apps/web": _oracle(chart, "web")}
+    (user_config(tmp_path) / "kubegate.yaml").write_text(
+        f"registry:\n  caFile: {registry_tls.ca_file}\n"
+    )
+    assert _by_release(_images(cli, fleet)) == _by_release(flagged)
 
 
 def test_mirror_and_allow_list_reach_chart_fetches(
