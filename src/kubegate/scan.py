@@ -54,6 +54,7 @@ from kubegate.vex import VexSet
 if TYPE_CHECKING:
     from kubegate.images import ImagePath
     from kubegate.match.matcher import Matcher
+    from kubegate.render.fetch import HelmOptions, SourceFetcher
     from kubegate.source import Checkout, SourceSpec
     from kubegate.vulndb import VulnDB
 
@@ -204,6 +205,11 @@ class RevisionRequest:
     allow_remote_bases: bool = False
     #: ``time.monotonic()`` by which rendering must be done (the command's ``--timeout``).
     deadline: float | None = None
+    #: How HelmReleases are rendered (``--kube-version``, ..., config ``helm:``; None: defaults).
+    helm: HelmOptions | None = None
+    #: Fetches charts and OCIRepository sources (None: what needs one is not seen). Owned by
+    #: the caller, which closes it after ``read_revision``.
+    fetcher: SourceFetcher | None = field(default=None, compare=False)
 
 
 def read_revision(
@@ -238,6 +244,8 @@ def read_revision(
             sources=supplied,
             allow_remote_bases=request.allow_remote_bases,
             deadline=request.deadline,
+            fetcher=request.fetcher,
+            helm=request.helm,
         )
         images = find_images(result.objects, request.image_paths)
         info = checkout.info
