@@ -39,10 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from kubegate import yamlload
-from kubegate.errors import RenderError
+from kubegate.errors import ConfigError, RenderError
 from kubegate.models import ChartInfo, NotSeen
 from kubegate.render.fetch import ChartRequest, FetchedChart, HelmOptions, SourceFetcher
 from kubegate.render.helm.chart import (
@@ -66,6 +63,7 @@ from kubegate.render.helm.values import (
 )
 from kubegate.render.kustomize import BUILD_WORKERS, Kustomize, find_kustomize
 from kubegate.render.result import HelmSource, RenderedObject
+from kubegate.render.valuesfrom import read_values_file
 from kubegate.render.yamlfile import dump, load_stream
 from kubegate.source.location import url_without_credentials
 
@@ -742,20 +740,10 @@ def _values_json(values: Mapping[str, Any]) -> str:
 
 
 def _values_file(path: Path) -> dict[str, str] | str:
-    """A ``--values-from`` file: a YAML mapping of data keys to text."""
+    """A ``--values-from`` file, read as the CLI checked it before rendering
+    (:func:`kubegate.render.valuesfrom.read_values_file`); a one-line reason if it no longer
+    reads."""
     try:
-        with path.open("rb") as handle:
-            data = handle.read(_MAX_VALUES_FILE + 1)
-    except OSError as exc:
-        return f"--values-from file {path} cannot be read: {exc.strerror}"
-    if len(data) > _MAX_VALUES_FILE:
-        return f"--values-from file {path} is larger than {_MAX_VALUES_FILE} bytes"
-    try:
-        parsed = yamlload.safe_load(data.decode("utf-8", errors="replace"))
-    except yaml.YAMLError:
-        return f"--values-from file {path} is not valid YAML"
-    if not isinstance(parsed, dict):
-        return f"--values-from file {path} is not a mapping of data keys to text"
-    return {
-        str(key): value if isinstance(value, str) else dump(value) for key, value in parsed.items()
-    }
+        return read_values_file(path)
+    except ConfigError as exc:
+        return f"--values-from {exc.diagnostics()}"
