@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import textwrap
 import time
 from collections.abc import Iterator
@@ -38,7 +39,7 @@ from tests.fixtures.charts import (
 from tests.fixtures.gatefleet import FIXED, VULNERABLE, gate_layer
 from tests.fixtures.gitserve import git
 from tests.fixtures.helmchart import helm_binary, oracle_images
-from tests.fixtures.httpserve import HTTPServe, Route
+from tests.fixtures.httpserve import HTTPServe
 from tests.fixtures.oci import build_image
 from tests.fixtures.registry import RegistryServer, free_port
 
@@ -588,19 +589,24 @@ def test_kube_version_api_versions_and_values_from_reach_helm(
     assert _by_release(configured) == _by_release(flagged)
 
 
-def test_timeout_bounds_chart_fetches(cli: RunCli, tmp_path: Path, http_serve: HTTPServe) -> None:
-    """``images --timeout`` is the fetcher's deadline: a repository that answers after a minute
-    (well within --idle-timeout) leaves its HelmRelease not seen, and the command still ends
-    on its own (the watchdog, 30 s after the deadline, would exit 2)."""
-    http_serve.add_sequence("/index.yaml", [Route(b"entries: {}\n", delay=60)])
-    fleet = _fleet(
-        tmp_path / "fleet",
-        {
-            "source.yaml": HTTP_SOURCE.format(url=http_serve.url("/").rstrip("/")),
-            "release.yaml": _release("web", _from_helm_repository("*")),
-        },
-    )
-    document = _images(cli, fleet, "--timeout", "3", "--idle-timeout", "100")
+def test_timeout_bounds_chart_fetches(cli: RunCli, tmp_path: Path) -> None:
+    """``images --timeout`` is the fetcher's deadline: a repository that accepts the connection
+    and never answers (well within --idle-timeout) leaves its HelmRelease not seen, and the
+    command still ends on its own (the watchdog, 30 s after the deadline, would exit 2)."""
+    # A listening socket nobody accepts from: the kernel completes the handshake, no byte ever
+    # comes back (and no server thread is left to write into a closed connection later).
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/charts"
+        fleet = _fleet(
+            tmp_path / "fleet",
+            {
+                "source.yaml": HTTP_SOURCE.format(url=url),
+                "release.yaml": _release("web", _from_helm_repository("*")),
+            },
+        )
+        document = _images(cli, fleet, "--timeout", "3", "--idle-timeout", "100")
     (item,) = document["notSeen"]
     assert item["name"] == "web"
     assert "--timeout" in item["reason"], item["reason"]
