@@ -14,10 +14,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kubegate.fetch import Fetcher
 from kubegate.images import find_images
 from kubegate.models import ImageUse
+from kubegate.registry import RegistryClient
 from kubegate.render import RenderResult, render
+from kubegate.source.limits import SourceLimits
+from tests.fixtures.charts import push_flux_artifact
 from tests.fixtures.fleets import bootstrap, write
+from tests.fixtures.registry import RegistryServer
 
 DEPLOY = """apiVersion: apps/v1
 kind: Deployment
@@ -376,3 +381,48 @@ def test_bad_globs_and_strategies_are_not_seen(tmp_path: Path) -> None:
     reasons = _reasons(render(root))
     assert "copy strategy 'Append' is unknown" in reasons["flux-system/strategy"]
     assert "copy strategy 'Append' is unknown" in reasons["flux-system/fine"]
+
+
+def test_oci_repository_source(tmp_path: Path, registry_plain: RegistryServer) -> None:
+    """An OCIRepository source (``flux push artifact`` content in the loopback registry) is
+    pulled as for a Kustomization (ocisource.py) and copied from like Git content, the
+    docs' composition example (a chart from OCI, values from Git, ``strategy: Merge`` for
+    values): here manifests from both. Files copied from the artifact name it by digest."""
+    pushed = write(tmp_path / "pushed", {"web/deploy.yaml": _deploy("web", "nginx:1.27.0")})
+    digest = push_flux_artifact(registry_plain, "artgen/apps", "1.0.0", pushed)
+    url = f"oci://{registry_plain.host}/artgen/apps"
+    oci = f"""---
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: OCIRepository
+metadata:
+  name: apps
+  namespace: flux-system
+spec:
+  url: {url}
+  ref: {{tag: 1.0.0}}
+"""
+    sources = """    - alias: oci
+      kind: OCIRepository
+      name: apps
+"""
+    artifacts = """    - name: mixed
+      copy:
+        - from: "@oci/web/"
+          to: "@artifact/"
+        - from: "@repo/deploy/backend/deploy.yaml"
+          to: "@artifact/backend.yaml"
+"""
+    root = _fleet(tmp_path / "repo", artifacts, APPS, {"mixed": "./"}, sources=sources)
+    (root / "clusters/prod/oci.yaml").write_text(oci)
+    assert "no registry access" in _reasons(render(root))["flux-system/mixed"]
+    with (
+        RegistryClient() as client,
+        Fetcher(client, cache_dir=tmp_path / "cache", limits=SourceLimits()) as fetcher,
+    ):
+        result = render(root, fetcher=fetcher)
+    assert not result.problems, result.problems
+    assert not result.not_seen, result.not_seen
+    uses = _uses(result)
+    assert uses["web"].origin.file == f"{url}@{digest}/web/deploy.yaml"
+    assert uses["web"].origin.line == IMAGE_LINE
+    assert uses["backend"].origin.file == "deploy/backend/deploy.yaml"
