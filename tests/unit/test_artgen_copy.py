@@ -9,6 +9,7 @@ table and its match tests: ``abc/**`` matches ``abc``, ``**`` matches ``a/b/c``)
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ def _op(source: str, to: str, *exclude: str, strategy: str = "Overwrite") -> Cop
 
 def _build(
     tmp_path: Path,
-    files: dict[str, str | bytes],
+    files: Mapping[str, str | bytes],
     *ops: CopyOperation,
     limits: SourceLimits | None = None,
 ) -> tuple[dict[str, str], dict[str, str]]:
