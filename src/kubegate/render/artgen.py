@@ -302,12 +302,14 @@ class _Build:
             self.files[norm] = original
 
 
-def _read(source: SourceTree, rel: str) -> bytes:
+def _read(source: SourceTree, rel: str, limit: int) -> bytes:
     path = source.root / rel
     try:
         info = path.lstat()
         if not stat.S_ISREG(info.st_mode):
             raise CopyError(f"source file {rel} is not a regular file")
+        if info.st_size > limit:
+            raise CopyError(f"source file {rel} is larger than {limit} bytes")
         return path.read_bytes()
     except OSError as exc:
         raise CopyError(f"cannot read source file {rel}: {exc.strerror}") from exc
@@ -542,12 +544,14 @@ class _Copier:
             where = f"{rel}"
             merged = _merge_maps(
                 _load_yaml(self.build.target(dest).read_bytes(), dest),
-                _load_yaml(_read(source, rel), where),
+                _load_yaml(_read(source, rel, self.build.limits.max_extracted_bytes), where),
             )
             text = yaml.safe_dump(merged, sort_keys=True, default_flow_style=False)
             self.build.write(dest, text.encode(), None)
             return
-        self.build.write(dest, _read(source, rel), source.label(rel))
+        self.build.write(
+            dest, _read(source, rel, self.build.limits.max_extracted_bytes), source.label(rel)
+        )
 
     def _copy_dir(
         self, op: CopyOperation, source: SourceTree, rel: str, dest: str, base: str
@@ -572,7 +576,11 @@ class _Copier:
                 path = _join(rel, sub, name)
                 if _excluded(path, base, op.exclude) or _kind_of(source, path) != "file":
                     continue
-                self.build.write(_join(dest, sub, name), _read(source, path), source.label(path))
+                self.build.write(
+                    _join(dest, sub, name),
+                    _read(source, path, self.build.limits.max_extracted_bytes),
+                    source.label(path),
+                )
 
     def _extract(self, source: SourceTree, rel: str, dest: str) -> None:
         """extractTarball: unpacked (kubegate's tarball rules) over ``dest``."""
@@ -620,6 +628,9 @@ def build_artifact(
         except CopyError as exc:
             raise CopyError(f"copy from '{op.source}' to '{op.to}' failed: {exc.message}") from exc
         except RenderError as exc:
+            raise CopyError(f"copy from '{op.source}' to '{op.to}' failed: {exc}") from exc
+        except (OSError, ValueError) as exc:
+            # A name the file system refuses (too long, a NUL byte): the copy fails there too.
             raise CopyError(f"copy from '{op.source}' to '{op.to}' failed: {exc}") from exc
     return build.files
 
@@ -725,12 +736,7 @@ class ArtifactGenerators:
         except CopyError as exc:
             shutil.rmtree(dest, ignore_errors=True)
             return f"{head} cannot be built: {exc.message}"
-        _logger.info(
-            "ExternalArtifact %s: built from ArtifactGenerator %s (%d files)",
-            key,
-            gen.key,
-            sum(1 for _ in dest.rglob("*")),
-        )
+        _logger.info("ExternalArtifact %s: built from ArtifactGenerator %s", key, gen.key)
         return dest, files
 
     def relabel(self, objects: Sequence[RenderedObject]) -> list[RenderedObject]:
