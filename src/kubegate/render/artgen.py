@@ -47,7 +47,9 @@ import yaml
 from kubegate.errors import RenderError, SourceError
 from kubegate.models import Origin
 from kubegate.render.artglob import (
+    MAX_ALTERNATIVES,
     BadPattern,
+    Pattern,
     compile_doublestar,
     compile_segment,
     has_meta,
@@ -71,6 +73,8 @@ _FROM = re.compile(r"@([a-z0-9]([a-z0-9_-]*[a-z0-9])?)/(.*)", re.DOTALL)
 _TO = re.compile(r"@(artifact)/(.*)", re.DOTALL)
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _STRATEGIES = ("Overwrite", "Merge", "Extract")
+_MAX_PATH = 1024  # from/to MaxLength
+_MAX_EXCLUDES = 100  # exclude MaxItems
 _TARBALL = (".tar.gz", ".tgz")
 
 
@@ -209,6 +213,11 @@ def _validate(
                 problems.append(f"copy from {op.source!r} is not @alias/pattern")
             if not _TO.fullmatch(op.to):
                 problems.append(f"copy to {op.to!r} is not @artifact/path")
+            if max(len(op.source), len(op.to)) > _MAX_PATH or len(op.exclude) > _MAX_EXCLUDES:
+                problems.append(
+                    f"copy from {op.source[:64]!r}: from/to longer than {_MAX_PATH} characters "
+                    f"or more than {_MAX_EXCLUDES} exclude patterns"
+                )
             if op.strategy not in _STRATEGIES:
                 problems.append(f"copy strategy {op.strategy!r} is unknown")
     for entry in spec.get("artifacts") or []:
@@ -393,8 +402,28 @@ def _doublestar_glob(source: SourceTree, pattern: str) -> list[str]:
     return found
 
 
-def _excluded(rel: str, base: str, patterns: Sequence[str]) -> bool:
+#: A compiled exclude pattern and whether it holds a separator.
+_Exclude = tuple[Pattern, bool]
+
+
+def _compile_excludes(patterns: Sequence[str]) -> list[_Exclude]:
+    """The patterns of one operation, compiled once; their alternatives bounded together, as
+    each path is matched against all of them."""
+    compiled: list[_Exclude] = []
+    for pattern in patterns:
+        try:
+            compiled.append((compile_doublestar(pattern), "/" in pattern))
+        except BadPattern as exc:
+            raise CopyError(f"invalid exclude pattern {pattern!r}: {exc}") from exc
+    if sum(len(p.alternatives) for p, _ in compiled) > MAX_ALTERNATIVES:
+        raise CopyError(f"exclude patterns expand to more than {MAX_ALTERNATIVES} alternatives")
+    return compiled
+
+
+def _excluded(rel: str, base: str, patterns: Sequence[_Exclude]) -> bool:
     """shouldExcludePath: match the source-relative path, then the one relative to ``base``."""
+    if not patterns:
+        return False
     if _matches_any(rel, patterns):
         return True
     base = posixpath.normpath(base) if base else "."
@@ -407,15 +436,14 @@ def _excluded(rel: str, base: str, patterns: Sequence[str]) -> bool:
     return _matches_any(relative, patterns)
 
 
-def _matches_any(rel: str, patterns: Sequence[str]) -> bool:
+def _matches_any(rel: str, patterns: Sequence[_Exclude]) -> bool:
     """shouldExclude: a doublestar match of the path, or of the base name for a pattern
     without a separator ("*.md" at any depth)."""
     name = posixpath.basename(rel)
-    for pattern in patterns:
-        compiled = compile_doublestar(pattern)
-        if compiled.match(rel) or ("/" not in pattern and compiled.match(name)):
-            return True
-    return False
+    return any(
+        compiled.match(rel) or (not slashed and compiled.match(name))
+        for compiled, slashed in patterns
+    )
 
 
 def _selection_root(pattern: str) -> str:
@@ -464,6 +492,7 @@ class _Copier:
         self.build = build
         self.sources = sources
         self.base = base
+        self.excludes: list[_Exclude] = []
 
     def apply(self, op: CopyOperation) -> None:
         matched = _FROM.fullmatch(op.source)
@@ -475,11 +504,7 @@ class _Copier:
         source = self.sources.get(alias)
         if source is None:
             raise CopyError(f"source alias '{alias}' not found")
-        try:
-            for exclude in op.exclude:
-                compile_doublestar(exclude)
-        except BadPattern as exc:
-            raise CopyError(f"invalid exclude pattern {exclude!r}: {exc}") from exc
+        excludes = self.excludes = _compile_excludes(op.exclude)
         if any(part == ".." for part in pattern.split("/")) or pattern.startswith("/"):
             raise CopyError(f"source pattern {pattern!r} leaves the source")
         self.build.target(dest_rel)  # refuse a destination leaving the artifact up front
@@ -496,7 +521,7 @@ class _Copier:
         if not matches:
             raise CopyError(f"no files match pattern '{pattern}' in source '{alias}'")
         base = _selection_root(pattern)
-        kept = [m for m in matches if m not in (".", "..") and not _excluded(m, base, op.exclude)]
+        kept = [m for m in matches if m not in (".", "..") and not _excluded(m, base, excludes)]
         if not kept:
             raise CopyError(
                 f"all files matching pattern '{pattern}' in source '{alias}' were excluded"
@@ -521,7 +546,7 @@ class _Copier:
             # applySingleDirectoryCopy: cp -r dir dest -> dest/dir
             self._copy(op, source, rel, _join(dest, posixpath.basename(rel)), rel)
             return
-        if _excluded(rel, ".", op.exclude):
+        if _excluded(rel, ".", self.excludes):
             return
         if op.strategy == "Extract":
             if not rel.lower().endswith(_TARBALL):
@@ -567,14 +592,14 @@ class _Copier:
             kept_dirs = []
             for name in sorted(dirnames):
                 path = _join(rel, sub, name)
-                if _excluded(path, base, op.exclude) or (here / name).is_symlink():
+                if _excluded(path, base, self.excludes) or (here / name).is_symlink():
                     continue
                 self.build.mkdirs(_join(dest, sub, name))
                 kept_dirs.append(name)
             dirnames[:] = kept_dirs
             for name in sorted(filenames):
                 path = _join(rel, sub, name)
-                if _excluded(path, base, op.exclude) or _kind_of(source, path) != "file":
+                if _excluded(path, base, self.excludes) or _kind_of(source, path) != "file":
                     continue
                 self.build.write(
                     _join(dest, sub, name),
