@@ -426,3 +426,41 @@ spec:
     assert uses["web"].origin.file == f"{url}@{digest}/web/deploy.yaml"
     assert uses["web"].origin.line == IMAGE_LINE
     assert uses["backend"].origin.file == "deploy/backend/deploy.yaml"
+
+
+def test_generator_rendered_by_another_kustomization(tmp_path: Path) -> None:
+    """The generator is often applied by its own Kustomization (``infra/generators``) while the
+    Kustomization reading its ExternalArtifact is met first: it waits until the walk has
+    rendered everything else, as a Kustomization waits for its GitRepository."""
+    artifacts = """    - name: frontend
+      copy:
+        - from: "@repo/deploy/frontend/**"
+          to: "@artifact/"
+"""
+    generator = GENERATOR.replace("SOURCES", "").replace("ARTIFACTS", artifacts)
+    infra = """apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: generators
+  namespace: flux-system
+spec:
+  interval: 10m
+  sourceRef:
+    kind: GitRepository
+    name: flux-system
+  path: ./infra/generators
+  prune: true
+"""
+    files = {
+        **bootstrap("prod"),
+        **APPS,
+        "clusters/prod/a-frontend.yaml": KS.replace("NAME", "frontend").replace("PATH", "./"),
+        "clusters/prod/z-infra.yaml": infra,
+        "infra/generators/generator.yaml": generator,
+    }
+    result = render(write(tmp_path / "repo", files))
+    assert not result.problems, result.problems
+    assert not result.not_seen, result.not_seen
+    use = _uses(result)["frontend"]
+    assert use.origin.file == "deploy/frontend/deploy.yaml"
+    assert use.kustomization == "flux-system/frontend"
