@@ -566,12 +566,14 @@ class _Copier:
             self._copy_dir(op, source, rel, dest, base)
             return
         if op.strategy == "Merge" and self.build.target(dest).exists():
-            where = f"{rel}"
             merged = _merge_maps(
                 _load_yaml(self.build.target(dest).read_bytes(), dest),
-                _load_yaml(_read(source, rel, self.build.limits.max_extracted_bytes), where),
+                _load_yaml(_read(source, rel, self.build.limits.max_extracted_bytes), rel),
             )
-            text = yaml.safe_dump(merged, sort_keys=True, default_flow_style=False)
+            try:
+                text = yaml.safe_dump(merged, sort_keys=True, default_flow_style=False)
+            except yaml.YAMLError as exc:
+                raise CopyError(f"cannot write the merge of {rel} into {dest}: {exc}") from exc
             self.build.write(dest, text.encode(), None)
             return
         self.build.write(
