@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kubegate.fetch import Fetcher
-from kubegate.images import find_images
+from kubegate.images.find import find_images
 from kubegate.models import ImageUse
 from kubegate.registry import RegistryClient
 from kubegate.render import RenderResult, render
