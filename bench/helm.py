@@ -62,7 +62,7 @@ from tests.fixtures.helmchart import oracle_images  # noqa: E402
 from tests.fixtures.httpserve import HTTPServe  # noqa: E402
 
 from bench.gate import registry  # noqa: E402
-from kubegate.reference import parse_reference  # noqa: E402
+from kubegate.images.reference import parse_reference  # noqa: E402
 from kubegate.render.helm.stage import HELM_WORKERS  # noqa: E402
 
 CHARTS = 10

@@ -561,7 +561,7 @@ def write_layout(
 def push_target(target: str) -> ImageRef:
     """``--push HOST/REPO:TAG`` parsed (checked before anything is built)."""
     from kubegate.errors import KubegateError
-    from kubegate.reference import parse_reference
+    from kubegate.images.reference import parse_reference
 
     try:
         ref = parse_reference(target)

@@ -22,7 +22,7 @@ from typing import Any
 import platformdirs
 
 from kubegate.errors import ConfigError, KubegateError, UsageError
-from kubegate.reference import parse_reference
+from kubegate.images.reference import parse_reference
 from kubegate.textfile import parse_yaml, read_text
 
 DEFAULT_NAME = "kubegate.yaml"

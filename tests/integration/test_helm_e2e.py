@@ -121,7 +121,7 @@ def _charts(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def _oracle(chart: Chart, release: str, values: dict[str, Any] | None = None) -> set[str]:
     # helm template normalises nothing: compare with kubegate's normalised references.
-    from kubegate.reference import parse_reference
+    from kubegate.images.reference import parse_reference
 
     raw = oracle_images(chart.directory, release, "apps", values or {}, ORACLE_FLAGS)
     return {str(parse_reference(ref)) for ref in raw}
@@ -542,7 +542,7 @@ def capable_fleet(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
 
 
 def _oracle_with(chart: Path, values: dict[str, Any], flags: list[str]) -> set[str]:
-    from kubegate.reference import parse_reference
+    from kubegate.images.reference import parse_reference
 
     raw = oracle_images(chart, "capable", "apps", values, [*ORACLE_FLAGS, *flags])
     return {str(parse_reference(ref)) for ref in raw}

@@ -1,7 +1,8 @@
 """``kubegate images``: list every image a revision would run, with where it is declared.
 
-Renders the revision (``kubegate.render``), walks the objects (``kubegate.images``) and prints a
-table (rich, never truncated off a TTY) or the stable JSON document described in docs/images.md.
+Renders the revision (``kubegate.render``), walks the objects (``kubegate.images.find``) and
+prints a table (rich, never truncated off a TTY) or the stable JSON document described in
+docs/images.md.
 Charts and OCIRepository sources are fetched with the registry options and configuration of
 ``scan`` (``kubegate.cli.revision_options``: ``--config`` else ``kubegate.yaml`` in the user
 config directory, ``registry:``, ``helm:``, ``sources:``, ``render:``).
@@ -48,7 +49,7 @@ from kubegate.report.revision import grouped, images_document
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from kubegate.images import ImageScan
+    from kubegate.images.find import ImageScan
 
 
 def register(subparsers: Any) -> None:
@@ -78,7 +79,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Render the revision and print its images."""
     # Here: start-up time counts (STYLE.md).
-    from kubegate.policy import Policy
+    from kubegate.decide.policy import Policy
     from kubegate.scan import read_revision
 
     limits = transfer_limits(args, time.monotonic())

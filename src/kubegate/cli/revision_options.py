@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 
 from kubegate.cli.common import parse_source, registry_options
 from kubegate.config import Config, parse_api_versions, parse_kube_version
+from kubegate.decide.policy import parse_registries
 from kubegate.errors import ConfigError, UsageError
-from kubegate.policy import parse_registries
 
 # Rendering and the registry client are imported where they are used (start-up time counts).
 if TYPE_CHECKING:

@@ -60,16 +60,16 @@ from kubegate.cli.scan_options import (
 )
 from kubegate.config import DEFAULT_NAME as DEFAULT_CONFIG_NAME
 from kubegate.config import Config, find_config, user_config_dir
+from kubegate.decide.ignorefile import IgnoreFile
+from kubegate.decide.policy import DEFAULT_DB_MAX_AGE, Policy, parse_duration
+from kubegate.decide.trivyignore import DEFAULT_NAMES as IGNORE_NAMES
+from kubegate.decide.trivyignore import find_exceptions_file, load_exceptions
+from kubegate.decide.vex import VexSet, load_vex
 from kubegate.display import visible
 from kubegate.errors import ConfigError, UsageError
-from kubegate.ignorefile import IgnoreFile
 from kubegate.outfile import check_target, write_atomic
-from kubegate.policy import DEFAULT_DB_MAX_AGE, Policy, parse_duration
 from kubegate.report.interface import GateFormat
-from kubegate.trivyignore import DEFAULT_NAMES as IGNORE_NAMES
-from kubegate.trivyignore import find_exceptions_file, load_exceptions
 from kubegate.trust import JudgedTree
-from kubegate.vex import VexSet, load_vex
 
 # The pipeline is imported in ``run``: registering the command must stay cheap for every other
 # command and for ``--help`` (start-up time counts, STYLE.md).
@@ -77,7 +77,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress as RichProgress
     from rich.progress import TaskID
 
-    from kubegate.gate import GateResult, PolicySource, Revision
+    from kubegate.decide.gate import GateResult, PolicySource, Revision
     from kubegate.publish import DatabaseView, PublishOptions
     from kubegate.registry import RegistryOptions
     from kubegate.scan import Progress, ScanSettings
@@ -185,7 +185,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Scan the revision, write every report, return the verdict's exit code."""
-    from kubegate.gate import UnseenKind
+    from kubegate.decide.gate import UnseenKind
     from kubegate.scan import read_revision
     from kubegate.source import local_root
 
@@ -395,7 +395,7 @@ def _defaults_dir(
 ) -> tuple[Path, PolicySource]:
     """Where implicit policy files are read: the ``--config-ref`` checkout or the user config
     directory (kept for the whole scan: image sources in it are read while images are)."""
-    from kubegate.gate import PolicySource
+    from kubegate.decide.gate import PolicySource
 
     if args.config_ref is None:
         return user_config_dir(), PolicySource()

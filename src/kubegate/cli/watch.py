@@ -50,8 +50,8 @@ from kubegate.cli.scan_options import (
     add_db_update_arguments,
     add_policy_arguments,
 )
+from kubegate.decide.policy import parse_duration
 from kubegate.errors import KubegateError, UsageError
-from kubegate.policy import parse_duration
 from kubegate.transfer import RetryBudget
 from kubegate.trust import JudgedTree
 
