@@ -302,7 +302,8 @@ class _Walk:
             # Fetched remote resources are not in the key: such builds are never shared.
             output = None if remote else self.build_cache.get(key)
             entry = None
-            if output is None and self.disk_cache is not None and not remote:
+            if output is None and self.disk_cache is not None:
+                # None for a build naming remote resources (buildcache.py): never cached.
                 entry = self.disk_cache.entry(tree, prepared, text, self.kustomize)
                 output = entry.load() if entry is not None else None
                 if output is not None:
