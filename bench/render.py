@@ -264,7 +264,10 @@ def incremental_variant(keep: Path | None, rounds: int = 3) -> int:
         generate(root)
         changed = root / "apps" / "team07" / "app-03.yaml"
         original = changed.read_text()
-        off, cold, warm, one = [], [], [], []
+        off: list[float] = []
+        cold: list[float] = []
+        warm: list[float] = []
+        one: list[float] = []
         expected: dict[str, list[str]] = {}
         for index in range(rounds):
             changed.write_text(original)
