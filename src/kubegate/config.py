@@ -1,4 +1,5 @@
-"""The ``kubegate.yaml`` configuration file: policy, registry, database and image sources.
+"""The ``kubegate.yaml`` configuration file: policy, registry, database, rendering (``helm:``,
+``render:``, ``sources:``), image sources and publishing.
 
 Found with ``--config FILE``, else as ``kubegate.yaml`` in the user config directory
 (:func:`user_config_dir`, ``$XDG_CONFIG_HOME/kubegate``), or at the root of ``--config-ref``;
@@ -12,15 +13,16 @@ docs/config.md.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import platformdirs
 
-from kubegate.errors import ConfigError, KubegateError
-from kubegate.reference import parse_reference
+from kubegate.errors import ConfigError, KubegateError, UsageError
+from kubegate.images.reference import parse_reference
 from kubegate.textfile import parse_yaml, read_text
 
 DEFAULT_NAME = "kubegate.yaml"
@@ -73,6 +75,18 @@ class RenderConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class HelmConfig:
+    """``helm:``: how HelmReleases are rendered offline (docs/config.md); None: not set here."""
+
+    #: The helm binary (relative to the file's directory); None: ``helm`` on PATH.
+    path: Path | None = None
+    #: ``--kube-version`` (validated by :func:`parse_kube_version`).
+    kube_version: str | None = None
+    #: ``--api-versions`` (validated by :func:`parse_api_versions`).
+    api_versions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class PublishConfig:
     """``publish:``: where ``scan``/``watch`` push passing revisions (docs/publish.md)."""
 
@@ -92,6 +106,7 @@ class Config:
     registry: RegistryConfig = field(default_factory=RegistryConfig)
     db: DBConfig = field(default_factory=DBConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
+    helm: HelmConfig = field(default_factory=HelmConfig)
     #: Canonical image reference -> local image (``oci:PATH[:TAG]``, ...), for air-gapped use.
     image_sources: Mapping[str, str] = field(default_factory=dict)
     #: GitRepository ``NS/NAME`` -> ``DIR|GIT-URL[@REF]`` (``--source``; relative DIRs resolved).
@@ -111,6 +126,9 @@ class Config:
             paths.append(("registry.caFile", self.registry.ca_file))
         if self.db.path is not None:
             paths.append(("db.path", self.db.path))
+        if self.helm.path is not None:
+            # The binary that renders charts: a revision must not bring its own.
+            paths.append(("helm.path", self.helm.path))
         paths.extend(("db.import", source) for source in self.db.sources)
         paths.extend(
             (f"sources[{key}]", Path(target.rsplit("@", 1)[0]))
@@ -161,7 +179,7 @@ def load_config(path: Path) -> Config:
     top = _section(
         document,
         "",
-        {"policy", "registry", "db", "render", "imageSources", "publish", "sources"},
+        {"policy", "registry", "db", "render", "helm", "imageSources", "publish", "sources"},
         where,
     )
     return Config(
@@ -180,6 +198,7 @@ def load_config(path: Path) -> Config:
                 where,
             )
         ),
+        helm=_helm(_section(top.get("helm"), "helm", _HELM_KEYS, where), base, where),
         image_sources=_image_sources(top.get("imageSources"), base, where),
         sources=_git_sources(top.get("sources"), base, where),
         publish=_publish(_section(top.get("publish"), "publish", _PUBLISH_KEYS, where), where),
@@ -190,6 +209,7 @@ _POLICY_KEYS = {"severity", "severityThreshold", "ignoreUnfixed", "failOpen", "i
 _REGISTRY_KEYS = {"insecureRegistries", "caFile", "platforms", "allowedRegistries"}
 _DB_KEYS = {"path", "maxAge", "import", "nvdSource", "debianTrackerSource"}
 _PUBLISH_KEYS = {"url", "source", "pin"}
+_HELM_KEYS = {"path", "kubeVersion", "apiVersions"}
 
 
 def _section(value: Any, name: str, allowed: set[str], where: str) -> Mapping[str, Any]:
@@ -249,6 +269,63 @@ def _db(section: Mapping[str, Any], base: Path, where: str) -> DBConfig:
             section.get("debianTrackerSource"), "db.debianTrackerSource", base, where
         ),
     )
+
+
+def _helm(section: Mapping[str, Any], base: Path, where: str) -> HelmConfig:
+    kube_version = _opt_str(section.get("kubeVersion"), "helm.kubeVersion", where)
+    api_versions = _str_list(section.get("apiVersions"), "helm.apiVersions", where)
+    try:
+        if kube_version is not None:
+            kube_version = parse_kube_version(kube_version, option="helm.kubeVersion")
+        api_versions = parse_api_versions(api_versions, option="helm.apiVersions")
+    except UsageError as exc:
+        raise ConfigError(exc.diagnostics(), where=where) from exc
+    return HelmConfig(
+        path=_opt_path(section.get("path"), "helm.path", base, where),
+        kube_version=kube_version,
+        api_versions=api_versions,
+    )
+
+
+#: What ``--kube-version`` takes: ``MAJOR.MINOR[.PATCH]``, an optional ``v``, a pre-release and
+#: build suffix. Stricter than helm (k8s.io/apimachinery ``ParseGeneric`` ignores trailing
+#: text, so ``1.35.0 junk`` passes there); every value accepted here is accepted by helm.
+_KUBE_VERSION = re.compile(
+    r"v?(?:0|[1-9][0-9]*)\.[0-9]+(?:\.[0-9]+)?(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?"
+)
+#: ``[GROUP/]VERSION[/Kind]`` as helm's ``--api-versions`` and ``.Capabilities.APIVersions.Has``
+#: take them: a DNS-subdomain group, a Kubernetes API version (``v1``, ``v2beta1``).
+_API_VERSION = re.compile(
+    r"(?:[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*/)?"
+    r"v[1-9][0-9]*(?:(?:alpha|beta)[1-9][0-9]*)?(?:/[A-Za-z][A-Za-z0-9]*)?"
+)
+
+
+def parse_kube_version(text: str, *, option: str = "--kube-version") -> str:
+    """The Kubernetes version ``helm template`` renders for; UsageError naming ``option``."""
+    value = text.strip()
+    if not _KUBE_VERSION.fullmatch(value):
+        raise UsageError(
+            f"invalid Kubernetes version {text!r} (expected MAJOR.MINOR[.PATCH], e.g. 1.35.0)",
+            where=option,
+        )
+    return value
+
+
+def parse_api_versions(values: Iterable[str], *, option: str = "--api-versions") -> tuple[str, ...]:
+    """API versions from repeated and comma-separated values, in order, without duplicates."""
+    found: dict[str, None] = {}
+    for value in values:
+        for item in value.split(","):
+            text = item.strip()
+            if not _API_VERSION.fullmatch(text):
+                raise UsageError(
+                    f"invalid API version {item.strip()!r} (expected [GROUP/]VERSION[/Kind], "
+                    "e.g. monitoring.coreos.com/v1)",
+                    where=option,
+                )
+            found[text] = None
+    return tuple(found)
 
 
 def _publish(section: Mapping[str, Any], where: str) -> PublishConfig:

@@ -24,8 +24,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Final, Protocol
 
-from kubegate.errors import KubegateError, VulnDBError
-from kubegate.gate import (
+from kubegate.decide.gate import (
     GateResult,
     ImageFacts,
     InspectedImage,
@@ -35,7 +34,11 @@ from kubegate.gate import (
     UnseenKind,
     decide,
 )
-from kubegate.ignorefile import IgnoreFile
+from kubegate.decide.ignorefile import IgnoreFile
+from kubegate.decide.policy import DEFAULT_DB_MAX_AGE, Policy, RatingData, RatingState
+from kubegate.decide.vex import VexSet
+from kubegate.errors import KubegateError, VulnDBError
+from kubegate.images.reference import parse_reference
 from kubegate.inventory import InventoryCache, cached_inventory, inventory_gap, inventory_image
 from kubegate.models import (
     Digest,
@@ -45,15 +48,13 @@ from kubegate.models import (
     NotSeen,
     Origin,
 )
-from kubegate.policy import DEFAULT_DB_MAX_AGE, Policy, RatingData, RatingState
-from kubegate.reference import parse_reference
 from kubegate.registry import PLATFORM_RULES, RegistryClient, is_local_reference, open_image
 from kubegate.transfer import DEADLINE_REASON
-from kubegate.vex import VexSet
 
 if TYPE_CHECKING:
-    from kubegate.images import ImagePath
+    from kubegate.images.find import ImagePath
     from kubegate.match.matcher import Matcher
+    from kubegate.render.fetch import HelmOptions, SourceFetcher
     from kubegate.source import Checkout, SourceSpec
     from kubegate.vulndb import VulnDB
 
@@ -204,6 +205,11 @@ class RevisionRequest:
     allow_remote_bases: bool = False
     #: ``time.monotonic()`` by which rendering must be done (the command's ``--timeout``).
     deadline: float | None = None
+    #: How HelmReleases are rendered (``--kube-version``, ..., config ``helm:``; None: defaults).
+    helm: HelmOptions | None = None
+    #: Fetches charts and OCIRepository sources (None: what needs one is not seen). Owned by
+    #: the caller, which closes it after ``read_revision``.
+    fetcher: SourceFetcher | None = field(default=None, compare=False)
 
 
 def read_revision(
@@ -216,7 +222,7 @@ def read_revision(
     """
     # Imported here: ``kubegate image``/``sbom`` use this module without rendering anything,
     # and start-up time counts (STYLE.md).
-    from kubegate.images import find_images
+    from kubegate.images.find import find_images
     from kubegate.render import render
     from kubegate.source import open_source
 
@@ -238,6 +244,8 @@ def read_revision(
             sources=supplied,
             allow_remote_bases=request.allow_remote_bases,
             deadline=request.deadline,
+            fetcher=request.fetcher,
+            helm=request.helm,
         )
         images = find_images(result.objects, request.image_paths)
         info = checkout.info

@@ -14,7 +14,7 @@ configuration error (exit 3, the user's own files).
 Called by ``kubegate.render.yamlfile`` (manifests, kustomize output),
 ``kubegate.render.output`` (the transformations annotation kustomize writes) and
 ``kubegate.textfile``, whose ``parse_yaml`` reads the user's files for ``kubegate.config``,
-``kubegate.ignorefile`` and ``kubegate.trivyignore``.
+``kubegate.decide.ignorefile`` and ``kubegate.decide.trivyignore``.
 """
 
 from __future__ import annotations

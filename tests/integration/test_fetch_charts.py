@@ -23,8 +23,8 @@ import pytest
 
 from kubegate.errors import RegistryError, RenderError
 from kubegate.fetch import Fetcher
+from kubegate.images.reference import parse_reference
 from kubegate.models import ImageRef
-from kubegate.reference import parse_reference
 from kubegate.registry import RegistryClient
 from kubegate.render.fetch import HELM_CHART_LAYER, ChartRequest
 from kubegate.source.limits import SourceLimits

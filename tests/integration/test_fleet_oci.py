@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from kubegate.fetch import Fetcher
-from kubegate.images import find_images
+from kubegate.images.find import find_images
 from kubegate.models import ImageUse
 from kubegate.registry import RegistryClient
 from kubegate.render import RenderResult, render

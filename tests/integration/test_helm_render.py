@@ -30,9 +30,9 @@ from typing import Any
 import pytest
 
 from kubegate.errors import RenderError
-from kubegate.images import find_images
+from kubegate.images.find import find_images
+from kubegate.images.reference import parse_reference
 from kubegate.models import ChartInfo, NotSeen
-from kubegate.reference import parse_reference
 from kubegate.render import RenderResult, render
 from kubegate.render.fetch import (
     ArtifactRequest,

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from kubegate.errors import RegistryAuthError, RegistryError
-from kubegate.reference import parse_reference
+from kubegate.images.reference import parse_reference
 from kubegate.registry import RegistryClient, RegistryOptions, open_image
 from tests.fixtures.oci import Blob, BuiltImage, build_image, canonical_json, layer_blob
 from tests.fixtures.registry import PASSWORD, USER, Reply, ScriptedServer, Seen, free_port

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from kubegate.errors import RegistryAuthError, RegistryError
+from kubegate.images.reference import parse_reference
 from kubegate.models import Platform
-from kubegate.reference import parse_reference
 from kubegate.registry import RegistryClient, RegistryOptions, open_image
 from kubegate.registry.manifest import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
 from tests.fixtures.oci import build_attestation, build_image, build_index, layer_blob

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kubegate.images import find_images
+from kubegate.images.find import find_images
 from kubegate.render import render
 from kubegate.render.buildcache import MAX_BYTES, RenderCache, default_cache
 from kubegate.render.confine import trace_build

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kubegate.images import find_images
+from kubegate.images.find import find_images
 from kubegate.render import render
 
 

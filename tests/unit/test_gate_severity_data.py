@@ -10,13 +10,13 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from kubegate.decide.gate import GateResult, ImageFacts, Revision, UnseenKind, Verdict, decide
+from kubegate.decide.ignorefile import IgnoreFile, VulnerabilityException
+from kubegate.decide.policy import Policy, RatingData, RatingState
 from kubegate.errors import EXIT_BLOCKED, EXIT_OK, EXIT_UNPROVEN
-from kubegate.gate import GateResult, ImageFacts, Revision, UnseenKind, Verdict, decide
-from kubegate.ignorefile import IgnoreFile, VulnerabilityException
-from kubegate.images import ImageScan
+from kubegate.images.find import ImageScan
+from kubegate.images.reference import parse_reference
 from kubegate.models import CVSS, Finding, ImageUse, Origin, Severity, SourceInfo
-from kubegate.policy import Policy, RatingData, RatingState
-from kubegate.reference import parse_reference
 from kubegate.report.gate import GateFormat, render_gate_report
 from tests.fixtures.osvdb import deb
 

@@ -16,6 +16,10 @@ from pathlib import Path
 import pytest
 
 from kubegate.config import load_config
+from kubegate.decide.gate import GateResult, Revision, Unseen, UnseenKind, Verdict
+from kubegate.decide.ignorefile import load_ignore_file
+from kubegate.decide.trivyignore import load_exceptions
+from kubegate.decide.vex import load_vex
 from kubegate.errors import (
     EXIT_UNPROVEN,
     EXIT_USAGE,
@@ -24,16 +28,12 @@ from kubegate.errors import (
     UsageError,
     redact_urls,
 )
-from kubegate.gate import GateResult, Revision, Unseen, UnseenKind, Verdict
-from kubegate.ignorefile import load_ignore_file
-from kubegate.images import ImageScan
+from kubegate.images.find import ImageScan
 from kubegate.inventory import InventoryLimits, inventory_image
 from kubegate.models import Digest, Origin, Problem, SourceInfo
 from kubegate.outfile import write_atomic
 from kubegate.report.gate import GateFormat, render_gate_report
-from kubegate.trivyignore import load_exceptions
 from kubegate.trust import JudgedTree
-from kubegate.vex import load_vex
 from tests.fixtures.layers import Blobs, Layer, descriptors
 from tests.unit.test_ignorefile import FINDING
 

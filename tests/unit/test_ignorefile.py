@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from kubegate.decide.ignorefile import load_ignore_file
 from kubegate.errors import ConfigError
-from kubegate.ignorefile import load_ignore_file
 from kubegate.models import Finding, ImageRef, ImageUse, NotSeen, Origin, Package, Severity
 
 TODAY = dt.date(2026, 11, 26)

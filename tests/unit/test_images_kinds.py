@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from kubegate.errors import UsageError
-from kubegate.images import find_images, parse_image_path
+from kubegate.images.find import find_images, parse_image_path
 from kubegate.render import render
 
 _TEMPLATE = """  template:

@@ -6,9 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from kubegate.errors import UsageError
-from kubegate.models import Finding, ImageRef, Severity
-from kubegate.policy import (
+from kubegate.decide.policy import (
     DEFAULT_BLOCKING,
     Policy,
     RatingData,
@@ -19,6 +17,8 @@ from kubegate.policy import (
     missing_severity_message,
     parse_duration,
 )
+from kubegate.errors import UsageError
+from kubegate.models import Finding, ImageRef, Severity
 from tests.fixtures.osvdb import deb
 
 
@@ -87,7 +87,7 @@ def test_durations() -> None:
 
 
 def test_allowed_registries() -> None:
-    from kubegate.policy import parse_registries
+    from kubegate.decide.policy import parse_registries
 
     allowed = parse_registries(["ghcr.io", "Index.Docker.io", "*.corp.example", "127.0.0.1:5000"])
     assert allowed == {"ghcr.io", "docker.io", "*.corp.example", "127.0.0.1:5000"}

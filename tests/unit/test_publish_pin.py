@@ -6,12 +6,19 @@ from pathlib import Path
 
 import pytest
 
+from kubegate.decide.gate import (
+    GateResult,
+    ImageFacts,
+    ImageResult,
+    InspectedImage,
+    Revision,
+    Verdict,
+)
 from kubegate.errors import PublishError
-from kubegate.gate import GateResult, ImageFacts, ImageResult, InspectedImage, Revision, Verdict
-from kubegate.images import ImageScan
+from kubegate.images.find import ImageScan
+from kubegate.images.reference import parse_reference
 from kubegate.models import ChartInfo, Digest, ImageUse, Origin, SourceInfo
 from kubegate.publish.pin import pin_text, pin_tree
-from kubegate.reference import parse_reference
 from kubegate.report.pin import PinEntry, pin_document
 
 D1 = Digest("sha256:" + "1" * 64)

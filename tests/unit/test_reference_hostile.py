@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from kubegate.errors import ImageReferenceError
-from kubegate.reference import parse_reference
+from kubegate.images.reference import parse_reference
 
 
 @pytest.mark.parametrize(

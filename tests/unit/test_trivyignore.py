@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from kubegate.decide.trivyignore import find_exceptions_file, is_trivy_file, load_exceptions
 from kubegate.errors import ConfigError
-from kubegate.trivyignore import find_exceptions_file, is_trivy_file, load_exceptions
 from tests.unit.test_ignorefile import FINDING, IMAGE, TODAY, USE
 
 

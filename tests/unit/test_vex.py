@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from kubegate.decide.vex import ImageSubject, load_vex
 from kubegate.errors import ConfigError
 from kubegate.models import Digest, ImageRef
-from kubegate.vex import ImageSubject, load_vex
 from tests.unit.test_ignorefile import FINDING
 
 DIGEST = Digest("sha256:" + "ab" * 32)

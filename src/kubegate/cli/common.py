@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from kubegate.display import visible
 from kubegate.errors import EXIT_UNPROVEN, ConfigError, UsageError, redact_urls
-from kubegate.reference import DOCKER_HUB
+from kubegate.images.reference import DOCKER_HUB
 from kubegate.textfile import read_text
 from kubegate.transfer import DEFAULT_IDLE_TIMEOUT, DEFAULT_MIN_RATE, TransferLimits
 
@@ -214,7 +214,7 @@ def registry_options(
 
 def login_registry_of(reference: str) -> str | None:
     """The registry ``--username`` applies to for a one-image command: REF's (None if local)."""
-    from kubegate.reference import parse_reference
+    from kubegate.images.reference import parse_reference
     from kubegate.registry import is_local_reference
 
     if is_local_reference(reference):
@@ -396,7 +396,7 @@ def collect_vars(args: argparse.Namespace) -> dict[str, str]:
 
 def revision_request(args: argparse.Namespace) -> RevisionRequest:
     """Everything ``read_revision`` needs, from the source and render options."""
-    from kubegate.images import parse_image_path
+    from kubegate.images.find import parse_image_path
     from kubegate.scan import RevisionRequest
 
     return RevisionRequest(

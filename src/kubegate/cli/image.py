@@ -67,9 +67,9 @@ def run(args: argparse.Namespace) -> int:
     """Judge the image and print the report."""
     # Imported here, not at start-up (STYLE.md: start-up time counts).
     from kubegate.cli.dbupdate import refresh_db
+    from kubegate.decide.policy import exit_code, judge, missing_severity, missing_severity_message
     from kubegate.inventory import InventoryCache
     from kubegate.match.matcher import Matcher
-    from kubegate.policy import exit_code, judge, missing_severity, missing_severity_message
     from kubegate.registry import RegistryClient
     from kubegate.scan import ImageInspector, match_image, rating_data, tracker_fresh
     from kubegate.vulndb import VulnDB, resolve_db_path

@@ -1,7 +1,11 @@
 """``kubegate images``: list every image a revision would run, with where it is declared.
 
-Renders the revision (``kubegate.render``), walks the objects (``kubegate.images``) and prints a
-table (rich, never truncated off a TTY) or the stable JSON document described in docs/images.md.
+Renders the revision (``kubegate.render``), walks the objects (``kubegate.images.find``) and
+prints a table (rich, never truncated off a TTY) or the stable JSON document described in
+docs/images.md.
+Charts and OCIRepository sources are fetched with the registry options and configuration of
+``scan`` (``kubegate.cli.revision_options``: ``--config`` else ``kubegate.yaml`` in the user
+config directory, ``registry:``, ``helm:``, ``sources:``, ``render:``).
 Exit 0 when rendering succeeded (not-seen items are listed, not failures), 2 when any error was
 found; each error is also printed to stderr as one line.
 """
@@ -9,18 +13,34 @@ found; each error is also printed to stderr as one line.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kubegate.cli.common import (
+    DEFAULT_TIMEOUT,
+    add_limit_arguments,
     add_output_arguments,
+    add_registry_arguments,
     add_render_arguments,
     add_source_arguments,
     print_line,
     revision_request,
+    transfer_limits,
 )
+from kubegate.cli.revision_options import (
+    add_allowed_registries_argument,
+    add_helm_arguments,
+    allowed_registries,
+    configured_registry_options,
+    configured_request,
+    open_fetcher,
+)
+from kubegate.config import find_config, user_config_dir
 from kubegate.display import visible
 from kubegate.errors import EXIT_OK, EXIT_UNPROVEN, redact_urls
 from kubegate.models import NotSeen, Origin, Problem
@@ -29,7 +49,7 @@ from kubegate.report.revision import grouped, images_document
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from kubegate.images import ImageScan
+    from kubegate.images.find import ImageScan
 
 
 def register(subparsers: Any) -> None:
@@ -39,14 +59,40 @@ def register(subparsers: Any) -> None:
     add_output_arguments(parser)
     parser.add_argument("--format", choices=("table", "json"), default="table")
     add_render_arguments(parser)
+    add_helm_arguments(parser)
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="configuration file for registry:, helm:, sources: and render: (default: "
+        "kubegate.yaml in the user config directory, $XDG_CONFIG_HOME/kubegate)",
+    )
+    add_allowed_registries_argument(parser)
+    add_registry_arguments(parser)
+    add_limit_arguments(
+        parser,
+        default_timeout=DEFAULT_TIMEOUT,
+        timeout_help="bound the whole command; what is not rendered or fetched by then is exit 2",
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Render the revision and print its images."""
-    from kubegate.scan import read_revision  # here: start-up time counts (STYLE.md)
+    # Here: start-up time counts (STYLE.md).
+    from kubegate.decide.policy import Policy
+    from kubegate.scan import read_revision
 
-    revision = read_revision(revision_request(args))
+    limits = transfer_limits(args, time.monotonic())
+    config = find_config(args.config, user_config_dir())
+    options = configured_registry_options(args, config, limits)
+    policy = Policy(allowed_registries=allowed_registries(args, config))
+    request = dataclasses.replace(
+        configured_request(revision_request(args), args, config), deadline=limits.deadline
+    )
+    with open_fetcher(
+        options, allowed=policy.registry_allowed, deadline=limits.deadline
+    ) as fetcher:
+        revision = read_revision(dataclasses.replace(request, fetcher=fetcher))
     if args.format == "json":
         document = images_document(
             revision.info,

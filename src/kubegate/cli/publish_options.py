@@ -16,7 +16,7 @@ from kubegate.errors import EXIT_UNPROVEN, ConfigError, KubegateError, UsageErro
 
 if TYPE_CHECKING:
     from kubegate.config import Config
-    from kubegate.gate import GateResult
+    from kubegate.decide.gate import GateResult
     from kubegate.publish import PublishOptions, Snapshot
     from kubegate.registry import RegistryOptions
 

@@ -20,7 +20,7 @@ from kubegate.cli.common import (
     transfer_limits,
 )
 from kubegate.errors import EXIT_OK, UsageError
-from kubegate.reference import parse_reference
+from kubegate.images.reference import parse_reference
 from kubegate.report.sbom import SBOMFormat, Subject, render_sbom
 
 

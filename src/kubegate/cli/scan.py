@@ -34,9 +34,7 @@ from kubegate.cli.common import (
     add_registry_arguments,
     add_render_arguments,
     add_source_arguments,
-    parse_source,
     print_line,
-    registry_options,
     revision_request,
     source_spec,
     transfer_limits,
@@ -46,6 +44,15 @@ from kubegate.cli.publish_options import (
     publish_options,
     publish_verdict,
 )
+from kubegate.cli.revision_options import (
+    add_allowed_registries_argument,
+    add_helm_arguments,
+    allowed_registries,
+    configured_registry_options,
+    configured_request,
+    open_fetcher,
+    values_from_files,
+)
 from kubegate.cli.scan_options import (
     add_db_arguments,
     add_db_update_arguments,
@@ -53,16 +60,16 @@ from kubegate.cli.scan_options import (
 )
 from kubegate.config import DEFAULT_NAME as DEFAULT_CONFIG_NAME
 from kubegate.config import Config, find_config, user_config_dir
+from kubegate.decide.ignorefile import IgnoreFile
+from kubegate.decide.policy import DEFAULT_DB_MAX_AGE, Policy, parse_duration
+from kubegate.decide.trivyignore import DEFAULT_NAMES as IGNORE_NAMES
+from kubegate.decide.trivyignore import find_exceptions_file, load_exceptions
+from kubegate.decide.vex import VexSet, load_vex
 from kubegate.display import visible
 from kubegate.errors import ConfigError, UsageError
-from kubegate.ignorefile import IgnoreFile
 from kubegate.outfile import check_target, write_atomic
-from kubegate.policy import DEFAULT_DB_MAX_AGE, Policy, parse_duration, parse_registries
 from kubegate.report.interface import GateFormat
-from kubegate.trivyignore import DEFAULT_NAMES as IGNORE_NAMES
-from kubegate.trivyignore import find_exceptions_file, load_exceptions
 from kubegate.trust import JudgedTree
-from kubegate.vex import VexSet, load_vex
 
 # The pipeline is imported in ``run``: registering the command must stay cheap for every other
 # command and for ``--help`` (start-up time counts, STYLE.md).
@@ -70,10 +77,10 @@ if TYPE_CHECKING:
     from rich.progress import Progress as RichProgress
     from rich.progress import TaskID
 
-    from kubegate.gate import GateResult, PolicySource, Revision
+    from kubegate.decide.gate import GateResult, PolicySource, Revision
     from kubegate.publish import DatabaseView, PublishOptions
     from kubegate.registry import RegistryOptions
-    from kubegate.scan import Progress, RevisionRequest, ScanSettings
+    from kubegate.scan import Progress, ScanSettings
     from kubegate.source import SourceSpec
     from kubegate.transfer import TransferLimits
 
@@ -92,6 +99,7 @@ def register(subparsers: Any) -> None:
     )
     add_source_arguments(parser)
     add_render_arguments(parser)
+    add_helm_arguments(parser)
     add_policy_arguments(parser)
     parser.add_argument(
         "--ignorefile",
@@ -107,13 +115,7 @@ def register(subparsers: Any) -> None:
         metavar="FILE",
         help="OpenVEX document; not_affected and fixed statements suppress findings (repeatable)",
     )
-    parser.add_argument(
-        "--allowed-registries",
-        action="append",
-        metavar="HOST[,HOST]",
-        help="images from any other registry block without being pulled "
-        "(config registry.allowedRegistries)",
-    )
+    add_allowed_registries_argument(parser)
     parser.add_argument(
         "--pin-digests",
         type=Path,
@@ -183,7 +185,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Scan the revision, write every report, return the verdict's exit code."""
-    from kubegate.gate import UnseenKind
+    from kubegate.decide.gate import UnseenKind
     from kubegate.scan import read_revision
     from kubegate.source import local_root
 
@@ -208,15 +210,22 @@ def run(args: argparse.Namespace) -> int:
         loaded = load_policy(args, spec, judged, stack, limits)
         config, settings, db_path = loaded.config, loaded.settings, loaded.db_path
         options, publishing = loaded.registry, loaded.publishing
-        update_db(args, loaded, limits)
+        # Checked before the database update: a bad --values-from file is a usage error.
         request = dataclasses.replace(
-            policy_request(revision_request(args), args, config), deadline=limits.deadline
+            configured_request(revision_request(args), args, config), deadline=limits.deadline
         )
+        update_db(args, loaded, limits)
         from kubegate.publish import DatabaseView, Snapshot
 
         # --publish keeps a copy of exactly the tree that is judged (docs/publish.md).
         snapshot = Snapshot() if publishing else None
-        revision = read_revision(request, on_checkout=snapshot.capture if snapshot else None)
+        with open_fetcher(
+            options, allowed=settings.policy.registry_allowed, deadline=limits.deadline
+        ) as fetcher:
+            revision = read_revision(
+                dataclasses.replace(request, fetcher=fetcher),
+                on_checkout=snapshot.capture if snapshot else None,
+            )
         _logger.info(
             "rendered %s: %s image use(s) of %s image(s)",
             revision.info.location,
@@ -296,6 +305,8 @@ def load_policy(
         judged.check_input(path, "--vex")
     for text in args.var_file:
         judged.check_input(Path(text), "--var-file")
+    for path in values_from_files(args):
+        judged.check_input(path, "--values-from")
     if args.ca_file is not None:
         judged.check_input(args.ca_file, "--ca-file")
     if args.db_source and "://" not in args.db_source:  # a local mirror directory
@@ -309,7 +320,7 @@ def load_policy(
         concurrency=args.concurrency,
         timeout=args.timeout or None,
     )
-    registry = _registry_options(args, config, limits)
+    registry = configured_registry_options(args, config, limits)
     publishing = publish_options(args, config)
     db_path = Path(args.db) if args.db else config.db.path or resolve_db_path(None)
     judged.check_input(db_path, "--db" if args.db else "advisory database")
@@ -338,16 +349,6 @@ def update_db(args: argparse.Namespace, loaded: LoadedPolicy, limits: TransferLi
         limits=limits,
         nvd_source=db.nvd_source,
         tracker_source=db.debian_tracker_source,
-    )
-
-
-def policy_request(
-    request: RevisionRequest, args: argparse.Namespace, config: Config
-) -> RevisionRequest:
-    """``request`` with the config's ``sources:`` and ``render.allowRemoteBases`` applied."""
-    return dataclasses.replace(
-        _with_config_sources(request, config),
-        allow_remote_bases=args.allow_remote_bases or bool(config.render.allow_remote_bases),
     )
 
 
@@ -394,7 +395,7 @@ def _defaults_dir(
 ) -> tuple[Path, PolicySource]:
     """Where implicit policy files are read: the ``--config-ref`` checkout or the user config
     directory (kept for the whole scan: image sources in it are read while images are)."""
-    from kubegate.gate import PolicySource
+    from kubegate.decide.gate import PolicySource
 
     if args.config_ref is None:
         return user_config_dir(), PolicySource()
@@ -478,15 +479,6 @@ def _outputs(args: argparse.Namespace) -> list[tuple[GateFormat, Path | None]]:
     return list(zip(formats, files, strict=True))
 
 
-def _with_config_sources(request: RevisionRequest, config: Config) -> RevisionRequest:
-    """The config's ``sources:`` under the ``--source`` flags (a flag wins for one name)."""
-    if not config.sources:
-        return request
-    where = f"{config.path}: sources"
-    sources = dict(parse_source(f"{key}={value}", where) for key, value in config.sources.items())
-    return dataclasses.replace(request, sources={**sources, **request.sources})
-
-
 def _policy(args: argparse.Namespace, config: Config) -> Policy:
     if args.severity is not None or args.severity_threshold is not None:
         severity, threshold = args.severity, args.severity_threshold
@@ -502,20 +494,7 @@ def _policy(args: argparse.Namespace, config: Config) -> Policy:
         if args.severity is None and args.severity_threshold is None and config.path:
             raise ConfigError(f"policy: {exc.diagnostics()}", where=str(config.path)) from exc
         raise
-    return dataclasses.replace(policy, allowed_registries=_allowed_registries(args, config))
-
-
-def _allowed_registries(args: argparse.Namespace, config: Config) -> frozenset[str]:
-    if args.allowed_registries:
-        return parse_registries(h for value in args.allowed_registries for h in value.split(","))
-    if not config.registry.allowed_registries:
-        return frozenset()
-    try:
-        return parse_registries(
-            config.registry.allowed_registries, option="registry.allowedRegistries"
-        )
-    except UsageError as exc:
-        raise ConfigError(exc.diagnostics(), where=str(config.path)) from exc
+    return dataclasses.replace(policy, allowed_registries=allowed_registries(args, config))
 
 
 def _max_age(args: argparse.Namespace, config: Config) -> timedelta:
@@ -565,25 +544,6 @@ def _write_pins(result: GateResult, path: Path) -> None:
     for warning in document.warnings:
         print_line(f"warning: --pin-digests: {warning}")
     write_atomic(path, document.text, "--pin-digests")
-
-
-def _registry_options(
-    args: argparse.Namespace, config: Config, limits: TransferLimits
-) -> RegistryOptions:
-    from kubegate.registry import parse_platform
-
-    options = registry_options(args, limits=limits)
-    platforms = options.platforms or tuple(parse_platform(p) for p in config.registry.platforms)
-    ca_file = options.ca_file or config.registry.ca_file
-    if ca_file is not None and not ca_file.is_file():
-        raise ConfigError("registry.caFile: no such file", where=str(ca_file))
-    return dataclasses.replace(
-        options,
-        ca_file=ca_file,
-        insecure_registries=options.insecure_registries
-        | frozenset(config.registry.insecure_registries),
-        platforms=platforms,
-    )
 
 
 def _write_reports(result: GateResult, outputs: list[tuple[GateFormat, Path | None]]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from datetime import timedelta
 
-from kubegate.policy import DEFAULT_DB_MAX_AGE, Policy, parse_duration
+from kubegate.decide.policy import DEFAULT_DB_MAX_AGE, Policy, parse_duration
 
 
 def add_db_arguments(parser: argparse.ArgumentParser) -> None:

@@ -32,12 +32,17 @@ from kubegate.cli.common import (
     transfer_limits,
 )
 from kubegate.cli.publish_options import add_publish_arguments
+from kubegate.cli.revision_options import (
+    add_allowed_registries_argument,
+    add_helm_arguments,
+    configured_request,
+    open_fetcher,
+)
 from kubegate.cli.scan import (
     DEFAULT_CONCURRENCY,
     LoadedPolicy,
     judge_revision,
     load_policy,
-    policy_request,
     update_db,
 )
 from kubegate.cli.scan_options import (
@@ -45,8 +50,8 @@ from kubegate.cli.scan_options import (
     add_db_update_arguments,
     add_policy_arguments,
 )
+from kubegate.decide.policy import parse_duration
 from kubegate.errors import KubegateError, UsageError
-from kubegate.policy import parse_duration
 from kubegate.transfer import RetryBudget
 from kubegate.trust import JudgedTree
 
@@ -74,12 +79,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--ref", help="branch to follow (default: the remote's default branch)")
     parser.add_argument("--path", default="", help="path inside the source to render")
     add_render_arguments(parser)
+    add_helm_arguments(parser)
     add_policy_arguments(parser)
     parser.add_argument("--ignorefile", type=Path, help="exceptions file (as for scan)")
     parser.add_argument("--vex", action="append", type=Path, metavar="FILE", help="OpenVEX file")
-    parser.add_argument(
-        "--allowed-registries", action="append", metavar="HOST[,HOST]", help="as for scan"
-    )
+    add_allowed_registries_argument(parser)
     parser.add_argument("--config", type=Path, help="configuration file (mount a ConfigMap)")
     add_db_arguments(parser)
     parser.set_defaults(db_max_age=None)
@@ -166,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:  # no --config-ref: nothing is entered on it
         loaded = load_policy(args, request.source, judged, stack, limits)
     config = loaded.config
-    request = policy_request(request, args, config)
+    request = configured_request(request, args, config)
     stop = threading.Event()
     judge = ScanJudge(
         args=args,
@@ -292,7 +296,15 @@ class ScanJudge:
         )
         request = dataclasses.replace(request, deadline=deadline)
         try:
-            revision = read_revision(request, on_checkout=snapshot.capture if snapshot else None)
+            with open_fetcher(
+                registry,
+                allowed=self.loaded.settings.policy.registry_allowed,
+                deadline=deadline,
+            ) as fetcher:
+                revision = read_revision(
+                    dataclasses.replace(request, fetcher=fetcher),
+                    on_checkout=snapshot.capture if snapshot else None,
+                )
             result, updated = judge_revision(
                 revision,
                 self.loaded.settings,

@@ -336,9 +336,9 @@ class Fetcher:
                 f"{source}: fetching {shown} failed: invalid URL", where=where
             ) from exc
         except httpx.HTTPError as exc:
-            limit_hit = limit_of(exc)
-            reason = limit_hit.reason if limit_hit is not None else type(exc).__name__
-            raise RenderError(f"{source}: fetching {shown} failed: {reason}", where=where) from exc
+            raise RenderError(
+                f"{source}: fetching {shown} failed: {_http_reason(exc)}", where=where
+            ) from exc
 
     # -- OCI -----------------------------------------------------------------------------------
 
@@ -589,3 +589,18 @@ class _Bounded:
         if self._left < 0:
             raise RenderError("chart archive expands beyond the size limit", where=self._label)
         return data
+
+
+def _http_reason(exc: httpx.HTTPError) -> str:
+    """Why a chart repository request failed, in one line that names no URL or credential."""
+    limit_hit = limit_of(exc)
+    if limit_hit is not None:
+        return limit_hit.reason
+    name = type(exc).__name__
+    if isinstance(exc, httpx.TransportError) and not isinstance(exc, httpx.TimeoutException):
+        # The OS's words ("[Errno 111] Connection refused", a name that does not resolve):
+        # they say what to fix, and socket errors carry no URL.
+        detail = str(exc).strip().splitlines()
+        if detail:
+            return f"{name}: {detail[0][:200]}"
+    return name

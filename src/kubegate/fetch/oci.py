@@ -24,8 +24,8 @@ from typing import Any
 
 from kubegate.errors import ImageReferenceError, RenderError
 from kubegate.fetch.constraints import SemverError, choose, parse_flux_version
+from kubegate.images.reference import parse_reference
 from kubegate.models import Descriptor, Digest, ImageRef
-from kubegate.reference import parse_reference
 from kubegate.render.fetch import HELM_CHART_LAYER
 
 OCI_SCHEME = "oci://"

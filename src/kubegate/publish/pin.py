@@ -35,8 +35,8 @@ from typing import Any
 import yaml
 
 from kubegate import yamlload
+from kubegate.decide.gate import GateResult
 from kubegate.errors import PublishError
-from kubegate.gate import GateResult
 from kubegate.report.pin import PinEntry, pin_document
 
 _logger = logging.getLogger(__name__)

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kubegate.decide.gate import GateResult, Verdict
 from kubegate.errors import PublishError
-from kubegate.gate import GateResult, Verdict
 from kubegate.models import Digest, SourceInfo
 from kubegate.publish.archive import build_tarball
 from kubegate.publish.artifact import (

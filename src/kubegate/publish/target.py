@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass
 
 from kubegate.errors import KubegateError, UsageError
+from kubegate.images.reference import parse_reference
 from kubegate.models import Digest, ImageRef, SourceInfo
-from kubegate.reference import parse_reference
 
 DEFAULT_TAG = "approved"
 PREFIX = "oci://"

@@ -12,7 +12,7 @@ grammar), ``client`` (HTTP, auth, retries), ``auth`` (Docker config, challenges,
 from __future__ import annotations
 
 from kubegate.errors import RegistryError
-from kubegate.reference import parse_reference
+from kubegate.images.reference import parse_reference
 from kubegate.registry.auth import Credentials
 from kubegate.registry.client import RegistryClient
 from kubegate.registry.image import BlobSource, Image, PlatformImage

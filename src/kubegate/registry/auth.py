@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubegate.errors import ConfigError, RegistryAuthError
-from kubegate.reference import DOCKER_HUB
+from kubegate.images.reference import DOCKER_HUB
 
 _logger = logging.getLogger(__name__)
 

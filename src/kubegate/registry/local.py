@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from kubegate.errors import ImageReferenceError, RegistryError
+from kubegate.images.reference import parse_reference
 from kubegate.models import Descriptor, Digest
-from kubegate.reference import parse_reference
 from kubegate.registry.image import Image, assemble_image
 from kubegate.registry.manifest import OCI_CONFIG, OCI_MANIFEST, load_json, parse_index
 from kubegate.registry.options import RegistryOptions

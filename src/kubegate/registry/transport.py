@@ -14,7 +14,7 @@ import time
 
 import httpx
 
-from kubegate.reference import DOCKER_HUB
+from kubegate.images.reference import DOCKER_HUB
 
 #: Docker Hub's references say ``docker.io`` but its API lives elsewhere.
 DOCKER_HUB_API = "registry-1.docker.io"

@@ -1,6 +1,6 @@
 """Render a revision into the Kubernetes objects Flux would apply, each with its origin.
 
-Public API (used by ``kubegate.images``, ``kubegate.cli.images`` and later ``kubegate.scan``):
+Public API (used by ``kubegate.images.find``, ``kubegate.cli.images`` and later ``kubegate.scan``):
 :func:`render` returns a :class:`RenderResult` of :class:`RenderedObject` values, what could not
 be seen (HelmReleases that could not be rendered, Kustomizations from other sources), notes
 and every problem found. Modules:

@@ -24,6 +24,13 @@ from pathlib import Path
 
 from kubegate.errors import RenderError, UsageError
 from kubegate.models import NotSeen, Origin, Problem, RemoteBase
+from kubegate.render.artgen import (
+    EXTERNAL_ARTIFACT_KIND,
+    ArtifactGenerators,
+    Resolved,
+    SourceRef,
+    SourceTree,
+)
 from kubegate.render.buildcache import RenderCache, default_cache
 from kubegate.render.clusters import (
     Cluster,
@@ -169,6 +176,8 @@ class _Walk:
     duplicates: list[tuple[str, Origin, Origin]] = field(default_factory=list)
     #: OCIRepositories the cluster renders and the artifacts pulled from them (ocisource.py).
     oci: OciSources | None = None
+    #: ArtifactGenerators the cluster renders and the ExternalArtifacts built (artgen.py).
+    artgen: ArtifactGenerators | None = None
 
     @property
     def source_root(self) -> Path:
@@ -193,6 +202,15 @@ class _Walk:
             elif isinstance(found, str):
                 self._not_seen(ks, found)
             return found if isinstance(found, Path) else None
+        if ks.source_kind == EXTERNAL_ARTIFACT_KIND and self.artgen is not None:
+            built = self.artgen.tree(
+                ks, source_key(ks), ks.key in self.settled, self._artifact_source
+            )
+            if built is None:
+                self.deferred.append(ks)
+            elif isinstance(built, str):
+                self._not_seen(ks, built)
+            return built if isinstance(built, Path) else None
         if ks.source_kind not in SCANNED_SOURCE_KINDS:
             self._not_seen(
                 ks, f"its source {ks.source_kind}/{ks.source_name} is not the scanned source"
@@ -219,6 +237,36 @@ class _Walk:
             return None
         # Not defined in the revision (typically flux-system, made by bootstrap): the scanned one.
         return self._scanned(ks)
+
+    def _artifact_source(self, ref: SourceRef, settled: bool) -> Resolved:
+        """An ArtifactGenerator source's files, as ``tree_of`` finds a Kustomization's: the
+        rule for a GitRepository is the same; an OCIRepository is pulled (ocisource.py)."""
+        if ref.kind == "GitRepository":
+            if ref.key in self.supplied:
+                return SourceTree(self.supplied[ref.key], _same_name)
+            repo = self.git_repos.get(ref.key)
+            if ref.key in self.scanned_sources or (repo is None and settled):
+                if self.missing_includes:
+                    # A copy of the tree would silently lack the include nobody supplied.
+                    directory, key = next(iter(self.missing_includes.items()))
+                    return (
+                        f"includes GitRepository {key} at {directory}; supply it with "
+                        f"--source {key}=DIR|GIT-URL[@REF]"
+                    )
+                return SourceTree(self.source_root, _same_name)
+            if repo is None:
+                return None
+            return (
+                f"is another repository ({url_without_credentials(repo.url)}); supply it with "
+                f"--source {ref.key}=DIR|GIT-URL[@REF]"
+            )
+        if ref.kind == OCI_KIND and self.oci is not None:
+            pulled = self.oci.resolve(ref.key, settled)
+            if pulled is None or isinstance(pulled, str):
+                return pulled
+            tree, prefix = pulled
+            return SourceTree(tree, lambda rel: f"{prefix}/{rel}")
+        return f"is a {ref.kind or 'source of no kind'}, which kubegate does not read"
 
     def chart_tree(self, ref: ObjectRef, path: str) -> Path | str:
         """The tree a HelmRelease's GitRepository chart is read from, or why it is not seen.
@@ -480,6 +528,10 @@ class _Walk:
             obj.value, obj.locator.document(), DEFAULT_NAMESPACE
         ):
             return
+        if self.artgen is not None and self.artgen.index(
+            obj.value, obj.locator.document(), DEFAULT_NAMESPACE
+        ):
+            return
         repo = git_source(obj.value, obj.locator.document(), DEFAULT_NAMESPACE)
         if repo is not None:
             self.git_repos.setdefault(repo.key, repo)
@@ -598,6 +650,11 @@ class _Walk:
             "not proven",
             where=first.where,
         )
+
+
+def _same_name(rel: str) -> str:
+    """Provenance name of a file of a Git tree: its path, as for Git content."""
+    return rel
 
 
 def _ns_name(obj: RenderedObject) -> str:
@@ -975,6 +1032,7 @@ def _render_fleet(
                 disk_cache=disk_cache,
                 remote=remote,
                 oci=OciSources(charts.fetcher, ws.base),
+                artgen=ArtifactGenerators(ws.base),
             )
             loose = _loose_files(root, cluster, plan.scanned, plan.files, tree.keep)
             beside: list[RenderedObject] = []
@@ -988,6 +1046,8 @@ def _render_fleet(
             walk.run(cluster.roots)
             if walk.oci is not None:
                 walk.objects = walk.oci.relabel(walk.objects)
+            if walk.artgen is not None:
+                walk.objects = walk.artgen.relabel(walk.objects)
             fetched.extend(walk.fetched)
             found, missing, owned = walk.objects, walk.not_seen, walk.problems
             if selection is not None:

@@ -144,6 +144,16 @@ class OciSources:
     def tree(self, ks: FluxKustomization, key: str, settled: bool) -> Path | str | None:
         """The tree ``ks`` renders from, or why it is not seen (a string); None: wait, the
         OCIRepository may still be rendered by another Kustomization of the cluster."""
+        pulled = self.resolve(key, settled)
+        if pulled is None or isinstance(pulled, str):
+            return pulled
+        tree, prefix = pulled
+        self.built[ks.key] = prefix
+        return tree
+
+    def resolve(self, key: str, settled: bool) -> tuple[Path, str] | str | None:
+        """The tree pulled for OCIRepository ``key`` and its provenance prefix, why it is not
+        seen, or None (wait); also used for ArtifactGenerator sources (artgen.py)."""
         source = self.repos.get(key)
         if source is None:
             if not settled:
@@ -154,12 +164,7 @@ class OciSources:
             )
         if key not in self.pulled:
             self.pulled[key] = self._pull(source)
-        pulled = self.pulled[key]
-        if isinstance(pulled, str):
-            return pulled
-        tree, prefix = pulled
-        self.built[ks.key] = prefix
-        return tree
+        return self.pulled[key]
 
     def _pull(self, source: OciSource) -> tuple[Path, str] | str:
         shown = url_without_credentials(source.url)

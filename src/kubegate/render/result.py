@@ -3,7 +3,7 @@
 Each :class:`RenderedObject` carries an :class:`ImageLocator` that answers "where is this field
 written?" lazily: for plain YAML straight from the parsed node, for kustomize output through its
 origin annotations (see ``provenance.py``). Built by ``plain.py`` and ``fleet.py``; read by
-``kubegate.images``.
+``kubegate.images.find``.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from kubegate.policy import JudgedFinding
+from kubegate.decide.policy import JudgedFinding
 from kubegate.report.interface import (
     ImageInfo,
     OutputFormat,

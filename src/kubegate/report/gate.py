@@ -14,9 +14,9 @@ import json
 from collections.abc import Callable
 from typing import Any, Final
 
+from kubegate.decide.gate import GateFinding, GateResult, ImageResult, Suppression, Unseen
 from kubegate.display import visible
 from kubegate.errors import redact_urls
-from kubegate.gate import GateFinding, GateResult, ImageResult, Suppression, Unseen
 from kubegate.report.interface import GateFormat
 from kubegate.report.json_report import finding_object
 from kubegate.report.junit import junit_document

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from kubegate.policy import JudgedFinding
+from kubegate.decide.policy import JudgedFinding
 
 
 class OutputFormat(enum.StrEnum):

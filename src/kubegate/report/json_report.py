@@ -10,8 +10,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from kubegate.decide.policy import JudgedFinding
 from kubegate.models import Severity
-from kubegate.policy import JudgedFinding
 from kubegate.report.interface import ImageInfo, OutputFormat, RenderOptions
 
 SCHEMA_VERSION = 1

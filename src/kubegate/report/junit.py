@@ -19,8 +19,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
+from kubegate.decide.gate import GateFinding, GateResult, ImageResult, Unseen
 from kubegate.display import visible
-from kubegate.gate import GateFinding, GateResult, ImageResult, Unseen
 from kubegate.models import ImageUse
 from kubegate.report.summary import summary, until
 

@@ -11,8 +11,8 @@ backslashed, backticks replaced.
 
 from __future__ import annotations
 
+from kubegate.decide.gate import GateFinding, GateResult, ImageResult, Verdict
 from kubegate.display import visible
-from kubegate.gate import GateFinding, GateResult, ImageResult, Verdict
 from kubegate.models import ImageUse
 from kubegate.report.summary import (
     policy_source_line,

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 import yaml
 
+from kubegate.decide.gate import GateResult, ImageResult
 from kubegate.errors import KubegateError
-from kubegate.gate import GateResult, ImageResult
+from kubegate.images.reference import parse_reference
 from kubegate.models import Digest
-from kubegate.reference import parse_reference
 
 
 @dataclass(frozen=True, slots=True)

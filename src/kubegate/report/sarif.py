@@ -14,8 +14,8 @@ import json
 from typing import Any, Final
 
 from kubegate import __version__
+from kubegate.decide.gate import GateFinding, GateResult, ImageResult
 from kubegate.display import visible
-from kubegate.gate import GateFinding, GateResult, ImageResult
 from kubegate.models import Finding, ImageUse, Severity
 from kubegate.report.revision import chart_object
 

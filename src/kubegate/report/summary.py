@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubegate.gate import GateResult, PolicySource, Suppression
+from kubegate.decide.gate import GateResult, PolicySource, Suppression
 from kubegate.models import Finding, ImageUse, Severity
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from kubegate.decide.policy import JudgedFinding
 from kubegate.display import visible
-from kubegate.policy import JudgedFinding
 from kubegate.report.interface import ImageInfo, OutputFormat, RenderOptions
 from kubegate.report.json_report import summary
 

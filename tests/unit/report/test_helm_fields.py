@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from kubegate.gate import GateResult, Revision, Verdict
-from kubegate.images import ImageScan
+from kubegate.decide.gate import GateResult, Revision, Verdict
+from kubegate.images.find import ImageScan
+from kubegate.images.reference import parse_reference
 from kubegate.models import ChartInfo, ImageUse, NotSeen, Origin, SourceInfo
-from kubegate.reference import parse_reference
 from kubegate.report.gate import gate_json, gate_table
 from kubegate.report.revision import use_object
 from kubegate.report.summary import use_line

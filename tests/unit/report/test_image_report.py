@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from kubegate.decide.policy import Policy, judge
 from kubegate.match import match_packages
 from kubegate.models import OSInfo
-from kubegate.policy import Policy, judge
 from kubegate.report import WRITERS, ImageInfo, OutputFormat, PlatformInfo, render_image_report
 from kubegate.vulndb import VulnDB
 from tests.fixtures.osvdb import deb

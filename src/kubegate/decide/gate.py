@@ -8,7 +8,7 @@ allow-list), the exceptions file, VEX statements and ``--fail-open`` and returns
 if every use was resolved, inventoried and matched against a fresh database and no finding
 violates the policy; anything unknown makes it UNPROVEN (exit 2), unless ``fail_open``: this
 includes findings that cannot be rated because the database lacks fresh NVD data
-(:func:`kubegate.policy.missing_severity`).
+(:func:`kubegate.decide.policy.missing_severity`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from kubegate.decide.ignorefile import IgnoreFile, NotSeenException, VulnerabilityException
+from kubegate.decide.policy import (
+    JudgedFinding,
+    Policy,
+    RatingData,
+    judge_one,
+    missing_severity,
+    missing_severity_message,
+)
+from kubegate.decide.vex import ImageSubject, VexSet, VexStatement
 from kubegate.errors import EXIT_BLOCKED, EXIT_OK, EXIT_UNPROVEN
-from kubegate.ignorefile import IgnoreFile, NotSeenException, VulnerabilityException
 from kubegate.models import (
     Digest,
     Finding,
@@ -32,18 +41,9 @@ from kubegate.models import (
     RemoteBase,
     SourceInfo,
 )
-from kubegate.policy import (
-    JudgedFinding,
-    Policy,
-    RatingData,
-    judge_one,
-    missing_severity,
-    missing_severity_message,
-)
-from kubegate.vex import ImageSubject, VexSet, VexStatement
 
 if TYPE_CHECKING:
-    from kubegate.images import ImageScan
+    from kubegate.images.find import ImageScan
     from kubegate.inventory import ImageInventory
 
 

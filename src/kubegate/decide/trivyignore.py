@@ -4,7 +4,8 @@ The CLI calls :func:`find_exceptions_file` (``.kubegateignore.yaml``, else ``.tr
 else ``.trivyignore`` in the user config directory or the ``--config-ref`` checkout, never the
 working directory) and :func:`load_exceptions`, which picks the
 format by the file's name: a name starting with ``.trivyignore`` is Trivy's (YAML when it ends in
-``.yaml``/``.yml``, else the line format), any other name is kubegate's (``kubegate.ignorefile``).
+``.yaml``/``.yml``, else the line format), any other name is kubegate's
+(``kubegate.decide.ignorefile``).
 
 - ``.trivyignore``: one id a line, optionally ``exp:YYYY-MM-DD``; ``#`` comment lines directly
   above an id become its reason.
@@ -24,14 +25,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from kubegate.errors import ConfigError
-from kubegate.ignorefile import (
+from kubegate.decide.ignorefile import (
     DEFAULT_NAME,
     IgnoreFile,
     VulnerabilityException,
     load_ignore_file,
     vulnerability_id,
 )
+from kubegate.errors import ConfigError
 from kubegate.textfile import parse_yaml, read_text
 
 TRIVY_PREFIX: Final = ".trivyignore"

@@ -13,9 +13,9 @@ expiry and reason:
 
 An expired or malformed entry suppresses nothing and is reported (:attr:`IgnoreFile.problems`,
 :meth:`IgnoreFile.expired`). Called by ``kubegate.scan`` when judging findings and not-seen items.
-Trivy's ignore files (``kubegate.trivyignore``) map onto the same entries; only they can give a
-vulnerability entry without expiry (``expires`` None): it applies without end and every report
-lists it as a permanent exception (:meth:`IgnoreFile.permanent`).
+Trivy's ignore files (``kubegate.decide.trivyignore``) map onto the same entries; only they can
+give a vulnerability entry without expiry (``expires`` None): it applies without end and every
+report lists it as a permanent exception (:meth:`IgnoreFile.permanent`).
 """
 
 from __future__ import annotations

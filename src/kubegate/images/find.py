@@ -4,9 +4,9 @@ Walks each object's pod spec (Pod, Deployment, StatefulSet, DaemonSet, ReplicaSe
 ReplicationController, Job, CronJob, PodTemplate, Argo Rollout, Knative Service, plus extra
 ``KIND=DOTTED.PATH`` entries for CRDs) over ``containers``, ``initContainers`` and
 ``ephemeralContainers``, parses each reference with the Docker grammar
-(:func:`kubegate.reference.parse_reference`) and asks the object's locator where the ``image:``
-field was written. Invalid references (including ones still holding ``${...}``) become problems
-with their provenance. Called by ``kubegate.cli.images`` and later ``kubegate.scan``.
+(:func:`kubegate.images.reference.parse_reference`) and asks the object's locator where the
+``image:`` field was written. Invalid references (including ones still holding ``${...}``)
+become problems with their provenance. Called by ``kubegate.cli.images`` and ``kubegate.scan``.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from kubegate.errors import ImageReferenceError, UsageError
+from kubegate.images.reference import parse_reference
 from kubegate.models import ImageUse, Problem
-from kubegate.reference import parse_reference
 from kubegate.render import Named, PathStep, RenderedObject
 
 _logger = logging.getLogger(__name__)

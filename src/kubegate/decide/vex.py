@@ -9,8 +9,8 @@ an image (``pkg:oci/NAME@DIGEST?repository_url=REGISTRY/REPO`` or an image refer
 Only ``not_affected`` and ``fixed`` suppress a finding; for one product and flaw the latest
 statement wins (statement ``timestamp``, else its document's; ties go to the one read last), so
 a later ``affected`` or ``under_investigation`` takes a suppression back. A malformed statement
-suppresses nothing and is reported (:attr:`VexSet.problems`). Called by ``kubegate.gate`` when
-judging findings; the CLI loads the files with :func:`load_vex`.
+suppresses nothing and is reported (:attr:`VexSet.problems`). Called by
+``kubegate.decide.gate`` when judging findings; the CLI loads the files with :func:`load_vex`.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from kubegate.errors import ConfigError, KubegateError
+from kubegate.images.reference import parse_reference
 from kubegate.models import Digest, Finding, ImageRef
-from kubegate.reference import parse_reference
 from kubegate.textfile import read_text
 
 _MAX_BYTES: Final = 16 * 1024 * 1024
