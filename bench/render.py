@@ -9,6 +9,12 @@ Run: ``python bench/render.py [--keep DIR]``. Target: < 10 s on a 2-core machine
 ``--clusters N`` is the multi-cluster variant: N bootstrapped clusters (``clusters/benchK``)
 applying the same 40 Kustomizations, as fleets do with one ``apps`` tree per environment; it
 times one cluster (``--cluster bench0``) against all N. Target: all N take < N times one.
+
+``--incremental`` times the render cache (docs/images.md "Render cache"): the same fleet with
+the cache off (``KUBEGATE_RENDER_CACHE=0``, the baseline), cold (empty cache), warm (nothing
+changed) and after a commit that changes one app's file; best of 3 each, as ratios to the
+baseline. It also checks that the one-change run built exactly one Kustomization (one new
+cache entry) and that every run lists the same images as the baseline (the changed tag aside).
 """
 
 from __future__ import annotations
@@ -138,9 +144,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="generate into this directory and keep it")
     parser.add_argument("--clusters", type=int, default=0, help="multi-cluster variant: N clusters")
+    parser.add_argument(
+        "--incremental", action="store_true", help="render cache variant: cold, warm, one change"
+    )
     args = parser.parse_args()
     if args.clusters:
         return clusters_variant(args.clusters, args.keep)
+    if args.incremental:
+        return incremental_variant(args.keep)
     base = args.keep or Path(tempfile.mkdtemp(prefix="kubegate-bench-"))
     try:
         root = base / "fleet"
@@ -195,9 +206,12 @@ def main() -> int:
             shutil.rmtree(base, ignore_errors=True)
 
 
-def _images(root: Path, *args: str) -> tuple[float, dict[str, list[str]]]:
+def _images(
+    root: Path, *args: str, env_extra: dict[str, str] | None = None
+) -> tuple[float, dict[str, list[str]]]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
+    env.update(env_extra or {})
     start = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-m", "kubegate", "images", str(root), "--format", "json", *args],
@@ -235,6 +249,62 @@ def clusters_variant(count: int, keep: Path | None) -> int:
         print(
             f"kubegate images, all {count} clusters: {every:.2f} s "
             f"({every / one:.2f}x one cluster; target < {count}x)"
+        )
+        return 0
+    finally:
+        if keep is None:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def incremental_variant(keep: Path | None, rounds: int = 3) -> int:
+    """Render cache: off, cold, warm and one changed app, best of ``rounds`` each."""
+    base = keep or Path(tempfile.mkdtemp(prefix="kubegate-bench-"))
+    try:
+        root = base / "fleet"
+        generate(root)
+        changed = root / "apps" / "team07" / "app-03.yaml"
+        original = changed.read_text()
+        off: list[float] = []
+        cold: list[float] = []
+        warm: list[float] = []
+        one: list[float] = []
+        expected: dict[str, list[str]] = {}
+        for index in range(rounds):
+            changed.write_text(original)
+            cache = base / f"cache{index}"
+            env = {"KUBEGATE_CACHE_DIR": str(cache)}
+            elapsed, expected = _images(root, env_extra={**env, "KUBEGATE_RENDER_CACHE": "0"})
+            off.append(elapsed)
+            for times in (cold, warm):
+                elapsed, found = _images(root, env_extra=env)
+                assert sorted(found["clusters/bench"]) == sorted(expected["clusters/bench"])
+                times.append(elapsed)
+            entries = len(list((cache / "renders").iterdir()))
+            assert entries == KUSTOMIZATIONS + 1, entries  # the 40 apps and the bootstrap one
+            # One commit: one app's Deployment gets a new init container tag.
+            changed.write_text(original.replace("migrate:1.3.0", f"migrate:9.{index}.0"))
+            elapsed, found = _images(root, env_extra=env)
+            one.append(elapsed)
+            assert f"${{registry}}/team07/migrate:9.{index}.0" not in found  # substituted
+            assert any(f"team07/migrate:9.{index}.0" in image for image in found["clusters/bench"])
+            # Exactly one Kustomization was built again (one new entry): team07's.
+            assert len(list((cache / "renders").iterdir())) == entries + 1
+        best = {name: min(t) for name, t in (("off", off), ("cold", cold), ("warm", warm))}
+        best["one"] = min(one)
+        print(
+            f"render cache, {KUSTOMIZATIONS} Flux Kustomizations x {WORKLOADS_PER_KUSTOMIZATION} "
+            f"Deployments, `kubegate images --format json`, best of {rounds}:"
+        )
+        print(f"  cache off (KUBEGATE_RENDER_CACHE=0): {best['off']:.2f} s (1.00x)")
+        for name, label in (
+            ("cold", "cold (empty cache)"),
+            ("warm", "warm (nothing changed)"),
+            ("one", "one app changed (1 of 41 builds)"),
+        ):
+            print(f"  {label}: {best[name]:.2f} s ({best[name] / best['off']:.2f}x)")
+        print(
+            f"  warm / cold: {best['warm'] / best['cold']:.2f}x; "
+            f"one change / cold: {best['one'] / best['cold']:.2f}x"
         )
         return 0
     finally:

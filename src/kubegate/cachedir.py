@@ -1,7 +1,8 @@
 """Where kubegate keeps its state: ``$KUBEGATE_CACHE_DIR``, else the user cache dir.
 
-Used by the inventory cache and the advisory database (``vulndb``); nothing is ever written
-outside this directory except private temporary directories that are removed afterwards.
+Used by the inventory cache, the advisory database (``vulndb``) and the render cache
+(``render/buildcache.py``); nothing is ever written outside this directory except private
+temporary directories that are removed afterwards.
 """
 
 from __future__ import annotations

@@ -21,6 +21,11 @@ Remote references (``resources: [https://...]``, git URLs, ``oci://``) are retur
 :class:`RemoteRef` values for the caller to refuse or fetch (``--allow-remote-bases``); a remote
 reference in any other field is refused here (kustomize would fetch it over HTTP).
 
+The same walk records what the build can read (:class:`BuildReads`: every path it named, where
+that path really leads, the kustomization directories it enters) and what it could not follow
+(a remote reference, a helm chart, a field kustomize's type does not have): the render cache
+(:mod:`kubegate.render.buildcache`) keys a build on exactly those files.
+
 Called by the fleet walker before every kustomize build.
 """
 
@@ -57,6 +62,98 @@ _REMOTE_PREFIXES = (
 )
 #: A hostile tree could nest kustomizations without end; no real one comes close.
 MAX_KUSTOMIZATIONS = 2000
+
+#: Fields of kustomize's ``Kustomization`` (api/types/kustomization.go) that name no file: the
+#: walk has nothing to check in them. kustomize decodes with ``DisallowUnknownFields``, so a
+#: field in neither this list nor the walk's fails the build; the render cache, which trusts
+#: the walk to have seen every file, does not follow such a kustomization at all.
+PLAIN_FIELDS = frozenset(
+    {
+        "apiversion",
+        "kind",
+        "metadata",
+        "nameprefix",
+        "namesuffix",
+        "namespace",
+        "commonlabels",
+        "labels",
+        "commonannotations",
+        "images",
+        "replicas",
+        "vars",
+        "generatoroptions",
+        "inventory",
+        "buildmetadata",
+        "sortoptions",
+    }
+)
+#: Fields the walk follows (lower-cased): see :meth:`_Checker.kustomization`.
+FILE_FIELDS = frozenset(
+    {
+        "resources",
+        "bases",
+        "components",
+        "crds",
+        "configurations",
+        "patchesstrategicmerge",
+        "patches",
+        "patchesjson6902",
+        "replacements",
+        "configmapgenerator",
+        "secretgenerator",
+        "helmglobals",
+        "helmcharts",
+        "helmchartinflationgenerator",
+        "generators",
+        "transformers",
+        "validators",
+        "openapi",
+    }
+)
+#: Fields whose reads depend on more than named files (a chart home is read whole, a chart may
+#: be pulled): checked for confinement, but a build using them is never cached.
+_HELM_FIELDS = frozenset({"helmglobals", "helmcharts", "helmchartinflationgenerator"})
+#: Builtin plugin kinds a generators/transformers/validators config may hold (kustomize
+#: api/builtins); the walk knows which of their fields name files. Other kinds need plugins,
+#: which kubegate never enables (the build fails).
+_BUILTIN_KINDS = frozenset(
+    {
+        "annotationstransformer",
+        "configmapgenerator",
+        "hashtransformer",
+        "iampolicygenerator",
+        "imagetagtransformer",
+        "labeltransformer",
+        "namespacetransformer",
+        "patchjson6902transformer",
+        "patchstrategicmergetransformer",
+        "patchtransformer",
+        "prefixsuffixtransformer",
+        "prefixtransformer",
+        "suffixtransformer",
+        "replacementtransformer",
+        "replicacounttransformer",
+        "secretgenerator",
+        "sortordertransformer",
+        "valueaddtransformer",
+    }
+)
+
+
+@dataclass(slots=True)
+class BuildReads:
+    """What one build can read, as the confinement walk followed it (paths relative to the root).
+
+    ``paths`` maps every path a field named (joined lexically to its kustomization's directory)
+    to the path it really is once links are resolved (None: nothing there: kustomize then fails,
+    or reads a ``patchesStrategicMerge`` entry as inline text). ``directories`` are the real
+    directories whose kustomization file kustomize reads. ``unfollowed`` says why the list may
+    be incomplete (empty: it is complete).
+    """
+
+    paths: dict[str, str | None] = field(default_factory=dict)
+    directories: set[str] = field(default_factory=set)
+    unfollowed: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +221,7 @@ class _Checker:
     visited: set[Path]
     #: YAML files already checked for alias bombs.
     checked: set[Path] = field(default_factory=set)
+    reads: BuildReads = field(default_factory=BuildReads)
 
     def rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix() or "."
@@ -159,6 +257,7 @@ class _Checker:
         try:
             mode = os.stat(real).st_mode
         except FileNotFoundError:
+            self.reads.paths[self.rel(joined)] = None
             return None
         except OSError as exc:
             raise RenderError(
@@ -168,6 +267,7 @@ class _Checker:
             raise RenderError(
                 f"{field}: {show(value)} is not a regular file or directory", where=where
             )
+        self.reads.paths[self.rel(joined)] = self.rel(real)
         return real
 
     def file(
@@ -241,6 +341,13 @@ class _Checker:
         self.visited.add(directory)
         if len(self.visited) > MAX_KUSTOMIZATIONS:
             raise RenderError(f"more than {MAX_KUSTOMIZATIONS} kustomizations", where=where)
+        self.reads.directories.add(self.rel(directory))
+        for key in kus:
+            lower = str(key).lower()
+            if lower in _HELM_FIELDS:
+                self.reads.unfollowed.append(f"{where}: {key} (helm charts)")
+            elif lower not in FILE_FIELDS and lower not in PLAIN_FIELDS:
+                self.reads.unfollowed.append(f"{where}: unknown field {show(str(key))}")
         for name in ("resources", "bases", "components"):
             for index, entry in _entries(kus, name):
                 self.base(directory, entry, where, f"{name}[{index}]")
@@ -324,6 +431,8 @@ class _Checker:
         self, directory: Path, config: dict[Any, Any], where: str, field: str
     ) -> None:
         kind = str(config.get("kind", "")).lower()
+        if kind not in _BUILTIN_KINDS or kind == "helmchartinflationgenerator":
+            self.reads.unfollowed.append(f"{where}: {field} of kind {show(kind)}")
         if kind in ("configmapgenerator", "secretgenerator"):
             self.generator_args(directory, config, where, f"{field} {config.get('kind')}")
         elif kind == "helmchartinflationgenerator":
@@ -343,6 +452,7 @@ class _Checker:
         """A resources/bases/components entry: a file, a kustomization directory or remote."""
         if is_remote(entry):
             self.remote.append(RemoteRef(where, field, entry, self.rel(directory)))
+            self.reads.unfollowed.append(f"{where}: {field} is remote")
             return
         real = self.resolve(directory, entry, where, field)
         if real is None:
@@ -383,8 +493,15 @@ def check_build(root: Path, directory: Path, kus: dict[Any, Any], where: str) ->
     ``root`` and ``directory`` are paths of the source tree (the farm mirrors it exactly);
     ``where`` names the kustomization file in errors. Returns the remote references met.
     """
+    return trace_build(root, directory, kus, where)[0]
+
+
+def trace_build(
+    root: Path, directory: Path, kus: dict[Any, Any], where: str
+) -> tuple[list[RemoteRef], BuildReads]:
+    """:func:`check_build`, also returning what the build can read (:class:`BuildReads`)."""
     real_root = Path(os.path.realpath(root))
     checker = _Checker(real_root, [], set())
     start = Path(os.path.realpath(directory))
     checker.kustomization(start, kus, where)
-    return checker.remote
+    return checker.remote, checker.reads

@@ -31,6 +31,7 @@ from kubegate.render.artgen import (
     SourceRef,
     SourceTree,
 )
+from kubegate.render.buildcache import RenderCache, default_cache
 from kubegate.render.clusters import (
     Cluster,
     GitSource,
@@ -167,6 +168,8 @@ class _Walk:
     #: kustomize output by (tree, built directory, kustomization text): shared by the clusters
     #: of one render, which often build the same path with the same Flux spec.
     build_cache: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    #: Outputs kept across runs (buildcache.py); None: off.
+    disk_cache: RenderCache | None = None
     remote: RemoteOptions = field(default_factory=RemoteOptions)
     fetched: list[RemoteBase] = field(default_factory=list)
     #: Pairs of origins that define one Kustomization key twice.
@@ -342,13 +345,17 @@ class _Walk:
                 else []
             )
             written = kustomization_file(prepared.directory)
-            key = (
-                str(tree),
-                prepared.rel,
-                written.read_text(encoding="utf-8") if written is not None else "",
-            )
+            text = written.read_text(encoding="utf-8") if written is not None else ""
+            key = (str(tree), prepared.rel, text)
             # Fetched remote resources are not in the key: such builds are never shared.
             output = None if remote else self.build_cache.get(key)
+            entry = None
+            if output is None and self.disk_cache is not None:
+                # None for a build naming remote resources (buildcache.py): never cached.
+                entry = self.disk_cache.entry(tree, prepared, text, self.kustomize)
+                output = entry.load() if entry is not None else None
+                if output is not None:
+                    self.build_cache[key] = output
             if output is None:
                 output = self.kustomize.build(
                     prepared.directory,
@@ -358,6 +365,8 @@ class _Walk:
                 )
                 if not remote:
                     self.build_cache[key] = output
+                if entry is not None:
+                    entry.save(output, (farm, tree, self.workspace.base))
             scanned = tree == self.source_root
             context = BuildContext(
                 pristine=self.pristine if scanned else tree,
@@ -714,6 +723,7 @@ def render(
     deadline: float | None = None,
     fetcher: SourceFetcher | None = None,
     helm: HelmOptions | None = None,
+    cache: RenderCache | bool = True,
 ) -> RenderResult:
     """Render ``path`` (source-relative, already validated) of the revision at ``root``.
 
@@ -723,7 +733,9 @@ def render(
     nothing can be rendered at all (no kustomize) or the revision is ambiguous (one Flux
     Kustomization defined twice); everything else is collected as problems. ``deadline``
     (``time.monotonic()``) bounds every kustomize build; remote resources are refused unless
-    ``allow_remote_bases``.
+    ``allow_remote_bases``. ``cache``: the render cache for Flux Kustomizations' builds
+    (buildcache.py): True the one in the cache dir unless ``KUBEGATE_RENDER_CACHE=0``, False
+    none.
     """
     remote = RemoteOptions(allow=allow_remote_bases, deadline=deadline)
     root = root.resolve()
@@ -754,6 +766,7 @@ def render(
             sources or {},
             remote,
             _Charts(helm or HelmOptions(), fetcher),
+            (default_cache() if cache else None) if isinstance(cache, bool) else cache,
         )
     charts = _Charts(helm or HelmOptions(), fetcher)
     if kustomization_file(directory) is not None:
@@ -992,6 +1005,7 @@ def _render_fleet(
     sources: Mapping[str, Path],
     remote: RemoteOptions,
     charts: _Charts,
+    disk_cache: RenderCache | None,
 ) -> RenderResult:
     kustomize = find_kustomize()
     notes: list[NotSeen] = []
@@ -1015,6 +1029,7 @@ def _render_fleet(
                 pristine=root,
                 grafts=tree.grafts,
                 build_cache=builds,
+                disk_cache=disk_cache,
                 remote=remote,
                 oci=OciSources(charts.fetcher, ws.base),
                 artgen=ArtifactGenerators(ws.base),

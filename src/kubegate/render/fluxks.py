@@ -23,7 +23,7 @@ import yaml
 
 from kubegate.errors import RenderError
 from kubegate.models import Origin
-from kubegate.render.confine import RemoteRef, check_build
+from kubegate.render.confine import BuildReads, RemoteRef, check_build, trace_build
 from kubegate.render.provenance import KUSTOMIZATION_FILES, FluxPatch
 from kubegate.render.workspace import replace_file
 from kubegate.render.yamlfile import dump, load_documents, mapping_get, node_line
@@ -166,6 +166,8 @@ class PreparedBuild:
     flux_patches: tuple[FluxPatch, ...]
     #: Remote resources/components the build names (confine.py); refused unless allowed.
     remote: tuple[RemoteRef, ...] = ()
+    #: What the build can read (confine.py), for the render cache's key; None: not traced.
+    reads: BuildReads | None = None
 
 
 def _entry_lines(ks: FluxKustomization, field: str) -> list[yaml.Node | None]:
@@ -258,9 +260,9 @@ def prepare_build(source: Path, farm: Path, rel: str, ks: FluxKustomization) -> 
 
     _add_build_metadata(kus)
     # Before kustomize reads anything: every path the build names stays in the source root.
-    remote = check_build(source, source / rel if rel else source, kus, kus_where)
+    remote, reads = trace_build(source, source / rel if rel else source, kus, kus_where)
     replace_file(target, dump(kus))
-    return PreparedBuild(directory, rel, flux_images, tuple(flux_patches), tuple(remote))
+    return PreparedBuild(directory, rel, flux_images, tuple(flux_patches), tuple(remote), reads)
 
 
 def _add_build_metadata(kus: dict[str, Any]) -> None:

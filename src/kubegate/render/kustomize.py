@@ -104,6 +104,38 @@ class Kustomize:
             raise RenderError("kustomize output larger than the limit", where=where)
         return proc.stdout.decode("utf-8", errors="replace")
 
+    def version(self) -> str | None:
+        """What ``kustomize version`` (``kubectl version --client``) prints; None if it fails.
+
+        Run once per process and binary (the render cache keys every build on it, so a new
+        kustomize never serves an old one's output).
+        """
+        with _VERSION_LOCK:
+            if self.argv not in _VERSIONS:
+                _VERSIONS[self.argv] = _run_version(self.argv)
+            return _VERSIONS[self.argv]
+
+
+_VERSION_LOCK = threading.Lock()
+_VERSIONS: dict[tuple[str, ...], str | None] = {}
+
+
+def _run_version(argv: tuple[str, ...]) -> str | None:
+    binary = argv[0]
+    cmd = [binary, "version"] if argv[1:] == ("build",) else [binary, "version", "--client"]
+    try:
+        proc = subprocess.run(  # noqa: S603 - fixed binary, no shell
+            cmd, capture_output=True, timeout=60, check=False, env=_build_env()
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        _logger.debug("%s: %s", cmd, exc)
+        return None
+    text = proc.stdout.decode("utf-8", errors="replace").strip()
+    if proc.returncode != 0 or not text:
+        _logger.debug("%s exited %s", cmd, proc.returncode)
+        return None
+    return f"{Path(binary).name}: {text}"
+
 
 #: A kubeconfig naming no credentials and a closed loopback port. ``kubectl kustomize`` opens
 #: a connection to the API server of the current kubeconfig (seen with strace: the default
