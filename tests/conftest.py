@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -105,3 +105,18 @@ def user_config(tmp_path: Path) -> Path:
     directory = tmp_path / "xdg-config" / "kubegate"
     directory.mkdir(parents=True, exist_ok=True)
     return directory
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """In-process calls (``render()``'s build cache, the offline kubeconfig) write into a
+    session directory, never into the developer's own ``~/.cache/kubegate``; tests that need
+    their own set ``KUBEGATE_CACHE_DIR`` themselves (``run_cli`` does, per test)."""
+    if os.environ.get("KUBEGATE_CACHE_DIR"):
+        yield
+        return
+    os.environ["KUBEGATE_CACHE_DIR"] = str(tmp_path_factory.mktemp("kubegate-cache"))
+    try:
+        yield
+    finally:
+        os.environ.pop("KUBEGATE_CACHE_DIR", None)
