@@ -42,6 +42,7 @@ from typing import Any
 from kubegate.errors import ConfigError, RenderError
 from kubegate.models import ChartInfo, NotSeen
 from kubegate.render.fetch import ChartRequest, FetchedChart, HelmOptions, SourceFetcher
+from kubegate.render.helm.cache import helm_cache, template_key
 from kubegate.render.helm.chart import (
     calls_lookup,
     chart_meta,
@@ -292,6 +293,22 @@ class _Renderer:
     def where(self) -> str | None:
         return self.obj.locator.document().where
 
+    def _template(self, helm: Helm, chart: Path, values_file: Path, args: list[str]) -> str:
+        """``helm template``, or its output from the helm render cache (``cache.py``)."""
+        cache = helm_cache()
+        key = template_key(helm, chart, values_file, args) if cache is not None else None
+        if cache is not None and key is not None:
+            cached = cache.load(key)
+            if cached is not None:
+                return cached
+        output = helm.template(
+            args, home=self.tmp / "home", where=self.where, deadline=self.context.deadline
+        )
+        if cache is not None and key is not None and str(self.tmp) not in output:
+            # An output naming the private directory is not what another run would render.
+            cache.store(key, output)
+        return output
+
     def run(self) -> _Rendered:
         # The chart's source first: why a HelmRelease is not seen should not depend on whether
         # this machine has helm when its source is missing anyway.
@@ -333,9 +350,7 @@ class _Renderer:
             args += ["--api-versions", api]
         if self.spec.disable_hooks:
             args.append("--no-hooks")
-        output = helm.template(
-            args, home=self.tmp / "home", where=self.where, deadline=self.context.deadline
-        )
+        output = self._template(helm, chart, values_file, args)
         documents = self._documents(output)
         before = {_identity(doc): doc for doc in documents}
         # Post-renderers see helm's output as helm-controller's do: before the kube client puts
