@@ -21,8 +21,9 @@ What it does, in one run:
    ``HELM_WORKERS`` at once (kubegate's own concurrency).
 4. Times ``python -m kubegate images FLEET --format json`` (PYTHONPATH=src) cold (a fresh
    ``KUBEGATE_CACHE_DIR``: every chart fetched, digest checked, cached) and warm (the same cache:
-   indexes and tags are read again, charts come from the cache), best of ``--runs`` each. Every
-   run must list the 60 HelmReleases with exactly the images ``helm template`` gave by hand,
+   indexes and tags are read again, charts come from the cache, and ``helm template`` outputs
+   from the helm render cache, keyed by each chart's files and values), best of ``--runs``
+   each. Every run must list the 60 HelmReleases with exactly the images ``helm template`` gave by hand,
    nothing not seen, no error (else exit 2).
 
 Target (PASS/MISS; ``--strict`` exits 1 on a MISS): warm < 5 s on a 2-core machine.
