@@ -38,6 +38,8 @@ CHUNK = 64 * 1024
 #: Chunks in flight per direction and connection before the reader waits (back-pressure):
 #: 4 MiB, more than a 100 Mbit/s x 40 ms link holds (500 KB).
 QUEUE_CHUNKS = 64
+#: A TLS record of type handshake, major version 3: the start of every ClientHello.
+TLS_HANDSHAKE = b"\x16\x03"
 
 
 class TokenBucket:
@@ -63,9 +65,11 @@ class TokenBucket:
 
 @dataclass(frozen=True, slots=True)
 class Counters:
-    """Connections accepted since start, the most open at once, bytes each way."""
+    """Connections accepted since start (``tls``: those that opened with a TLS ClientHello), the
+    most open at once, bytes each way."""
 
     accepted: int
+    tls: int
     peak_open: int
     upstream_bytes: int
     downstream_bytes: int
@@ -89,7 +93,9 @@ class WanProxy:
         self.latency = latency
         self._buckets = {"up": TokenBucket(rate, burst), "down": TokenBucket(rate, burst)}
         self._port = port
+        self._tasks: set[asyncio.Task[None]] = set()
         self._accepted = 0
+        self._tls = 0
         self._open = 0
         self._peak = 0
         self._bytes = {"up": 0, "down": 0}
@@ -142,7 +148,9 @@ class WanProxy:
 
     def counters(self) -> Counters:
         with self._lock:
-            return Counters(self._accepted, self._peak, self._bytes["up"], self._bytes["down"])
+            return Counters(
+                self._accepted, self._tls, self._peak, self._bytes["up"], self._bytes["down"]
+            )
 
     def idle_seconds(self) -> float | None:
         """Seconds since the last connection closed; None while one is open."""
@@ -188,6 +196,12 @@ class WanProxy:
     # -- relaying -------------------------------------------------------------------------------
 
     async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        # asyncio drops its own reference to this task when the client's side is lost: keep one,
+        # or the task may be garbage-collected while it still relays the other direction.
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         with self._lock:
             self._accepted += 1
             self._open += 1
@@ -223,7 +237,13 @@ class WanProxy:
         bucket = self._buckets[direction]
 
         async def read() -> None:
+            first = True
             while chunk := await reader.read(CHUNK):
+                if first and direction == "up" and chunk.startswith(TLS_HANDSHAKE):
+                    # A client probing HTTPS first (a plain-HTTP upstream will refuse it).
+                    with self._lock:
+                        self._tls += 1
+                first = False
                 await queue.put((loop.time() + self.latency, chunk))
             await queue.put((loop.time() + self.latency, b""))
 
