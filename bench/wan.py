@@ -238,13 +238,18 @@ class WanProxy:
 
         async def read() -> None:
             first = True
-            while chunk := await reader.read(CHUNK):
-                if first and direction == "up" and chunk.startswith(TLS_HANDSHAKE):
-                    # A client probing HTTPS first (a plain-HTTP upstream will refuse it).
-                    with self._lock:
-                        self._tls += 1
-                first = False
-                await queue.put((loop.time() + self.latency, chunk))
+            try:
+                while chunk := await reader.read(CHUNK):
+                    if first and direction == "up" and chunk.startswith(TLS_HANDSHAKE):
+                        # A client probing HTTPS first (a plain-HTTP upstream will refuse it).
+                        with self._lock:
+                            self._tls += 1
+                    first = False
+                    await queue.put((loop.time() + self.latency, chunk))
+            except OSError:
+                pass  # a reset ends this direction like an EOF
+            # The end marker after a reset too: without it the writer waited for ever and the
+            # connection stayed open. (Cancelled, there is no writer left to tell.)
             await queue.put((loop.time() + self.latency, b""))
 
         async def write() -> None:

@@ -47,6 +47,11 @@ def test_keep_alive_connection_counted_once(registry_plain: RegistryServer) -> N
         with httpx.Client(base_url=f"http://{proxy.address}") as client:
             blobs = [client.get(f"/v2/wan/test/blobs/{layer.digest}") for _ in range(3)]
         counters = proxy.counters()
+        # The client closed: the proxy closes its side too (a generous bound, not a timing).
+        deadline = time.monotonic() + 30
+        while proxy.idle_seconds() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proxy.idle_seconds() is not None, "the proxied connection stayed open"
     assert all(blob.status_code == 200 and blob.content == layer.data for blob in blobs)
     assert counters.accepted == 1
     assert counters.tls == 0
