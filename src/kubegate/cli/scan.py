@@ -583,6 +583,9 @@ def _registry_options(
         insecure_registries=options.insecure_registries
         | frozenset(config.registry.insecure_registries),
         platforms=platforms,
+        # --concurrency bounds the connections per registry too: at -c 1 each image's layers
+        # are walked by one worker per core, which otherwise opened one connection each.
+        max_concurrency=args.concurrency,
     )
 
 
