@@ -222,6 +222,8 @@ class WanProxy:
                 )
             finally:
                 up_w.close()
+        except asyncio.CancelledError:
+            pass  # the proxy is stopping: end quietly (asyncio logs a cancelled handler)
         finally:
             with self._lock:
                 self._open -= 1
