@@ -31,6 +31,12 @@ What it does, in one run:
 
 Targets (PASS/MISS; ``--strict`` exits 1 on a MISS): warm < 2 s and >= 20x faster than cold;
 cold with the default concurrency >= 1.6x faster than with ``--concurrency 1``.
+
+``--wan [--repeat 3] [--images 60] [--latency-ms 20] [--mbit 100]`` runs the WAN bench instead
+(issue 16): the same fleet with the registry behind ``bench/wan.py``, kubegate cold (default and
+``--concurrency 1``), warm (same revision, one tag changed, and on loopback) against Trivy 0.59.1
+once per image (sequential cold and warm, four at a time), connections counted by the proxy;
+see bench/README.md.
 """
 
 from __future__ import annotations
