@@ -179,33 +179,28 @@ def print_table(
     images = len({str(use.ref) for use in scan.uses})
     console.print(f"{images} image(s) in {len(scan.uses)} use(s)")
     if not_seen:
-        headers = ["NOT SEEN", "DECLARED AT", "REASON"]
-        if clusters:
-            headers.insert(1, "CLUSTER")
-        rows = []
-        for item in not_seen:
-            name = f"{item.namespace}/{item.name}" if item.namespace else item.name
-            cells = [f"{item.kind} {name}", _where(item.origin), item.reason]
-            if clusters:
-                cells.insert(1, item.cluster or "-")
-            rows.append(cells)
-        console.print()
-        _print_rows(console, headers, rows)
+        _print_items(console, ["NOT SEEN", "DECLARED AT", "REASON"], not_seen, clusters)
         if len(not_seen) >= _NOT_SEEN_COUNT_FROM:
             console.print(f"{len(not_seen)} object(s) not seen")
     if notes:
-        headers = ["NOTE", "DECLARED AT", "REMARK"]
+        _print_items(console, ["NOTE", "DECLARED AT", "REMARK"], notes, clusters)
+
+
+def _print_items(
+    console: Console, headers: list[str], items: Sequence[NotSeen], clusters: bool
+) -> None:
+    """A table of not-seen objects or notes (both NotSeen-shaped): object, where, why."""
+    if clusters:
+        headers.insert(1, "CLUSTER")
+    rows = []
+    for item in items:
+        name = f"{item.namespace}/{item.name}" if item.namespace else item.name
+        cells = [f"{item.kind} {name}", _where(item.origin), item.reason]
         if clusters:
-            headers.insert(1, "CLUSTER")
-        rows = []
-        for item in notes:
-            name = f"{item.namespace}/{item.name}" if item.namespace else item.name
-            cells = [f"{item.kind} {name}", _where(item.origin), item.reason]
-            if clusters:
-                cells.insert(1, item.cluster or "-")
-            rows.append(cells)
-        console.print()
-        _print_rows(console, headers, rows)
+            cells.insert(1, item.cluster or "-")
+        rows.append(cells)
+    console.print()
+    _print_rows(console, headers, rows)
 
 
 def _where(origin: Origin) -> str:

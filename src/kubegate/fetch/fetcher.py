@@ -469,10 +469,12 @@ class Fetcher:
         tag = str(ref.get("tag") or "latest")
         return oci.Resolved(tag, tag)
 
-    def _oci_repository_chart(self, request: ChartRequest) -> FetchedChart:
-        where, source = request.where, request.source
-        repo = oci.repository_of(request.url, where=where)
-        client = self._registry_client(repo, request.insecure, source, where)
+    def _resolve_request(
+        self, request: ChartRequest | ArtifactRequest
+    ) -> tuple[RegistryClient, ImageRef, str, oci.Resolved]:
+        """An OCIRepository's client, repository, display label and resolved ``spec.ref``."""
+        repo = oci.repository_of(request.url, where=request.where)
+        client = self._registry_client(repo, request.insecure, request.source, request.where)
         label = oci.display(repo)
         resolved = self._resolve(
             client,
@@ -480,8 +482,12 @@ class Fetcher:
             request.ref,
             helm_tags=request.layer_media_type == HELM_CHART_LAYER,
             label=label,
-            where=where,
+            where=request.where,
         )
+        return client, repo, label, resolved
+
+    def _oci_repository_chart(self, request: ChartRequest) -> FetchedChart:
+        client, repo, label, resolved = self._resolve_request(request)
         path, digest, manifest, _ = self._oci_chart_file(
             client, repo, resolved, request.layer_media_type, label
         )
@@ -512,18 +518,7 @@ class Fetcher:
         return name, version
 
     def _artifact(self, request: ArtifactRequest) -> FetchedArtifact:
-        where, source = request.where, request.source
-        repo = oci.repository_of(request.url, where=where)
-        client = self._registry_client(repo, request.insecure, source, where)
-        label = oci.display(repo)
-        resolved = self._resolve(
-            client,
-            repo,
-            request.ref,
-            helm_tags=request.layer_media_type == HELM_CHART_LAYER,
-            label=label,
-            where=where,
-        )
+        client, repo, label, resolved = self._resolve_request(request)
         manifest, digest = self._manifest(client, repo, resolved, label)
         layer = oci.pick_layer(manifest, request.layer_media_type, first_if_unset=True, where=label)
         blob = self._blob(client, repo, layer, self._blobs, label)
